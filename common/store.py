@@ -1,0 +1,273 @@
+"""A service's MongoDB database, its transactional outbox, its inbox and its outbox relay.
+
+All pymongo use in the services goes through ``Store``: a state change and the events it
+causes are written in one transaction (the outbox), and a relay publishes the outbox to
+RabbitMQ with publisher confirms, marking each event published only after the broker has
+confirmed it. Killed at any line, a process loses no event: an unpublished event is published
+by the next relay that holds the lease (at least once; consumers drop repeats via the inbox).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any, Callable
+
+from kombu import Connection, Exchange, Queue
+from kombu.pools import producers
+from nameko.extensions import DependencyProvider
+from nameko.standalone.events import get_event_exchange
+from pymongo import ASCENDING, MongoClient, ReturnDocument
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from common.config import setting
+from contracts.base import new_id, now
+from contracts.events import dump_event
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_EXCHANGE = "dead_letters"
+DEAD_LETTER_QUEUE = "dead_letters"
+RELAY_LEASE_SECONDS = 10
+RELAY_BATCH = 200
+
+
+class AlreadyHandled(Exception):
+    """The event was handled before by this consumer: nothing to do."""
+
+
+class UnitOfWork:
+    """One transaction: the session to pass to pymongo, and the events to publish on commit."""
+
+    def __init__(self, db, session, source: str):
+        self.db = db
+        self.session = session
+        self.source = source
+        self.events: list[tuple[str, dict]] = []
+
+    def emit(self, event_type: str, **data: Any) -> dict:
+        data.setdefault("event_id", new_id())
+        data.setdefault("occurred_at", now())
+        payload = dump_event(self.source, event_type, data)
+        self.events.append((event_type, payload))
+        return payload
+
+    def once(self, consumer: str, event_id: str) -> None:
+        """Record that ``consumer`` handled ``event_id``; raise AlreadyHandled on a repeat."""
+        key = f"{consumer}:{event_id}"
+        if self.db.inbox.find_one({"_id": key}, {"_id": 1}, session=self.session):
+            raise AlreadyHandled(key)
+        try:
+            self.db.inbox.insert_one({"_id": key, "at": now()}, session=self.session)
+        except DuplicateKeyError:
+            raise AlreadyHandled(key) from None
+
+    def _write_outbox(self) -> None:
+        if not self.events:
+            return
+        stamp = time.time_ns()
+        self.db.outbox.insert_many(
+            [
+                {
+                    "_id": payload["event_id"],
+                    "source": self.source,
+                    "event_type": event_type,
+                    "payload": payload,
+                    "published": False,
+                    "seq": stamp + i,
+                    "created_at": now(),
+                }
+                for i, (event_type, payload) in enumerate(self.events)
+            ],
+            session=self.session,
+        )
+
+
+class Store:
+    """A service's database with transactions, outbox relay and dead-letter publishing."""
+
+    def __init__(self, client: MongoClient, db_name: str, source: str, amqp_uri: str, config: dict):
+        self.client = client
+        self.db = client[db_name]
+        self.source = source
+        self.amqp_uri = amqp_uri
+        self.config = config
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+        self._wake = threading.Event()
+        self._running = False
+
+    # -------------------------------------------------------------- transactions
+
+    def transaction(self, fn: Callable[[UnitOfWork], Any]) -> Any:
+        """Run ``fn(uow)`` in a transaction with its outbox; retried on transient errors."""
+        result: list[Any] = []
+
+        def callback(session):
+            uow = UnitOfWork(self.db, session, self.source)
+            value = fn(uow)
+            uow._write_outbox()
+            result[:] = [value, bool(uow.events)]
+
+        with self.client.start_session() as session:
+            session.with_transaction(callback)
+        if result and result[1]:
+            self._wake.set()
+        return result[0] if result else None
+
+    def ensure_outbox_indexes(self) -> None:
+        self.db.outbox.create_index([("published", ASCENDING), ("seq", ASCENDING)])
+        # inbox uses _id (unique) only
+
+    # -------------------------------------------------------------- relay
+
+    def _take_lease(self) -> bool:
+        moment = now()
+        try:
+            self.db.outbox_lease.find_one_and_update(
+                {"_id": "relay", "$or": [{"until": {"$lt": moment}}, {"holder": self.holder}]},
+                {
+                    "$set": {
+                        "holder": self.holder,
+                        "until": moment + dt.timedelta(seconds=RELAY_LEASE_SECONDS),
+                    }
+                },
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            return True
+        except DuplicateKeyError:
+            return False
+
+    def release_lease(self) -> None:
+        try:
+            self.db.outbox_lease.delete_one({"_id": "relay", "holder": self.holder})
+        except PyMongoError:
+            pass
+
+    def publish_pending(self, connection: Connection) -> int:
+        """Publish unpublished outbox events in order; returns how many were published."""
+        if not self._take_lease():
+            return 0
+        sent = 0
+        while True:
+            batch = list(
+                self.db.outbox.find({"published": False}).sort("seq", ASCENDING).limit(RELAY_BATCH)
+            )
+            if not batch:
+                return sent
+            done = []
+            with producers[connection].acquire(block=True) as producer:
+                for doc in batch:
+                    exchange = get_event_exchange(doc["source"], self.config)
+                    producer.publish(
+                        doc["payload"],
+                        exchange=exchange,
+                        routing_key=doc["event_type"],
+                        serializer="json",
+                        delivery_mode=2,
+                        declare=[exchange],
+                        headers={"event_type": doc["event_type"], "source": doc["source"]},
+                        retry=True,
+                        retry_policy={"max_retries": 3},
+                    )
+                    done.append(doc["_id"])
+            self.db.outbox.update_many(
+                {"_id": {"$in": done}}, {"$set": {"published": True, "published_at": now()}}
+            )
+            sent += len(done)
+            if len(batch) < RELAY_BATCH:
+                return sent
+
+    def relay_forever(self, interval: float = 0.5) -> None:
+        self._running = True
+        connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+        try:
+            while self._running:
+                self._wake.wait(interval)
+                self._wake.clear()
+                try:
+                    self.publish_pending(connection)
+                except Exception:  # broker or database away: keep the events, try again
+                    log.exception("outbox relay failed; retrying")
+                    connection.release()
+                    connection = Connection(
+                        self.amqp_uri, transport_options={"confirm_publish": True}
+                    )
+                    time.sleep(1)
+        finally:
+            connection.release()
+
+    def stop_relay(self) -> None:
+        self._running = False
+        self._wake.set()
+
+    # -------------------------------------------------------------- dead letters
+
+    def dead_letter(self, *, body: Any, reason: str, consumer: str, source: str, event_type: str) -> None:
+        """Park a message that cannot be handled, with the reason, for inspection and replay."""
+        exchange = Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True)
+        queue = Queue(DEAD_LETTER_QUEUE, exchange=exchange, routing_key="#", durable=True)
+        log.error("dead-lettering %s.%s for %s: %s", source, event_type, consumer, reason)
+        with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as conn:
+            with producers[conn].acquire(block=True) as producer:
+                producer.publish(
+                    body,
+                    exchange=exchange,
+                    routing_key=f"{consumer}.{source}.{event_type}",
+                    serializer="json",
+                    delivery_mode=2,
+                    declare=[exchange, queue],
+                    headers={
+                        "reason": reason[:2000],
+                        "consumer": consumer,
+                        "source": source,
+                        "event_type": event_type,
+                        "failed_at": now().isoformat(),
+                    },
+                    retry=True,
+                )
+
+
+class MongoStore(DependencyProvider):
+    """Hands each worker the service's ``Store``; runs the outbox relay beside the service.
+
+    ``indexes(db)`` creates the service's indexes at start-up: every query path has one.
+    """
+
+    def __init__(self, db_name: str, indexes: Callable | None = None, relay: bool = True):
+        self.db_name = db_name
+        self.indexes = indexes
+        self.relay = relay
+        self.store: Store | None = None
+
+    def setup(self):
+        config = self.container.config
+        client = MongoClient(
+            setting(config, "MONGO_URI"),
+            tz_aware=True,
+            serverSelectionTimeoutMS=int(setting(config, "MONGO_TIMEOUT_MS", 10_000)),
+        )
+        db_name = f"{setting(config, 'DB_PREFIX', '')}{self.db_name}"
+        self.store = Store(client, db_name, self.container.service_name, setting(config, "AMQP_URI"), config)
+        self.store.ensure_outbox_indexes()
+        if self.indexes:
+            self.indexes(self.store.db)
+
+    def start(self):
+        if self.relay:
+            self.container.spawn_managed_thread(self.store.relay_forever, identifier="outbox_relay")
+
+    def stop(self):
+        if self.store:
+            self.store.stop_relay()
+            self.store.release_lease()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return self.store

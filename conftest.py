@@ -1,0 +1,99 @@
+"""Real servers for the tests: RabbitMQ (nameko's vhost per test) and an embedded MongoDB.
+
+``MONGO_URI`` points the tests at an existing MongoDB; otherwise a SecantusDB server is
+started once for the session. Every test gets its own vhost and its own database names.
+"""
+
+import eventlet
+
+eventlet.monkey_patch()  # noqa: E402  nameko 2.14.1's pytest plugin no longer does this
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+import pytest  # noqa: E402
+from pymongo import MongoClient  # noqa: E402
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, ROOT)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_mongo(uri: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            MongoClient(uri, serverSelectionTimeoutMS=500).admin.command("ping")
+            return
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def mongo_uri():
+    if os.environ.get("MONGO_URI"):
+        yield os.environ["MONGO_URI"]
+        return
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="secantus-test-")
+    exe = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
+    proc = subprocess.Popen(
+        [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", data,
+         "--sync-on-commit", "--log-level", "WARNING"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    try:
+        wait_for_mongo(uri)
+        yield uri
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def db_prefix(mongo_uri):
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    yield prefix
+    client = MongoClient(mongo_uri)
+    for name in client.list_database_names():
+        if name.startswith(prefix):
+            client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def service_config(rabbit_config, mongo_uri, db_prefix):
+    from common.config import nameko_config
+
+    return nameko_config(
+        AMQP_URI=rabbit_config["AMQP_URI"],
+        MONGO_URI=mongo_uri,
+        DB_PREFIX=db_prefix,
+        WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
+    )
+
+
+@pytest.fixture
+def mongo(mongo_uri):
+    client = MongoClient(mongo_uri, tz_aware=True)
+    yield client
+    client.close()

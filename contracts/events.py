@@ -1,0 +1,267 @@
+"""Every event in the flow: (source service, event type) -> schema, version, description.
+
+Publishers validate with these schemas before an event is stored in their outbox; consumers
+load with them (unknown fields ignored). A change to an event is additive; a rename or a
+removal is a new event type. Older versions are upcast on read (see ``upcast``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from marshmallow import Schema
+
+from contracts.base import Count, EventSchema, Id, Text, Time, fields
+
+ORDER_STATUSES = (
+    "submitted",
+    "accepted",
+    "rejected",
+    "scheduled",
+    "unfulfillable",
+    "delivered",
+    "closed",
+    "cancelled",
+)
+
+
+class _Window(Schema):
+    start = Time()
+    end = Time()
+
+
+class _OrderSnapshot(EventSchema):
+    order_id = Id()
+    palace_id = Id()
+    enterprise_id = Id()
+    program_id = Id(required=False, allow_none=True, load_default=None)
+    program_title = fields.String(required=False, allow_none=True, load_default=None)
+    custom_request = fields.String(required=False, allow_none=True, load_default=None)
+    site_address = fields.String(required=True)
+    district = fields.String(required=True)
+    audience_size = fields.Integer(required=True)
+    windows = fields.List(fields.Nested(_Window), required=True)
+
+
+class OrderPlaced(_OrderSnapshot):
+    pass
+
+
+class OrderAmended(_OrderSnapshot):
+    changed = fields.List(fields.String(), required=True)
+
+
+class OrderAccepted(_OrderSnapshot):
+    note = fields.String(required=False, allow_none=True, load_default=None)
+
+
+class OrderCancelled(EventSchema):
+    order_id = Id()
+    palace_id = Id()
+    enterprise_id = Id()
+    previous_status = fields.String(required=True)
+    reason = fields.String(required=False, allow_none=True, load_default=None)
+
+
+class OrderRejected(EventSchema):
+    order_id = Id()
+    palace_id = Id()
+    enterprise_id = Id()
+    reason = fields.String(required=True)
+
+
+class OrderClosed(EventSchema):
+    order_id = Id()
+    palace_id = Id()
+    enterprise_id = Id()
+    satisfaction = fields.Float(required=True, allow_none=True)
+    responses = fields.Integer(required=True)
+
+
+class _OfferBase(EventSchema):
+    offer_id = Id()
+    order_id = Id()
+    palace_id = Id()
+    volunteer_id = Id()
+    skill = fields.String(required=True)
+
+
+class OfferMade(_OfferBase):
+    start = Time()
+    end = Time()
+    deadline = Time()
+    rank = fields.Integer(required=True)
+    troupe_id = Id(required=False, allow_none=True, load_default=None)
+
+
+class OfferAccepted(_OfferBase):
+    pass
+
+
+class OfferDeclined(_OfferBase):
+    reason = fields.String(required=False, allow_none=True, load_default=None)
+
+
+class OfferExpired(_OfferBase):
+    pass
+
+
+class _Crew(Schema):
+    volunteer_id = Id()
+    skill = fields.String(required=True)
+
+
+class OrderScheduled(EventSchema):
+    order_id = Id()
+    palace_id = Id()
+    troupe_id = Id(required=False, allow_none=True, load_default=None)
+    start = Time()
+    end = Time()
+    crew = fields.List(fields.Nested(_Crew), required=True)
+
+
+class OrderUnfulfillable(EventSchema):
+    order_id = Id()
+    palace_id = Id()
+    code = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class _Hours(Schema):
+    volunteer_id = Id()
+    hours = fields.Float(required=True)
+
+
+class DeliveryCompleted(EventSchema):
+    order_id = Id()
+    palace_id = Id()
+    enterprise_id = Id()
+    program_id = Id(required=False, allow_none=True, load_default=None)
+    program_title = fields.String(required=False, allow_none=True, load_default=None)
+    troupe_id = Id(required=False, allow_none=True, load_default=None)
+    district = fields.String(required=True)
+    start = Time()
+    end = Time()
+    people_served = Count()
+    completed_at = Time()
+    volunteers = fields.List(fields.Nested(_Hours), required=True)
+
+
+class SurveyOpened(EventSchema):
+    survey_id = Id()
+    order_id = Id()
+    palace_id = Id()
+    closes_at = Time()
+
+
+class ResponseReceived(EventSchema):
+    survey_id = Id()
+    order_id = Id()
+    palace_id = Id()
+    response_id = Id()
+    overall = fields.Integer(required=True)
+    content = fields.Integer(required=False, allow_none=True, load_default=None)
+    performers = fields.Integer(required=False, allow_none=True, load_default=None)
+    organisation = fields.Integer(required=False, allow_none=True, load_default=None)
+    comment = fields.String(required=False, allow_none=True, load_default=None)
+    wanted_programs = fields.List(fields.String(), load_default=list)
+
+
+class _Aspects(Schema):
+    content = fields.Float(allow_none=True)
+    performers = fields.Float(allow_none=True)
+    organisation = fields.Float(allow_none=True)
+
+
+class _Wanted(Schema):
+    program = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+class SurveyClosed(EventSchema):
+    survey_id = Id()
+    order_id = Id()
+    palace_id = Id()
+    responses = fields.Integer(required=True)
+    satisfaction = fields.Float(required=True, allow_none=True)
+    aspects = fields.Nested(_Aspects, required=True)
+    wanted_programs = fields.List(fields.Nested(_Wanted), required=True)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    source: str
+    event_type: str
+    schema: type[EventSchema]
+    version: int
+    description: str
+    # upcasters[v] turns a payload of version v into version v + 1
+    upcasters: dict[int, Callable[[dict], dict]] | None = None
+
+
+_SPECS = [
+    EventSpec("orders", "order_placed", OrderPlaced, 1, "企业工会下了一个新订单。An enterprise union placed an order."),
+    EventSpec("orders", "order_amended", OrderAmended, 1, "订单在排期前被修改。The order was amended before scheduling."),
+    EventSpec("orders", "order_cancelled", OrderCancelled, 1, "订单在服务前被取消。The order was cancelled before delivery."),
+    EventSpec("orders", "order_accepted", OrderAccepted, 1, "调度员受理了订单，开始派单。A dispatcher accepted the order."),
+    EventSpec("orders", "order_rejected", OrderRejected, 1, "调度员拒绝了订单并说明理由。A dispatcher rejected the order."),
+    EventSpec("orders", "order_closed", OrderClosed, 1, "评议结束，订单关闭并记下满意度。The order closed with its satisfaction."),
+    EventSpec("dispatch", "offer_made", OfferMade, 1, "向志愿者发出邀约。An offer was sent to a volunteer."),
+    EventSpec("dispatch", "offer_accepted", OfferAccepted, 1, "志愿者接受了邀约。A volunteer accepted an offer."),
+    EventSpec("dispatch", "offer_declined", OfferDeclined, 1, "志愿者婉拒了邀约。A volunteer declined an offer."),
+    EventSpec("dispatch", "offer_expired", OfferExpired, 1, "邀约超时未答复。An offer expired unanswered."),
+    EventSpec("dispatch", "order_scheduled", OrderScheduled, 1, "人员已齐，订单排定时间。The crew is complete and the order is scheduled."),
+    EventSpec("dispatch", "order_unfulfillable", OrderUnfulfillable, 1, "无法安排人员，附原因。No crew can serve the order."),
+    EventSpec("dispatch", "delivery_completed", DeliveryCompleted, 1, "服务完成，附服务人次和志愿服务时长。The delivery took place."),
+    EventSpec("feedback", "survey_opened", SurveyOpened, 1, "服务评议开放。A feedback survey opened for a delivery."),
+    EventSpec("feedback", "response_received", ResponseReceived, 1, "收到一份观众评议。An audience member answered the survey."),
+    EventSpec("feedback", "survey_closed", SurveyClosed, 1, "评议结束，附满意度汇总。The survey closed with its summary."),
+]
+
+EVENTS: dict[tuple[str, str], EventSpec] = {(s.source, s.event_type): s for s in _SPECS}
+
+
+class UnknownEvent(Exception):
+    pass
+
+
+def spec(source: str, event_type: str) -> EventSpec:
+    try:
+        return EVENTS[(source, event_type)]
+    except KeyError:
+        raise UnknownEvent(f"{source}.{event_type}") from None
+
+
+def upcast(event_spec: EventSpec, payload: dict) -> dict:
+    """Bring an older payload up to the current version, step by step."""
+    version = payload.get("version")
+    if not isinstance(version, int) or version < 1 or version > event_spec.version:
+        raise UnknownEvent(
+            f"{event_spec.source}.{event_spec.event_type} version {version!r} "
+            f"(known: 1..{event_spec.version})"
+        )
+    while version < event_spec.version:
+        payload = (event_spec.upcasters or {})[version](payload)
+        version += 1
+        payload["version"] = version
+    return payload
+
+
+def load_event(source: str, event_type: str, payload: dict) -> dict:
+    """Validate an incoming event: raises UnknownEvent or marshmallow.ValidationError."""
+    event_spec = spec(source, event_type)
+    if not isinstance(payload, dict):
+        raise UnknownEvent(f"{source}.{event_type}: payload is not an object")
+    return event_spec.schema().load(upcast(event_spec, dict(payload)))
+
+
+def dump_event(source: str, event_type: str, data: dict) -> dict:
+    """Validate an outgoing event and return its JSON-ready form."""
+    event_spec = spec(source, event_type)
+    schema = event_spec.schema()
+    data = {**data, "version": event_spec.version}
+    errors = schema.validate(schema.dump(data))
+    if errors:
+        raise ValueError(f"{source}.{event_type} does not match its contract: {errors}")
+    return schema.dump(data)

@@ -1,0 +1,289 @@
+"""Payloads of every RPC and HTTP call: what people send in, and what they get back.
+
+Inputs are strict (unknown fields refused); outputs are the shape the gateway returns.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, validates_schema
+
+from contracts.base import (
+    Count,
+    Id,
+    OneOf,
+    Rating,
+    StrictSchema,
+    Text,
+    Time,
+    TimeWindowSchema,
+    fields,
+    validate,
+)
+from contracts.events import ORDER_STATUSES
+
+PROGRAM_KINDS = ("performance", "training", "lecture", "screening", "talk", "consultation")
+PHONE = validate.Regexp(r"^[0-9+\- ]{5,20}$", error="电话号码格式不对。")
+
+
+def Windows(**kw):
+    return fields.List(
+        fields.Nested(TimeWindowSchema),
+        validate=validate.Length(min=1, max=10, error="请提供 1 到 10 个可选时间段。"),
+        **kw,
+    )
+
+
+def IdList(*, maximum: int = 200, **kw):
+    return fields.List(
+        Id(),
+        validate=validate.Length(max=maximum, error=f"最多 {maximum} 项。"),
+        load_default=list,
+        **kw,
+    )
+
+
+def TextList(*, maximum: int = 50, item_length: int = 50, **kw):
+    return fields.List(
+        Text(max_length=item_length),
+        validate=validate.Length(max=maximum, error=f"最多 {maximum} 项。"),
+        load_default=list,
+        **kw,
+    )
+
+
+# ---------------------------------------------------------------- orders
+
+
+class PlaceOrder(StrictSchema):
+    enterprise_id = Id()
+    palace_id = Id()
+    program_id = Id(required=False, allow_none=True, load_default=None)
+    custom_request = Text(required=False, allow_none=True, max_length=1000, load_default=None)
+    site_address = Text(max_length=200)
+    district = Text(max_length=50)
+    audience_size = Count(minimum=1, maximum=100_000)
+    windows = Windows(required=True)
+    contact_name = Text(max_length=50)
+    contact_phone = fields.String(required=True, validate=PHONE)
+    note = Text(required=False, allow_none=True, max_length=1000, load_default=None)
+
+    @validates_schema
+    def program_or_request(self, data, **kwargs):
+        if not data.get("program_id") and not data.get("custom_request"):
+            raise ValidationError({"program_id": ["请选择一个节目，或填写自定义需求。"]})
+
+
+class AmendOrder(StrictSchema):
+    program_id = Id(required=False, allow_none=True)
+    custom_request = Text(required=False, allow_none=True, max_length=1000)
+    site_address = Text(required=False, max_length=200)
+    district = Text(required=False, max_length=50)
+    audience_size = Count(required=False, minimum=1, maximum=100_000)
+    windows = Windows(required=False)
+    contact_name = Text(required=False, max_length=50)
+    contact_phone = fields.String(required=False, validate=PHONE)
+    note = Text(required=False, allow_none=True, max_length=1000)
+
+    @validates_schema
+    def not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError({"_schema": ["没有要修改的内容。"]})
+
+
+class CancelOrder(StrictSchema):
+    reason = Text(required=False, allow_none=True, max_length=500, load_default=None)
+
+
+class AcceptOrder(StrictSchema):
+    note = Text(required=False, allow_none=True, max_length=500, load_default=None)
+    program_id = Id(required=False, allow_none=True, load_default=None)
+
+
+class RejectOrder(StrictSchema):
+    reason = Text(max_length=500)
+
+
+class ListOrders(StrictSchema):
+    enterprise_id = Id(required=False)
+    palace_id = Id(required=False)
+    status = OneOf(ORDER_STATUSES, required=False)
+    page = Count(required=False, minimum=1, maximum=100_000, load_default=1, strict=False)
+    per_page = Count(required=False, minimum=1, maximum=100, load_default=20, strict=False)
+
+
+class StatusChange(Schema):
+    status = fields.String()
+    at = Time()
+    reason = fields.String(allow_none=True)
+
+
+class WindowOut(Schema):
+    start = Time()
+    end = Time()
+
+
+class OrderOut(Schema):
+    order_id = fields.String()
+    enterprise_id = fields.String()
+    enterprise_name = fields.String(allow_none=True)
+    palace_id = fields.String()
+    program_id = fields.String(allow_none=True)
+    program_title = fields.String(allow_none=True)
+    custom_request = fields.String(allow_none=True)
+    site_address = fields.String()
+    district = fields.String()
+    audience_size = fields.Integer()
+    windows = fields.List(fields.Nested(WindowOut))
+    contact_name = fields.String()
+    contact_phone = fields.String()
+    note = fields.String(allow_none=True)
+    status = OneOf(ORDER_STATUSES)
+    history = fields.List(fields.Nested(StatusChange))
+    scheduled_start = Time(allow_none=True)
+    scheduled_end = Time(allow_none=True)
+    troupe_id = fields.String(allow_none=True)
+    people_served = fields.Integer(allow_none=True)
+    satisfaction = fields.Float(allow_none=True)
+    responses = fields.Integer(allow_none=True)
+    delivery_confirmed_at = Time(allow_none=True)
+    created_at = Time()
+    updated_at = Time()
+
+
+class OrderPage(Schema):
+    items = fields.List(fields.Nested(OrderOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class Enterprise(StrictSchema):
+    enterprise_id = Id()
+    palace_id = Id()
+    name = Text(max_length=100)
+    district = Text(max_length=50)
+    address = Text(required=False, max_length=200, load_default="")
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+class Palace(StrictSchema):
+    palace_id = Id()
+    name = Text(max_length=100)
+    district = Text(max_length=50)
+    offer_hours = Count(required=False, minimum=1, maximum=24 * 14, load_default=24)
+
+
+class Need(StrictSchema):
+    skill = Text(max_length=20)
+    count = Count(minimum=1, maximum=50)
+
+
+class Program(StrictSchema):
+    program_id = Id()
+    palace_id = Id()
+    title = Text(max_length=100)
+    kind = OneOf(PROGRAM_KINDS)
+    duration_minutes = Count(minimum=15, maximum=12 * 60)
+    needs = fields.List(
+        fields.Nested(Need),
+        required=True,
+        validate=validate.Length(min=1, max=20, error="请列出 1 到 20 项人员需求。"),
+    )
+    description = Text(required=False, max_length=2000, load_default="")
+    site_requirements = Text(required=False, max_length=1000, load_default="")
+
+
+class Troupe(StrictSchema):
+    troupe_id = Id()
+    palace_id = Id()
+    name = Text(max_length=100)
+    district = Text(max_length=50)
+    members = IdList()
+    repertoire = IdList()
+
+
+class Volunteer(StrictSchema):
+    volunteer_id = Id()
+    palace_id = Id()
+    name = Text(max_length=50)
+    phone = fields.String(required=True, validate=PHONE)
+    skills = TextList(maximum=20, item_length=20)
+    district = Text(max_length=50)
+    troupe_ids = IdList(maximum=20)
+    availability = fields.List(fields.Nested(TimeWindowSchema), load_default=list)
+
+
+class SetAvailability(StrictSchema):
+    availability = fields.List(
+        fields.Nested(TimeWindowSchema),
+        required=True,
+        validate=validate.Length(max=500, error="时间段太多（最多 500 个）。"),
+    )
+
+
+class AnswerOffer(StrictSchema):
+    volunteer_id = Id()
+    reason = Text(required=False, allow_none=True, max_length=500, load_default=None)
+
+
+class CheckInOut(StrictSchema):
+    volunteer_id = Id()
+    at = Time(required=False, load_default=None)
+
+
+class CompleteDelivery(StrictSchema):
+    people_served = Count(minimum=0, maximum=100_000)
+    at = Time(required=False, load_default=None)
+
+
+class OfferOut(Schema):
+    offer_id = fields.String()
+    order_id = fields.String()
+    volunteer_id = fields.String()
+    skill = fields.String()
+    status = OneOf(("pending", "accepted", "declined", "expired", "withdrawn"))
+    start = Time()
+    end = Time()
+    deadline = Time()
+    rank = fields.Integer()
+    reason = fields.String(allow_none=True)
+    program_title = fields.String(allow_none=True)
+    site_address = fields.String(allow_none=True)
+    district = fields.String(allow_none=True)
+
+
+# ---------------------------------------------------------------- feedback
+
+
+class SubmitResponse(StrictSchema):
+    overall = Rating()
+    content = Rating(required=False, allow_none=True, load_default=None)
+    performers = Rating(required=False, allow_none=True, load_default=None)
+    organisation = Rating(required=False, allow_none=True, load_default=None)
+    comment = Text(required=False, allow_none=True, max_length=500, min_length=0, load_default=None)
+    wanted_programs = TextList(maximum=5, item_length=50)
+
+
+class SurveyOut(Schema):
+    survey_id = fields.String()
+    order_id = fields.String()
+    palace_id = fields.String()
+    token = fields.String()
+    status = OneOf(("open", "closed"))
+    opened_at = Time()
+    closes_at = Time()
+    closed_at = Time(allow_none=True)
+    responses = fields.Integer()
+    satisfaction = fields.Float(allow_none=True)
+    aspects = fields.Dict()
+    wanted_programs = fields.List(fields.Dict())
+
+
+class Error(Schema):
+    """Every HTTP error: a code for programs, a message for people, field messages for forms."""
+
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    fields_ = fields.Dict(data_key="fields", keys=fields.String(), values=fields.List(fields.String()))

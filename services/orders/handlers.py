@@ -1,0 +1,147 @@
+"""Order use cases: plain functions of (input, unit of work) that change state and emit events."""
+
+from __future__ import annotations
+
+from common.errors import Forbidden
+from contracts.base import new_id, now
+from services.orders import domain, repository
+
+
+def place_order(data: dict, uow, program_title: str | None = None) -> dict:
+    enterprise = repository.get_enterprise(uow.db, data["enterprise_id"], uow.session)
+    order = domain.new_order(new_id(), {**data, "enterprise_name": enterprise["name"]}, program_title, now())
+    repository.insert(uow, order)
+    uow.emit("order_placed", **domain.snapshot(order))
+    return order
+
+
+def amend_order(order_id: str, changes: dict, uow, program_title: str | None = None,
+                enterprise_id: str | None = None) -> dict:
+    order = _own(repository.get(uow.db, order_id, uow.session), enterprise_id)
+    updated, changed = domain.amend(order, changes, now(), program_title)
+    if changed:
+        repository.save(uow, updated)
+        uow.emit("order_amended", changed=changed, **domain.snapshot(updated))
+    return updated
+
+
+def cancel_order(order_id: str, reason: str | None, uow, enterprise_id: str | None = None) -> dict:
+    order = _own(repository.get(uow.db, order_id, uow.session), enterprise_id)
+    previous = order["status"]
+    updated = domain.move(order, "cancelled", now(), reason)
+    repository.save(uow, updated)
+    uow.emit(
+        "order_cancelled",
+        order_id=order_id,
+        palace_id=order["palace_id"],
+        enterprise_id=order["enterprise_id"],
+        previous_status=previous,
+        reason=reason,
+    )
+    return updated
+
+
+def accept_order(order_id: str, data: dict, uow, palace_id: str | None = None,
+                 program_title: str | None = None) -> dict:
+    order = _in_palace(repository.get(uow.db, order_id, uow.session), palace_id)
+    updated = domain.move(order, "accepted", now(), data.get("note"))
+    if data.get("program_id"):
+        updated["program_id"] = data["program_id"]
+        updated["program_title"] = program_title
+    repository.save(uow, updated)
+    uow.emit("order_accepted", note=data.get("note"), **domain.snapshot(updated))
+    return updated
+
+
+def reject_order(order_id: str, reason: str, uow, palace_id: str | None = None) -> dict:
+    order = _in_palace(repository.get(uow.db, order_id, uow.session), palace_id)
+    updated = domain.move(order, "rejected", now(), reason)
+    repository.save(uow, updated)
+    uow.emit(
+        "order_rejected",
+        order_id=order_id,
+        palace_id=order["palace_id"],
+        enterprise_id=order["enterprise_id"],
+        reason=reason,
+    )
+    return updated
+
+
+def confirm_delivery(order_id: str, uow, enterprise_id: str | None = None) -> dict:
+    order = _own(repository.get(uow.db, order_id, uow.session), enterprise_id)
+    if order["status"] not in ("delivered", "closed"):
+        raise domain.illegal(
+            f"订单状态为「{domain.STATUS_LABELS[order['status']]}」，服务完成后才能确认。",
+            "NOT_DELIVERED",
+        )
+    if not order.get("delivery_confirmed_at"):
+        order = {**order, "delivery_confirmed_at": now(), "updated_at": now()}
+        repository.save(uow, order)
+    return order
+
+
+# -------------------------------------------------------------- reactions to other services
+
+
+def on_order_scheduled(event: dict, uow) -> None:
+    order = repository.find(uow.db, event["order_id"], uow.session)
+    if order is None or order["status"] != "accepted":
+        return  # cancelled or re-planned meanwhile: dispatch hears of it through our events
+    updated = domain.move(order, "scheduled", event["occurred_at"])
+    updated.update(
+        scheduled_start=event["start"], scheduled_end=event["end"], troupe_id=event.get("troupe_id")
+    )
+    repository.save(uow, updated)
+
+
+def on_order_unfulfillable(event: dict, uow) -> None:
+    order = repository.find(uow.db, event["order_id"], uow.session)
+    if order is None or order["status"] != "accepted":
+        return
+    repository.save(uow, domain.move(order, "unfulfillable", event["occurred_at"], event["reason"]))
+
+
+class NotYet(Exception):
+    """An event overtook the one it follows; the consumer retries it."""
+
+
+def on_delivery_completed(event: dict, uow) -> None:
+    order = repository.find(uow.db, event["order_id"], uow.session)
+    if order is None or order["status"] in ("delivered", "closed"):
+        return
+    if order["status"] == "accepted":
+        raise NotYet("order_scheduled not handled yet")
+    updated = domain.move(order, "delivered", event["completed_at"])
+    updated["people_served"] = event["people_served"]
+    repository.save(uow, updated)
+
+
+def on_survey_closed(event: dict, uow) -> None:
+    order = repository.find(uow.db, event["order_id"], uow.session)
+    if order is None or order["status"] == "closed":
+        return
+    if order["status"] in ("accepted", "scheduled"):
+        raise NotYet("delivery_completed not handled yet")
+    updated = domain.move(order, "closed", event["occurred_at"])
+    updated.update(satisfaction=event.get("satisfaction"), responses=event["responses"])
+    repository.save(uow, updated)
+    uow.emit(
+        "order_closed",
+        order_id=order["order_id"],
+        palace_id=order["palace_id"],
+        enterprise_id=order["enterprise_id"],
+        satisfaction=updated["satisfaction"],
+        responses=updated["responses"],
+    )
+
+
+def _own(order: dict, enterprise_id: str | None) -> dict:
+    if enterprise_id and order["enterprise_id"] != enterprise_id:
+        raise Forbidden("这不是贵单位的订单。", "NOT_YOUR_ORDER")
+    return order
+
+
+def _in_palace(order: dict, palace_id: str | None) -> dict:
+    if palace_id and order["palace_id"] != palace_id:
+        raise Forbidden("这个订单不属于您所在的文化宫。", "NOT_YOUR_PALACE")
+    return order

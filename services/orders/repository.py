@@ -1,0 +1,89 @@
+"""The orders database: the only file that knows its collections and indexes."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING
+
+from common.errors import NotFound
+
+
+def ensure_indexes(db) -> None:
+    orders = db.orders
+    orders.create_index([("enterprise_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+    orders.create_index(
+        [("enterprise_id", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+    )
+    orders.create_index([("palace_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+    orders.create_index(
+        [("palace_id", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+    )
+    orders.create_index([("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+    orders.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
+    db.enterprises.create_index([("palace_id", ASCENDING), ("name", ASCENDING)])
+
+
+def _to_doc(order: dict) -> dict:
+    doc = dict(order)
+    doc["_id"] = doc.pop("order_id")
+    return doc
+
+
+def _from_doc(doc: dict) -> dict:
+    order = dict(doc)
+    order["order_id"] = order.pop("_id")
+    return order
+
+
+def insert(uow, order: dict) -> None:
+    uow.db.orders.insert_one(_to_doc(order), session=uow.session)
+
+
+def save(uow, order: dict) -> None:
+    uow.db.orders.replace_one({"_id": order["order_id"]}, _to_doc(order), session=uow.session)
+
+
+def get(db, order_id: str, session=None) -> dict:
+    doc = db.orders.find_one({"_id": order_id}, session=session)
+    if doc is None:
+        raise NotFound("找不到这个订单。", "ORDER_NOT_FOUND")
+    return _from_doc(doc)
+
+
+def find(db, order_id: str, session=None) -> dict | None:
+    doc = db.orders.find_one({"_id": order_id}, session=session)
+    return _from_doc(doc) if doc else None
+
+
+def page(db, filters: dict, page: int, per_page: int) -> tuple[list[dict], int]:
+    query = {k: filters[k] for k in ("enterprise_id", "palace_id", "status") if filters.get(k)}
+    total = db.orders.count_documents(query)
+    cursor = (
+        db.orders.find(query)
+        .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+        .skip((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return [_from_doc(d) for d in cursor], total
+
+
+def upsert_enterprise(db, enterprise: dict) -> None:
+    doc = {**enterprise, "_id": enterprise["enterprise_id"]}
+    doc.pop("enterprise_id")
+    db.enterprises.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+
+def get_enterprise(db, enterprise_id: str, session=None) -> dict:
+    doc = db.enterprises.find_one({"_id": enterprise_id}, session=session)
+    if doc is None:
+        raise NotFound("找不到这个企业工会。", "ENTERPRISE_NOT_FOUND")
+    doc["enterprise_id"] = doc.pop("_id")
+    return doc
+
+
+def list_enterprises(db, palace_id: str | None = None) -> list[dict]:
+    query = {"palace_id": palace_id} if palace_id else {}
+    out = []
+    for doc in db.enterprises.find(query).sort([("palace_id", ASCENDING), ("name", ASCENDING)]).limit(1000):
+        doc["enterprise_id"] = doc.pop("_id")
+        out.append(doc)
+    return out

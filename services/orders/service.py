@@ -1,0 +1,113 @@
+"""orders: order intake and the order's status, over RPC and events."""
+
+from __future__ import annotations
+
+from common.consuming import consumes
+from common.errors import load
+from common.rpc import rpc
+from common.store import MongoStore
+from contracts import payloads
+from services.orders import handlers, repository
+
+_out = payloads.OrderOut()
+
+
+class OrdersService:
+    name = "orders"
+
+    store = MongoStore("orders", indexes=repository.ensure_indexes)
+
+    @rpc
+    def place_order(self, payload: dict, program_title: str | None = None) -> dict:
+        """Place an order for an enterprise union; emits order_placed."""
+        data = load(payloads.PlaceOrder, payload)
+        return _out.dump(self.store.transaction(lambda uow: handlers.place_order(data, uow, program_title)))
+
+    @rpc
+    def amend_order(self, order_id: str, payload: dict, program_title: str | None = None,
+                    enterprise_id: str | None = None) -> dict:
+        """Amend an order before it is scheduled; emits order_amended."""
+        changes = load(payloads.AmendOrder, payload)
+        return _out.dump(
+            self.store.transaction(
+                lambda uow: handlers.amend_order(order_id, changes, uow, program_title, enterprise_id)
+            )
+        )
+
+    @rpc
+    def cancel_order(self, order_id: str, payload: dict | None = None, enterprise_id: str | None = None) -> dict:
+        """Cancel an order before delivery; emits order_cancelled."""
+        data = load(payloads.CancelOrder, payload or {})
+        return _out.dump(
+            self.store.transaction(lambda uow: handlers.cancel_order(order_id, data["reason"], uow, enterprise_id))
+        )
+
+    @rpc
+    def accept_order(self, order_id: str, payload: dict | None = None, palace_id: str | None = None,
+                     program_title: str | None = None) -> dict:
+        """A dispatcher accepts the order; emits order_accepted, which starts dispatch."""
+        data = load(payloads.AcceptOrder, payload or {})
+        return _out.dump(
+            self.store.transaction(
+                lambda uow: handlers.accept_order(order_id, data, uow, palace_id, program_title)
+            )
+        )
+
+    @rpc
+    def reject_order(self, order_id: str, payload: dict, palace_id: str | None = None) -> dict:
+        """A dispatcher rejects the order with a reason; emits order_rejected."""
+        data = load(payloads.RejectOrder, payload)
+        return _out.dump(
+            self.store.transaction(lambda uow: handlers.reject_order(order_id, data["reason"], uow, palace_id))
+        )
+
+    @rpc
+    def confirm_delivery(self, order_id: str, enterprise_id: str | None = None) -> dict:
+        """The enterprise union confirms that the delivery took place."""
+        return _out.dump(self.store.transaction(lambda uow: handlers.confirm_delivery(order_id, uow, enterprise_id)))
+
+    @rpc
+    def get_order(self, order_id: str) -> dict:
+        return _out.dump(repository.get(self.store.db, order_id))
+
+    @rpc
+    def list_orders(self, query: dict | None = None) -> dict:
+        """Orders by enterprise, palace and/or status, newest first, paged."""
+        q = load(payloads.ListOrders, query or {})
+        items, total = repository.page(self.store.db, q, q["page"], q["per_page"])
+        return {"items": _out.dump(items, many=True), "total": total, "page": q["page"], "per_page": q["per_page"]}
+
+    @rpc
+    def register_enterprise(self, payload: dict) -> dict:
+        data = load(payloads.Enterprise, payload)
+        repository.upsert_enterprise(self.store.db, data)
+        return data
+
+    @rpc
+    def get_enterprise(self, enterprise_id: str) -> dict:
+        return payloads.Enterprise().dump(repository.get_enterprise(self.store.db, enterprise_id))
+
+    @rpc
+    def list_enterprises(self, palace_id: str | None = None) -> list[dict]:
+        return payloads.Enterprise(many=True).dump(repository.list_enterprises(self.store.db, palace_id))
+
+    @rpc
+    def ping(self) -> str:
+        self.store.db.command("ping")
+        return "ok"
+
+    @consumes("dispatch", "order_scheduled")
+    def handle_order_scheduled(self, event, uow):
+        handlers.on_order_scheduled(event, uow)
+
+    @consumes("dispatch", "order_unfulfillable")
+    def handle_order_unfulfillable(self, event, uow):
+        handlers.on_order_unfulfillable(event, uow)
+
+    @consumes("dispatch", "delivery_completed")
+    def handle_delivery_completed(self, event, uow):
+        handlers.on_delivery_completed(event, uow)
+
+    @consumes("feedback", "survey_closed")
+    def handle_survey_closed(self, event, uow):
+        handlers.on_survey_closed(event, uow)

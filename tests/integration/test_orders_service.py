@@ -1,0 +1,115 @@
+"""orders against the real broker and database: RPC, outbox to the bus, reactions to events."""
+
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from common.errors import Conflict, Invalid, NotFound
+from services.orders.service import OrdersService
+from tests.helpers import BusSpy, dead_letters, publish_event, wait_until
+
+WINDOW = {"start": "2026-12-05T14:00:00+08:00", "end": "2026-12-05T18:00:00+08:00"}
+
+
+def order_payload(**over):
+    return {
+        "enterprise_id": "ent1",
+        "palace_id": "p1",
+        "program_id": "prog1",
+        "site_address": "海宁经编园区 3 号厂房",
+        "district": "海宁",
+        "audience_size": 300,
+        "windows": [WINDOW],
+        "contact_name": "王芳",
+        "contact_phone": "13800000000",
+        **over,
+    }
+
+
+@pytest.fixture
+def orders(container_factory, service_config):
+    container = container_factory(OrdersService, service_config)
+    container.start()
+    spy = BusSpy(service_config)
+    with ClusterRpcProxy(service_config) as rpc:
+        rpc.orders.register_enterprise(
+            {"enterprise_id": "ent1", "palace_id": "p1", "name": "海宁经编公司工会", "district": "海宁"}
+        )
+        yield rpc.orders, spy, container
+    spy.close()
+
+
+def test_placing_an_order_stores_it_and_publishes_order_placed(orders, mongo, db_prefix):
+    rpc, spy, _ = orders
+    order = rpc.place_order(order_payload(), program_title="劳动者之歌")
+    assert order["status"] == "submitted"
+    assert order["enterprise_name"] == "海宁经编公司工会"
+    (event,) = spy.wait_for("orders", "order_placed")
+    assert event["order_id"] == order["order_id"]
+    assert event["version"] == 1 and event["event_id"]
+    doc = mongo[f"{db_prefix}orders"].orders.find_one({"_id": order["order_id"]})
+    assert doc["status"] == "submitted"
+    outbox = mongo[f"{db_prefix}orders"].outbox.find_one({"_id": event["event_id"]})
+    wait_until(lambda: mongo[f"{db_prefix}orders"].outbox.find_one({"_id": event["event_id"]})["published"])
+    assert outbox["event_type"] == "order_placed"
+
+
+def test_bad_input_is_refused_with_chinese_field_messages_and_nothing_stored(orders, mongo, db_prefix):
+    rpc, _, _ = orders
+    with pytest.raises(Invalid) as err:
+        rpc.place_order(order_payload(audience_size=-5, windows=[], extra={"$gt": ""}))
+    fields = err.value.fields
+    assert "audience_size" in fields and "windows" in fields and "extra" in fields
+    assert "整数" in fields["audience_size"][0]
+    assert mongo[f"{db_prefix}orders"].orders.count_documents({}) == 0
+
+
+def test_an_illegal_transition_is_refused_and_not_applied(orders):
+    rpc, _, _ = orders
+    order = rpc.place_order(order_payload())
+    rpc.reject_order(order["order_id"], {"reason": "档期已满"}, palace_id="p1")
+    with pytest.raises(Conflict) as err:
+        rpc.accept_order(order["order_id"], {}, palace_id="p1")
+    assert err.value.code == "ILLEGAL_TRANSITION"
+    assert rpc.get_order(order["order_id"])["status"] == "rejected"
+
+
+def test_unknown_order_is_not_found(orders):
+    rpc, _, _ = orders
+    with pytest.raises(NotFound):
+        rpc.get_order("nope")
+
+
+def test_order_follows_dispatch_and_feedback_events_to_closed_once(orders, service_config):
+    rpc, spy, _ = orders
+    order = rpc.place_order(order_payload())
+    oid = order["order_id"]
+    rpc.accept_order(oid, {"note": "安排艺术团"}, palace_id="p1")
+    publish_event(service_config, "dispatch", "order_scheduled", order_id=oid, palace_id="p1",
+                  troupe_id="t1", start="2026-12-05T14:00:00+08:00", end="2026-12-05T16:00:00+08:00",
+                  crew=[{"volunteer_id": "v1", "skill": "声乐"}])
+    wait_until(lambda: rpc.get_order(oid)["status"] == "scheduled")
+    publish_event(service_config, "dispatch", "delivery_completed", order_id=oid, palace_id="p1",
+                  enterprise_id="ent1", district="海宁", start="2026-12-05T14:00:00+08:00",
+                  end="2026-12-05T16:00:00+08:00", people_served=280,
+                  completed_at="2026-12-05T16:00:00+08:00", volunteers=[{"volunteer_id": "v1", "hours": 2.0}])
+    wait_until(lambda: rpc.get_order(oid)["status"] == "delivered")
+    closed = dict(survey_id="s1", order_id=oid, palace_id="p1", responses=2, satisfaction=4.5,
+                  aspects={"content": 4.0, "performers": 5.0, "organisation": None},
+                  wanted_programs=[{"program": "八段锦", "count": 2}])
+    event = publish_event(service_config, "feedback", "survey_closed", **closed)
+    publish_event(service_config, "feedback", "survey_closed", raw=event)  # redelivered: no effect
+    wait_until(lambda: rpc.get_order(oid)["status"] == "closed")
+    final = rpc.get_order(oid)
+    assert final["satisfaction"] == 4.5 and final["people_served"] == 280
+    assert [h["status"] for h in final["history"]] == ["submitted", "accepted", "scheduled", "delivered", "closed"]
+    assert len(spy.wait_for("orders", "order_closed")) == 1
+
+
+def test_a_malformed_event_is_dead_lettered_and_the_service_keeps_serving(orders, service_config):
+    rpc, _, _ = orders
+    publish_event(service_config, "dispatch", "order_scheduled", raw={"event_id": "x", "version": 1, "order_id": 5})
+    publish_event(service_config, "dispatch", "order_scheduled", raw={"event_id": "y", "version": 99})
+    letters = wait_until(lambda: len(dead_letters(service_config)) >= 2 and dead_letters(service_config))
+    reasons = " ".join(h["reason"] for h, _ in letters)
+    assert "contract" in reasons and "version 99" in reasons
+    assert rpc.place_order(order_payload())["status"] == "submitted"
