@@ -1,0 +1,56 @@
+# The commands people type. `make run` and `make test` set up everything they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv run demo test test-unit test-integration test-e2e asyncapi lint format clean
+
+help:
+	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
+	@echo "make demo              drive a realistic scenario through the running system"
+	@echo "make test              all tests (unit, integration, end-to-end) against real RabbitMQ and MongoDB"
+	@echo "make test-unit | test-integration | test-e2e"
+	@echo "make asyncapi          regenerate contracts/asyncapi.json from the schemas"
+	@echo "make lint              ruff"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(PY) scripts/run.py
+
+demo: venv
+	$(PY) scripts/demo.py
+
+test: venv
+	bash scripts/ensure_rabbit.sh
+	$(PY) -m pytest -q
+
+test-unit: venv
+	$(PY) -m pytest -q tests/unit
+
+test-integration: venv
+	bash scripts/ensure_rabbit.sh
+	$(PY) -m pytest -q tests/integration
+
+test-e2e: venv
+	bash scripts/ensure_rabbit.sh
+	$(PY) -m pytest -q tests/e2e
+
+asyncapi: venv
+	$(PY) -m contracts.asyncapi > contracts/asyncapi.json
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf var .pytest_cache

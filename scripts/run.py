@@ -1,0 +1,146 @@
+"""Start the whole system on this machine: embedded MongoDB (unless MONGO_URI is set), every
+service and the gateway, then load the demo data. Ctrl-C stops everything it started.
+
+Environment: PORT (gateway, default 8000), MONGO_URI, AMQP_URI, MONGO_PORT (embedded server,
+default 27017), DATA_DIR (default var/), PROCESSES (processes per service, default 1),
+NO_DEMO_DATA=1 to start empty.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from scripts.service import TARGETS as SERVICES  # noqa: E402
+
+
+def log(message: str) -> None:
+    print(f"[run] {message}", flush=True)
+
+
+def start_mongo(env: dict, children: list) -> str:
+    from pymongo import MongoClient
+
+    port = env.get("MONGO_PORT", "27017")
+    data = os.path.join(env.get("DATA_DIR", os.path.join(ROOT, "var")), "mongo")
+    os.makedirs(data, exist_ok=True)
+    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    try:
+        MongoClient(uri, serverSelectionTimeoutMS=300).admin.command("ping")
+        log(f"a database already answers on {uri}; using it")
+        return uri
+    except Exception:
+        pass
+    exe = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
+    logfile = open(os.path.join(os.path.dirname(data), "mongo.log"), "ab")
+    proc = subprocess.Popen(
+        [exe, "--host", "127.0.0.1", "--port", port, "--storage-path", data, "--sync-on-commit",
+         "--log-level", "WARNING"],
+        stdout=logfile,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    children.append(("mongo", proc))
+    deadline = time.time() + 60
+    while True:
+        try:
+            MongoClient(uri, serverSelectionTimeoutMS=300).admin.command("ping")
+            break
+        except Exception:
+            if proc.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"the embedded database did not start; see {logfile.name}")
+            time.sleep(0.3)
+    log(f"embedded database (SecantusDB) on {uri}, data in {data}")
+    return uri
+
+
+def start_services(env: dict, children: list, processes: int) -> None:
+    for name, target in SERVICES.items():
+        count = 1 if name == "gateway" else processes
+        for i in range(count):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "nameko", "run", "--config", os.path.join(ROOT, "config.yml"), target],
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+            )
+            children.append((f"{name}#{i + 1}", proc))
+    log(f"started {', '.join(n for n, _ in children if n != 'mongo')}")
+
+
+def wait_healthy(base: str, children: list, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        for name, proc in children:
+            if proc.poll() is not None:
+                raise SystemExit(f"{name} exited with {proc.returncode}")
+        try:
+            r = requests.get(f"{base}/healthz", timeout=3)
+            if r.status_code == 200:
+                return
+            last = r.text
+        except requests.RequestException as err:
+            last = str(err)
+        time.sleep(0.5)
+    raise SystemExit(f"the system did not become healthy: {last}")
+
+
+def stop(children: list) -> None:
+    for name, proc in reversed(children):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.time() + 15
+    for name, proc in reversed(children):
+        try:
+            proc.wait(max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> None:
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "ensure_rabbit.sh")], check=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    port = env.get("PORT", "8000")
+    env.setdefault("WEB_SERVER_ADDRESS", f"127.0.0.1:{port}")
+    children: list = []
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        if not env.get("MONGO_URI"):
+            env["MONGO_URI"] = start_mongo(env, children)
+        start_services(env, children, int(env.get("PROCESSES", "1")))
+        base = f"http://{env['WEB_SERVER_ADDRESS']}"
+        wait_healthy(base, children)
+        if env.get("NO_DEMO_DATA") != "1":
+            from scripts import demo_data
+
+            counts = demo_data.load(env)
+            log("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        log(f"ready on {base}  (GET {base}/healthz; `make demo` drives a scenario; Ctrl-C stops)")
+        while True:
+            for name, proc in children:
+                if proc.poll() is not None:
+                    raise SystemExit(f"{name} exited with {proc.returncode}; stopping")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        log("stopping…")
+    finally:
+        stop(children)
+        log("stopped")
+
+
+if __name__ == "__main__":
+    main()
