@@ -1,0 +1,166 @@
+"""End to end: every service as its own process (started by scripts/run.py, as `make run`
+does), real RabbitMQ and MongoDB. One order travels from placement to closed with its
+satisfaction; the events on the bus and the state in each service's database are checked."""
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from conftest import ROOT, free_port
+from tests.helpers import BusSpy, wait_until
+
+pytestmark = pytest.mark.e2e
+CST = dt.timezone(dt.timedelta(hours=8))
+
+
+@pytest.fixture
+def system(rabbit_config, mongo_uri, db_prefix):
+    port = free_port()
+    env = {
+        **os.environ,
+        "AMQP_URI": rabbit_config["AMQP_URI"],
+        "MONGO_URI": mongo_uri,
+        "DB_PREFIX": db_prefix,
+        "PORT": str(port),
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        "NO_DEMO_DATA": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    config = {"AMQP_URI": rabbit_config["AMQP_URI"]}
+    spy = BusSpy(config)
+    log = open(os.path.join(ROOT, "var", f"e2e-{db_prefix}log"), "w") if os.path.isdir(os.path.join(ROOT, "var")) else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "run.py")], env=env, cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, "scripts/run.py exited early"
+            try:
+                if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.time() < deadline, "the system did not become healthy"
+            time.sleep(0.5)
+        yield base, config, spy
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        spy.close()
+
+
+def seed(config):
+    day = dt.datetime.now(CST).date() + dt.timedelta(days=3)
+    free = [{"start": dt.datetime.combine(day, dt.time(8), CST).isoformat(),
+             "end": dt.datetime.combine(day, dt.time(21), CST).isoformat()}]
+    with ClusterRpcProxy(config, timeout=30) as rpc:
+        rpc.dispatch.upsert_palace({"palace_id": "haining", "name": "海宁市工人文化宫", "district": "海宁"})
+        rpc.dispatch.upsert_program({
+            "program_id": "song", "palace_id": "haining", "title": "劳动者之歌 文艺演出", "kind": "performance",
+            "duration_minutes": 120, "needs": [{"skill": "声乐", "count": 1}, {"skill": "器乐", "count": 1}]})
+        people = [("v1", "张敏", "声乐"), ("v2", "李强", "器乐"), ("v3", "王芳", "声乐")]
+        for vid, name, skill in people:
+            rpc.dispatch.upsert_volunteer({
+                "volunteer_id": vid, "palace_id": "haining", "name": name, "phone": "13900000000",
+                "skills": [skill], "district": "海宁", "troupe_ids": ["art"], "availability": free})
+        rpc.dispatch.upsert_troupe({"troupe_id": "art", "palace_id": "haining", "name": "职工艺术团",
+                                    "district": "海宁", "members": [p[0] for p in people], "repertoire": ["song"]})
+        rpc.orders.register_enterprise({"enterprise_id": "jingbian", "palace_id": "haining",
+                                        "name": "海宁经编产业园联合工会", "district": "海宁"})
+    start = dt.datetime.combine(day, dt.time(14), CST)
+    return [{"start": start.isoformat(), "end": (start + dt.timedelta(hours=4)).isoformat()}]
+
+
+def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system, mongo, db_prefix):
+    base, config, spy = system
+    windows = seed(config)
+    http = requests.Session()
+
+    r = http.post(f"{base}/api/orders", json={
+        "enterprise_id": "jingbian", "palace_id": "haining", "program_id": "song",
+        "site_address": "经编园区 3 号厂房", "district": "海宁", "audience_size": 300, "windows": windows,
+        "contact_name": "王芳", "contact_phone": "0573-87000000"})
+    assert r.status_code == 201, r.text
+    oid = r.json()["order_id"]
+    assert http.post(f"{base}/api/orders/{oid}/accept", json={"note": "安排艺术团"}).status_code == 200
+
+    def pending():
+        plan = http.get(f"{base}/api/orders/{oid}/plan")
+        return plan.status_code == 200 and [o for o in plan.json()["offers"] if o["status"] == "pending"]
+
+    offers = wait_until(lambda: len(pending() or []) == 2 and pending(), what="two offers")
+    singer = next(o for o in offers if o["skill"] == "声乐")
+    player = next(o for o in offers if o["skill"] == "器乐")
+    r = http.post(f"{base}/api/offers/{singer['offer_id']}/decline",
+                  json={"volunteer_id": singer["volunteer_id"], "reason": "当天加班"})
+    assert r.status_code == 200, r.text
+    assert http.post(f"{base}/api/offers/{player['offer_id']}/accept",
+                     json={"volunteer_id": player["volunteer_id"]}).status_code == 200
+    cover = wait_until(lambda: [o for o in (pending() or []) if o["skill"] == "声乐"], what="the next singer's offer")[0]
+    assert cover["volunteer_id"] != singer["volunteer_id"]
+    assert http.post(f"{base}/api/offers/{cover['offer_id']}/accept",
+                     json={"volunteer_id": cover["volunteer_id"]}).status_code == 200
+
+    wait_until(lambda: http.get(f"{base}/api/orders/{oid}").json()["status"] == "scheduled", what="scheduled")
+    plan = http.get(f"{base}/api/orders/{oid}/plan").json()
+    assert sorted(m["volunteer_id"] for m in plan["crew"]) == sorted([player["volunteer_id"], cover["volunteer_id"]])
+    for member in plan["crew"]:
+        body = {"volunteer_id": member["volunteer_id"]}
+        assert http.post(f"{base}/api/orders/{oid}/check-in", json={**body, "at": plan["start"]}).status_code == 200
+        assert http.post(f"{base}/api/orders/{oid}/check-out", json={**body, "at": plan["end"]}).status_code == 200
+    assert http.post(f"{base}/api/orders/{oid}/complete", json={"people_served": 280}).status_code == 200
+
+    survey = wait_until(lambda: (r := http.get(f"{base}/api/orders/{oid}/survey")).status_code == 200 and r.json(),
+                        what="the survey")
+    token = survey["token"]
+    assert len(token) >= 22
+    for overall in (5, 4, 4):
+        r = http.post(f"{base}/api/surveys/{token}/responses",
+                      json={"overall": overall, "performers": 5, "comment": "节目很精彩", "wanted_programs": ["八段锦"]})
+        assert r.status_code == 201, r.text
+    assert http.post(f"{base}/api/orders/{oid}/survey/close").status_code == 200
+
+    wait_until(lambda: http.get(f"{base}/api/orders/{oid}").json()["status"] == "closed", what="closed")
+    order = http.get(f"{base}/api/orders/{oid}").json()
+    assert order["satisfaction"] == pytest.approx(4.33, abs=0.01)
+    assert order["people_served"] == 280 and order["responses"] == 3
+    assert [h["status"] for h in order["history"]] == ["submitted", "accepted", "scheduled", "delivered", "closed"]
+    assert http.post(f"{base}/api/surveys/{token}/responses", json={"overall": 1}).status_code == 409
+
+    # the bus saw each step of the flow, once
+    spy.wait_for("orders", "order_closed")
+    seen = [t for t in spy.types()]
+    for kind, count in {
+        "orders.order_placed": 1, "orders.order_accepted": 1, "dispatch.offer_made": 3,
+        "dispatch.offer_declined": 1, "dispatch.offer_accepted": 2, "dispatch.order_scheduled": 1,
+        "dispatch.delivery_completed": 1, "feedback.survey_opened": 1, "feedback.response_received": 3,
+        "feedback.survey_closed": 1, "orders.order_closed": 1,
+    }.items():
+        assert seen.count(kind) == count, (kind, seen)
+    assert seen.index("orders.order_placed") < seen.index("dispatch.offer_made") < seen.index(
+        "dispatch.order_scheduled") < seen.index("dispatch.delivery_completed") < seen.index(
+        "feedback.survey_closed") < seen.index("orders.order_closed")
+    completed = next(p for s, t, p in spy.events if t == "delivery_completed")
+    assert sorted(v["hours"] for v in completed["volunteers"]) == [2.0, 2.0]
+
+    # each service's own database holds its part, and every outbox is drained
+    orders_db, dispatch_db, feedback_db = (mongo[f"{db_prefix}{n}"] for n in ("orders", "dispatch", "feedback"))
+    assert orders_db.orders.find_one({"_id": oid})["status"] == "closed"
+    assert dispatch_db.offers.count_documents({"order_id": oid, "status": "accepted"}) == 2
+    assert dispatch_db.offers.count_documents({"order_id": oid, "status": "declined"}) == 1
+    survey_doc = feedback_db.surveys.find_one({"order_id": oid})
+    assert survey_doc["status"] == "closed"
+    assert feedback_db.responses.count_documents({}) == 3
+    for db in (orders_db, dispatch_db, feedback_db):
+        assert db.outbox.count_documents({"published": False}) == 0
