@@ -1,0 +1,160 @@
+"""The common kit against the real broker and database: the outbox publishes what was
+committed and nothing else, survives a crash before publishing, consumers do nothing twice,
+and pymongo under eventlet rides through a database restart with hundreds of greenthreads."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+import eventlet
+import pytest
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from common.consuming import consumes
+from common.store import MongoStore, Store
+from conftest import free_port, wait_for_mongo
+from tests.helpers import BusSpy, publish_event, wait_until
+
+
+class Probe:
+    """A tiny service that writes orders' events and consumes dispatch's."""
+
+    name = "orders"
+    store = MongoStore("kit")
+
+    @consumes("dispatch", "order_unfulfillable")
+    def handle_unfulfillable(self, event, uow):
+        uow.db.seen.update_one({"_id": event["order_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
+        if event["code"] == "BOOM":
+            raise RuntimeError("handler bug")
+
+
+def rejected(order_id):
+    return dict(order_id=order_id, palace_id="p1", enterprise_id="e1", reason="满了")
+
+
+@pytest.fixture
+def probe(container_factory, service_config):
+    container = container_factory(Probe, service_config)
+    container.start()
+    spy = BusSpy(service_config)
+    store = next(d for d in container.dependencies if isinstance(d, MongoStore)).store
+    yield store, spy, container
+    spy.close()
+
+
+def test_committed_events_are_published_and_rolled_back_ones_are_not(probe):
+    store, spy, _ = probe
+    store.transaction(lambda uow: uow.emit("order_rejected", **rejected("kept")))
+
+    def fails(uow):
+        uow.emit("order_rejected", **rejected("lost"))
+        uow.db.things.insert_one({"x": 1}, session=uow.session)
+        raise ValueError("business rule broke after the write")
+
+    with pytest.raises(ValueError):
+        store.transaction(fails)
+    spy.wait_for("orders", "order_rejected")
+    eventlet.sleep(1)
+    ids = [p["order_id"] for s, t, p in spy.drain() if t == "order_rejected"]
+    assert ids == ["kept"]
+    assert store.db.things.count_documents({}) == 0
+
+
+def test_events_left_in_the_outbox_by_a_crashed_process_are_published_by_the_next(service_config, container_factory):
+    from pymongo import MongoClient as Client
+
+    spy = BusSpy(service_config)
+    # a process wrote its state change and outbox, then died before its relay ran
+    client = Client(service_config["MONGO_URI"], tz_aware=True)
+    crashed = Store(client, f"{service_config['DB_PREFIX']}kit", "orders", service_config["AMQP_URI"], service_config)
+    crashed.ensure_outbox_indexes()
+    for i in range(5):
+        crashed.transaction(lambda uow, i=i: uow.emit("order_rejected", **rejected(f"o{i}")))
+    assert crashed.db.outbox.count_documents({"published": False}) == 5
+
+    container = container_factory(Probe, service_config)
+    container.start()
+    found = spy.wait_for("orders", "order_rejected", count=5)
+    assert [p["order_id"] for p in found] == [f"o{i}" for i in range(5)]  # in commit order
+    wait_until(lambda: crashed.db.outbox.count_documents({"published": False}) == 0)
+    spy.close()
+    client.close()
+
+
+def test_a_redelivered_event_is_handled_once_even_when_delivered_concurrently(probe, service_config):
+    store, _, _ = probe
+    event = publish_event(service_config, "dispatch", "order_unfulfillable", order_id="o1", palace_id="p1",
+                          code="NO_CREW", reason="缺人")
+    pool = eventlet.GreenPool()
+    for _ in range(5):
+        pool.spawn(publish_event, service_config, "dispatch", "order_unfulfillable", raw=event)
+    pool.waitall()
+    wait_until(lambda: store.db.seen.find_one({"_id": "o1"}))
+    eventlet.sleep(1.5)
+    assert store.db.seen.find_one({"_id": "o1"})["n"] == 1
+    assert store.db.inbox.count_documents({}) == 1
+
+
+def test_a_handler_that_keeps_failing_is_dead_lettered_and_its_writes_undone(probe, service_config):
+    from tests.helpers import dead_letters
+
+    store, _, _ = probe
+    publish_event(service_config, "dispatch", "order_unfulfillable", order_id="o2", palace_id="p1",
+                  code="BOOM", reason="x")
+    letters = wait_until(lambda: dead_letters(service_config), timeout=30)
+    headers, body = letters[0]
+    assert "handler bug" in headers["reason"] and body["order_id"] == "o2"
+    assert store.db.seen.find_one({"_id": "o2"}) is None  # each attempt rolled back
+    publish_event(service_config, "dispatch", "order_unfulfillable", order_id="o3", palace_id="p1",
+                  code="NO_CREW", reason="x")
+    wait_until(lambda: store.db.seen.find_one({"_id": "o3"}))  # and the queue keeps flowing
+
+
+def test_pymongo_under_eventlet_rides_through_a_database_restart():
+    """300 greenthreads write through Store.transaction while the server is killed and restarted."""
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="secantus-restart-")
+    exe = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
+    cmd = [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", data, "--sync-on-commit",
+           "--log-level", "ERROR"]
+    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_mongo(uri)
+        client = MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=20_000)
+        store = Store(client, "restart", "orders", "amqp://unused", {})
+        store.db.items.create_index("k", unique=True)
+        acknowledged = []
+
+        def write(k):
+            for _ in range(30):
+                try:
+                    store.transaction(lambda uow: uow.db.items.insert_one({"k": k}, session=uow.session))
+                    acknowledged.append(k)
+                    return
+                except PyMongoError as err:
+                    if "duplicate key" in str(err):  # committed before the failure was seen
+                        acknowledged.append(k)
+                        return
+                    eventlet.sleep(0.2)
+
+        pool = eventlet.GreenPool(300)
+        for k in range(300):
+            pool.spawn(write, k)
+            if k == 120:
+                server.send_signal(signal.SIGKILL)
+                server.wait()
+                server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pool.waitall()
+        assert sorted(acknowledged) == list(range(300))
+        assert store.db.items.count_documents({}) == 300
+        client.close()
+    finally:
+        server.kill()
+        server.wait()
+        shutil.rmtree(data, ignore_errors=True)
