@@ -5,13 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run demo test test-unit test-integration test-e2e asyncapi lint format clean
+.PHONY: help venv run demo dlq test test-unit test-integration test-e2e asyncapi lint format clean
 
 help:
 	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make demo              drive a realistic scenario through the running system"
 	@echo "make test              all tests (unit, integration, end-to-end) against real RabbitMQ and MongoDB"
 	@echo "make test-unit | test-integration | test-e2e"
+	@echo "make dlq [ARGS='replay 2 3']  list or replay dead letters"
 	@echo "make asyncapi          regenerate contracts/asyncapi.json from the schemas"
 	@echo "make lint              ruff"
 
@@ -27,6 +28,9 @@ run: venv
 
 demo: venv
 	$(PY) scripts/demo.py
+
+dlq: venv
+	$(PY) scripts/dlq.py $(ARGS)
 
 test: venv
 	bash scripts/ensure_rabbit.sh
