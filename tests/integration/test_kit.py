@@ -25,11 +25,12 @@ class Probe:
 
     name = "orders"
     store = MongoStore("kit")
+    fixed = False
 
     @consumes("dispatch", "order_unfulfillable")
     def handle_unfulfillable(self, event, uow):
         uow.db.seen.update_one({"_id": event["order_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
-        if event["code"] == "BOOM":
+        if event["code"] == "BOOM" and not Probe.fixed:
             raise RuntimeError("handler bug")
 
 
@@ -158,3 +159,25 @@ def test_pymongo_under_eventlet_rides_through_a_database_restart():
         server.kill()
         server.wait()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_dead_letter_can_be_listed_and_replayed_once_the_cause_is_fixed(probe, service_config, capsys):
+    from scripts import dlq
+    from tests.helpers import dead_letters
+
+    store, _, _ = probe
+    publish_event(service_config, "dispatch", "order_unfulfillable", order_id="o9", palace_id="p1",
+                  code="BOOM", reason="x")
+    wait_until(lambda: dead_letters(service_config), timeout=30)
+    os.environ["AMQP_URI"] = service_config["AMQP_URI"]
+    try:
+        assert dlq.main(["list"]) == 0
+        assert "handler bug" in capsys.readouterr().out
+        assert len(dead_letters(service_config)) == 1  # listing removes nothing
+        Probe.fixed = True
+        assert dlq.main(["replay", "1"]) == 0
+        wait_until(lambda: store.db.seen.find_one({"_id": "o9"}), timeout=15)
+    finally:
+        os.environ.pop("AMQP_URI")
+        Probe.fixed = False
+    assert dead_letters(service_config) == []
