@@ -66,6 +66,9 @@ class PlaceOrder(StrictSchema):
     contact_name = Text(max_length=50)
     contact_phone = fields.String(required=True, validate=PHONE)
     note = Text(required=False, allow_none=True, max_length=1000, load_default=None)
+    # set by the form once per order: a resubmission (double click, retry on a bad network)
+    # returns the order already placed instead of placing a second one
+    client_ref = Id(required=False, allow_none=True, load_default=None)
 
     @validates_schema
     def program_or_request(self, data, **kwargs):

@@ -73,6 +73,7 @@ def new_order(order_id: str, data: dict, program_title: str | None, at: dt.datet
         "contact_name": data["contact_name"],
         "contact_phone": data["contact_phone"],
         "note": data.get("note"),
+        "client_ref": data.get("client_ref"),
         "status": "submitted",
         "history": [{"status": "submitted", "at": at, "reason": None}],
         "scheduled_start": None,

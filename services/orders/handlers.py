@@ -9,6 +9,10 @@ from services.orders import domain, repository
 
 def place_order(data: dict, uow, program_title: str | None = None) -> dict:
     enterprise = repository.get_enterprise(uow.db, data["enterprise_id"], uow.session)
+    if data.get("client_ref"):
+        placed = repository.find_by_client_ref(uow.db, data["enterprise_id"], data["client_ref"], uow.session)
+        if placed:
+            return placed
     order = domain.new_order(new_id(), {**data, "enterprise_name": enterprise["name"]}, program_title, now())
     repository.insert(uow, order)
     uow.emit("order_placed", **domain.snapshot(order))

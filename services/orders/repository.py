@@ -19,6 +19,11 @@ def ensure_indexes(db) -> None:
     )
     orders.create_index([("status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
     orders.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
+    orders.create_index(
+        [("enterprise_id", ASCENDING), ("client_ref", ASCENDING)],
+        unique=True,
+        partialFilterExpression={"client_ref": {"$type": "string"}},
+    )
     db.enterprises.create_index([("palace_id", ASCENDING), ("name", ASCENDING)])
 
 
@@ -51,6 +56,11 @@ def get(db, order_id: str, session=None) -> dict:
 
 def find(db, order_id: str, session=None) -> dict | None:
     doc = db.orders.find_one({"_id": order_id}, session=session)
+    return _from_doc(doc) if doc else None
+
+
+def find_by_client_ref(db, enterprise_id: str, client_ref: str, session=None) -> dict | None:
+    doc = db.orders.find_one({"enterprise_id": enterprise_id, "client_ref": client_ref}, session=session)
     return _from_doc(doc) if doc else None
 
 

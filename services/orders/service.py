@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pymongo.errors import DuplicateKeyError
+
 from common.consuming import consumes
 from common.errors import load
 from common.rpc import rpc
@@ -21,7 +23,11 @@ class OrdersService:
     def place_order(self, payload: dict, program_title: str | None = None) -> dict:
         """Place an order for an enterprise union; emits order_placed."""
         data = load(payloads.PlaceOrder, payload)
-        return _out.dump(self.store.transaction(lambda uow: handlers.place_order(data, uow, program_title)))
+        try:
+            order = self.store.transaction(lambda uow: handlers.place_order(data, uow, program_title))
+        except DuplicateKeyError:  # the same form sent twice at once: both get the one order
+            order = repository.find_by_client_ref(self.store.db, data["enterprise_id"], data["client_ref"])
+        return _out.dump(order)
 
     @rpc
     def amend_order(self, order_id: str, payload: dict, program_title: str | None = None,

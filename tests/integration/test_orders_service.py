@@ -113,3 +113,21 @@ def test_a_malformed_event_is_dead_lettered_and_the_service_keeps_serving(orders
     reasons = " ".join(h["reason"] for h, _ in letters)
     assert "contract" in reasons and "version 99" in reasons
     assert rpc.place_order(order_payload())["status"] == "submitted"
+
+
+def test_the_same_form_sent_twice_places_one_order(orders, mongo, db_prefix, service_config):
+    import eventlet
+
+    rpc, spy, _ = orders
+
+    def place():
+        with ClusterRpcProxy(service_config) as own:
+            return own.orders.place_order(order_payload(client_ref="form-42"))
+
+    pool = eventlet.GreenPool()
+    results = [pool.spawn(place) for _ in range(4)]
+    ids = {r.wait()["order_id"] for r in results}
+    assert len(ids) == 1
+    assert mongo[f"{db_prefix}orders"].orders.count_documents({"client_ref": "form-42"}) == 1
+    assert rpc.place_order(order_payload(client_ref="form-43"))["order_id"] not in ids
+    assert rpc.place_order(order_payload())["order_id"] != rpc.place_order(order_payload())["order_id"]
