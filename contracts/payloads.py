@@ -267,6 +267,8 @@ class SubmitResponse(StrictSchema):
     organisation = Rating(required=False, allow_none=True, load_default=None)
     comment = Text(required=False, allow_none=True, max_length=500, min_length=0, load_default=None)
     wanted_programs = TextList(maximum=5, item_length=50)
+    # set once per form on the phone: a resubmission on a bad network is counted once
+    client_ref = Id(required=False, allow_none=True, load_default=None)
 
 
 class SurveyOut(Schema):
@@ -274,6 +276,7 @@ class SurveyOut(Schema):
     order_id = fields.String()
     palace_id = fields.String()
     token = fields.String()
+    program_title = fields.String(allow_none=True)
     status = OneOf(("open", "closed"))
     opened_at = Time()
     closes_at = Time()

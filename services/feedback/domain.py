@@ -1,0 +1,94 @@
+"""Surveys and their summaries: pure rules, no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import Counter
+
+from common.errors import Conflict
+
+ASPECTS = ("content", "performers", "organisation")
+
+
+def new_token() -> str:
+    """An unguessable survey token: 24 random bytes (192 bits), URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+def new_survey(survey_id: str, event: dict, at: dt.datetime, hours: float) -> dict:
+    return {
+        "survey_id": survey_id,
+        "order_id": event["order_id"],
+        "palace_id": event["palace_id"],
+        "program_title": event.get("program_title"),
+        "token": new_token(),
+        "status": "open",
+        "opened_at": at,
+        "closes_at": event["completed_at"] + dt.timedelta(hours=hours),
+        "closed_at": None,
+        "count": 0,
+        "sum_overall": 0,
+        "aspect_sums": {a: 0 for a in ASPECTS},
+        "aspect_counts": {a: 0 for a in ASPECTS},
+        "wanted": {},
+    }
+
+
+def is_open(survey: dict, at: dt.datetime) -> bool:
+    return survey["status"] == "open" and at < survey["closes_at"]
+
+
+def check_open(survey: dict, at: dt.datetime) -> None:
+    if not is_open(survey, at):
+        raise Conflict("这份评议已经结束，谢谢您的关注。", "SURVEY_CLOSED")
+
+
+def normalise_program(name: str) -> str:
+    return " ".join(name.split()).lower()
+
+
+def increments(response: dict) -> dict:
+    """The $inc that folds one response into the survey's running totals."""
+    inc = {"count": 1, "sum_overall": response["overall"]}
+    for aspect in ASPECTS:
+        if response.get(aspect) is not None:
+            inc[f"aspect_sums.{aspect}"] = response[aspect]
+            inc[f"aspect_counts.{aspect}"] = 1
+    for program in {normalise_program(p) for p in response.get("wanted_programs") or [] if p.strip()}:
+        inc[f"wanted.{_key(program)}"] = 1
+    return inc
+
+
+def _key(program: str) -> str:
+    # MongoDB field names may not contain "." or start with "$"
+    return program.replace(".", "．").replace("$", "＄")
+
+
+def summary(survey: dict) -> dict:
+    count = survey["count"]
+    aspects = {
+        a: round(survey["aspect_sums"][a] / survey["aspect_counts"][a], 2) if survey["aspect_counts"][a] else None
+        for a in ASPECTS
+    }
+    wanted = Counter(survey.get("wanted") or {})
+    return {
+        "responses": count,
+        "satisfaction": round(survey["sum_overall"] / count, 2) if count else None,
+        "aspects": aspects,
+        "wanted_programs": [{"program": p, "count": n} for p, n in sorted(wanted.items(), key=lambda x: (-x[1], x[0]))[:10]],
+    }
+
+
+def summarise(responses: list[dict]) -> dict:
+    """The summary of a list of responses, computed the same way as the running totals."""
+    survey = new_survey("s", {"order_id": "o", "palace_id": "p", "completed_at": dt.datetime.now(dt.timezone.utc)},
+                        dt.datetime.now(dt.timezone.utc), 1)
+    for response in responses:
+        for key, value in increments(response).items():
+            if "." in key:
+                outer, inner = key.split(".", 1)
+                survey[outer][inner] = survey[outer].get(inner, 0) + value
+            else:
+                survey[key] += value
+    return summary(survey)

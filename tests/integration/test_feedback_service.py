@@ -1,0 +1,102 @@
+"""feedback against the real broker and database."""
+
+import eventlet
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from common.errors import Conflict, Invalid, NotFound
+from services.feedback.service import FeedbackService
+from tests.helpers import BusSpy, publish_event, wait_until
+
+
+def delivered(config, order_id="o1", completed_at="2026-12-05T16:00:00+08:00"):
+    return publish_event(config, "dispatch", "delivery_completed", order_id=order_id, palace_id="p1",
+                         enterprise_id="e1", program_title="劳动者之歌", district="海宁",
+                         start="2026-12-05T14:00:00+08:00", end="2026-12-05T16:00:00+08:00",
+                         people_served=200, completed_at=completed_at,
+                         volunteers=[{"volunteer_id": "v1", "hours": 2.0}])
+
+
+@pytest.fixture
+def feedback(container_factory, service_config):
+    container = container_factory(FeedbackService, service_config)
+    container.start()
+    spy = BusSpy(service_config)
+    with ClusterRpcProxy(service_config) as rpc:
+        yield rpc.feedback, spy
+    spy.close()
+
+
+def survey_of(rpc, order_id):
+    def get():
+        try:
+            return rpc.get_survey_by_order(order_id)
+        except NotFound:
+            return None
+    return wait_until(get, what="the survey")
+
+
+def test_a_delivery_opens_exactly_one_survey_even_when_redelivered(feedback, service_config, mongo, db_prefix):
+    rpc, spy = feedback
+    event = delivered(service_config)
+    publish_event(service_config, "dispatch", "delivery_completed", raw=event)
+    survey = survey_of(rpc, "o1")
+    assert survey["status"] == "open" and len(survey["token"]) == 32
+    eventlet.sleep(1)
+    assert mongo[f"{db_prefix}feedback"].surveys.count_documents({}) == 1
+    assert len(spy.wait_for("feedback", "survey_opened")) == 1
+    public = rpc.get_public_survey(survey["token"])
+    assert public["program_title"] == "劳动者之歌" and "order_id" not in public
+
+
+def test_concurrent_responses_are_all_counted_once_and_summarised_on_close(feedback, service_config, mongo, db_prefix):
+    rpc, spy = feedback
+    delivered(service_config, completed_at="2099-01-01T00:00:00+08:00")
+    token = survey_of(rpc, "o1")["token"]
+
+    def answer(i):
+        with ClusterRpcProxy(service_config) as own:
+            return own.feedback.submit_response(token, {"overall": 5 if i % 2 else 4, "performers": 5,
+                                                        "wanted_programs": ["八段锦"], "client_ref": f"phone-{i}"})
+
+    pool = eventlet.GreenPool(20)
+    results = list(pool.imap(answer, range(40)))
+    assert len({r["response_id"] for r in results}) == 40
+    assert rpc.submit_response(token, {"overall": 4, "client_ref": "phone-3"})["response_id"] == results[3]["response_id"]
+    closed = rpc.close_survey(results[0]["survey_id"])
+    assert closed["responses"] == 40 and closed["satisfaction"] == 4.5
+    assert closed["wanted_programs"] == [{"program": "八段锦", "count": 40}]
+    assert rpc.close_survey(results[0]["survey_id"])["status"] == "closed"
+    (event,) = spy.wait_for("feedback", "survey_closed")
+    assert event["responses"] == 40 and event["aspects"]["performers"] == 5.0
+    assert len(spy.wait_for("feedback", "response_received", count=40)) == 40
+    eventlet.sleep(0.5)
+    assert [t for t in spy.types() if t == "feedback.survey_closed"] == ["feedback.survey_closed"]
+    with pytest.raises(Conflict):
+        rpc.submit_response(token, {"overall": 5})
+    assert mongo[f"{db_prefix}feedback"].responses.count_documents({}) == 40
+
+
+def test_bad_responses_are_refused_with_chinese_messages_and_nothing_stored(feedback, service_config, mongo, db_prefix):
+    rpc, _ = feedback
+    delivered(service_config, completed_at="2099-01-01T00:00:00+08:00")
+    token = survey_of(rpc, "o1")["token"]
+    with pytest.raises(Invalid) as err:
+        rpc.submit_response(token, {"overall": 6, "comment": {"$gt": ""}, "extra": 1})
+    assert set(err.value.fields) == {"overall", "comment", "extra"}
+    assert "1 到 5" in err.value.fields["overall"][0]
+    with pytest.raises(Invalid):
+        rpc.submit_response(token, {"overall": 3, "comment": "好" * 501})
+    with pytest.raises(NotFound):
+        rpc.submit_response("not-a-token", {"overall": 5})
+    with pytest.raises(NotFound):
+        rpc.get_public_survey({"$gt": ""})
+    assert mongo[f"{db_prefix}feedback"].responses.count_documents({}) == 0
+
+
+def test_a_survey_past_its_window_is_closed_by_the_timer(feedback, service_config):
+    rpc, spy = feedback
+    delivered(service_config, completed_at="2020-01-01T10:00:00+08:00")
+    survey_of(rpc, "o1")
+    (event,) = spy.wait_for("feedback", "survey_closed", timeout=30)
+    assert event["responses"] == 0 and event["satisfaction"] is None
