@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from nameko.extensions import DependencyProvider
+
 DEFAULTS = {
     "AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
     "MONGO_URI": "mongodb://127.0.0.1:27017/?directConnection=true",
@@ -40,3 +42,11 @@ def nameko_config(**overrides) -> dict:
     }
     config.update({k: v for k, v in overrides.items() if k not in config})
     return config
+
+
+
+class Config(DependencyProvider):
+    """Hands the worker its container's config (nameko 2.14: ``container.config``)."""
+
+    def get_dependency(self, worker_ctx):
+        return self.container.config

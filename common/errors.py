@@ -72,3 +72,8 @@ def load(schema_cls, data, **kwargs) -> dict:
         return schema_cls(**kwargs).load(data if data is not None else {})
     except ValidationError as err:
         raise Invalid.from_validation(err) from None
+
+
+class Unavailable(ServiceError):
+    status = 503
+    default_code = "UNAVAILABLE"

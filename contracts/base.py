@@ -42,7 +42,10 @@ CST = dt.timezone(dt.timedelta(hours=8), "CST")
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    """UTC now, to the millisecond (what MongoDB stores), so that what is returned at once and
+    what is read back later are the same instant, written the same way."""
+    moment = dt.datetime.now(dt.timezone.utc)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def new_id() -> str:
@@ -90,9 +93,20 @@ def Rating(*, required: bool = True, **kw):
     )
 
 
+class CstDateTime(fields.AwareDateTime):
+    """Read with a time zone (naive times are China Standard Time); written in China Standard
+    Time, to the millisecond, whatever zone it was stored in."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            value = value.astimezone(CST)
+            value = value.replace(microsecond=value.microsecond // 1000 * 1000)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 def Time(*, required: bool = True, **kw):
-    """An instant with a time zone; naive times are read as China Standard Time."""
-    return fields.AwareDateTime(required=required, default_timezone=CST, **kw)
+    """An instant with a time zone."""
+    return CstDateTime(required=required, default_timezone=CST, **kw)
 
 
 def OneOf(choices, *, required: bool = True, **kw):

@@ -1,0 +1,192 @@
+"""gateway: the HTTP JSON API that enterprise unions, dispatchers, volunteers and the audience
+use; it calls the services by RPC and owns no data."""
+
+from __future__ import annotations
+
+import eventlet
+from kombu import Connection
+from nameko.rpc import RpcProxy
+from werkzeug.wrappers import Response
+
+from common.config import Config, setting
+from common.errors import Invalid, NotFound
+from services.gateway.http import body, call, http, json_response, query
+from services.gateway.pages import survey_page
+
+SERVICES = ("orders", "dispatch", "feedback")
+
+
+class GatewayService:
+    name = "gateway"
+
+    orders = RpcProxy("orders")
+    dispatch = RpcProxy("dispatch")
+    feedback = RpcProxy("feedback")
+    config = Config()
+
+    # ------------------------------------------------------------ health
+
+    @http("GET", "/healthz")
+    def healthz(self, request):
+        """200 only when the broker, and every service with its database, answer."""
+        checks = {"broker": self._check_broker()}
+        pool = eventlet.GreenPool()
+        for name, answer in zip(SERVICES, pool.imap(self._ping, SERVICES)):
+            checks[name] = answer
+        ok = all(v == "ok" for v in checks.values())
+        return (200 if ok else 503), {"status": "ok" if ok else "unavailable", "checks": checks}
+
+    def _check_broker(self) -> str:
+        try:
+            with eventlet.Timeout(2):
+                with Connection(setting(self.config, "AMQP_URI")) as conn:
+                    conn.ensure_connection(max_retries=1)
+            return "ok"
+        except BaseException as err:  # noqa: BLE001 - eventlet.Timeout is a BaseException
+            return f"error: {err!r}"[:200]
+
+    def _ping(self, name: str) -> str:
+        try:
+            return call(getattr(self, name).ping, timeout=2)
+        except Exception as err:  # noqa: BLE001
+            return f"error: {getattr(err, 'message', None) or repr(err)}"[:200]
+
+    # ------------------------------------------------------------ catalog and people
+
+    @http("GET", "/api/palaces")
+    def palaces(self, request):
+        return call(self.dispatch.list_palaces)
+
+    @http("GET", "/api/programs")
+    def programs(self, request):
+        return call(self.dispatch.list_programs, query(request, ("palace_id",)).get("palace_id"))
+
+    @http("GET", "/api/programs/<program_id>")
+    def program(self, request, program_id):
+        return call(self.dispatch.get_program, program_id)
+
+    @http("GET", "/api/enterprises")
+    def enterprises(self, request):
+        return call(self.orders.list_enterprises, query(request, ("palace_id",)).get("palace_id"))
+
+    @http("GET", "/api/troupes")
+    def troupes(self, request):
+        return call(self.dispatch.list_troupes, query(request, ("palace_id",)).get("palace_id"))
+
+    @http("GET", "/api/volunteers")
+    def volunteers(self, request):
+        return call(self.dispatch.list_volunteers, query(request, ("palace_id",)).get("palace_id"))
+
+    @http("GET", "/api/volunteers/<volunteer_id>")
+    def volunteer(self, request, volunteer_id):
+        return call(self.dispatch.get_volunteer, volunteer_id)
+
+    @http("PUT", "/api/volunteers/<volunteer_id>/availability")
+    def availability(self, request, volunteer_id):
+        return call(self.dispatch.set_availability, volunteer_id, body(request))
+
+    @http("GET", "/api/volunteers/<volunteer_id>/offers")
+    def volunteer_offers(self, request, volunteer_id):
+        return call(self.dispatch.list_offers, volunteer_id, query(request, ("status",)).get("status"))
+
+    @http("POST", "/api/offers/<offer_id>/accept")
+    def accept_offer(self, request, offer_id):
+        return call(self.dispatch.accept_offer, offer_id, body(request))
+
+    @http("POST", "/api/offers/<offer_id>/decline")
+    def decline_offer(self, request, offer_id):
+        return call(self.dispatch.decline_offer, offer_id, body(request))
+
+    # ------------------------------------------------------------ orders
+
+    def _program_title(self, data: dict) -> str | None:
+        program_id = data.get("program_id")
+        if not program_id or not isinstance(program_id, str):
+            return None
+        try:
+            return call(self.dispatch.get_program, program_id)["title"]
+        except NotFound:
+            raise Invalid("提交的内容有误，请检查标出的字段。", fields={"program_id": ["没有这个节目。"]}) from None
+
+    @http("POST", "/api/orders")
+    def place_order(self, request):
+        data = body(request)
+        return 201, call(self.orders.place_order, data, program_title=self._program_title(data))
+
+    @http("GET", "/api/orders")
+    def list_orders(self, request):
+        return call(self.orders.list_orders,
+                    query(request, ("enterprise_id", "palace_id", "status", "page", "per_page")))
+
+    @http("GET", "/api/orders/<order_id>")
+    def get_order(self, request, order_id):
+        return call(self.orders.get_order, order_id)
+
+    @http("PATCH", "/api/orders/<order_id>")
+    def amend_order(self, request, order_id):
+        data = body(request)
+        return call(self.orders.amend_order, order_id, data, program_title=self._program_title(data))
+
+    @http("POST", "/api/orders/<order_id>/cancel")
+    def cancel_order(self, request, order_id):
+        return call(self.orders.cancel_order, order_id, body(request, required=False))
+
+    @http("POST", "/api/orders/<order_id>/accept")
+    def accept_order(self, request, order_id):
+        data = body(request, required=False)
+        return call(self.orders.accept_order, order_id, data, program_title=self._program_title(data))
+
+    @http("POST", "/api/orders/<order_id>/reject")
+    def reject_order(self, request, order_id):
+        return call(self.orders.reject_order, order_id, body(request))
+
+    @http("POST", "/api/orders/<order_id>/confirm")
+    def confirm_delivery(self, request, order_id):
+        return call(self.orders.confirm_delivery, order_id)
+
+    @http("GET", "/api/orders/<order_id>/plan")
+    def plan(self, request, order_id):
+        return call(self.dispatch.get_plan, order_id)
+
+    @http("POST", "/api/orders/<order_id>/check-in")
+    def check_in(self, request, order_id):
+        return call(self.dispatch.check_in, order_id, body(request))
+
+    @http("POST", "/api/orders/<order_id>/check-out")
+    def check_out(self, request, order_id):
+        return call(self.dispatch.check_out, order_id, body(request))
+
+    @http("POST", "/api/orders/<order_id>/complete")
+    def complete(self, request, order_id):
+        return call(self.dispatch.complete_delivery, order_id, body(request))
+
+    # ------------------------------------------------------------ feedback
+
+    @http("GET", "/api/orders/<order_id>/survey")
+    def order_survey(self, request, order_id):
+        survey = call(self.feedback.get_survey_by_order, order_id)
+        return {**survey, "link": f"/s/{survey['token']}", "api": f"/api/surveys/{survey['token']}"}
+
+    @http("POST", "/api/orders/<order_id>/survey/close")
+    def close_survey(self, request, order_id):
+        survey = call(self.feedback.get_survey_by_order, order_id)
+        return call(self.feedback.close_survey, survey["survey_id"])
+
+    @http("GET", "/api/surveys/<token>")
+    def public_survey(self, request, token):
+        return call(self.feedback.get_public_survey, token)
+
+    @http("POST", "/api/surveys/<token>/responses")
+    def respond(self, request, token):
+        return 201, call(self.feedback.submit_response, token, body(request))
+
+    @http("GET", "/s/<token>")
+    def survey_form(self, request, token):
+        try:
+            survey = call(self.feedback.get_public_survey, token)
+        except NotFound as err:
+            return Response(survey_page(None, err.message), status=404, content_type="text/html; charset=utf-8")
+        return Response(survey_page({**survey, "token": token}, None), content_type="text/html; charset=utf-8")
+
+
+__all__ = ["GatewayService", "json_response"]

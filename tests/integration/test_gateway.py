@@ -1,0 +1,151 @@
+"""The HTTP API over real RPC: gateway + orders for real; dispatch and feedback as small
+stand-ins here (the real ones are exercised by the end-to-end test)."""
+
+import pytest
+import requests
+from nameko.rpc import rpc
+
+from common.errors import NotFound
+from services.gateway.service import GatewayService
+from services.orders.service import OrdersService
+
+WINDOW = {"start": "2026-12-05T14:00:00+08:00", "end": "2026-12-05T18:00:00+08:00"}
+
+
+class Dispatch:
+    name = "dispatch"
+
+    @rpc
+    def ping(self):
+        return "ok"
+
+    @rpc(expected_exceptions=NotFound)
+    def get_program(self, program_id):
+        if program_id != "song":
+            raise NotFound("找不到这个节目。", "PROGRAM_NOT_FOUND")
+        return {"program_id": "song", "title": "劳动者之歌"}
+
+    @rpc
+    def list_programs(self, palace_id=None):
+        return [{"program_id": "song", "title": "劳动者之歌", "palace_id": palace_id}]
+
+
+class Feedback:
+    name = "feedback"
+
+    @rpc
+    def ping(self):
+        return "ok"
+
+    @rpc(expected_exceptions=NotFound)
+    def get_public_survey(self, token):
+        if token != "tok":
+            raise NotFound("找不到这份评议，请检查二维码或链接。", "SURVEY_NOT_FOUND")
+        return {"survey_id": "s1", "status": "open", "program_title": "劳动者之歌", "closes_at": "2026-12-08T00:00:00+00:00"}
+
+
+@pytest.fixture
+def api(runner_factory, service_config):
+    runner = runner_factory(service_config, GatewayService, OrdersService, Dispatch, Feedback)
+    runner.start()
+    base = f"http://{service_config['WEB_SERVER_ADDRESS']}"
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    with ClusterRpcProxy(service_config) as proxy:
+        proxy.orders.register_enterprise({"enterprise_id": "ent1", "palace_id": "p1", "name": "海宁经编公司工会",
+                                          "district": "海宁"})
+    yield base, runner
+
+
+def order(**over):
+    return {"enterprise_id": "ent1", "palace_id": "p1", "program_id": "song", "site_address": "3 号厂房",
+            "district": "海宁", "audience_size": 300, "windows": [WINDOW], "contact_name": "王芳",
+            "contact_phone": "13800000000", **over}
+
+
+def test_healthz_is_ok_when_broker_and_every_service_answer(api):
+    base, _ = api
+    r = requests.get(f"{base}/healthz")
+    assert r.status_code == 200
+    assert r.json()["checks"] == {"broker": "ok", "orders": "ok", "dispatch": "ok", "feedback": "ok"}
+
+
+def test_healthz_is_503_and_names_the_service_that_does_not_answer(runner_factory, service_config):
+    runner = runner_factory(service_config, GatewayService, Dispatch, Feedback)
+    runner.start()
+    r = requests.get(f"http://{service_config['WEB_SERVER_ADDRESS']}/healthz", timeout=20)
+    assert r.status_code == 503
+    checks = r.json()["checks"]
+    assert checks["orders"] != "ok" and checks["dispatch"] == "ok" and checks["broker"] == "ok"
+
+
+def test_an_order_placed_over_http_can_be_read_back_with_its_program_title(api):
+    base, _ = api
+    r = requests.post(f"{base}/api/orders", json=order())
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["program_title"] == "劳动者之歌"
+    got = requests.get(f"{base}/api/orders/{created['order_id']}").json()
+    assert got == created
+    page = requests.get(f"{base}/api/orders", params={"enterprise_id": "ent1", "per_page": "5"}).json()
+    assert page["total"] == 1 and page["items"][0]["order_id"] == created["order_id"]
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"audience_size": -5}, "audience_size"),
+    ({"district": {"$gt": ""}}, "district"),
+    ({"surprise": 1}, "surprise"),
+    ({"site_address": "厂" * 10_000}, "site_address"),
+    ({"windows": [{"start": "下周三", "end": "2026-12-05T18:00:00+08:00"}]}, "windows.0.start"),
+    ({"program_id": "nope"}, "program_id"),
+])
+def test_bad_input_is_a_400_with_a_chinese_message_for_the_field(api, bad, field):
+    base, _ = api
+    r = requests.post(f"{base}/api/orders", json=order(**bad))
+    assert r.status_code == 400, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    err = r.json()
+    assert err["code"] == "INVALID" and field in err["fields"]
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in err["fields"][field][0])
+
+
+def test_malformed_json_and_non_objects_are_a_400(api):
+    base, _ = api
+    for raw in (b"{not json", b"[1, 2]", b"\xff\xfe"):
+        r = requests.post(f"{base}/api/orders", data=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and r.json()["code"] == "BAD_JSON"
+
+
+def test_an_oversized_body_is_a_413(api):
+    base, _ = api
+    r = requests.post(f"{base}/api/orders", data=b"{" + b" " * (1024 * 1024 + 10) + b"}")
+    assert r.status_code == 413 and r.json()["code"] == "TOO_LARGE"
+
+
+def test_unknown_routes_and_wrong_methods_answer_json(api):
+    base, _ = api
+    r = requests.get(f"{base}/api/nothing-here")
+    assert r.status_code == 404 and r.json()["message"] == "找不到这个地址。"
+    r = requests.delete(f"{base}/api/orders")
+    assert r.status_code == 405 and r.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_an_illegal_transition_is_a_409_and_an_unknown_order_a_404(api):
+    base, _ = api
+    oid = requests.post(f"{base}/api/orders", json=order()).json()["order_id"]
+    assert requests.post(f"{base}/api/orders/{oid}/reject", json={"reason": "档期已满"}).status_code == 200
+    r = requests.post(f"{base}/api/orders/{oid}/accept", json={})
+    assert r.status_code == 409 and r.json()["code"] == "ILLEGAL_TRANSITION"
+    r = requests.get(f"{base}/api/orders/does-not-exist")
+    assert r.status_code == 404 and r.json()["code"] == "ORDER_NOT_FOUND"
+    r = requests.get(f"{base}/api/orders", params={"page": "zero"})
+    assert r.status_code == 400 and "page" in r.json()["fields"]
+
+
+def test_the_audience_form_is_a_small_page_and_a_bad_token_says_so(api):
+    base, _ = api
+    r = requests.get(f"{base}/s/tok")
+    assert r.status_code == 200 and "text/html" in r.headers["Content-Type"]
+    assert "劳动者之歌" in r.text and 'name="overall"' in r.text and "http" not in r.text.split("<script>")[0].lower().replace("http-equiv", "")
+    r = requests.get(f"{base}/s/wrong")
+    assert r.status_code == 404 and "找不到这份评议" in r.text
