@@ -293,3 +293,37 @@ class Error(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)
     fields_ = fields.Dict(data_key="fields", keys=fields.String(), values=fields.List(fields.String()))
+
+
+class CrewMember(Schema):
+    volunteer_id = fields.String()
+    name = fields.String(allow_none=True)
+    skill = fields.String()
+
+
+class Attendance(Schema):
+    volunteer_id = fields.String()
+    checked_in_at = Time(allow_none=True)
+    checked_out_at = Time(allow_none=True)
+
+
+class NeedOut(Schema):
+    skill = fields.String()
+    count = fields.Integer()
+
+
+class PlanOut(Schema):
+    order_id = fields.String()
+    palace_id = fields.String()
+    status = OneOf(("planning", "scheduled", "unfulfillable", "delivered", "cancelled"))
+    program_id = fields.String(allow_none=True)
+    program_title = fields.String(allow_none=True)
+    troupe_id = fields.String(allow_none=True)
+    start = Time(allow_none=True)
+    end = Time(allow_none=True)
+    needs = fields.List(fields.Nested(NeedOut))
+    offers = fields.List(fields.Nested(OfferOut))
+    crew = fields.List(fields.Nested(CrewMember))
+    reason = fields.String(allow_none=True)
+    attendance = fields.List(fields.Nested(Attendance))
+    people_served = fields.Integer(allow_none=True)

@@ -1,0 +1,191 @@
+"""dispatch: palaces, the program catalog, troupes, volunteers and their availability; offers,
+bookings and the plan of every accepted order."""
+
+from __future__ import annotations
+
+from nameko.timer import timer
+from pymongo.errors import DuplicateKeyError
+
+from common.config import setting
+from common.consuming import consumes
+from common.errors import Conflict, load
+from common.rpc import rpc
+from common.store import MongoStore
+from contracts import payloads
+from contracts.base import now
+from services.dispatch import handlers, repository
+
+_offer_out = payloads.OfferOut()
+_plan_out = payloads.PlanOut()
+
+# a booking refused by the unique key means another process took that volunteer meanwhile:
+# the use case runs again and sees the booking
+BOOKING_RETRIES = 5
+
+
+class DispatchService:
+    name = "dispatch"
+
+    store = MongoStore("dispatch", indexes=repository.ensure_indexes)
+
+    def _offer_hours(self) -> float | None:
+        value = setting(self.store.config, "OFFER_HOURS", "")
+        return float(value) if value not in ("", None) else None
+
+    def _run(self, fn):
+        for attempt in range(BOOKING_RETRIES):
+            try:
+                return self.store.transaction(fn)
+            except DuplicateKeyError:
+                if attempt == BOOKING_RETRIES - 1:
+                    raise Conflict("同一时间有其他调度在处理，请稍后重试。", "BUSY") from None
+
+    # ---------------------------------------------------------- catalog and people
+
+    def _upsert(self, kind: str, schema, payload: dict) -> dict:
+        data = load(schema, payload)
+        repository.upsert(self.store.db, kind, data)
+        return schema().dump(data)
+
+    @rpc
+    def upsert_palace(self, payload: dict) -> dict:
+        return self._upsert("palaces", payloads.Palace, payload)
+
+    @rpc
+    def list_palaces(self) -> list[dict]:
+        return payloads.Palace(many=True).dump(repository.listing(self.store.db, "palaces", None, "name"))
+
+    @rpc
+    def upsert_program(self, payload: dict) -> dict:
+        return self._upsert("programs", payloads.Program, payload)
+
+    @rpc
+    def get_program(self, program_id: str) -> dict:
+        return payloads.Program().dump(repository.get(self.store.db, "programs", program_id))
+
+    @rpc
+    def list_programs(self, palace_id: str | None = None) -> list[dict]:
+        return payloads.Program(many=True).dump(repository.listing(self.store.db, "programs", palace_id, "title"))
+
+    @rpc
+    def upsert_troupe(self, payload: dict) -> dict:
+        return self._upsert("troupes", payloads.Troupe, payload)
+
+    @rpc
+    def get_troupe(self, troupe_id: str) -> dict:
+        return payloads.Troupe().dump(repository.get(self.store.db, "troupes", troupe_id))
+
+    @rpc
+    def list_troupes(self, palace_id: str | None = None) -> list[dict]:
+        return payloads.Troupe(many=True).dump(repository.listing(self.store.db, "troupes", palace_id, "name"))
+
+    @rpc
+    def upsert_volunteer(self, payload: dict) -> dict:
+        return self._upsert("volunteers", payloads.Volunteer, payload)
+
+    @rpc
+    def get_volunteer(self, volunteer_id: str) -> dict:
+        return payloads.Volunteer().dump(repository.get(self.store.db, "volunteers", volunteer_id))
+
+    @rpc
+    def list_volunteers(self, palace_id: str | None = None) -> list[dict]:
+        return payloads.Volunteer(many=True).dump(repository.listing(self.store.db, "volunteers", palace_id, "name"))
+
+    @rpc
+    def set_availability(self, volunteer_id: str, payload: dict) -> dict:
+        data = load(payloads.SetAvailability, payload)
+        volunteer = repository.get(self.store.db, "volunteers", volunteer_id)
+        volunteer["availability"] = sorted(data["availability"], key=lambda w: w["start"])
+        repository.upsert(self.store.db, "volunteers", volunteer)
+        return payloads.Volunteer().dump(volunteer)
+
+    # ---------------------------------------------------------- plans and offers
+
+    @rpc
+    def get_plan(self, order_id: str) -> dict:
+        db = self.store.db
+        plan = repository.get(db, "plans", order_id)
+        offers = repository.offers_of_order(db, order_id)
+        accepted = [o for o in offers if o["status"] == "accepted"]
+        names = {v["volunteer_id"]: v["name"] for v in (repository.find(db, "volunteers", o["volunteer_id"]) for o in accepted) if v}
+        return _plan_out.dump({
+            **plan,
+            "offers": offers,
+            "crew": [{"volunteer_id": o["volunteer_id"], "name": names.get(o["volunteer_id"]), "skill": o["skill"]}
+                     for o in accepted] if plan["status"] in ("scheduled", "delivered") else [],
+            "attendance": [{"volunteer_id": k, **v} for k, v in (plan.get("attendance") or {}).items()],
+        })
+
+    @rpc
+    def list_offers(self, volunteer_id: str, status: str | None = None) -> list[dict]:
+        return _offer_out.dump(repository.offers_of_volunteer(self.store.db, volunteer_id, status), many=True)
+
+    @rpc
+    def list_pending_offers(self, palace_id: str) -> list[dict]:
+        return _offer_out.dump(repository.pending_offers(self.store.db, palace_id), many=True)
+
+    @rpc
+    def accept_offer(self, offer_id: str, payload: dict) -> dict:
+        data = load(payloads.AnswerOffer, payload)
+        return _offer_out.dump(self._run(lambda uow: handlers.accept_offer(offer_id, data["volunteer_id"], uow)))
+
+    @rpc
+    def decline_offer(self, offer_id: str, payload: dict) -> dict:
+        data = load(payloads.AnswerOffer, payload)
+        return _offer_out.dump(
+            self._run(lambda uow: handlers.decline_offer(offer_id, data["volunteer_id"], data["reason"], uow))
+        )
+
+    @rpc
+    def expire_offers(self) -> int:
+        expired = 0
+        for offer_id in repository.overdue_offer_ids(self.store.db, now()):
+            try:
+                if self._run(lambda uow, o=offer_id: handlers.expire_offer(o, uow)):
+                    expired += 1
+            except Conflict:
+                pass  # answered meanwhile
+        return expired
+
+    @timer(interval=5)
+    def expire_due_offers(self):
+        self.expire_offers()
+
+    # ---------------------------------------------------------- the day itself
+
+    @rpc
+    def check_in(self, order_id: str, payload: dict) -> dict:
+        data = load(payloads.CheckInOut, payload)
+        return payloads.Attendance().dump(
+            self._run(lambda uow: handlers.check_in(order_id, data["volunteer_id"], data["at"], uow)))
+
+    @rpc
+    def check_out(self, order_id: str, payload: dict) -> dict:
+        data = load(payloads.CheckInOut, payload)
+        return payloads.Attendance().dump(
+            self._run(lambda uow: handlers.check_out(order_id, data["volunteer_id"], data["at"], uow)))
+
+    @rpc
+    def complete_delivery(self, order_id: str, payload: dict) -> dict:
+        data = load(payloads.CompleteDelivery, payload)
+        self._run(lambda uow: handlers.complete_delivery(order_id, data["people_served"], data["at"], uow))
+        return self.get_plan(order_id)
+
+    @rpc
+    def ping(self) -> str:
+        self.store.db.command("ping")
+        return "ok"
+
+    # ---------------------------------------------------------- events
+
+    @consumes("orders", "order_accepted")
+    def handle_order_accepted(self, event, uow):
+        handlers.on_order_accepted(event, uow, self._offer_hours())
+
+    @consumes("orders", "order_amended")
+    def handle_order_amended(self, event, uow):
+        handlers.on_order_amended(event, uow, self._offer_hours())
+
+    @consumes("orders", "order_cancelled")
+    def handle_order_cancelled(self, event, uow):
+        handlers.on_order_cancelled(event, uow)

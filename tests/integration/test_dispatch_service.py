@@ -1,0 +1,162 @@
+"""dispatch against the real broker and database: planning, offers, declines, no double booking."""
+
+import datetime as dt
+
+import eventlet
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from common.errors import Conflict, Forbidden
+from services.dispatch.service import DispatchService
+from tests.helpers import BusSpy, publish_event, wait_until
+
+CST = dt.timezone(dt.timedelta(hours=8))
+DAY = dt.datetime.now(CST).replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=3)
+
+
+def iso(hour):
+    return (DAY + dt.timedelta(hours=hour)).isoformat()
+
+
+FREE = [{"start": iso(8), "end": iso(21)}]
+
+
+@pytest.fixture
+def dispatch(container_factory, service_config):
+    container = container_factory(DispatchService, service_config)
+    container.start()
+    spy = BusSpy(service_config)
+    with ClusterRpcProxy(service_config) as rpc:
+        d = rpc.dispatch
+        d.upsert_palace({"palace_id": "haining", "name": "海宁市工人文化宫", "district": "海宁"})
+        d.upsert_program({"program_id": "song", "palace_id": "haining", "title": "劳动者之歌", "kind": "performance",
+                          "duration_minutes": 120,
+                          "needs": [{"skill": "声乐", "count": 1}, {"skill": "器乐", "count": 1}]})
+        people = [("s1", "声乐"), ("s2", "声乐"), ("s3", "声乐"), ("p1", "器乐"), ("p2", "器乐")]
+        for vid, skill in people:
+            d.upsert_volunteer({"volunteer_id": vid, "palace_id": "haining", "name": f"志愿者{vid}",
+                                "phone": "13900000000", "skills": [skill], "district": "海宁",
+                                "troupe_ids": ["art"], "availability": FREE})
+        d.upsert_troupe({"troupe_id": "art", "palace_id": "haining", "name": "职工艺术团", "district": "海宁",
+                         "members": ["s1", "p1"], "repertoire": ["song"]})
+        yield d, spy
+    spy.close()
+
+
+def accepted(config, order_id, start=14, end=18, **over):
+    fields = dict(order_id=order_id, palace_id="haining", enterprise_id="jingbian", program_id="song",
+                  program_title="劳动者之歌", site_address="3 号厂房", district="海宁", audience_size=200,
+                  windows=[{"start": iso(start), "end": iso(end)}])
+    return publish_event(config, "orders", "order_accepted", **{**fields, **over})
+
+
+def offers_of(d, order_id, status="pending"):
+    try:
+        return [o for o in d.get_plan(order_id)["offers"] if o["status"] == status]
+    except Exception:
+        return []
+
+
+def test_an_accepted_order_gets_offers_then_a_decline_goes_to_the_next_and_acceptance_schedules(dispatch, service_config):
+    d, spy = dispatch
+    event = accepted(service_config, "o1")
+    offers = wait_until(lambda: len(offers_of(d, "o1")) == 2 and offers_of(d, "o1"), what="two offers")
+    assert {o["volunteer_id"] for o in offers} == {"s1", "p1"}  # the troupe's members first
+    publish_event(service_config, "orders", "order_accepted", raw=event)  # redelivered: nothing new
+    singer = next(o for o in offers if o["skill"] == "声乐")
+    player = next(o for o in offers if o["skill"] == "器乐")
+    with pytest.raises(Forbidden):
+        d.accept_offer(singer["offer_id"], {"volunteer_id": "p1"})
+    d.decline_offer(singer["offer_id"], {"volunteer_id": "s1", "reason": "加班"})
+    with pytest.raises(Conflict):
+        d.accept_offer(singer["offer_id"], {"volunteer_id": "s1"})
+    cover = wait_until(lambda: [o for o in offers_of(d, "o1") if o["skill"] == "声乐"], what="next singer")[0]
+    assert cover["volunteer_id"] in {"s2", "s3"} and cover["rank"] == 2
+    d.accept_offer(player["offer_id"], {"volunteer_id": "p1"})
+    d.accept_offer(cover["offer_id"], {"volunteer_id": cover["volunteer_id"]})
+    (scheduled,) = spy.wait_for("dispatch", "order_scheduled")
+    assert sorted(c["volunteer_id"] for c in scheduled["crew"]) == sorted(["p1", cover["volunteer_id"]])
+    plan = d.get_plan("o1")
+    assert plan["status"] == "scheduled" and len(plan["crew"]) == 2
+    assert len(spy.wait_for("dispatch", "offer_made", count=3)) == 3
+    eventlet.sleep(0.5)
+    assert spy.types().count("dispatch.offer_made") == 3
+
+    start, end = plan["start"], plan["end"]
+    d.check_in("o1", {"volunteer_id": "p1", "at": start})
+    d.check_out("o1", {"volunteer_id": "p1", "at": end})
+    with pytest.raises(Conflict):
+        d.check_out("o1", {"volunteer_id": cover["volunteer_id"]})
+    with pytest.raises(Forbidden):
+        d.check_in("o1", {"volunteer_id": "s1"})
+    d.complete_delivery("o1", {"people_served": 180})
+    (done,) = spy.wait_for("dispatch", "delivery_completed")
+    hours = {v["volunteer_id"]: v["hours"] for v in done["volunteers"]}
+    assert hours == {"p1": 2.0, cover["volunteer_id"]: 0.0}  # the one who never checked in gets none
+    assert done["people_served"] == 180 and done["program_title"] == "劳动者之歌"
+
+
+def test_when_nobody_is_left_the_order_is_unfulfillable_and_everyone_is_released(dispatch, service_config, mongo, db_prefix):
+    d, spy = dispatch
+    accepted(service_config, "o2")
+    offers = wait_until(lambda: len(offers_of(d, "o2")) == 2 and offers_of(d, "o2"))
+    player = next(o for o in offers if o["skill"] == "器乐")
+    d.decline_offer(player["offer_id"], {"volunteer_id": player["volunteer_id"]})
+    nxt = wait_until(lambda: [o for o in offers_of(d, "o2") if o["skill"] == "器乐"])[0]
+    d.decline_offer(nxt["offer_id"], {"volunteer_id": nxt["volunteer_id"]})
+    (event,) = spy.wait_for("dispatch", "order_unfulfillable")
+    assert event["code"] == "NO_CANDIDATES" and "器乐" in event["reason"]
+    assert mongo[f"{db_prefix}dispatch"].bookings.count_documents({"order_id": "o2"}) == 0
+    assert offers_of(d, "o2") == []
+
+
+def test_a_custom_request_without_a_program_is_reported_unfulfillable(dispatch, service_config):
+    d, spy = dispatch
+    accepted(service_config, "o3", program_id=None, custom_request="想请老师讲讲职工维权")
+    (event,) = spy.wait_for("dispatch", "order_unfulfillable")
+    assert event["code"] == "NO_PROGRAM"
+
+
+def test_a_cancelled_order_withdraws_its_offers_and_frees_the_volunteers(dispatch, service_config, mongo, db_prefix):
+    d, _ = dispatch
+    accepted(service_config, "o4")
+    wait_until(lambda: len(offers_of(d, "o4")) == 2)
+    publish_event(service_config, "orders", "order_cancelled", order_id="o4", palace_id="haining",
+                  enterprise_id="jingbian", previous_status="accepted", reason="停产")
+    wait_until(lambda: d.get_plan("o4")["status"] == "cancelled")
+    assert offers_of(d, "o4") == [] and len(offers_of(d, "o4", "withdrawn")) == 2
+    assert mongo[f"{db_prefix}dispatch"].bookings.count_documents({}) == 0
+
+
+def test_overlapping_orders_arriving_at_once_never_share_a_volunteer(dispatch, service_config, mongo, db_prefix):
+    """Five orders for the same afternoon, planned concurrently by competing workers: at most
+    two can be crewed (two players), and nobody is booked twice."""
+    d, _ = dispatch
+    for i in range(5):
+        accepted(service_config, f"c{i}", start=14, end=16)
+    db = mongo[f"{db_prefix}dispatch"]
+    wait_until(lambda: db.plans.count_documents({}) == 5, timeout=60, what="five plans")
+    plans = list(db.plans.find())
+    planning = [p for p in plans if p["status"] == "planning"]
+    assert len(planning) == 2 and sum(p["status"] == "unfulfillable" for p in plans) == 3
+    live = list(db.offers.find({"status": {"$in": ["pending", "accepted"]}}))
+    people = [o["volunteer_id"] for o in live]
+    assert len(people) == len(set(people)) == 4
+    assert db.bookings.count_documents({}) == 4 * 8  # two hours = eight 15-minute buckets each
+
+
+def test_an_offer_past_its_deadline_expires_and_moves_on(dispatch, service_config):
+    d, spy = dispatch
+    d.upsert_palace({"palace_id": "haining", "name": "海宁市工人文化宫", "district": "海宁", "offer_hours": 1})
+    accepted(service_config, "o5")
+    wait_until(lambda: len(offers_of(d, "o5")) == 2)
+    assert d.expire_offers() == 0  # nothing is overdue yet
+    from pymongo import MongoClient
+
+    db = MongoClient(service_config["MONGO_URI"], tz_aware=True)[f"{service_config['DB_PREFIX']}dispatch"]
+    db.offers.update_many({"order_id": "o5", "skill": "器乐"},
+                          {"$set": {"deadline": dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)}})
+    assert d.expire_offers() == 1
+    (event,) = spy.wait_for("dispatch", "offer_expired")
+    assert event["skill"] == "器乐"
+    assert [o["skill"] for o in offers_of(d, "o5")].count("器乐") == 1  # the next player was asked
