@@ -95,12 +95,14 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
                 if offer["status"] != "pending":
                     continue
                 answered += 1
+                # 409: the offer was withdrawn meanwhile (the order could not be crewed)
                 if rng.random() < 0.2:
                     declined += 1
-                    call("POST", f"/api/offers/{offer['offer_id']}/decline",
+                    call("POST", f"/api/offers/{offer['offer_id']}/decline", expect=(200, 409),
                          json={"volunteer_id": offer["volunteer_id"], "reason": "当天单位加班"})
                 else:
-                    call("POST", f"/api/offers/{offer['offer_id']}/accept", json={"volunteer_id": offer["volunteer_id"]})
+                    call("POST", f"/api/offers/{offer['offer_id']}/accept", expect=(200, 409),
+                         json={"volunteer_id": offer["volunteer_id"]})
         time.sleep(0.3)
     print(f"== volunteers answered {answered} offers, declined {declined}")
 

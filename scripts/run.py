@@ -95,15 +95,18 @@ def wait_healthy(base: str, children: list, timeout: float = 90) -> None:
 
 
 def stop(children: list) -> None:
-    for name, proc in reversed(children):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.time() + 15
-    for name, proc in reversed(children):
-        try:
-            proc.wait(max(0.1, deadline - time.time()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """Services first (they finish their work and release their leases), the database last."""
+    services = [(n, p) for n, p in children if n != "mongo"]
+    for group in (services, [(n, p) for n, p in children if n == "mongo"]):
+        for _, proc in group:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.time() + 20
+        for _, proc in group:
+            try:
+                proc.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def main() -> None:
@@ -117,7 +120,9 @@ def main() -> None:
     def on_signal(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
+    # SIGINT too: a shell that starts us in the background sets it to "ignore"
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     try:
         if not env.get("MONGO_URI"):
             env["MONGO_URI"] = start_mongo(env, children)
