@@ -51,8 +51,18 @@ def mongo_uri():
     data = tempfile.mkdtemp(prefix="secantus-test-")
     exe = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
     proc = subprocess.Popen(
-        [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", data,
-         "--sync-on-commit", "--log-level", "WARNING"],
+        [
+            exe,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            data,
+            "--sync-on-commit",
+            "--log-level",
+            "WARNING",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -44,7 +44,6 @@ def nameko_config(**overrides) -> dict:
     return config
 
 
-
 class Config(DependencyProvider):
     """Hands the worker its container's config (nameko 2.14: ``container.config``)."""
 

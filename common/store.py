@@ -154,9 +154,7 @@ class Store:
             return 0
         sent = 0
         while True:
-            batch = list(
-                self.db.outbox.find({"published": False}).sort("seq", ASCENDING).limit(RELAY_BATCH)
-            )
+            batch = list(self.db.outbox.find({"published": False}).sort("seq", ASCENDING).limit(RELAY_BATCH))
             if not batch:
                 return sent
             done = []
@@ -175,9 +173,7 @@ class Store:
                         retry_policy={"max_retries": 3},
                     )
                     done.append(doc["_id"])
-            self.db.outbox.update_many(
-                {"_id": {"$in": done}}, {"$set": {"published": True, "published_at": now()}}
-            )
+            self.db.outbox.update_many({"_id": {"$in": done}}, {"$set": {"published": True, "published_at": now()}})
             sent += len(done)
             if len(batch) < RELAY_BATCH:
                 return sent
@@ -194,9 +190,7 @@ class Store:
                 except Exception:  # broker or database away: keep the events, try again
                     log.exception("outbox relay failed; retrying")
                     connection.release()
-                    connection = Connection(
-                        self.amqp_uri, transport_options={"confirm_publish": True}
-                    )
+                    connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
                     time.sleep(1)
         finally:
             connection.release()

@@ -77,9 +77,7 @@ def build() -> dict:
             ),
         },
         "defaultContentType": "application/json",
-        "servers": {
-            "local": {"url": "amqp://127.0.0.1:5672/", "protocol": "amqp", "protocolVersion": "0-9-1"}
-        },
+        "servers": {"local": {"url": "amqp://127.0.0.1:5672/", "protocol": "amqp", "protocolVersion": "0-9-1"}},
         "channels": channels,
         "components": {"messages": messages, "schemas": schemas},
     }

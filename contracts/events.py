@@ -12,7 +12,7 @@ from typing import Callable
 
 from marshmallow import Schema
 
-from contracts.base import Count, EventSchema, Id, Text, Time, fields
+from contracts.base import Count, EventSchema, Id, Time, fields
 
 ORDER_STATUSES = (
     "submitted",
@@ -202,21 +202,57 @@ class EventSpec:
 
 _SPECS = [
     EventSpec("orders", "order_placed", OrderPlaced, 1, "企业工会下了一个新订单。An enterprise union placed an order."),
-    EventSpec("orders", "order_amended", OrderAmended, 1, "订单在排期前被修改。The order was amended before scheduling."),
-    EventSpec("orders", "order_cancelled", OrderCancelled, 1, "订单在服务前被取消。The order was cancelled before delivery."),
-    EventSpec("orders", "order_accepted", OrderAccepted, 1, "调度员受理了订单，开始派单。A dispatcher accepted the order."),
-    EventSpec("orders", "order_rejected", OrderRejected, 1, "调度员拒绝了订单并说明理由。A dispatcher rejected the order."),
-    EventSpec("orders", "order_closed", OrderClosed, 1, "评议结束，订单关闭并记下满意度。The order closed with its satisfaction."),
+    EventSpec(
+        "orders", "order_amended", OrderAmended, 1, "订单在排期前被修改。The order was amended before scheduling."
+    ),
+    EventSpec(
+        "orders", "order_cancelled", OrderCancelled, 1, "订单在服务前被取消。The order was cancelled before delivery."
+    ),
+    EventSpec(
+        "orders", "order_accepted", OrderAccepted, 1, "调度员受理了订单，开始派单。A dispatcher accepted the order."
+    ),
+    EventSpec(
+        "orders", "order_rejected", OrderRejected, 1, "调度员拒绝了订单并说明理由。A dispatcher rejected the order."
+    ),
+    EventSpec(
+        "orders",
+        "order_closed",
+        OrderClosed,
+        1,
+        "评议结束，订单关闭并记下满意度。The order closed with its satisfaction.",
+    ),
     EventSpec("dispatch", "offer_made", OfferMade, 1, "向志愿者发出邀约。An offer was sent to a volunteer."),
     EventSpec("dispatch", "offer_accepted", OfferAccepted, 1, "志愿者接受了邀约。A volunteer accepted an offer."),
     EventSpec("dispatch", "offer_declined", OfferDeclined, 1, "志愿者婉拒了邀约。A volunteer declined an offer."),
     EventSpec("dispatch", "offer_expired", OfferExpired, 1, "邀约超时未答复。An offer expired unanswered."),
-    EventSpec("dispatch", "order_scheduled", OrderScheduled, 1, "人员已齐，订单排定时间。The crew is complete and the order is scheduled."),
-    EventSpec("dispatch", "order_unfulfillable", OrderUnfulfillable, 1, "无法安排人员，附原因。No crew can serve the order."),
-    EventSpec("dispatch", "delivery_completed", DeliveryCompleted, 1, "服务完成，附服务人次和志愿服务时长。The delivery took place."),
+    EventSpec(
+        "dispatch",
+        "order_scheduled",
+        OrderScheduled,
+        1,
+        "人员已齐，订单排定时间。The crew is complete and the order is scheduled.",
+    ),
+    EventSpec(
+        "dispatch", "order_unfulfillable", OrderUnfulfillable, 1, "无法安排人员，附原因。No crew can serve the order."
+    ),
+    EventSpec(
+        "dispatch",
+        "delivery_completed",
+        DeliveryCompleted,
+        1,
+        "服务完成，附服务人次和志愿服务时长。The delivery took place.",
+    ),
     EventSpec("feedback", "survey_opened", SurveyOpened, 1, "服务评议开放。A feedback survey opened for a delivery."),
-    EventSpec("feedback", "response_received", ResponseReceived, 1, "收到一份观众评议。An audience member answered the survey."),
-    EventSpec("feedback", "survey_closed", SurveyClosed, 1, "评议结束，附满意度汇总。The survey closed with its summary."),
+    EventSpec(
+        "feedback",
+        "response_received",
+        ResponseReceived,
+        1,
+        "收到一份观众评议。An audience member answered the survey.",
+    ),
+    EventSpec(
+        "feedback", "survey_closed", SurveyClosed, 1, "评议结束，附满意度汇总。The survey closed with its summary."
+    ),
 ]
 
 EVENTS: dict[tuple[str, str], EventSpec] = {(s.source, s.event_type): s for s in _SPECS}
@@ -238,8 +274,7 @@ def upcast(event_spec: EventSpec, payload: dict) -> dict:
     version = payload.get("version")
     if not isinstance(version, int) or version < 1 or version > event_spec.version:
         raise UnknownEvent(
-            f"{event_spec.source}.{event_spec.event_type} version {version!r} "
-            f"(known: 1..{event_spec.version})"
+            f"{event_spec.source}.{event_spec.event_type} version {version!r} (known: 1..{event_spec.version})"
         )
     while version < event_spec.version:
         payload = (event_spec.upcasters or {})[version](payload)

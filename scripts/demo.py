@@ -57,13 +57,21 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
         program = programs[ent["palace_id"]][i % len(programs[ent["palace_id"]])]
         day = today + dt.timedelta(days=2 + i % 7)
         start = dt.datetime.combine(day, dt.time(14, 0), CST)
-        order = call("POST", "/api/orders", json={
-            "enterprise_id": ent["enterprise_id"], "palace_id": ent["palace_id"],
-            "program_id": program["program_id"], "site_address": ent.get("address") or ent["name"],
-            "district": ent["district"], "audience_size": rng.randrange(60, 400, 10),
-            "windows": [{"start": start.isoformat(), "end": (start + dt.timedelta(hours=6)).isoformat()}],
-            "contact_name": "工会干事", "contact_phone": f"0573-{8000000 + i}",
-        })
+        order = call(
+            "POST",
+            "/api/orders",
+            json={
+                "enterprise_id": ent["enterprise_id"],
+                "palace_id": ent["palace_id"],
+                "program_id": program["program_id"],
+                "site_address": ent.get("address") or ent["name"],
+                "district": ent["district"],
+                "audience_size": rng.randrange(60, 400, 10),
+                "windows": [{"start": start.isoformat(), "end": (start + dt.timedelta(hours=6)).isoformat()}],
+                "contact_name": "工会干事",
+                "contact_phone": f"0573-{8000000 + i}",
+            },
+        )
         placed.append(order)
         print(f"  {ent['name']} 点单「{program['title']}」 {day} 下午")
 
@@ -98,11 +106,19 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
                 # 409: the offer was withdrawn meanwhile (the order could not be crewed)
                 if rng.random() < 0.2:
                     declined += 1
-                    call("POST", f"/api/offers/{offer['offer_id']}/decline", expect=(200, 409),
-                         json={"volunteer_id": offer["volunteer_id"], "reason": "当天单位加班"})
+                    call(
+                        "POST",
+                        f"/api/offers/{offer['offer_id']}/decline",
+                        expect=(200, 409),
+                        json={"volunteer_id": offer["volunteer_id"], "reason": "当天单位加班"},
+                    )
                 else:
-                    call("POST", f"/api/offers/{offer['offer_id']}/accept", expect=(200, 409),
-                         json={"volunteer_id": offer["volunteer_id"]})
+                    call(
+                        "POST",
+                        f"/api/offers/{offer['offer_id']}/accept",
+                        expect=(200, 409),
+                        json={"volunteer_id": offer["volunteer_id"]},
+                    )
         time.sleep(0.3)
     print(f"== volunteers answered {answered} offers, declined {declined}")
 
@@ -126,20 +142,26 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
     for oid, plan in finished.items():
         if plan["status"] != "scheduled":
             continue
-        survey = wait(lambda: _survey(oid), f"the survey of {oid}")
+        survey = wait(lambda oid=oid: _survey(oid), f"the survey of {oid}")
         for _ in range(rng.randrange(5, 16)):
             overall = rng.choices([5, 4, 3, 2], weights=[6, 3, 1, 0.3])[0]
-            call("POST", f"/api/surveys/{survey['token']}/responses", json={
-                "overall": overall, "content": min(5, overall + rng.choice([0, 0, 1])),
-                "performers": overall, "organisation": rng.choice([4, 5]),
-                "comment": rng.choice(["节目很精彩，希望多来几次", "希望安排在午休时间", "", "老师讲得很好"]),
-                "wanted_programs": rng.sample(["八段锦", "书法", "电影", "心理讲座", "戏曲"], 2),
-            })
+            call(
+                "POST",
+                f"/api/surveys/{survey['token']}/responses",
+                json={
+                    "overall": overall,
+                    "content": min(5, overall + rng.choice([0, 0, 1])),
+                    "performers": overall,
+                    "organisation": rng.choice([4, 5]),
+                    "comment": rng.choice(["节目很精彩，希望多来几次", "希望安排在午休时间", "", "老师讲得很好"]),
+                    "wanted_programs": rng.sample(["八段锦", "书法", "电影", "心理讲座", "戏曲"], 2),
+                },
+            )
             responses += 1
         call("POST", f"/api/orders/{oid}/survey/close")
     for oid, plan in finished.items():
         if plan["status"] == "scheduled":
-            wait(lambda: call("GET", f"/api/orders/{oid}")["status"] == "closed", f"order {oid} to close")
+            wait(lambda oid=oid: call("GET", f"/api/orders/{oid}")["status"] == "closed", f"order {oid} to close")
     print(f"== audience: {responses} survey responses")
 
     all_orders = [call("GET", f"/api/orders/{o['order_id']}") for o in placed]
@@ -148,9 +170,15 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
     rated = [(o["satisfaction"], o["responses"]) for o in all_orders if o["satisfaction"] is not None]
     weight = sum(n for _, n in rated)
     satisfaction = round(sum(s * n for s, n in rated) / weight, 2) if weight else None
-    summary = {"orders": len(all_orders), "by_status": dict(sorted(by_status.items())),
-               "people_served": served, "responses": responses, "average_satisfaction": satisfaction,
-               "offers_answered": answered, "offers_declined": declined}
+    summary = {
+        "orders": len(all_orders),
+        "by_status": dict(sorted(by_status.items())),
+        "people_served": served,
+        "responses": responses,
+        "average_satisfaction": satisfaction,
+        "offers_answered": answered,
+        "offers_declined": declined,
+    }
     print("\n送文化下基层 demo summary")
     print(f"  orders by status : {', '.join(f'{k} {v}' for k, v in sorted(by_status.items()))}")
     print(f"  people served    : {served}")

@@ -23,8 +23,14 @@ DISTRICTS = {
 }
 
 PROGRAMS = [
-    ("song", "劳动者之歌 文艺演出", "performance", 120, [("声乐", 2), ("舞蹈", 2), ("器乐", 1)],
-     "需要 8×6 米平整场地、电源、音响位置。"),
+    (
+        "song",
+        "劳动者之歌 文艺演出",
+        "performance",
+        120,
+        [("声乐", 2), ("舞蹈", 2), ("器乐", 1)],
+        "需要 8×6 米平整场地、电源、音响位置。",
+    ),
     ("baduanjin", "八段锦 工间健身培训", "training", 90, [("八段锦", 1)], "可容纳 30 人的空地。"),
     ("mind", "职工心理健康讲座", "talk", 90, [("心理咨询", 1)], "会议室，投影仪。"),
     ("film", "公益电影放映", "screening", 150, [("放映", 2)], "能遮光的食堂或礼堂，电源。"),
@@ -32,7 +38,28 @@ PROGRAMS = [
 ]
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
-GIVEN = ["芳", "伟", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平", "刚"]
+GIVEN = [
+    "芳",
+    "伟",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "洋",
+    "艳",
+    "勇",
+    "军",
+    "杰",
+    "娟",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "霞",
+    "平",
+    "刚",
+]
 
 TROUPES = [
     # (suffix, name, skills wanted among members)
@@ -42,10 +69,18 @@ TROUPES = [
 ]
 
 ENTERPRISES = {
-    "haining": [("jingbian", "海宁经编产业园联合工会"), ("pijia", "海宁皮革城工会"),
-                ("chuanhua", "许村家纺企业工会"), ("dianlan", "长安镇电缆厂工会")],
-    "qingdao": [("gangkou", "青岛港务集团工会"), ("haier", "城阳家电园区工会"),
-                ("jianzhu", "黄岛新区建筑工地工会"), ("kuaidi", "市北区快递物流行业工会")],
+    "haining": [
+        ("jingbian", "海宁经编产业园联合工会"),
+        ("pijia", "海宁皮革城工会"),
+        ("chuanhua", "许村家纺企业工会"),
+        ("dianlan", "长安镇电缆厂工会"),
+    ],
+    "qingdao": [
+        ("gangkou", "青岛港务集团工会"),
+        ("haier", "城阳家电园区工会"),
+        ("jianzhu", "黄岛新区建筑工地工会"),
+        ("kuaidi", "市北区快递物流行业工会"),
+    ],
 }
 
 
@@ -56,11 +91,18 @@ def build(today: dt.date | None = None, seed: int = 7) -> dict:
     for palace in PALACES:
         pid = palace["palace_id"]
         for key, title, kind, minutes, needs, site in PROGRAMS:
-            data["programs"].append({
-                "program_id": f"{pid}-{key}", "palace_id": pid, "title": title, "kind": kind,
-                "duration_minutes": minutes, "needs": [{"skill": s, "count": c} for s, c in needs],
-                "site_requirements": site, "description": f"{palace['name']}标配服务项目：{title}。",
-            })
+            data["programs"].append(
+                {
+                    "program_id": f"{pid}-{key}",
+                    "palace_id": pid,
+                    "title": title,
+                    "kind": kind,
+                    "duration_minutes": minutes,
+                    "needs": [{"skill": s, "count": c} for s, c in needs],
+                    "site_requirements": site,
+                    "description": f"{palace['name']}标配服务项目：{title}。",
+                }
+            )
         n = 0
         for suffix, troupe_name, skills in TROUPES:
             troupe_id = f"{pid}-{suffix}"
@@ -74,29 +116,45 @@ def build(today: dt.date | None = None, seed: int = 7) -> dict:
                     date = today + dt.timedelta(days=day)
                     if rng.random() < 0.85:  # most volunteers are free most days
                         start = dt.datetime.combine(date, dt.time(8, 0), CST)
-                        windows.append({"start": start.isoformat(), "end": (start + dt.timedelta(hours=13)).isoformat()})
+                        windows.append(
+                            {"start": start.isoformat(), "end": (start + dt.timedelta(hours=13)).isoformat()}
+                        )
                 extra = rng.choice(["主持", "朗诵", "摄影", "曲艺", None])
-                data["volunteers"].append({
-                    "volunteer_id": vid, "palace_id": pid,
-                    "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
-                    "phone": f"139{rng.randrange(10**8):08d}",
-                    "skills": [skill] + ([extra] if extra else []),
-                    "district": rng.choice(DISTRICTS[pid]), "troupe_ids": [troupe_id],
-                    "availability": windows,
-                })
-            repertoire = sorted({
-                f"{pid}-{key}" for key, _, _, _, needs, _ in PROGRAMS
-                if all(s in skills for s, _ in needs)
-            })
-            data["troupes"].append({
-                "troupe_id": troupe_id, "palace_id": pid, "name": f"{palace['name'][:-5]}{troupe_name}",
-                "district": palace["district"], "members": members, "repertoire": repertoire,
-            })
+                data["volunteers"].append(
+                    {
+                        "volunteer_id": vid,
+                        "palace_id": pid,
+                        "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+                        "phone": f"139{rng.randrange(10**8):08d}",
+                        "skills": [skill] + ([extra] if extra else []),
+                        "district": rng.choice(DISTRICTS[pid]),
+                        "troupe_ids": [troupe_id],
+                        "availability": windows,
+                    }
+                )
+            repertoire = sorted(
+                {f"{pid}-{key}" for key, _, _, _, needs, _ in PROGRAMS if all(s in skills for s, _ in needs)}
+            )
+            data["troupes"].append(
+                {
+                    "troupe_id": troupe_id,
+                    "palace_id": pid,
+                    "name": f"{palace['name'][:-5]}{troupe_name}",
+                    "district": palace["district"],
+                    "members": members,
+                    "repertoire": repertoire,
+                }
+            )
         for i, (key, name) in enumerate(ENTERPRISES[pid]):
-            data["enterprises"].append({
-                "enterprise_id": f"{pid}-{key}", "palace_id": pid, "name": name,
-                "district": DISTRICTS[pid][i % len(DISTRICTS[pid])], "address": f"{DISTRICTS[pid][i % 4]}{name[:-2]}",
-            })
+            data["enterprises"].append(
+                {
+                    "enterprise_id": f"{pid}-{key}",
+                    "palace_id": pid,
+                    "name": name,
+                    "district": DISTRICTS[pid][i % len(DISTRICTS[pid])],
+                    "address": f"{DISTRICTS[pid][i % 4]}{name[:-2]}",
+                }
+            )
     return data
 
 

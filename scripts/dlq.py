@@ -1,10 +1,10 @@
 """Inspect and replay dead letters (`make dlq`, `make dlq ARGS="replay 3 5"`).
 
-  list            show every dead letter: number, consumer, event, reason (nothing is removed)
-  replay N [N…]   republish the chosen letters to their event exchange and remove them;
-                  consumers that handled the event before skip it (inbox), the others retry it
-  replay all      the same for every letter
-  drop N [N…]     remove letters after reading them
+list            show every dead letter: number, consumer, event, reason (nothing is removed)
+replay N [N…]   republish the chosen letters to their event exchange and remove them;
+                consumers that handled the event before skip it (inbox), the others retry it
+replay all      the same for every letter
+drop N [N…]     remove letters after reading them
 """
 
 from __future__ import annotations
@@ -43,15 +43,23 @@ def main(argv: list[str]) -> int:
             if command == "list" or not picked:
                 if command == "list":
                     body = json.dumps(message.decode(), ensure_ascii=False)[:300]
-                    print(f"#{number} {h.get('failed_at', '')} {h.get('consumer')} ← {h.get('source')}.{h.get('event_type')}")
+                    print(
+                        f"#{number} {h.get('failed_at', '')} {h.get('consumer')} ← {h.get('source')}.{h.get('event_type')}"
+                    )
                     print(f"    reason: {h.get('reason')}")
                     print(f"    body:   {body}")
                 message.requeue()
             elif command == "replay":
                 target = get_event_exchange(h["source"], {})
-                producer.publish(message.body, exchange=target, routing_key=h["event_type"],
-                                 content_type=message.content_type, content_encoding=message.content_encoding,
-                                 delivery_mode=2, declare=[target])
+                producer.publish(
+                    message.body,
+                    exchange=target,
+                    routing_key=h["event_type"],
+                    content_type=message.content_type,
+                    content_encoding=message.content_encoding,
+                    delivery_mode=2,
+                    declare=[target],
+                )
                 message.ack()
                 print(f"replayed #{number} {h.get('source')}.{h.get('event_type')}")
             elif command == "drop":

@@ -42,8 +42,18 @@ def start_mongo(env: dict, children: list) -> str:
     exe = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
     logfile = open(os.path.join(os.path.dirname(data), "mongo.log"), "ab")
     proc = subprocess.Popen(
-        [exe, "--host", "127.0.0.1", "--port", port, "--storage-path", data, "--sync-on-commit",
-         "--log-level", "WARNING"],
+        [
+            exe,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--storage-path",
+            data,
+            "--sync-on-commit",
+            "--log-level",
+            "WARNING",
+        ],
         stdout=logfile,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -56,7 +66,7 @@ def start_mongo(env: dict, children: list) -> str:
             break
         except Exception:
             if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"the embedded database did not start; see {logfile.name}")
+                raise SystemExit(f"the embedded database did not start; see {logfile.name}") from None
             time.sleep(0.3)
     log(f"embedded database (SecantusDB) on {uri}, data in {data}")
     return uri

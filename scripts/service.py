@@ -18,8 +18,10 @@ def main() -> None:
     if name not in TARGETS:
         raise SystemExit(f"usage: python -m scripts.service {{{','.join(TARGETS)}}}")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    os.execvp(sys.executable, [sys.executable, "-m", "nameko", "run", "--config",
-                               os.path.join(root, "config.yml"), TARGETS[name]])
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "nameko", "run", "--config", os.path.join(root, "config.yml"), TARGETS[name]],
+    )
 
 
 if __name__ == "__main__":

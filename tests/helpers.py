@@ -72,9 +72,7 @@ class BusSpy:
             if len(found) >= count:
                 return found
             if time.time() > deadline:
-                raise AssertionError(
-                    f"{source}.{event_type} x{count} not seen in {timeout}s; saw {self.types()}"
-                )
+                raise AssertionError(f"{source}.{event_type} x{count} not seen in {timeout}s; saw {self.types()}")
             time.sleep(0.05)
 
     def close(self) -> None:

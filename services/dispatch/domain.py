@@ -105,16 +105,22 @@ def plan_crew(
     skills = {n["skill"] for n in program["needs"]}
     for start, end in candidate_slots(order["windows"], program["duration_minutes"]):
         free = [
-            v for v in volunteers
-            if skills & set(v.get("skills") or []) and is_available(v, start, end)
+            v
+            for v in volunteers
+            if skills & set(v.get("skills") or [])
+            and is_available(v, start, end)
             and not is_busy(v["volunteer_id"], start, end)
         ]
         for troupe in ordered_troupes or [None]:
-            ranked = {s: rank([v for v in free if s in (v.get("skills") or [])], troupe, district, load) for s in skills}
+            ranked = {
+                s: rank([v for v in free if s in (v.get("skills") or [])], troupe, district, load) for s in skills
+            }
             chosen, missing = cover(program["needs"], ranked)
             if not missing:
                 chosen_ids = {vid for vid, _ in chosen}
-                reserves = {s: [v["volunteer_id"] for v in ranked[s] if v["volunteer_id"] not in chosen_ids] for s in skills}
+                reserves = {
+                    s: [v["volunteer_id"] for v in ranked[s] if v["volunteer_id"] not in chosen_ids] for s in skills
+                }
                 return Crew(troupe["troupe_id"] if troupe else None, start, end, chosen, reserves)
             short = sum(missing.values())
             if short < best_short:

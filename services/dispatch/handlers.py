@@ -19,8 +19,21 @@ def on_order_accepted(event: dict, uow, offer_hours: float | None = None) -> Non
     plan = repository.find(uow.db, "plans", event["order_id"], uow.session)
     if plan and plan["status"] not in ("unfulfillable",):
         return  # already planned, or cancelled before this event arrived
-    order = {k: event[k] for k in ("order_id", "palace_id", "enterprise_id", "program_id", "program_title",
-                                   "custom_request", "site_address", "district", "audience_size", "windows")}
+    order = {
+        k: event[k]
+        for k in (
+            "order_id",
+            "palace_id",
+            "enterprise_id",
+            "program_id",
+            "program_title",
+            "custom_request",
+            "site_address",
+            "district",
+            "audience_size",
+            "windows",
+        )
+    }
     plan = _new_plan(order)
     _plan(plan, uow, offer_hours)
 
@@ -49,10 +62,22 @@ def on_order_cancelled(event: dict, uow) -> None:
 def _new_plan(order: dict) -> dict:
     at = now()
     return {
-        "order_id": order["order_id"], "palace_id": order["palace_id"], "order": order, "status": "planning",
-        "program_id": order.get("program_id"), "program_title": order.get("program_title"),
-        "troupe_id": None, "start": None, "end": None, "needs": [], "reserves": {}, "asked": [],
-        "reason": None, "attendance": {}, "created_at": at, "updated_at": at,
+        "order_id": order["order_id"],
+        "palace_id": order["palace_id"],
+        "order": order,
+        "status": "planning",
+        "program_id": order.get("program_id"),
+        "program_title": order.get("program_title"),
+        "troupe_id": None,
+        "start": None,
+        "end": None,
+        "needs": [],
+        "reserves": {},
+        "asked": [],
+        "reason": None,
+        "attendance": {},
+        "created_at": at,
+        "updated_at": at,
     }
 
 
@@ -68,8 +93,7 @@ def _plan(plan: dict, uow, offer_hours: float | None) -> None:
     troupes = repository.troupes_for(uow, order["palace_id"], program["program_id"])
     busy = repository.busy_checker(uow, [v["volunteer_id"] for v in volunteers], order["windows"])
     result = domain.plan_crew(order, program, troupes, volunteers, busy)
-    plan.update(needs=program["needs"], program_title=program["title"],
-                duration_minutes=program["duration_minutes"])
+    plan.update(needs=program["needs"], program_title=program["title"], duration_minutes=program["duration_minutes"])
     if isinstance(result, domain.NoCrew):
         return _unfulfillable(plan, uow, "NO_CREW", result.reason())
     plan.update(troupe_id=result.troupe_id, start=result.start, end=result.end, reserves=result.reserves)
@@ -89,19 +113,40 @@ def _offer_hours(uow, palace_id: str, default: float | None = None) -> float:
 def _offer(plan: dict, uow, volunteer_id: str, skill: str, rank: int, hours: float) -> dict:
     order = plan["order"]
     offer = {
-        "offer_id": new_id(), "order_id": plan["order_id"], "palace_id": plan["palace_id"],
-        "volunteer_id": volunteer_id, "skill": skill, "start": plan["start"], "end": plan["end"],
-        "deadline": now() + dt.timedelta(hours=hours), "rank": rank, "status": "pending", "reason": None,
-        "troupe_id": plan["troupe_id"], "program_title": plan.get("program_title"),
-        "site_address": order["site_address"], "district": order["district"],
-        "created_at": now(), "answered_at": None,
+        "offer_id": new_id(),
+        "order_id": plan["order_id"],
+        "palace_id": plan["palace_id"],
+        "volunteer_id": volunteer_id,
+        "skill": skill,
+        "start": plan["start"],
+        "end": plan["end"],
+        "deadline": now() + dt.timedelta(hours=hours),
+        "rank": rank,
+        "status": "pending",
+        "reason": None,
+        "troupe_id": plan["troupe_id"],
+        "program_title": plan.get("program_title"),
+        "site_address": order["site_address"],
+        "district": order["district"],
+        "created_at": now(),
+        "answered_at": None,
     }
     repository.insert_offer(uow, offer)
     repository.book(uow, offer)  # the unique key refuses a double booking, even across processes
     plan["asked"] = [*plan.get("asked", []), volunteer_id]
-    uow.emit("offer_made", offer_id=offer["offer_id"], order_id=offer["order_id"], palace_id=offer["palace_id"],
-             volunteer_id=volunteer_id, skill=skill, start=offer["start"], end=offer["end"],
-             deadline=offer["deadline"], rank=rank, troupe_id=offer["troupe_id"])
+    uow.emit(
+        "offer_made",
+        offer_id=offer["offer_id"],
+        order_id=offer["order_id"],
+        palace_id=offer["palace_id"],
+        volunteer_id=volunteer_id,
+        skill=skill,
+        start=offer["start"],
+        end=offer["end"],
+        deadline=offer["deadline"],
+        rank=rank,
+        troupe_id=offer["troupe_id"],
+    )
     return offer
 
 
@@ -138,16 +183,30 @@ def accept_offer(offer_id: str, volunteer_id: str, uow) -> dict:
         raise Conflict("这个邀约已过答复期限。", "OFFER_EXPIRED")
     offer.update(status="accepted", answered_at=now())
     repository.save_offer(uow, offer)
-    uow.emit("offer_accepted", offer_id=offer_id, order_id=offer["order_id"], palace_id=offer["palace_id"],
-             volunteer_id=offer["volunteer_id"], skill=offer["skill"])
+    uow.emit(
+        "offer_accepted",
+        offer_id=offer_id,
+        order_id=offer["order_id"],
+        palace_id=offer["palace_id"],
+        volunteer_id=offer["volunteer_id"],
+        skill=offer["skill"],
+    )
     plan = repository.get(uow.db, "plans", offer["order_id"], uow.session)
-    accepted = [o for o in repository.offers_of_order(uow.db, plan["order_id"], uow.session) if o["status"] == "accepted"]
+    accepted = [
+        o for o in repository.offers_of_order(uow.db, plan["order_id"], uow.session) if o["status"] == "accepted"
+    ]
     if plan["status"] == "planning" and domain.covered(plan["needs"], [o["skill"] for o in accepted]):
         plan.update(status="scheduled", updated_at=now())
         repository.save_plan(uow, plan)
-        uow.emit("order_scheduled", order_id=plan["order_id"], palace_id=plan["palace_id"],
-                 troupe_id=plan["troupe_id"], start=plan["start"], end=plan["end"],
-                 crew=[{"volunteer_id": o["volunteer_id"], "skill": o["skill"]} for o in accepted])
+        uow.emit(
+            "order_scheduled",
+            order_id=plan["order_id"],
+            palace_id=plan["palace_id"],
+            troupe_id=plan["troupe_id"],
+            start=plan["start"],
+            end=plan["end"],
+            crew=[{"volunteer_id": o["volunteer_id"], "skill": o["skill"]} for o in accepted],
+        )
     return offer
 
 
@@ -156,8 +215,13 @@ def decline_offer(offer_id: str, volunteer_id: str | None, reason: str | None, u
     offer.update(status="expired" if expired else "declined", reason=reason, answered_at=now())
     repository.save_offer(uow, offer)
     repository.release(uow, offer_id)
-    common = dict(offer_id=offer_id, order_id=offer["order_id"], palace_id=offer["palace_id"],
-                  volunteer_id=offer["volunteer_id"], skill=offer["skill"])
+    common = dict(
+        offer_id=offer_id,
+        order_id=offer["order_id"],
+        palace_id=offer["palace_id"],
+        volunteer_id=offer["volunteer_id"],
+        skill=offer["skill"],
+    )
     if expired:
         uow.emit("offer_expired", **common)
     else:
@@ -179,14 +243,22 @@ def _next_candidate(plan: dict, offer: dict, uow) -> None:
             continue
         if repository.is_busy(uow, vid, plan["start"], plan["end"]):
             continue
-        rank = sum(1 for o in repository.offers_of_order(uow.db, plan["order_id"], uow.session)
-                   if o["skill"] == offer["skill"]) + 1
+        rank = (
+            sum(
+                1
+                for o in repository.offers_of_order(uow.db, plan["order_id"], uow.session)
+                if o["skill"] == offer["skill"]
+            )
+            + 1
+        )
         _offer(plan, uow, vid, offer["skill"], rank, _offer_hours(uow, plan["palace_id"]))
         plan["updated_at"] = now()
         repository.save_plan(uow, plan)
         return
     _withdraw_all(plan, uow)
-    _unfulfillable(plan, uow, "NO_CANDIDATES", f"{offer['skill']} 已没有可邀请的志愿者（其余人选均已婉拒、过期或没空）。")
+    _unfulfillable(
+        plan, uow, "NO_CANDIDATES", f"{offer['skill']} 已没有可邀请的志愿者（其余人选均已婉拒、过期或没空）。"
+    )
 
 
 def expire_offer(offer_id: str, uow) -> dict | None:
@@ -244,17 +316,30 @@ def complete_delivery(order_id: str, people_served: int, at, uow) -> dict:
     plan = _scheduled_plan(uow, order_id)
     completed_at = at or now()
     hours = [
-        {"volunteer_id": o["volunteer_id"],
-         "hours": domain.service_hours(plan["attendance"].get(o["volunteer_id"]), plan["start"], plan["end"])}
+        {
+            "volunteer_id": o["volunteer_id"],
+            "hours": domain.service_hours(plan["attendance"].get(o["volunteer_id"]), plan["start"], plan["end"]),
+        }
         for o in _crew(uow, plan)
     ]
-    plan.update(status="delivered", people_served=people_served, completed_at=completed_at, hours=hours,
-                updated_at=now())
+    plan.update(
+        status="delivered", people_served=people_served, completed_at=completed_at, hours=hours, updated_at=now()
+    )
     repository.save_plan(uow, plan)
     order = plan["order"]
-    uow.emit("delivery_completed", order_id=order_id, palace_id=plan["palace_id"],
-             enterprise_id=order["enterprise_id"], program_id=order.get("program_id"),
-             program_title=plan.get("program_title"), troupe_id=plan.get("troupe_id"), district=order["district"],
-             start=plan["start"], end=plan["end"], people_served=people_served, completed_at=completed_at,
-             volunteers=hours)
+    uow.emit(
+        "delivery_completed",
+        order_id=order_id,
+        palace_id=plan["palace_id"],
+        enterprise_id=order["enterprise_id"],
+        program_id=order.get("program_id"),
+        program_title=plan.get("program_title"),
+        troupe_id=plan.get("troupe_id"),
+        district=order["district"],
+        start=plan["start"],
+        end=plan["end"],
+        people_served=people_served,
+        completed_at=completed_at,
+        volunteers=hours,
+    )
     return plan

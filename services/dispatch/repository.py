@@ -93,18 +93,27 @@ def busy_checker(uow, volunteer_ids: list[str], windows: list[dict]):
 
 def is_busy(uow, volunteer_id: str, start, end) -> bool:
     span = domain.buckets(start, end)
-    return uow.db.bookings.find_one(
-        {"volunteer_id": volunteer_id, "bucket": {"$gte": span.start, "$lt": span.stop}}, {"_id": 1},
-        session=uow.session,
-    ) is not None
+    return (
+        uow.db.bookings.find_one(
+            {"volunteer_id": volunteer_id, "bucket": {"$gte": span.start, "$lt": span.stop}},
+            {"_id": 1},
+            session=uow.session,
+        )
+        is not None
+    )
 
 
 def book(uow, offer: dict) -> None:
     """Hold the volunteer's time; a DuplicateKeyError means somebody else holds part of it."""
     uow.db.bookings.insert_many(
         [
-            {"_id": f"{offer['volunteer_id']}:{b}", "volunteer_id": offer["volunteer_id"], "bucket": b,
-             "offer_id": offer["offer_id"], "order_id": offer["order_id"]}
+            {
+                "_id": f"{offer['volunteer_id']}:{b}",
+                "volunteer_id": offer["volunteer_id"],
+                "bucket": b,
+                "offer_id": offer["offer_id"],
+                "order_id": offer["order_id"],
+            }
             for b in domain.buckets(offer["start"], offer["end"])
         ],
         session=uow.session,
@@ -128,7 +137,9 @@ def save_offer(uow, offer: dict) -> None:
 
 
 def offers_of_order(db, order_id: str, session=None) -> list[dict]:
-    return [_out("offers", d) for d in db.offers.find({"order_id": order_id}, session=session).sort("created_at", ASCENDING)]
+    return [
+        _out("offers", d) for d in db.offers.find({"order_id": order_id}, session=session).sort("created_at", ASCENDING)
+    ]
 
 
 def offers_of_volunteer(db, volunteer_id: str, status: str | None) -> list[dict]:

@@ -107,14 +107,24 @@ class DispatchService:
         plan = repository.get(db, "plans", order_id)
         offers = repository.offers_of_order(db, order_id)
         accepted = [o for o in offers if o["status"] == "accepted"]
-        names = {v["volunteer_id"]: v["name"] for v in (repository.find(db, "volunteers", o["volunteer_id"]) for o in accepted) if v}
-        return _plan_out.dump({
-            **plan,
-            "offers": offers,
-            "crew": [{"volunteer_id": o["volunteer_id"], "name": names.get(o["volunteer_id"]), "skill": o["skill"]}
-                     for o in accepted] if plan["status"] in ("scheduled", "delivered") else [],
-            "attendance": [{"volunteer_id": k, **v} for k, v in (plan.get("attendance") or {}).items()],
-        })
+        names = {
+            v["volunteer_id"]: v["name"]
+            for v in (repository.find(db, "volunteers", o["volunteer_id"]) for o in accepted)
+            if v
+        }
+        return _plan_out.dump(
+            {
+                **plan,
+                "offers": offers,
+                "crew": [
+                    {"volunteer_id": o["volunteer_id"], "name": names.get(o["volunteer_id"]), "skill": o["skill"]}
+                    for o in accepted
+                ]
+                if plan["status"] in ("scheduled", "delivered")
+                else [],
+                "attendance": [{"volunteer_id": k, **v} for k, v in (plan.get("attendance") or {}).items()],
+            }
+        )
 
     @rpc
     def list_offers(self, volunteer_id: str, status: str | None = None) -> list[dict]:
@@ -157,13 +167,15 @@ class DispatchService:
     def check_in(self, order_id: str, payload: dict) -> dict:
         data = load(payloads.CheckInOut, payload)
         return payloads.Attendance().dump(
-            self._run(lambda uow: handlers.check_in(order_id, data["volunteer_id"], data["at"], uow)))
+            self._run(lambda uow: handlers.check_in(order_id, data["volunteer_id"], data["at"], uow))
+        )
 
     @rpc
     def check_out(self, order_id: str, payload: dict) -> dict:
         data = load(payloads.CheckInOut, payload)
         return payloads.Attendance().dump(
-            self._run(lambda uow: handlers.check_out(order_id, data["volunteer_id"], data["at"], uow)))
+            self._run(lambda uow: handlers.check_out(order_id, data["volunteer_id"], data["at"], uow))
+        )
 
     @rpc
     def complete_delivery(self, order_id: str, payload: dict) -> dict:

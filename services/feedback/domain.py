@@ -76,14 +76,20 @@ def summary(survey: dict) -> dict:
         "responses": count,
         "satisfaction": round(survey["sum_overall"] / count, 2) if count else None,
         "aspects": aspects,
-        "wanted_programs": [{"program": p, "count": n} for p, n in sorted(wanted.items(), key=lambda x: (-x[1], x[0]))[:10]],
+        "wanted_programs": [
+            {"program": p, "count": n} for p, n in sorted(wanted.items(), key=lambda x: (-x[1], x[0]))[:10]
+        ],
     }
 
 
 def summarise(responses: list[dict]) -> dict:
     """The summary of a list of responses, computed the same way as the running totals."""
-    survey = new_survey("s", {"order_id": "o", "palace_id": "p", "completed_at": dt.datetime.now(dt.timezone.utc)},
-                        dt.datetime.now(dt.timezone.utc), 1)
+    survey = new_survey(
+        "s",
+        {"order_id": "o", "palace_id": "p", "completed_at": dt.datetime.now(dt.timezone.utc)},
+        dt.datetime.now(dt.timezone.utc),
+        1,
+    )
     for response in responses:
         for key, value in increments(response).items():
             if "." in key:

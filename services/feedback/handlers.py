@@ -12,8 +12,13 @@ def open_survey(event: dict, uow, hours: float) -> dict | None:
         return None  # one survey per delivery
     survey = domain.new_survey(new_id(), event, now(), hours)
     repository.insert_survey(uow, survey)
-    uow.emit("survey_opened", survey_id=survey["survey_id"], order_id=survey["order_id"],
-             palace_id=survey["palace_id"], closes_at=survey["closes_at"])
+    uow.emit(
+        "survey_opened",
+        survey_id=survey["survey_id"],
+        order_id=survey["order_id"],
+        palace_id=survey["palace_id"],
+        closes_at=survey["closes_at"],
+    )
     return survey
 
 
@@ -33,11 +38,19 @@ def submit_response(token: str, data: dict, uow) -> dict:
         **{k: data.get(k) for k in ("overall", *domain.ASPECTS, "comment", "wanted_programs", "client_ref")},
     }
     repository.add_response(uow, survey["survey_id"], response, domain.increments(data))
-    uow.emit("response_received", survey_id=survey["survey_id"], order_id=survey["order_id"],
-             palace_id=survey["palace_id"], response_id=response_id, overall=data["overall"],
-             content=data.get("content"), performers=data.get("performers"),
-             organisation=data.get("organisation"), comment=data.get("comment"),
-             wanted_programs=data.get("wanted_programs") or [])
+    uow.emit(
+        "response_received",
+        survey_id=survey["survey_id"],
+        order_id=survey["order_id"],
+        palace_id=survey["palace_id"],
+        response_id=response_id,
+        overall=data["overall"],
+        content=data.get("content"),
+        performers=data.get("performers"),
+        organisation=data.get("organisation"),
+        comment=data.get("comment"),
+        wanted_programs=data.get("wanted_programs") or [],
+    )
     return {"response_id": response_id, "survey_id": survey["survey_id"]}
 
 
@@ -49,6 +62,7 @@ def close_survey(survey_id: str, uow) -> dict:
     closed = repository.mark_closed(uow, survey_id, now(), summary)
     if closed is None:
         raise Conflict("这份评议正在被关闭，请稍后刷新。", "SURVEY_CLOSING")
-    uow.emit("survey_closed", survey_id=survey_id, order_id=survey["order_id"],
-             palace_id=survey["palace_id"], **summary)
+    uow.emit(
+        "survey_closed", survey_id=survey_id, order_id=survey["order_id"], palace_id=survey["palace_id"], **summary
+    )
     return closed

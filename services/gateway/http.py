@@ -44,7 +44,9 @@ def error_response(exc: BaseException) -> Response:
         return json_response(exc.to_dict(), exc.status)
     if isinstance(exc, HTTPException) and exc.code in HTTP_MESSAGES:
         code, message = HTTP_MESSAGES[exc.code]
-        headers = {"Allow": ", ".join(exc.valid_methods)} if isinstance(exc, MethodNotAllowed) and exc.valid_methods else None
+        headers = (
+            {"Allow": ", ".join(exc.valid_methods)} if isinstance(exc, MethodNotAllowed) and exc.valid_methods else None
+        )
         return json_response({"code": code, "message": message}, exc.code, headers)
     log.error("unexpected error: %r", exc, exc_info=(type(exc), exc, exc.__traceback__))
     return json_response({"code": "INTERNAL", "message": "服务暂时出错，请稍后再试。"}, 500)

@@ -27,8 +27,12 @@ button{width:100%;padding:.9rem;border:0;border-radius:.6rem;background:#b3261e;
 __BODY__
 </main></body></html>"""
 
-_ASPECTS = [("overall", "总体满意度", True), ("content", "节目内容", False),
-            ("performers", "演员/老师表现", False), ("organisation", "组织安排", False)]
+_ASPECTS = [
+    ("overall", "总体满意度", True),
+    ("content", "节目内容", False),
+    ("performers", "演员/老师表现", False),
+    ("organisation", "组织安排", False),
+]
 
 
 def _stars(name: str, label: str, required: bool) -> str:

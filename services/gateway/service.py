@@ -31,7 +31,7 @@ class GatewayService:
         """200 only when the broker, and every service with its database, answer."""
         checks = {"broker": self._check_broker()}
         pool = eventlet.GreenPool()
-        for name, answer in zip(SERVICES, pool.imap(self._ping, SERVICES)):
+        for name, answer in zip(SERVICES, pool.imap(self._ping, SERVICES), strict=True):
             checks[name] = answer
         ok = all(v == "ok" for v in checks.values())
         return (200 if ok else 503), {"status": "ok" if ok else "unavailable", "checks": checks}
@@ -115,8 +115,9 @@ class GatewayService:
 
     @http("GET", "/api/orders")
     def list_orders(self, request):
-        return call(self.orders.list_orders,
-                    query(request, ("enterprise_id", "palace_id", "status", "page", "per_page")))
+        return call(
+            self.orders.list_orders, query(request, ("enterprise_id", "palace_id", "status", "page", "per_page"))
+        )
 
     @http("GET", "/api/orders/<order_id>")
     def get_order(self, request, order_id):

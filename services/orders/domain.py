@@ -104,7 +104,9 @@ def amend(order: dict, changes: dict, at: dt.datetime, program_title: str | None
     if not (updated.get("program_id") or updated.get("custom_request")):
         from common.errors import Invalid
 
-        raise Invalid("请选择一个节目，或填写自定义需求。", fields={"program_id": ["请选择一个节目，或填写自定义需求。"]})
+        raise Invalid(
+            "请选择一个节目，或填写自定义需求。", fields={"program_id": ["请选择一个节目，或填写自定义需求。"]}
+        )
     return updated, changed
 
 

@@ -19,8 +19,9 @@ def place_order(data: dict, uow, program_title: str | None = None) -> dict:
     return order
 
 
-def amend_order(order_id: str, changes: dict, uow, program_title: str | None = None,
-                enterprise_id: str | None = None) -> dict:
+def amend_order(
+    order_id: str, changes: dict, uow, program_title: str | None = None, enterprise_id: str | None = None
+) -> dict:
     order = _own(repository.get(uow.db, order_id, uow.session), enterprise_id)
     updated, changed = domain.amend(order, changes, now(), program_title)
     if changed:
@@ -45,8 +46,9 @@ def cancel_order(order_id: str, reason: str | None, uow, enterprise_id: str | No
     return updated
 
 
-def accept_order(order_id: str, data: dict, uow, palace_id: str | None = None,
-                 program_title: str | None = None) -> dict:
+def accept_order(
+    order_id: str, data: dict, uow, palace_id: str | None = None, program_title: str | None = None
+) -> dict:
     order = _in_palace(repository.get(uow.db, order_id, uow.session), palace_id)
     updated = domain.move(order, "accepted", now(), data.get("note"))
     if data.get("program_id"):
@@ -92,9 +94,7 @@ def on_order_scheduled(event: dict, uow) -> None:
     if order is None or order["status"] != "accepted":
         return  # cancelled or re-planned meanwhile: dispatch hears of it through our events
     updated = domain.move(order, "scheduled", event["occurred_at"])
-    updated.update(
-        scheduled_start=event["start"], scheduled_end=event["end"], troupe_id=event.get("troupe_id")
-    )
+    updated.update(scheduled_start=event["start"], scheduled_end=event["end"], troupe_id=event.get("troupe_id"))
     repository.save(uow, updated)
 
 

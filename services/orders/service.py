@@ -30,8 +30,9 @@ class OrdersService:
         return _out.dump(order)
 
     @rpc
-    def amend_order(self, order_id: str, payload: dict, program_title: str | None = None,
-                    enterprise_id: str | None = None) -> dict:
+    def amend_order(
+        self, order_id: str, payload: dict, program_title: str | None = None, enterprise_id: str | None = None
+    ) -> dict:
         """Amend an order before it is scheduled; emits order_amended."""
         changes = load(payloads.AmendOrder, payload)
         return _out.dump(
@@ -49,14 +50,13 @@ class OrdersService:
         )
 
     @rpc
-    def accept_order(self, order_id: str, payload: dict | None = None, palace_id: str | None = None,
-                     program_title: str | None = None) -> dict:
+    def accept_order(
+        self, order_id: str, payload: dict | None = None, palace_id: str | None = None, program_title: str | None = None
+    ) -> dict:
         """A dispatcher accepts the order; emits order_accepted, which starts dispatch."""
         data = load(payloads.AcceptOrder, payload or {})
         return _out.dump(
-            self.store.transaction(
-                lambda uow: handlers.accept_order(order_id, data, uow, palace_id, program_title)
-            )
+            self.store.transaction(lambda uow: handlers.accept_order(order_id, data, uow, palace_id, program_title))
         )
 
     @rpc

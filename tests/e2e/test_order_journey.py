@@ -35,9 +35,18 @@ def system(rabbit_config, mongo_uri, db_prefix):
     }
     config = {"AMQP_URI": rabbit_config["AMQP_URI"]}
     spy = BusSpy(config)
-    log = open(os.path.join(ROOT, "var", f"e2e-{db_prefix}log"), "w") if os.path.isdir(os.path.join(ROOT, "var")) else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "run.py")], env=env, cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)
+    log = (
+        open(os.path.join(ROOT, "var", f"e2e-{db_prefix}log"), "w")
+        if os.path.isdir(os.path.join(ROOT, "var"))
+        else subprocess.DEVNULL
+    )
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "scripts", "run.py")],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
@@ -62,22 +71,51 @@ def system(rabbit_config, mongo_uri, db_prefix):
 
 def seed(config):
     day = dt.datetime.now(CST).date() + dt.timedelta(days=3)
-    free = [{"start": dt.datetime.combine(day, dt.time(8), CST).isoformat(),
-             "end": dt.datetime.combine(day, dt.time(21), CST).isoformat()}]
+    free = [
+        {
+            "start": dt.datetime.combine(day, dt.time(8), CST).isoformat(),
+            "end": dt.datetime.combine(day, dt.time(21), CST).isoformat(),
+        }
+    ]
     with ClusterRpcProxy(config, timeout=30) as rpc:
         rpc.dispatch.upsert_palace({"palace_id": "haining", "name": "海宁市工人文化宫", "district": "海宁"})
-        rpc.dispatch.upsert_program({
-            "program_id": "song", "palace_id": "haining", "title": "劳动者之歌 文艺演出", "kind": "performance",
-            "duration_minutes": 120, "needs": [{"skill": "声乐", "count": 1}, {"skill": "器乐", "count": 1}]})
+        rpc.dispatch.upsert_program(
+            {
+                "program_id": "song",
+                "palace_id": "haining",
+                "title": "劳动者之歌 文艺演出",
+                "kind": "performance",
+                "duration_minutes": 120,
+                "needs": [{"skill": "声乐", "count": 1}, {"skill": "器乐", "count": 1}],
+            }
+        )
         people = [("v1", "张敏", "声乐"), ("v2", "李强", "器乐"), ("v3", "王芳", "声乐")]
         for vid, name, skill in people:
-            rpc.dispatch.upsert_volunteer({
-                "volunteer_id": vid, "palace_id": "haining", "name": name, "phone": "13900000000",
-                "skills": [skill], "district": "海宁", "troupe_ids": ["art"], "availability": free})
-        rpc.dispatch.upsert_troupe({"troupe_id": "art", "palace_id": "haining", "name": "职工艺术团",
-                                    "district": "海宁", "members": [p[0] for p in people], "repertoire": ["song"]})
-        rpc.orders.register_enterprise({"enterprise_id": "jingbian", "palace_id": "haining",
-                                        "name": "海宁经编产业园联合工会", "district": "海宁"})
+            rpc.dispatch.upsert_volunteer(
+                {
+                    "volunteer_id": vid,
+                    "palace_id": "haining",
+                    "name": name,
+                    "phone": "13900000000",
+                    "skills": [skill],
+                    "district": "海宁",
+                    "troupe_ids": ["art"],
+                    "availability": free,
+                }
+            )
+        rpc.dispatch.upsert_troupe(
+            {
+                "troupe_id": "art",
+                "palace_id": "haining",
+                "name": "职工艺术团",
+                "district": "海宁",
+                "members": [p[0] for p in people],
+                "repertoire": ["song"],
+            }
+        )
+        rpc.orders.register_enterprise(
+            {"enterprise_id": "jingbian", "palace_id": "haining", "name": "海宁经编产业园联合工会", "district": "海宁"}
+        )
     start = dt.datetime.combine(day, dt.time(14), CST)
     return [{"start": start.isoformat(), "end": (start + dt.timedelta(hours=4)).isoformat()}]
 
@@ -87,10 +125,20 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     windows = seed(config)
     http = requests.Session()
 
-    r = http.post(f"{base}/api/orders", json={
-        "enterprise_id": "jingbian", "palace_id": "haining", "program_id": "song",
-        "site_address": "经编园区 3 号厂房", "district": "海宁", "audience_size": 300, "windows": windows,
-        "contact_name": "王芳", "contact_phone": "0573-87000000"})
+    r = http.post(
+        f"{base}/api/orders",
+        json={
+            "enterprise_id": "jingbian",
+            "palace_id": "haining",
+            "program_id": "song",
+            "site_address": "经编园区 3 号厂房",
+            "district": "海宁",
+            "audience_size": 300,
+            "windows": windows,
+            "contact_name": "王芳",
+            "contact_phone": "0573-87000000",
+        },
+    )
     assert r.status_code == 201, r.text
     oid = r.json()["order_id"]
     assert http.post(f"{base}/api/orders/{oid}/accept", json={"note": "安排艺术团"}).status_code == 200
@@ -102,15 +150,27 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     offers = wait_until(lambda: len(pending() or []) == 2 and pending(), what="two offers")
     singer = next(o for o in offers if o["skill"] == "声乐")
     player = next(o for o in offers if o["skill"] == "器乐")
-    r = http.post(f"{base}/api/offers/{singer['offer_id']}/decline",
-                  json={"volunteer_id": singer["volunteer_id"], "reason": "当天加班"})
+    r = http.post(
+        f"{base}/api/offers/{singer['offer_id']}/decline",
+        json={"volunteer_id": singer["volunteer_id"], "reason": "当天加班"},
+    )
     assert r.status_code == 200, r.text
-    assert http.post(f"{base}/api/offers/{player['offer_id']}/accept",
-                     json={"volunteer_id": player["volunteer_id"]}).status_code == 200
-    cover = wait_until(lambda: [o for o in (pending() or []) if o["skill"] == "声乐"], what="the next singer's offer")[0]
+    assert (
+        http.post(
+            f"{base}/api/offers/{player['offer_id']}/accept", json={"volunteer_id": player["volunteer_id"]}
+        ).status_code
+        == 200
+    )
+    cover = wait_until(lambda: [o for o in (pending() or []) if o["skill"] == "声乐"], what="the next singer's offer")[
+        0
+    ]
     assert cover["volunteer_id"] != singer["volunteer_id"]
-    assert http.post(f"{base}/api/offers/{cover['offer_id']}/accept",
-                     json={"volunteer_id": cover["volunteer_id"]}).status_code == 200
+    assert (
+        http.post(
+            f"{base}/api/offers/{cover['offer_id']}/accept", json={"volunteer_id": cover["volunteer_id"]}
+        ).status_code
+        == 200
+    )
 
     wait_until(lambda: http.get(f"{base}/api/orders/{oid}").json()["status"] == "scheduled", what="scheduled")
     plan = http.get(f"{base}/api/orders/{oid}/plan").json()
@@ -121,13 +181,16 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
         assert http.post(f"{base}/api/orders/{oid}/check-out", json={**body, "at": plan["end"]}).status_code == 200
     assert http.post(f"{base}/api/orders/{oid}/complete", json={"people_served": 280}).status_code == 200
 
-    survey = wait_until(lambda: (r := http.get(f"{base}/api/orders/{oid}/survey")).status_code == 200 and r.json(),
-                        what="the survey")
+    survey = wait_until(
+        lambda: (r := http.get(f"{base}/api/orders/{oid}/survey")).status_code == 200 and r.json(), what="the survey"
+    )
     token = survey["token"]
     assert len(token) >= 22
     for overall in (5, 4, 4):
-        r = http.post(f"{base}/api/surveys/{token}/responses",
-                      json={"overall": overall, "performers": 5, "comment": "节目很精彩", "wanted_programs": ["八段锦"]})
+        r = http.post(
+            f"{base}/api/surveys/{token}/responses",
+            json={"overall": overall, "performers": 5, "comment": "节目很精彩", "wanted_programs": ["八段锦"]},
+        )
         assert r.status_code == 201, r.text
     assert http.post(f"{base}/api/orders/{oid}/survey/close").status_code == 200
 
@@ -142,15 +205,27 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     spy.wait_for("orders", "order_closed")
     seen = [t for t in spy.types()]
     for kind, count in {
-        "orders.order_placed": 1, "orders.order_accepted": 1, "dispatch.offer_made": 3,
-        "dispatch.offer_declined": 1, "dispatch.offer_accepted": 2, "dispatch.order_scheduled": 1,
-        "dispatch.delivery_completed": 1, "feedback.survey_opened": 1, "feedback.response_received": 3,
-        "feedback.survey_closed": 1, "orders.order_closed": 1,
+        "orders.order_placed": 1,
+        "orders.order_accepted": 1,
+        "dispatch.offer_made": 3,
+        "dispatch.offer_declined": 1,
+        "dispatch.offer_accepted": 2,
+        "dispatch.order_scheduled": 1,
+        "dispatch.delivery_completed": 1,
+        "feedback.survey_opened": 1,
+        "feedback.response_received": 3,
+        "feedback.survey_closed": 1,
+        "orders.order_closed": 1,
     }.items():
         assert seen.count(kind) == count, (kind, seen)
-    assert seen.index("orders.order_placed") < seen.index("dispatch.offer_made") < seen.index(
-        "dispatch.order_scheduled") < seen.index("dispatch.delivery_completed") < seen.index(
-        "feedback.survey_closed") < seen.index("orders.order_closed")
+    assert (
+        seen.index("orders.order_placed")
+        < seen.index("dispatch.offer_made")
+        < seen.index("dispatch.order_scheduled")
+        < seen.index("dispatch.delivery_completed")
+        < seen.index("feedback.survey_closed")
+        < seen.index("orders.order_closed")
+    )
     completed = next(p for s, t, p in spy.events if t == "delivery_completed")
     assert sorted(v["hours"] for v in completed["volunteers"]) == [2.0, 2.0]
 

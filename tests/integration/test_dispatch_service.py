@@ -29,24 +29,56 @@ def dispatch(container_factory, service_config):
     with ClusterRpcProxy(service_config) as rpc:
         d = rpc.dispatch
         d.upsert_palace({"palace_id": "haining", "name": "海宁市工人文化宫", "district": "海宁"})
-        d.upsert_program({"program_id": "song", "palace_id": "haining", "title": "劳动者之歌", "kind": "performance",
-                          "duration_minutes": 120,
-                          "needs": [{"skill": "声乐", "count": 1}, {"skill": "器乐", "count": 1}]})
+        d.upsert_program(
+            {
+                "program_id": "song",
+                "palace_id": "haining",
+                "title": "劳动者之歌",
+                "kind": "performance",
+                "duration_minutes": 120,
+                "needs": [{"skill": "声乐", "count": 1}, {"skill": "器乐", "count": 1}],
+            }
+        )
         people = [("s1", "声乐"), ("s2", "声乐"), ("s3", "声乐"), ("p1", "器乐"), ("p2", "器乐")]
         for vid, skill in people:
-            d.upsert_volunteer({"volunteer_id": vid, "palace_id": "haining", "name": f"志愿者{vid}",
-                                "phone": "13900000000", "skills": [skill], "district": "海宁",
-                                "troupe_ids": ["art"], "availability": FREE})
-        d.upsert_troupe({"troupe_id": "art", "palace_id": "haining", "name": "职工艺术团", "district": "海宁",
-                         "members": ["s1", "p1"], "repertoire": ["song"]})
+            d.upsert_volunteer(
+                {
+                    "volunteer_id": vid,
+                    "palace_id": "haining",
+                    "name": f"志愿者{vid}",
+                    "phone": "13900000000",
+                    "skills": [skill],
+                    "district": "海宁",
+                    "troupe_ids": ["art"],
+                    "availability": FREE,
+                }
+            )
+        d.upsert_troupe(
+            {
+                "troupe_id": "art",
+                "palace_id": "haining",
+                "name": "职工艺术团",
+                "district": "海宁",
+                "members": ["s1", "p1"],
+                "repertoire": ["song"],
+            }
+        )
         yield d, spy
     spy.close()
 
 
 def accepted(config, order_id, start=14, end=18, **over):
-    fields = dict(order_id=order_id, palace_id="haining", enterprise_id="jingbian", program_id="song",
-                  program_title="劳动者之歌", site_address="3 号厂房", district="海宁", audience_size=200,
-                  windows=[{"start": iso(start), "end": iso(end)}])
+    fields = dict(
+        order_id=order_id,
+        palace_id="haining",
+        enterprise_id="jingbian",
+        program_id="song",
+        program_title="劳动者之歌",
+        site_address="3 号厂房",
+        district="海宁",
+        audience_size=200,
+        windows=[{"start": iso(start), "end": iso(end)}],
+    )
     return publish_event(config, "orders", "order_accepted", **{**fields, **over})
 
 
@@ -57,7 +89,9 @@ def offers_of(d, order_id, status="pending"):
         return []
 
 
-def test_an_accepted_order_gets_offers_then_a_decline_goes_to_the_next_and_acceptance_schedules(dispatch, service_config):
+def test_an_accepted_order_gets_offers_then_a_decline_goes_to_the_next_and_acceptance_schedules(
+    dispatch, service_config
+):
     d, spy = dispatch
     event = accepted(service_config, "o1")
     offers = wait_until(lambda: len(offers_of(d, "o1")) == 2 and offers_of(d, "o1"), what="two offers")
@@ -96,7 +130,9 @@ def test_an_accepted_order_gets_offers_then_a_decline_goes_to_the_next_and_accep
     assert done["people_served"] == 180 and done["program_title"] == "劳动者之歌"
 
 
-def test_when_nobody_is_left_the_order_is_unfulfillable_and_everyone_is_released(dispatch, service_config, mongo, db_prefix):
+def test_when_nobody_is_left_the_order_is_unfulfillable_and_everyone_is_released(
+    dispatch, service_config, mongo, db_prefix
+):
     d, spy = dispatch
     accepted(service_config, "o2")
     offers = wait_until(lambda: len(offers_of(d, "o2")) == 2 and offers_of(d, "o2"))
@@ -121,8 +157,16 @@ def test_a_cancelled_order_withdraws_its_offers_and_frees_the_volunteers(dispatc
     d, _ = dispatch
     accepted(service_config, "o4")
     wait_until(lambda: len(offers_of(d, "o4")) == 2)
-    publish_event(service_config, "orders", "order_cancelled", order_id="o4", palace_id="haining",
-                  enterprise_id="jingbian", previous_status="accepted", reason="停产")
+    publish_event(
+        service_config,
+        "orders",
+        "order_cancelled",
+        order_id="o4",
+        palace_id="haining",
+        enterprise_id="jingbian",
+        previous_status="accepted",
+        reason="停产",
+    )
     wait_until(lambda: d.get_plan("o4")["status"] == "cancelled")
     assert offers_of(d, "o4") == [] and len(offers_of(d, "o4", "withdrawn")) == 2
     assert mongo[f"{db_prefix}dispatch"].bookings.count_documents({}) == 0
@@ -154,8 +198,10 @@ def test_an_offer_past_its_deadline_expires_and_moves_on(dispatch, service_confi
     from pymongo import MongoClient
 
     db = MongoClient(service_config["MONGO_URI"], tz_aware=True)[f"{service_config['DB_PREFIX']}dispatch"]
-    db.offers.update_many({"order_id": "o5", "skill": "器乐"},
-                          {"$set": {"deadline": dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)}})
+    db.offers.update_many(
+        {"order_id": "o5", "skill": "器乐"},
+        {"$set": {"deadline": dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)}},
+    )
     assert d.expire_offers() == 1
     (event,) = spy.wait_for("dispatch", "offer_expired")
     assert event["skill"] == "器乐"

@@ -10,11 +10,21 @@ from tests.helpers import BusSpy, publish_event, wait_until
 
 
 def delivered(config, order_id="o1", completed_at="2026-12-05T16:00:00+08:00"):
-    return publish_event(config, "dispatch", "delivery_completed", order_id=order_id, palace_id="p1",
-                         enterprise_id="e1", program_title="劳动者之歌", district="海宁",
-                         start="2026-12-05T14:00:00+08:00", end="2026-12-05T16:00:00+08:00",
-                         people_served=200, completed_at=completed_at,
-                         volunteers=[{"volunteer_id": "v1", "hours": 2.0}])
+    return publish_event(
+        config,
+        "dispatch",
+        "delivery_completed",
+        order_id=order_id,
+        palace_id="p1",
+        enterprise_id="e1",
+        program_title="劳动者之歌",
+        district="海宁",
+        start="2026-12-05T14:00:00+08:00",
+        end="2026-12-05T16:00:00+08:00",
+        people_served=200,
+        completed_at=completed_at,
+        volunteers=[{"volunteer_id": "v1", "hours": 2.0}],
+    )
 
 
 @pytest.fixture
@@ -33,6 +43,7 @@ def survey_of(rpc, order_id):
             return rpc.get_survey_by_order(order_id)
         except NotFound:
             return None
+
     return wait_until(get, what="the survey")
 
 
@@ -56,13 +67,22 @@ def test_concurrent_responses_are_all_counted_once_and_summarised_on_close(feedb
 
     def answer(i):
         with ClusterRpcProxy(service_config) as own:
-            return own.feedback.submit_response(token, {"overall": 5 if i % 2 else 4, "performers": 5,
-                                                        "wanted_programs": ["八段锦"], "client_ref": f"phone-{i}"})
+            return own.feedback.submit_response(
+                token,
+                {
+                    "overall": 5 if i % 2 else 4,
+                    "performers": 5,
+                    "wanted_programs": ["八段锦"],
+                    "client_ref": f"phone-{i}",
+                },
+            )
 
     pool = eventlet.GreenPool(20)
     results = list(pool.imap(answer, range(40)))
     assert len({r["response_id"] for r in results}) == 40
-    assert rpc.submit_response(token, {"overall": 4, "client_ref": "phone-3"})["response_id"] == results[3]["response_id"]
+    assert (
+        rpc.submit_response(token, {"overall": 4, "client_ref": "phone-3"})["response_id"] == results[3]["response_id"]
+    )
     closed = rpc.close_survey(results[0]["survey_id"])
     assert closed["responses"] == 40 and closed["satisfaction"] == 4.5
     assert closed["wanted_programs"] == [{"program": "八段锦", "count": 40}]

@@ -41,7 +41,12 @@ class Feedback:
     def get_public_survey(self, token):
         if token != "tok":
             raise NotFound("找不到这份评议，请检查二维码或链接。", "SURVEY_NOT_FOUND")
-        return {"survey_id": "s1", "status": "open", "program_title": "劳动者之歌", "closes_at": "2026-12-08T00:00:00+00:00"}
+        return {
+            "survey_id": "s1",
+            "status": "open",
+            "program_title": "劳动者之歌",
+            "closes_at": "2026-12-08T00:00:00+00:00",
+        }
 
 
 @pytest.fixture
@@ -52,15 +57,25 @@ def api(runner_factory, service_config):
     from nameko.standalone.rpc import ClusterRpcProxy
 
     with ClusterRpcProxy(service_config) as proxy:
-        proxy.orders.register_enterprise({"enterprise_id": "ent1", "palace_id": "p1", "name": "海宁经编公司工会",
-                                          "district": "海宁"})
+        proxy.orders.register_enterprise(
+            {"enterprise_id": "ent1", "palace_id": "p1", "name": "海宁经编公司工会", "district": "海宁"}
+        )
     yield base, runner
 
 
 def order(**over):
-    return {"enterprise_id": "ent1", "palace_id": "p1", "program_id": "song", "site_address": "3 号厂房",
-            "district": "海宁", "audience_size": 300, "windows": [WINDOW], "contact_name": "王芳",
-            "contact_phone": "13800000000", **over}
+    return {
+        "enterprise_id": "ent1",
+        "palace_id": "p1",
+        "program_id": "song",
+        "site_address": "3 号厂房",
+        "district": "海宁",
+        "audience_size": 300,
+        "windows": [WINDOW],
+        "contact_name": "王芳",
+        "contact_phone": "13800000000",
+        **over,
+    }
 
 
 def test_healthz_is_ok_when_broker_and_every_service_answer(api):
@@ -91,14 +106,17 @@ def test_an_order_placed_over_http_can_be_read_back_with_its_program_title(api):
     assert page["total"] == 1 and page["items"][0]["order_id"] == created["order_id"]
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"audience_size": -5}, "audience_size"),
-    ({"district": {"$gt": ""}}, "district"),
-    ({"surprise": 1}, "surprise"),
-    ({"site_address": "厂" * 10_000}, "site_address"),
-    ({"windows": [{"start": "下周三", "end": "2026-12-05T18:00:00+08:00"}]}, "windows.0.start"),
-    ({"program_id": "nope"}, "program_id"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"audience_size": -5}, "audience_size"),
+        ({"district": {"$gt": ""}}, "district"),
+        ({"surprise": 1}, "surprise"),
+        ({"site_address": "厂" * 10_000}, "site_address"),
+        ({"windows": [{"start": "下周三", "end": "2026-12-05T18:00:00+08:00"}]}, "windows.0.start"),
+        ({"program_id": "nope"}, "program_id"),
+    ],
+)
 def test_bad_input_is_a_400_with_a_chinese_message_for_the_field(api, bad, field):
     base, _ = api
     r = requests.post(f"{base}/api/orders", json=order(**bad))
@@ -146,6 +164,10 @@ def test_the_audience_form_is_a_small_page_and_a_bad_token_says_so(api):
     base, _ = api
     r = requests.get(f"{base}/s/tok")
     assert r.status_code == 200 and "text/html" in r.headers["Content-Type"]
-    assert "劳动者之歌" in r.text and 'name="overall"' in r.text and "http" not in r.text.split("<script>")[0].lower().replace("http-equiv", "")
+    assert (
+        "劳动者之歌" in r.text
+        and 'name="overall"' in r.text
+        and "http" not in r.text.split("<script>")[0].lower().replace("http-equiv", "")
+    )
     r = requests.get(f"{base}/s/wrong")
     assert r.status_code == 404 and "找不到这份评议" in r.text

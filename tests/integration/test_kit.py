@@ -89,8 +89,9 @@ def test_events_left_in_the_outbox_by_a_crashed_process_are_published_by_the_nex
 
 def test_a_redelivered_event_is_handled_once_even_when_delivered_concurrently(probe, service_config):
     store, _, _ = probe
-    event = publish_event(service_config, "dispatch", "order_unfulfillable", order_id="o1", palace_id="p1",
-                          code="NO_CREW", reason="缺人")
+    event = publish_event(
+        service_config, "dispatch", "order_unfulfillable", order_id="o1", palace_id="p1", code="NO_CREW", reason="缺人"
+    )
     pool = eventlet.GreenPool()
     for _ in range(5):
         pool.spawn(publish_event, service_config, "dispatch", "order_unfulfillable", raw=event)
@@ -105,14 +106,16 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_and_its_writes_undone(pro
     from tests.helpers import dead_letters
 
     store, _, _ = probe
-    publish_event(service_config, "dispatch", "order_unfulfillable", order_id="o2", palace_id="p1",
-                  code="BOOM", reason="x")
+    publish_event(
+        service_config, "dispatch", "order_unfulfillable", order_id="o2", palace_id="p1", code="BOOM", reason="x"
+    )
     letters = wait_until(lambda: dead_letters(service_config), timeout=30)
     headers, body = letters[0]
     assert "handler bug" in headers["reason"] and body["order_id"] == "o2"
     assert store.db.seen.find_one({"_id": "o2"}) is None  # each attempt rolled back
-    publish_event(service_config, "dispatch", "order_unfulfillable", order_id="o3", palace_id="p1",
-                  code="NO_CREW", reason="x")
+    publish_event(
+        service_config, "dispatch", "order_unfulfillable", order_id="o3", palace_id="p1", code="NO_CREW", reason="x"
+    )
     wait_until(lambda: store.db.seen.find_one({"_id": "o3"}))  # and the queue keeps flowing
 
 
@@ -121,8 +124,18 @@ def test_pymongo_under_eventlet_rides_through_a_database_restart():
     port = free_port()
     data = tempfile.mkdtemp(prefix="secantus-restart-")
     exe = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
-    cmd = [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", data, "--sync-on-commit",
-           "--log-level", "ERROR"]
+    cmd = [
+        exe,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        data,
+        "--sync-on-commit",
+        "--log-level",
+        "ERROR",
+    ]
     uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -166,8 +179,9 @@ def test_a_dead_letter_can_be_listed_and_replayed_once_the_cause_is_fixed(probe,
     from tests.helpers import dead_letters
 
     store, _, _ = probe
-    publish_event(service_config, "dispatch", "order_unfulfillable", order_id="o9", palace_id="p1",
-                  code="BOOM", reason="x")
+    publish_event(
+        service_config, "dispatch", "order_unfulfillable", order_id="o9", palace_id="p1", code="BOOM", reason="x"
+    )
     wait_until(lambda: dead_letters(service_config), timeout=30)
     os.environ["AMQP_URI"] = service_config["AMQP_URI"]
     try:

@@ -84,18 +84,42 @@ def test_order_follows_dispatch_and_feedback_events_to_closed_once(orders, servi
     order = rpc.place_order(order_payload())
     oid = order["order_id"]
     rpc.accept_order(oid, {"note": "安排艺术团"}, palace_id="p1")
-    publish_event(service_config, "dispatch", "order_scheduled", order_id=oid, palace_id="p1",
-                  troupe_id="t1", start="2026-12-05T14:00:00+08:00", end="2026-12-05T16:00:00+08:00",
-                  crew=[{"volunteer_id": "v1", "skill": "声乐"}])
+    publish_event(
+        service_config,
+        "dispatch",
+        "order_scheduled",
+        order_id=oid,
+        palace_id="p1",
+        troupe_id="t1",
+        start="2026-12-05T14:00:00+08:00",
+        end="2026-12-05T16:00:00+08:00",
+        crew=[{"volunteer_id": "v1", "skill": "声乐"}],
+    )
     wait_until(lambda: rpc.get_order(oid)["status"] == "scheduled")
-    publish_event(service_config, "dispatch", "delivery_completed", order_id=oid, palace_id="p1",
-                  enterprise_id="ent1", district="海宁", start="2026-12-05T14:00:00+08:00",
-                  end="2026-12-05T16:00:00+08:00", people_served=280,
-                  completed_at="2026-12-05T16:00:00+08:00", volunteers=[{"volunteer_id": "v1", "hours": 2.0}])
+    publish_event(
+        service_config,
+        "dispatch",
+        "delivery_completed",
+        order_id=oid,
+        palace_id="p1",
+        enterprise_id="ent1",
+        district="海宁",
+        start="2026-12-05T14:00:00+08:00",
+        end="2026-12-05T16:00:00+08:00",
+        people_served=280,
+        completed_at="2026-12-05T16:00:00+08:00",
+        volunteers=[{"volunteer_id": "v1", "hours": 2.0}],
+    )
     wait_until(lambda: rpc.get_order(oid)["status"] == "delivered")
-    closed = dict(survey_id="s1", order_id=oid, palace_id="p1", responses=2, satisfaction=4.5,
-                  aspects={"content": 4.0, "performers": 5.0, "organisation": None},
-                  wanted_programs=[{"program": "八段锦", "count": 2}])
+    closed = dict(
+        survey_id="s1",
+        order_id=oid,
+        palace_id="p1",
+        responses=2,
+        satisfaction=4.5,
+        aspects={"content": 4.0, "performers": 5.0, "organisation": None},
+        wanted_programs=[{"program": "八段锦", "count": 2}],
+    )
     event = publish_event(service_config, "feedback", "survey_closed", **closed)
     publish_event(service_config, "feedback", "survey_closed", raw=event)  # redelivered: no effect
     wait_until(lambda: rpc.get_order(oid)["status"] == "closed")
@@ -131,3 +155,58 @@ def test_the_same_form_sent_twice_places_one_order(orders, mongo, db_prefix, ser
     assert mongo[f"{db_prefix}orders"].orders.count_documents({"client_ref": "form-42"}) == 1
     assert rpc.place_order(order_payload(client_ref="form-43"))["order_id"] not in ids
     assert rpc.place_order(order_payload())["order_id"] != rpc.place_order(order_payload())["order_id"]
+
+
+def test_an_order_is_amended_before_scheduling_and_refused_after(orders, service_config):
+    rpc, spy, _ = orders
+    order = rpc.place_order(order_payload())
+    oid = order["order_id"]
+    amended = rpc.amend_order(oid, {"audience_size": 450, "site_address": "新食堂二楼"}, enterprise_id="ent1")
+    assert amended["audience_size"] == 450
+    (event,) = spy.wait_for("orders", "order_amended")
+    assert event["changed"] == ["audience_size", "site_address"] and event["audience_size"] == 450
+    with pytest.raises(Invalid):
+        rpc.amend_order(oid, {})
+    from common.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        rpc.amend_order(oid, {"audience_size": 10}, enterprise_id="someone-else")
+    rpc.accept_order(oid, {}, palace_id="p1")
+    publish_event(
+        service_config,
+        "dispatch",
+        "order_scheduled",
+        order_id=oid,
+        palace_id="p1",
+        troupe_id="t1",
+        start="2026-12-05T14:00:00+08:00",
+        end="2026-12-05T16:00:00+08:00",
+        crew=[{"volunteer_id": "v1", "skill": "声乐"}],
+    )
+    wait_until(lambda: rpc.get_order(oid)["status"] == "scheduled")
+    with pytest.raises(Conflict) as err:
+        rpc.amend_order(oid, {"audience_size": 500})
+    assert err.value.code == "NOT_AMENDABLE"
+    cancelled = rpc.cancel_order(oid, {"reason": "停产检修"})
+    assert cancelled["status"] == "cancelled"
+    (event,) = spy.wait_for("orders", "order_cancelled")
+    assert event["previous_status"] == "scheduled"
+
+
+def test_orders_are_listed_by_enterprise_palace_and_status_newest_first_in_pages(orders):
+    rpc, _, _ = orders
+    rpc.register_enterprise(
+        {"enterprise_id": "ent2", "palace_id": "p2", "name": "青岛港务集团工会", "district": "市南区"}
+    )
+    mine = [rpc.place_order(order_payload())["order_id"] for _ in range(5)]
+    rpc.place_order(order_payload(enterprise_id="ent2", palace_id="p2"))
+    rpc.reject_order(mine[0], {"reason": "满了"})
+    page1 = rpc.list_orders({"enterprise_id": "ent1", "per_page": 2})
+    page3 = rpc.list_orders({"enterprise_id": "ent1", "per_page": 2, "page": 3})
+    assert page1["total"] == 5 and [o["order_id"] for o in page1["items"]] == mine[::-1][:2]
+    assert [o["order_id"] for o in page3["items"]] == [mine[0]]
+    assert rpc.list_orders({"palace_id": "p2"})["total"] == 1
+    assert [o["order_id"] for o in rpc.list_orders({"status": "rejected"})["items"]] == [mine[0]]
+    assert rpc.list_orders({"palace_id": "p1", "status": "submitted"})["total"] == 4
+    with pytest.raises(Invalid):
+        rpc.list_orders({"status": "lost", "per_page": 1000})

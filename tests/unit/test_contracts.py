@@ -9,12 +9,22 @@ from marshmallow import ValidationError
 from contracts import asyncapi, payloads
 from contracts.events import EVENTS, UnknownEvent, dump_event, load_event
 
-FLOW = {
-    ("orders", t) for t in ("order_placed", "order_amended", "order_cancelled", "order_accepted", "order_rejected")
-} | {
-    ("dispatch", t) for t in ("offer_made", "offer_accepted", "offer_declined", "offer_expired",
-                              "order_scheduled", "order_unfulfillable", "delivery_completed")
-} | {("feedback", t) for t in ("survey_opened", "response_received", "survey_closed")}
+FLOW = (
+    {("orders", t) for t in ("order_placed", "order_amended", "order_cancelled", "order_accepted", "order_rejected")}
+    | {
+        ("dispatch", t)
+        for t in (
+            "offer_made",
+            "offer_accepted",
+            "offer_declined",
+            "offer_expired",
+            "order_scheduled",
+            "order_unfulfillable",
+            "delivery_completed",
+        )
+    }
+    | {("feedback", t) for t in ("survey_opened", "response_received", "survey_closed")}
+)
 
 
 def test_every_event_of_the_flow_has_a_contract_with_a_version_and_description():
@@ -41,9 +51,18 @@ def test_asyncapi_lists_a_channel_and_payload_schema_for_every_event():
 
 def test_an_event_round_trips_and_consumers_ignore_unknown_fields():
     now = dt.datetime(2026, 12, 1, 6, 0, tzinfo=dt.timezone.utc)
-    out = dump_event("orders", "order_rejected", {
-        "event_id": "e1", "occurred_at": now, "order_id": "o1", "palace_id": "p1",
-        "enterprise_id": "ent1", "reason": "档期已满"})
+    out = dump_event(
+        "orders",
+        "order_rejected",
+        {
+            "event_id": "e1",
+            "occurred_at": now,
+            "order_id": "o1",
+            "palace_id": "p1",
+            "enterprise_id": "ent1",
+            "reason": "档期已满",
+        },
+    )
     assert out["version"] == 1
     loaded = load_event("orders", "order_rejected", {**out, "added_later": 1})
     assert loaded["occurred_at"] == now and "added_later" not in loaded
@@ -63,10 +82,19 @@ def test_an_event_of_an_unknown_version_or_type_is_refused():
 
 def test_bad_order_input_gets_chinese_messages_for_each_field():
     with pytest.raises(ValidationError) as err:
-        payloads.PlaceOrder().load({
-            "enterprise_id": "e1", "palace_id": "p1", "site_address": "x" * 5000, "district": {"$gt": ""},
-            "audience_size": -1, "windows": [{"start": "明天", "end": "2026-12-01T10:00:00+08:00"}],
-            "contact_name": "王", "contact_phone": "abc", "hacker": 1})
+        payloads.PlaceOrder().load(
+            {
+                "enterprise_id": "e1",
+                "palace_id": "p1",
+                "site_address": "x" * 5000,
+                "district": {"$gt": ""},
+                "audience_size": -1,
+                "windows": [{"start": "明天", "end": "2026-12-01T10:00:00+08:00"}],
+                "contact_name": "王",
+                "contact_phone": "abc",
+                "hacker": 1,
+            }
+        )
     messages = err.value.messages
     assert "长度" in messages["site_address"][0]
     assert "文本" in messages["district"][0]
@@ -86,8 +114,16 @@ def test_a_window_must_end_after_it_starts_and_naive_times_are_china_time():
 
 def test_an_order_needs_a_program_or_a_custom_request():
     with pytest.raises(ValidationError) as err:
-        payloads.PlaceOrder().load({
-            "enterprise_id": "e1", "palace_id": "p1", "site_address": "车间", "district": "海宁",
-            "audience_size": 10, "windows": [{"start": "2026-12-01T10:00:00+08:00", "end": "2026-12-01T12:00:00+08:00"}],
-            "contact_name": "王芳", "contact_phone": "13800000000"})
+        payloads.PlaceOrder().load(
+            {
+                "enterprise_id": "e1",
+                "palace_id": "p1",
+                "site_address": "车间",
+                "district": "海宁",
+                "audience_size": 10,
+                "windows": [{"start": "2026-12-01T10:00:00+08:00", "end": "2026-12-01T12:00:00+08:00"}],
+                "contact_name": "王芳",
+                "contact_phone": "13800000000",
+            }
+        )
     assert "program_id" in err.value.messages

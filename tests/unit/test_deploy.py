@@ -24,8 +24,10 @@ def test_every_service_has_a_container_with_its_environment():
         assert env["MONGO_URI"].startswith("mongodb://") and "replicaSet=rs0" in env["MONGO_URI"]
         assert svc["build"]["dockerfile"] == "deploy/Dockerfile"
         assert svc["healthcheck"]["test"]
-        assert svc["depends_on"] == {"rabbitmq": {"condition": "service_healthy"},
-                                     "mongo": {"condition": "service_healthy"}}
+        assert svc["depends_on"] == {
+            "rabbitmq": {"condition": "service_healthy"},
+            "mongo": {"condition": "service_healthy"},
+        }
 
 
 def test_the_broker_and_a_one_node_replica_set_are_there_with_healthchecks():

@@ -13,12 +13,19 @@ def at(hour, minute=0):
 
 
 def volunteer(vid, skill, district="海宁", free=((8, 21),)):
-    return {"volunteer_id": vid, "skills": [skill], "district": district,
-            "availability": [{"start": at(a), "end": at(b)} for a, b in free]}
+    return {
+        "volunteer_id": vid,
+        "skills": [skill],
+        "district": district,
+        "availability": [{"start": at(a), "end": at(b)} for a, b in free],
+    }
 
 
-PROGRAM = {"program_id": "song", "duration_minutes": 120,
-           "needs": [{"skill": "声乐", "count": 1}, {"skill": "器乐", "count": 1}]}
+PROGRAM = {
+    "program_id": "song",
+    "duration_minutes": 120,
+    "needs": [{"skill": "声乐", "count": 1}, {"skill": "器乐", "count": 1}],
+}
 ORDER = {"order_id": "o1", "district": "海宁", "windows": [{"start": at(14), "end": at(18)}]}
 TROUPE = {"troupe_id": "art", "name": "艺术团", "district": "海宁", "members": ["s1", "p1"]}
 never_busy = lambda vid, start, end: False  # noqa: E731
@@ -56,7 +63,9 @@ def test_overlapping_slots_share_a_bucket_and_adjacent_ones_do_not():
 
 def test_troupe_members_are_asked_first_and_the_others_wait_as_reserves():
     others = [volunteer("x1", "声乐", district="许村"), volunteer("x2", "声乐")]
-    crew = domain.plan_crew(ORDER, PROGRAM, [TROUPE], [*others, volunteer("s1", "声乐"), volunteer("p1", "器乐")], never_busy)
+    crew = domain.plan_crew(
+        ORDER, PROGRAM, [TROUPE], [*others, volunteer("s1", "声乐"), volunteer("p1", "器乐")], never_busy
+    )
     assert ("s1", "声乐") in crew.chosen
     assert crew.reserves["声乐"] == ["x2", "x1"]  # same district before farther away
 
@@ -71,7 +80,10 @@ def test_no_one_able_to_come_makes_the_order_unfulfillable_with_the_missing_skil
 def test_a_window_too_short_for_the_program_offers_no_slot():
     assert domain.candidate_slots([{"start": at(14), "end": at(15)}], 120) == []
     assert domain.candidate_slots([{"start": at(14), "end": at(17)}], 120) == [
-        (at(14), at(16)), (at(14, 30), at(16, 30)), (at(15), at(17))]
+        (at(14), at(16)),
+        (at(14, 30), at(16, 30)),
+        (at(15), at(17)),
+    ]
 
 
 def test_the_order_is_scheduled_when_every_need_is_accepted():

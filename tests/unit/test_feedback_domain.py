@@ -28,12 +28,15 @@ def test_no_responses_means_no_satisfaction_rather_than_zero():
 
 
 def test_wanted_programs_are_counted_case_insensitively_and_once_per_response():
-    s = domain.summarise([
-        {"overall": 5, "wanted_programs": ["八段锦", " 八段锦 ", "Film"]},
-        {"overall": 4, "wanted_programs": ["film", "书法"]},
-    ])
-    assert s["wanted_programs"][:2] == [{"program": "film", "count": 2}, {"program": "八段锦", "count": 1}] or \
-        s["wanted_programs"][0] == {"program": "film", "count": 2}
+    s = domain.summarise(
+        [
+            {"overall": 5, "wanted_programs": ["八段锦", " 八段锦 ", "Film"]},
+            {"overall": 4, "wanted_programs": ["film", "书法"]},
+        ]
+    )
+    assert s["wanted_programs"][:2] == [{"program": "film", "count": 2}, {"program": "八段锦", "count": 1}] or s[
+        "wanted_programs"
+    ][0] == {"program": "film", "count": 2}
     assert {"program": "书法", "count": 1} in s["wanted_programs"]
 
 

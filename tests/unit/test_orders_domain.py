@@ -12,9 +12,18 @@ W = {"start": T0 + dt.timedelta(days=3), "end": T0 + dt.timedelta(days=3, hours=
 
 
 def an_order(**over):
-    data = {"enterprise_id": "e1", "palace_id": "p1", "program_id": "song", "site_address": "一号车间",
-            "district": "海宁", "audience_size": 200, "windows": [W], "contact_name": "王芳",
-            "contact_phone": "13800000000", **over}
+    data = {
+        "enterprise_id": "e1",
+        "palace_id": "p1",
+        "program_id": "song",
+        "site_address": "一号车间",
+        "district": "海宁",
+        "audience_size": 200,
+        "windows": [W],
+        "contact_name": "王芳",
+        "contact_phone": "13800000000",
+        **over,
+    }
     return domain.new_order("o1", data, "劳动者之歌", T0)
 
 
@@ -24,14 +33,17 @@ def test_a_new_order_is_submitted_with_its_history():
     assert order["history"] == [{"status": "submitted", "at": T0, "reason": None}]
 
 
-@pytest.mark.parametrize("path", [
-    ["accepted", "scheduled", "delivered", "closed"],
-    ["rejected"],
-    ["cancelled"],
-    ["accepted", "cancelled"],
-    ["accepted", "scheduled", "cancelled"],
-    ["accepted", "unfulfillable", "accepted", "scheduled"],
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ["accepted", "scheduled", "delivered", "closed"],
+        ["rejected"],
+        ["cancelled"],
+        ["accepted", "cancelled"],
+        ["accepted", "scheduled", "cancelled"],
+        ["accepted", "unfulfillable", "accepted", "scheduled"],
+    ],
+)
 def test_the_order_moves_along_the_allowed_paths(path):
     order = an_order()
     for status in path:
@@ -40,14 +52,17 @@ def test_the_order_moves_along_the_allowed_paths(path):
     assert [h["status"] for h in order["history"]] == ["submitted", *path]
 
 
-@pytest.mark.parametrize("path, refused", [
-    (["accepted", "scheduled", "delivered"], "cancelled"),
-    (["rejected"], "accepted"),
-    (["cancelled"], "accepted"),
-    ([], "scheduled"),
-    ([], "closed"),
-    (["accepted", "scheduled", "delivered", "closed"], "delivered"),
-])
+@pytest.mark.parametrize(
+    "path, refused",
+    [
+        (["accepted", "scheduled", "delivered"], "cancelled"),
+        (["rejected"], "accepted"),
+        (["cancelled"], "accepted"),
+        ([], "scheduled"),
+        ([], "closed"),
+        (["accepted", "scheduled", "delivered", "closed"], "delivered"),
+    ],
+)
 def test_an_illegal_transition_is_refused_and_changes_nothing(path, refused):
     order = an_order()
     for status in path:
