@@ -10,36 +10,17 @@ eventlet.monkey_patch()  # noqa: E402  nameko 2.14.1's pytest plugin no longer d
 
 import os  # noqa: E402
 import shutil  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 import uuid  # noqa: E402
 
 import pytest  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_mongo(uri: str, timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while True:
-        try:
-            MongoClient(uri, serverSelectionTimeoutMS=500).admin.command("ping")
-            return
-        except Exception:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.2)
+from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
 
 @pytest.fixture(scope="session")

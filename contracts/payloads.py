@@ -165,7 +165,7 @@ class Enterprise(StrictSchema):
     palace_id = Id()
     name = Text(max_length=100)
     district = Text(max_length=50)
-    address = Text(required=False, max_length=200, load_default="")
+    address = Text(required=False, max_length=200, min_length=0, load_default="")
 
 
 # ---------------------------------------------------------------- dispatch
@@ -194,8 +194,8 @@ class Program(StrictSchema):
         required=True,
         validate=validate.Length(min=1, max=20, error="请列出 1 到 20 项人员需求。"),
     )
-    description = Text(required=False, max_length=2000, load_default="")
-    site_requirements = Text(required=False, max_length=1000, load_default="")
+    description = Text(required=False, max_length=2000, min_length=0, load_default="")
+    site_requirements = Text(required=False, max_length=1000, min_length=0, load_default="")
 
 
 class Troupe(StrictSchema):
@@ -327,3 +327,27 @@ class PlanOut(Schema):
     reason = fields.String(allow_none=True)
     attendance = fields.List(fields.Nested(Attendance))
     people_served = fields.Integer(allow_none=True)
+
+
+class PublicSurvey(Schema):
+    """What the audience's form sees: no enterprise, no order."""
+
+    survey_id = fields.String()
+    status = OneOf(("open", "closed"))
+    program_title = fields.String(allow_none=True)
+    closes_at = fields.String()
+
+
+class ResponseAccepted(Schema):
+    response_id = fields.String()
+    survey_id = fields.String()
+
+
+class SurveyLink(SurveyOut):
+    link = fields.String()
+    api = fields.String()
+
+
+class Health(Schema):
+    status = OneOf(("ok", "unavailable"))
+    checks = fields.Dict(keys=fields.String(), values=fields.String())

@@ -55,14 +55,14 @@ def increments(response: dict) -> dict:
         if response.get(aspect) is not None:
             inc[f"aspect_sums.{aspect}"] = response[aspect]
             inc[f"aspect_counts.{aspect}"] = 1
-    for program in {normalise_program(p) for p in response.get("wanted_programs") or [] if p.strip()}:
-        inc[f"wanted.{_key(program)}"] = 1
+    for program in {_key(normalise_program(p)) for p in response.get("wanted_programs") or []} - {""}:
+        inc[f"wanted.{program}"] = 1
     return inc
 
 
 def _key(program: str) -> str:
     # MongoDB field names may not contain "." or start with "$"
-    return program.replace(".", "．").replace("$", "＄")
+    return program.replace(".", "．").replace("$", "＄").replace("\x00", "")
 
 
 def summary(survey: dict) -> dict:

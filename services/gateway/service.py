@@ -11,9 +11,11 @@ from werkzeug.wrappers import Response
 from common.config import Config, setting
 from common.errors import Invalid, NotFound
 from services.gateway.http import body, call, http, json_response, query
+from services.gateway.openapi import build as build_openapi
 from services.gateway.pages import survey_page
 
 SERVICES = ("orders", "dispatch", "feedback")
+OPENAPI = build_openapi()
 
 
 class GatewayService:
@@ -50,6 +52,11 @@ class GatewayService:
             return call(getattr(self, name).ping, timeout=2)
         except Exception as err:  # noqa: BLE001
             return f"error: {getattr(err, 'message', None) or repr(err)}"[:200]
+
+    @http("GET", "/openapi.json")
+    def openapi(self, request):
+        """The OpenAPI 3 document of this API, generated from the contracts."""
+        return OPENAPI
 
     # ------------------------------------------------------------ catalog and people
 

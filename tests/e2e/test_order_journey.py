@@ -3,70 +3,15 @@ does), real RabbitMQ and MongoDB. One order travels from placement to closed wit
 satisfaction; the events on the bus and the state in each service's database are checked."""
 
 import datetime as dt
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from conftest import ROOT, free_port
-from tests.helpers import BusSpy, wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 CST = dt.timezone(dt.timedelta(hours=8))
-
-
-@pytest.fixture
-def system(rabbit_config, mongo_uri, db_prefix):
-    port = free_port()
-    env = {
-        **os.environ,
-        "AMQP_URI": rabbit_config["AMQP_URI"],
-        "MONGO_URI": mongo_uri,
-        "DB_PREFIX": db_prefix,
-        "PORT": str(port),
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-        "NO_DEMO_DATA": "1",
-        "LOG_LEVEL": "WARNING",
-    }
-    config = {"AMQP_URI": rabbit_config["AMQP_URI"]}
-    spy = BusSpy(config)
-    log = (
-        open(os.path.join(ROOT, "var", f"e2e-{db_prefix}log"), "w")
-        if os.path.isdir(os.path.join(ROOT, "var"))
-        else subprocess.DEVNULL
-    )
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "scripts", "run.py")],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            assert proc.poll() is None, "scripts/run.py exited early"
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.time() < deadline, "the system did not become healthy"
-            time.sleep(0.5)
-        yield base, config, spy
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        spy.close()
 
 
 def seed(config):

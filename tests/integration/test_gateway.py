@@ -171,3 +171,21 @@ def test_the_audience_form_is_a_small_page_and_a_bad_token_says_so(api):
     )
     r = requests.get(f"{base}/s/wrong")
     assert r.status_code == 404 and "找不到这份评议" in r.text
+
+
+def test_the_openapi_document_is_valid_and_lists_every_route(api):
+    from openapi_spec_validator import validate
+
+    from services.gateway.openapi import ROUTES
+
+    base, _ = api
+    doc = requests.get(f"{base}/openapi.json").json()
+    validate(doc)
+    entrypoints = {
+        (e.method, e.url.replace("<", "{").replace(">", "}"))
+        for e in GatewayService.__dict__.values()
+        for e in getattr(e, "nameko_entrypoints", ())
+    }
+    documented = {(m, path) for m, path, *_ in ROUTES} | {("GET", "/openapi.json"), ("GET", "/s/{token}")}
+    assert entrypoints == documented
+    assert doc["components"]["schemas"]["PlaceOrder"]["additionalProperties"] is False

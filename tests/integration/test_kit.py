@@ -16,8 +16,8 @@ from pymongo.errors import PyMongoError
 
 from common.consuming import consumes
 from common.store import MongoStore, Store
-from conftest import free_port, wait_for_mongo
 from tests.helpers import BusSpy, publish_event, wait_until
+from tests.servers import free_port, wait_for_mongo
 
 
 class Probe:

@@ -58,3 +58,8 @@ def test_tokens_are_unguessable():
     tokens = {domain.new_token() for _ in range(1000)}
     assert len(tokens) == 1000
     assert all(len(t) == 32 for t in tokens)  # 24 random bytes = 192 bits
+
+
+def test_wanted_programs_cannot_inject_field_paths():
+    inc = domain.increments({"overall": 5, "wanted_programs": ["a.b", "$set", "\x00", "  "]})
+    assert set(inc) == {"count", "sum_overall", "wanted.a．b", "wanted.＄set"}

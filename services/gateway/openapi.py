@@ -1,0 +1,168 @@
+"""The OpenAPI 3 document of the HTTP API, generated from the contracts' marshmallow schemas."""
+
+from __future__ import annotations
+
+import re
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from contracts import payloads as p
+
+
+def _name(schema) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    return cls.__name__
+
+
+# (method, path, tag, summary, request body schema, success status, response schema, many, query params)
+ROUTES = [
+    ("GET", "/healthz", "运维", "健康检查：消息队列、数据库和每个服务都正常时返回 200", None, 200, p.Health, False, ()),
+    ("GET", "/api/palaces", "目录", "文化宫列表", None, 200, p.Palace, True, ()),
+    ("GET", "/api/programs", "目录", "节目目录（标配服务项目）", None, 200, p.Program, True, ("palace_id",)),
+    ("GET", "/api/programs/{program_id}", "目录", "一个节目", None, 200, p.Program, False, ()),
+    ("GET", "/api/enterprises", "目录", "企业工会列表", None, 200, p.Enterprise, True, ("palace_id",)),
+    ("GET", "/api/troupes", "调度", "艺术团列表", None, 200, p.Troupe, True, ("palace_id",)),
+    ("GET", "/api/volunteers", "调度", "志愿者列表", None, 200, p.Volunteer, True, ("palace_id",)),
+    ("GET", "/api/volunteers/{volunteer_id}", "志愿者", "一位志愿者", None, 200, p.Volunteer, False, ()),
+    (
+        "PUT",
+        "/api/volunteers/{volunteer_id}/availability",
+        "志愿者",
+        "设置空闲时间",
+        p.SetAvailability,
+        200,
+        p.Volunteer,
+        False,
+        (),
+    ),
+    ("GET", "/api/volunteers/{volunteer_id}/offers", "志愿者", "我的邀约", None, 200, p.OfferOut, True, ("status",)),
+    ("POST", "/api/offers/{offer_id}/accept", "志愿者", "接受邀约", p.AnswerOffer, 200, p.OfferOut, False, ()),
+    ("POST", "/api/offers/{offer_id}/decline", "志愿者", "婉拒邀约", p.AnswerOffer, 200, p.OfferOut, False, ()),
+    ("POST", "/api/orders", "订单", "下单", p.PlaceOrder, 201, p.OrderOut, False, ()),
+    (
+        "GET",
+        "/api/orders",
+        "订单",
+        "订单列表（按企业、文化宫、状态，分页）",
+        None,
+        200,
+        p.OrderPage,
+        False,
+        ("enterprise_id", "palace_id", "status", "page", "per_page"),
+    ),
+    ("GET", "/api/orders/{order_id}", "订单", "一个订单及其状态记录", None, 200, p.OrderOut, False, ()),
+    ("PATCH", "/api/orders/{order_id}", "订单", "排期前修改订单", p.AmendOrder, 200, p.OrderOut, False, ()),
+    ("POST", "/api/orders/{order_id}/cancel", "订单", "服务前取消订单", p.CancelOrder, 200, p.OrderOut, False, ()),
+    ("POST", "/api/orders/{order_id}/accept", "调度", "受理订单", p.AcceptOrder, 200, p.OrderOut, False, ()),
+    (
+        "POST",
+        "/api/orders/{order_id}/reject",
+        "调度",
+        "拒绝订单（须说明理由）",
+        p.RejectOrder,
+        200,
+        p.OrderOut,
+        False,
+        (),
+    ),
+    ("POST", "/api/orders/{order_id}/confirm", "订单", "企业确认已服务", None, 200, p.OrderOut, False, ()),
+    ("GET", "/api/orders/{order_id}/plan", "调度", "派单安排：人员、邀约、签到", None, 200, p.PlanOut, False, ()),
+    ("POST", "/api/orders/{order_id}/check-in", "志愿者", "服务当天签到", p.CheckInOut, 200, p.Attendance, False, ()),
+    ("POST", "/api/orders/{order_id}/check-out", "志愿者", "服务当天签退", p.CheckInOut, 200, p.Attendance, False, ()),
+    (
+        "POST",
+        "/api/orders/{order_id}/complete",
+        "调度",
+        "服务完成，填报服务人次",
+        p.CompleteDelivery,
+        200,
+        p.PlanOut,
+        False,
+        (),
+    ),
+    ("GET", "/api/orders/{order_id}/survey", "评议", "本次服务的评议二维码链接", None, 200, p.SurveyLink, False, ()),
+    ("POST", "/api/orders/{order_id}/survey/close", "评议", "结束评议", None, 200, p.SurveyOut, False, ()),
+    ("GET", "/api/surveys/{token}", "评议", "观众评议表（匿名）", None, 200, p.PublicSurvey, False, ()),
+    (
+        "POST",
+        "/api/surveys/{token}/responses",
+        "评议",
+        "提交一份匿名评议",
+        p.SubmitResponse,
+        201,
+        p.ResponseAccepted,
+        False,
+        (),
+    ),
+]
+
+ERRORS = {
+    "400": "提交的内容有误（字段说明见 fields）",
+    "404": "找不到",
+    "409": "当前状态下不能这样做",
+    "413": "提交的内容太大",
+    "503": "服务暂时不可用",
+}
+
+QUERY_TYPES = {"page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1, "maximum": 100}}
+
+
+def build() -> dict:
+    spec = APISpec(
+        title="送文化下基层 API",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        info={
+            "description": "企业工会点单、文化宫调度、志愿者服务、观众评议。所有错误都以 JSON 返回：code、message（中文）、fields。"
+        },
+        plugins=[MarshmallowPlugin(schema_name_resolver=_name)],
+    )
+    spec.components.schema("Error", schema=p.Error)
+    paths: dict[str, dict] = {}
+    for method, path, tag, summary, request, status, response, many, params in ROUTES:
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for name in re.findall(r"{(\w+)}", path)
+        ]
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": QUERY_TYPES.get(name, {"type": "string"})}
+            for name in params
+        ]
+        body_schema = {"$ref": f"#/components/schemas/{_register(spec, response)}"}
+        if many:
+            body_schema = {"type": "array", "items": body_schema}
+        operation = {
+            "tags": [tag],
+            "summary": summary,
+            "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
+            "parameters": parameters,
+            "responses": {
+                str(status): {"description": "成功", "content": {"application/json": {"schema": body_schema}}},
+                **{
+                    code: {
+                        "description": text,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    }
+                    for code, text in ERRORS.items()
+                },
+            },
+        }
+        if request is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{_register(spec, request)}"}}
+                },
+            }
+        paths.setdefault(path, {})[method.lower()] = operation
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _register(spec: APISpec, schema) -> str:
+    name = _name(schema)
+    if name not in spec.components.schemas:
+        spec.components.schema(name, schema=schema)
+    return name
