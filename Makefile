@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run demo dlq test test-unit test-integration test-e2e asyncapi lint format clean
+.PHONY: help venv run demo dlq chaos test test-unit test-integration test-e2e asyncapi lint format clean
 
 help:
 	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
@@ -13,6 +13,7 @@ help:
 	@echo "make test              all tests (unit, integration, end-to-end) against real RabbitMQ and MongoDB"
 	@echo "make test-unit | test-integration | test-e2e"
 	@echo "make dlq [ARGS='replay 2 3']  list or replay dead letters"
+	@echo "make chaos [ARGS='--orders 60']  fault suite: kills processes, restarts broker and database"
 	@echo "make asyncapi          regenerate contracts/asyncapi.json from the schemas"
 	@echo "make lint              ruff"
 
@@ -31,6 +32,10 @@ demo: venv
 
 dlq: venv
 	$(PY) scripts/dlq.py $(ARGS)
+
+chaos: venv
+	bash scripts/ensure_rabbit.sh
+	$(PY) scripts/chaos.py $(ARGS)
 
 test: venv
 	bash scripts/ensure_rabbit.sh

@@ -6,7 +6,9 @@
 - the handler runs in one transaction with an inbox entry keyed by (consumer, event_id),
   so a redelivered event changes nothing;
 - a failing handler is retried with back-off, then dead-lettered with the reason,
-  instead of being acked and forgotten (nameko's default on error).
+  instead of being acked and forgotten (nameko's default on error);
+- while the database cannot be reached, the message goes back to the broker (requeued),
+  so an outage delays events and loses none.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 
 from marshmallow import ValidationError
 from nameko.events import event_handler
+from pymongo.errors import ConnectionFailure, NetworkTimeout
 
 from common.errors import ServiceError
 from common.store import AlreadyHandled
@@ -60,6 +63,10 @@ def consumes(source: str, event_type: str, *, store_attr: str = "store"):
                 except ServiceError as err:  # the domain refused it: retrying cannot help
                     last_error = err
                     break
+                except (ConnectionFailure, NetworkTimeout):
+                    # the database is away, not the message at fault: hand it back to the
+                    # broker (requeue) rather than park it; it is handled when the database is back
+                    raise
                 except Exception as err:  # noqa: BLE001 - any failure is retried, then parked
                     last_error = err
                     log.warning("%s failed on %s (attempt %d): %r", consumer, data["event_id"], attempt + 1, err)
@@ -73,6 +80,6 @@ def consumes(source: str, event_type: str, *, store_attr: str = "store"):
             )
             return None
 
-        return event_handler(source, event_type)(wrapper)
+        return event_handler(source, event_type, requeue_on_error=True)(wrapper)
 
     return decorator
