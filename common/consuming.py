@@ -16,19 +16,64 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from functools import partial
 
 from marshmallow import ValidationError
-from nameko.events import event_handler
+from nameko.events import EventHandler
+from nameko.messaging import QueueConsumer
 from pymongo.errors import ConnectionFailure, NetworkTimeout
 
+from common.config import setting
 from common.errors import ServiceError
-from common.store import AlreadyHandled
+from common.store import AlreadyHandled, publish_dead_letter
 from contracts.events import UnknownEvent, load_event
 
 log = logging.getLogger(__name__)
 
 RETRIES = 4
 BACKOFF_SECONDS = 0.2
+
+
+class DeadLetteringQueueConsumer(QueueConsumer):
+    """A body that cannot even be decoded is parked with the reason, instead of stopping the
+    consumer (nameko sets no decode-error callback, so kombu raises in its consume loop)."""
+
+    def get_consumers(self, consumer_cls, channel):
+        for provider in self._providers:
+            consumer = consumer_cls(
+                queues=[provider.queue],
+                callbacks=[partial(self.handle_message, provider)],
+                accept=self.accept,
+                on_decode_error=self.on_decode_error,
+            )
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+    def on_decode_error(self, message, exc):
+        info = message.delivery_info or {}
+        publish_dead_letter(
+            setting(self.container.config, "AMQP_URI"),
+            message.body,
+            reason=f"undecodable: {exc!r}",
+            consumer=self.container.service_name,
+            source=str(info.get("exchange", "")).removesuffix(".events"),
+            event_type=str(info.get("routing_key", "")),
+            raw=True,
+            content_type=message.content_type,
+        )
+        message.ack()
+
+
+class ReliableEventHandler(EventHandler):
+    """nameko's event handler on a quorum queue (replicated in a RabbitMQ cluster), with
+    undecodable messages dead-lettered."""
+
+    queue_consumer = DeadLetteringQueueConsumer()
+
+    def setup(self):
+        super().setup()
+        self.queue.queue_arguments = {**(self.queue.queue_arguments or {}), "x-queue-type": "quorum"}
 
 
 def consumes(source: str, event_type: str, *, store_attr: str = "store"):
@@ -80,6 +125,6 @@ def consumes(source: str, event_type: str, *, store_attr: str = "store"):
             )
             return None
 
-        return event_handler(source, event_type, requeue_on_error=True)(wrapper)
+        return ReliableEventHandler.decorator(source, event_type, requeue_on_error=True)(wrapper)
 
     return decorator

@@ -203,27 +203,45 @@ class Store:
 
     def dead_letter(self, *, body: Any, reason: str, consumer: str, source: str, event_type: str) -> None:
         """Park a message that cannot be handled, with the reason, for inspection and replay."""
-        exchange = Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True)
-        queue = Queue(DEAD_LETTER_QUEUE, exchange=exchange, routing_key="#", durable=True)
-        log.error("dead-lettering %s.%s for %s: %s", source, event_type, consumer, reason)
-        with Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as conn:
-            with producers[conn].acquire(block=True) as producer:
-                producer.publish(
-                    body,
-                    exchange=exchange,
-                    routing_key=f"{consumer}.{source}.{event_type}",
-                    serializer="json",
-                    delivery_mode=2,
-                    declare=[exchange, queue],
-                    headers={
-                        "reason": reason[:2000],
-                        "consumer": consumer,
-                        "source": source,
-                        "event_type": event_type,
-                        "failed_at": now().isoformat(),
-                    },
-                    retry=True,
-                )
+        publish_dead_letter(self.amqp_uri, body, reason=reason, consumer=consumer, source=source, event_type=event_type)
+
+
+def publish_dead_letter(
+    amqp_uri: str,
+    body: Any,
+    *,
+    reason: str,
+    consumer: str,
+    source: str,
+    event_type: str,
+    raw: bool = False,
+    content_type: str | None = None,
+) -> None:
+    """Publish to the durable dead-letter queue; ``raw`` bodies (undecodable) go as they came."""
+    exchange = Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True)
+    queue = Queue(DEAD_LETTER_QUEUE, exchange=exchange, routing_key="#", durable=True)
+    log.error("dead-lettering %s.%s for %s: %s", source, event_type, consumer, reason)
+    # an undecodable body travels as opaque bytes; its original type rides in a header
+    encoding = {"content_type": "application/octet-stream", "content_encoding": "binary"} if raw else {"serializer": "json"}
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        with producers[conn].acquire(block=True) as producer:
+            producer.publish(
+                body,
+                exchange=exchange,
+                routing_key=f"{consumer}.{source}.{event_type}",
+                delivery_mode=2,
+                declare=[exchange, queue],
+                headers={
+                    "reason": reason[:2000],
+                    "consumer": consumer,
+                    "source": source,
+                    "event_type": event_type,
+                    "failed_at": now().isoformat(),
+                    **({"original_content_type": content_type or ""} if raw else {}),
+                },
+                retry=True,
+                **encoding,
+            )
 
 
 class MongoStore(DependencyProvider):

@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
                     message.body,
                     exchange=target,
                     routing_key=h["event_type"],
-                    content_type=message.content_type,
+                    content_type=h.get("original_content_type") or message.content_type,
                     content_encoding=message.content_encoding,
                     delivery_mode=2,
                     declare=[target],

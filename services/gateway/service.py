@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from common.config import Config, setting
 from common.errors import Invalid, NotFound
 from services.gateway.http import body, call, http, json_response, query
+from services.gateway.limits import FeedbackLimiter
 from services.gateway.openapi import build as build_openapi
 from services.gateway.pages import survey_page
 
@@ -25,6 +26,7 @@ class GatewayService:
     dispatch = RpcProxy("dispatch")
     feedback = RpcProxy("feedback")
     config = Config()
+    limiter = FeedbackLimiter()
 
     # ------------------------------------------------------------ health
 
@@ -182,14 +184,18 @@ class GatewayService:
 
     @http("GET", "/api/surveys/<token>")
     def public_survey(self, request, token):
+        self.limiter.check_client(request)
         return call(self.feedback.get_public_survey, token)
 
     @http("POST", "/api/surveys/<token>/responses")
     def respond(self, request, token):
+        self.limiter.check_client(request)
+        self.limiter.check_survey(token)
         return 201, call(self.feedback.submit_response, token, body(request))
 
     @http("GET", "/s/<token>")
     def survey_form(self, request, token):
+        self.limiter.check_client(request)
         try:
             survey = call(self.feedback.get_public_survey, token)
         except NotFound as err:

@@ -48,6 +48,10 @@ class Feedback:
             "closes_at": "2026-12-08T00:00:00+00:00",
         }
 
+    @rpc
+    def submit_response(self, token, payload):
+        return {"response_id": "r1", "survey_id": "s1"}
+
 
 @pytest.fixture
 def api(runner_factory, service_config):
@@ -189,3 +193,23 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api):
     documented = {(m, path) for m, path, *_ in ROUTES} | {("GET", "/openapi.json"), ("GET", "/s/{token}")}
     assert entrypoints == documented
     assert doc["components"]["schemas"]["PlaceOrder"]["additionalProperties"] is False
+
+
+def test_the_feedback_form_is_rate_limited_per_client_and_per_survey(runner_factory, service_config):
+    config = {**service_config, "FEEDBACK_LIMIT_PER_CLIENT": "3/minute", "FEEDBACK_LIMIT_PER_SURVEY": "5/minute"}
+    runner = runner_factory(config, GatewayService, Dispatch, Feedback)
+    runner.start()
+    url = f"http://{config['WEB_SERVER_ADDRESS']}/api/surveys/tok/responses"
+    phone = {"User-Agent": "phone-1"}
+    assert [requests.post(url, json={"overall": 5}, headers=phone).status_code for _ in range(4)] == [
+        201,
+        201,
+        201,
+        429,
+    ]
+    r = requests.post(url, json={"overall": 5}, headers=phone)
+    assert r.status_code == 429 and r.json()["code"] == "TOO_MANY_REQUESTS" and "频繁" in r.json()["message"]
+    others = [
+        requests.post(url, json={"overall": 5}, headers={"User-Agent": f"phone-{i}"}).status_code for i in range(2, 5)
+    ]
+    assert others == [201, 201, 429]  # the survey's own allowance (5) is spent

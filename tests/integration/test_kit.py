@@ -195,3 +195,33 @@ def test_a_dead_letter_can_be_listed_and_replayed_once_the_cause_is_fixed(probe,
         os.environ.pop("AMQP_URI")
         Probe.fixed = False
     assert dead_letters(service_config) == []
+
+
+def test_an_undecodable_message_is_dead_lettered_and_the_queue_keeps_flowing(probe, service_config):
+    from kombu import Connection
+    from nameko.standalone.events import get_event_exchange
+
+    from tests.helpers import dead_letters
+
+    store, _, _ = probe
+    exchange = get_event_exchange("dispatch", service_config)
+    with Connection(service_config["AMQP_URI"]) as conn:
+        conn.Producer().publish(
+            b"\xff{not json",
+            exchange=exchange,
+            routing_key="order_unfulfillable",
+            content_type="application/json",
+            content_encoding="binary",
+            declare=[exchange],
+        )
+    letters = wait_until(lambda: dead_letters(service_config), timeout=20)
+    assert "undecodable" in letters[0][0]["reason"]
+    publish_event(
+        service_config, "dispatch", "order_unfulfillable", order_id="o7", palace_id="p1", code="NO_CREW", reason="x"
+    )
+    wait_until(lambda: store.db.seen.find_one({"_id": "o7"}))
+
+
+def test_event_queues_are_durable_quorum_queues(probe, rabbit_manager, rabbit_config):
+    queues = [q for q in rabbit_manager.get_queues(rabbit_config["vhost"]) if q["name"].startswith("evt-")]
+    assert queues and all(q["type"] == "quorum" and q["durable"] for q in queues)
