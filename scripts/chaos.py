@@ -273,6 +273,7 @@ def drive(api: Client, n: int, rng: random.Random, first: int = 0) -> dict:
                             "POST",
                             f"/api/surveys/{survey['token']}/responses",
                             json={"overall": 3 + k % 3, "client_ref": ref},
+                            headers={"User-Agent": f"phone-{ref}"},  # one phone per audience member
                         )
                         if r.status_code == 201:
                             orders[oid]["responses"].add(ref)

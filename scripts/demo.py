@@ -143,11 +143,13 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
         if plan["status"] != "scheduled":
             continue
         survey = wait(lambda oid=oid: _survey(oid), f"the survey of {oid}")
-        for _ in range(rng.randrange(5, 16)):
+        for phone in range(rng.randrange(5, 16)):
             overall = rng.choices([5, 4, 3, 2], weights=[6, 3, 1, 0.3])[0]
             call(
                 "POST",
                 f"/api/surveys/{survey['token']}/responses",
+                # each audience member answers on their own phone
+                headers={"User-Agent": f"Mozilla/5.0 (Linux; Android 14; phone-{oid[-6:]}-{phone})"},
                 json={
                     "overall": overall,
                     "content": min(5, overall + rng.choice([0, 0, 1])),
