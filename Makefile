@@ -5,13 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run demo dlq chaos test test-unit test-integration test-e2e asyncapi lint format clean
+.PHONY: help venv run demo admin dlq chaos test test-unit test-integration test-e2e asyncapi lint format clean
 
 help:
 	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make demo              drive a realistic scenario through the running system"
 	@echo "make test              all tests (unit, integration, end-to-end) against real RabbitMQ and MongoDB"
 	@echo "make test-unit | test-integration | test-e2e"
+	@echo "make admin             create the first admin (asks for user name and password)"
 	@echo "make dlq [ARGS='replay 2 3']  list or replay dead letters"
 	@echo "make chaos [ARGS='--orders 60']  fault suite: kills processes, restarts broker and database"
 	@echo "make asyncapi          regenerate contracts/asyncapi.json from the schemas"
@@ -29,6 +30,9 @@ run: venv
 
 demo: venv
 	$(PY) scripts/demo.py
+
+admin: venv
+	$(PY) scripts/create_admin.py
 
 dlq: venv
 	$(PY) scripts/dlq.py $(ARGS)

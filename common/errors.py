@@ -77,3 +77,8 @@ def load(schema_cls, data, **kwargs) -> dict:
 class Unavailable(ServiceError):
     status = 503
     default_code = "UNAVAILABLE"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    default_code = "UNAUTHENTICATED"

@@ -222,7 +222,9 @@ def publish_dead_letter(
     queue = Queue(DEAD_LETTER_QUEUE, exchange=exchange, routing_key="#", durable=True)
     log.error("dead-lettering %s.%s for %s: %s", source, event_type, consumer, reason)
     # an undecodable body travels as opaque bytes; its original type rides in a header
-    encoding = {"content_type": "application/octet-stream", "content_encoding": "binary"} if raw else {"serializer": "json"}
+    encoding = (
+        {"content_type": "application/octet-stream", "content_encoding": "binary"} if raw else {"serializer": "json"}
+    )
     with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
         with producers[conn].acquire(block=True) as producer:
             producer.publish(

@@ -351,3 +351,23 @@ class SurveyLink(SurveyOut):
 class Health(Schema):
     status = OneOf(("ok", "unavailable"))
     checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class Login(StrictSchema):
+    username = Text(max_length=64)
+    password = Text(max_length=200)
+
+
+class Principal(Schema):
+    username = fields.String()
+    display_name = fields.String(allow_none=True)
+    role = OneOf(("enterprise", "dispatcher", "volunteer", "admin"))
+    palace_id = fields.String(allow_none=True)
+    enterprise_id = fields.String(allow_none=True)
+    volunteer_id = fields.String(allow_none=True)
+
+
+class Session(Schema):
+    token = fields.String()
+    expires_at = fields.String()
+    principal = fields.Nested(Principal)

@@ -38,7 +38,7 @@ from scripts.service import TARGETS  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
 CST = dt.timezone(dt.timedelta(hours=8))
-PROCESSES = {"orders": 2, "dispatch": 3, "feedback": 2, "gateway": 1}
+PROCESSES = {"orders": 2, "dispatch": 3, "feedback": 2, "accounts": 1, "gateway": 1}
 FINAL = {"closed", "unfulfillable", "rejected", "cancelled"}
 
 
@@ -149,12 +149,25 @@ class Client:
         self.patience = patience
         self.http = requests.Session()
         self.retries = 0
+        self.tokens: dict[str, str] = {}
 
-    def call(self, method: str, path: str, **kw) -> requests.Response:
+    def token(self, username: str) -> str:
+        if username not in self.tokens:
+            r = self.call(
+                "POST", "/api/login", as_=None, json={"username": username, "password": demo_data.DEMO_PASSWORD}
+            )
+            assert r.status_code == 200, r.text
+            self.tokens[username] = r.json()["token"]
+        return self.tokens[username]
+
+    def call(self, method: str, path: str, as_: str | None = "admin", **kw) -> requests.Response:
         deadline = time.time() + self.patience
+        headers = kw.pop("headers", {})
         while True:
+            if as_:
+                headers["Authorization"] = f"Bearer {self.token(as_)}"
             try:
-                r = self.http.request(method, self.base + path, timeout=30, **kw)
+                r = self.http.request(method, self.base + path, timeout=30, headers=headers, **kw)
                 if r.status_code < 500:
                     return r
             except requests.RequestException:
@@ -206,6 +219,7 @@ def drive(api: Client, n: int, rng: random.Random, first: int = 0) -> dict:
         r = api.call(
             "POST",
             "/api/orders",
+            as_=ent["enterprise_id"],
             json={
                 "enterprise_id": ent["enterprise_id"],
                 "palace_id": ent["palace_id"],
@@ -220,12 +234,12 @@ def drive(api: Client, n: int, rng: random.Random, first: int = 0) -> dict:
             },
         )
         assert r.status_code == 201, r.text
-        orders[r.json()["order_id"]] = {"ref": ref, "expect": None, "responses": set()}
+        orders[r.json()["order_id"]] = {"ref": ref, "expect": None, "responses": set(), "by": ent["enterprise_id"]}
     ids = list(orders)
     rejected, cancelled = ids[0], ids[1]
     r = api.call("POST", f"/api/orders/{rejected}/reject", json={"reason": "场地检修"})
     assert r.status_code in (200, 409), r.text
-    r = api.call("POST", f"/api/orders/{cancelled}/cancel", json={"reason": "改期"})
+    r = api.call("POST", f"/api/orders/{cancelled}/cancel", as_=orders[cancelled]["by"], json={"reason": "改期"})
     assert r.status_code in (200, 409), r.text
     orders[rejected]["expect"] = {"rejected"}
     orders[cancelled]["expect"] = {"cancelled"}
@@ -253,7 +267,8 @@ def drive(api: Client, n: int, rng: random.Random, first: int = 0) -> dict:
                         api.call(
                             "POST",
                             f"/api/offers/{offer['offer_id']}/{verb}",
-                            json={"volunteer_id": offer["volunteer_id"]},
+                            as_=offer["volunteer_id"],
+                            json={},
                         )
             elif plan["status"] == "scheduled" and order["status"] == "scheduled":
                 for member in plan["crew"]:
@@ -272,6 +287,7 @@ def drive(api: Client, n: int, rng: random.Random, first: int = 0) -> dict:
                         r = api.call(
                             "POST",
                             f"/api/surveys/{survey['token']}/responses",
+                            as_=None,
                             json={"overall": 3 + k % 3, "client_ref": ref},
                             headers={"User-Agent": f"phone-{ref}"},  # one phone per audience member
                         )

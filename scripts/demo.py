@@ -22,8 +22,23 @@ BASE = os.environ.get("BASE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '80
 S = requests.Session()
 
 
-def call(method: str, path: str, expect=(200, 201), **kw):
-    r = S.request(method, BASE + path, timeout=30, **kw)
+PASSWORD = os.environ.get("DEMO_PASSWORD", "songwenhua-demo")
+TOKENS: dict[str, str] = {}
+
+
+def token(username: str) -> str:
+    """Sign in once per demo person (admin, dispatchers, enterprise unions, volunteers)."""
+    if username not in TOKENS:
+        r = S.post(BASE + "/api/login", json={"username": username, "password": PASSWORD}, timeout=30)
+        if r.status_code != 200:
+            raise SystemExit(f"cannot sign in as {username}: {r.text}")
+        TOKENS[username] = r.json()["token"]
+    return TOKENS[username]
+
+
+def call(method: str, path: str, expect=(200, 201), as_: str | None = "admin", **kw):
+    headers = {**kw.pop("headers", {}), **({"Authorization": f"Bearer {token(as_)}"} if as_ else {})}
+    r = S.request(method, BASE + path, timeout=30, headers=headers, **kw)
     if r.status_code not in expect:
         raise SystemExit(f"{method} {path} → {r.status_code}: {r.text}")
     return r.json()
@@ -60,6 +75,7 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
         order = call(
             "POST",
             "/api/orders",
+            as_=ent["enterprise_id"],
             json={
                 "enterprise_id": ent["enterprise_id"],
                 "palace_id": ent["palace_id"],
@@ -76,12 +92,27 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
         print(f"  {ent['name']} 点单「{program['title']}」 {day} 下午")
 
     cancelled = placed[-1]
-    call("POST", f"/api/orders/{cancelled['order_id']}/cancel", json={"reason": "企业临时停产检修，改期再约"})
+    call(
+        "POST",
+        f"/api/orders/{cancelled['order_id']}/cancel",
+        as_=cancelled["enterprise_id"],
+        json={"reason": "企业临时停产检修，改期再约"},
+    )
     rejected = placed[0]
-    call("POST", f"/api/orders/{rejected['order_id']}/reject", json={"reason": "该日场地已排满，请选其他日期"})
+    call(
+        "POST",
+        f"/api/orders/{rejected['order_id']}/reject",
+        as_=f"dispatcher-{rejected['palace_id']}",
+        json={"reason": "该日场地已排满，请选其他日期"},
+    )
     accepted = placed[1:-1]
     for order in accepted:
-        call("POST", f"/api/orders/{order['order_id']}/accept", json={"note": "按标配安排"})
+        call(
+            "POST",
+            f"/api/orders/{order['order_id']}/accept",
+            as_=f"dispatcher-{order['palace_id']}",
+            json={"note": "按标配安排"},
+        )
     print(f"== dispatcher: {len(accepted)} accepted, 1 rejected; 1 cancelled by its union")
 
     declined = answered = 0
@@ -96,7 +127,9 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
             if status in ("scheduled", "unfulfillable"):
                 finished[oid] = call("GET", f"/api/orders/{oid}/plan")
                 continue
-            r = S.get(f"{BASE}/api/orders/{oid}/plan", timeout=30)
+            r = S.get(
+                f"{BASE}/api/orders/{oid}/plan", timeout=30, headers={"Authorization": f"Bearer {token('admin')}"}
+            )
             if r.status_code != 200:
                 continue
             for offer in r.json()["offers"]:
@@ -110,6 +143,7 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
                         "POST",
                         f"/api/offers/{offer['offer_id']}/decline",
                         expect=(200, 409),
+                        as_=offer["volunteer_id"],
                         json={"volunteer_id": offer["volunteer_id"], "reason": "当天单位加班"},
                     )
                 else:
@@ -117,6 +151,7 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
                         "POST",
                         f"/api/offers/{offer['offer_id']}/accept",
                         expect=(200, 409),
+                        as_=offer["volunteer_id"],
                         json={"volunteer_id": offer["volunteer_id"]},
                     )
         time.sleep(0.3)
@@ -130,11 +165,13 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
         start, end = plan["start"], plan["end"]
         for member in plan["crew"]:
             body = {"volunteer_id": member["volunteer_id"]}
-            call("POST", f"/api/orders/{oid}/check-in", json={**body, "at": start})
-            call("POST", f"/api/orders/{oid}/check-out", json={**body, "at": end})
+            call("POST", f"/api/orders/{oid}/check-in", as_=member["volunteer_id"], json={**body, "at": start})
+            call("POST", f"/api/orders/{oid}/check-out", as_=member["volunteer_id"], json={**body, "at": end})
         order = call("GET", f"/api/orders/{oid}")
         served = int(order["audience_size"] * rng.uniform(0.7, 1.0))
-        call("POST", f"/api/orders/{oid}/complete", json={"people_served": served})
+        call(
+            "POST", f"/api/orders/{oid}/complete", as_=f"dispatcher-{plan['palace_id']}", json={"people_served": served}
+        )
         delivered += 1
     print(f"== {delivered} deliveries completed")
 
@@ -148,6 +185,7 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
             call(
                 "POST",
                 f"/api/surveys/{survey['token']}/responses",
+                as_=None,  # the audience does not sign in
                 # each audience member answers on their own phone
                 headers={"User-Agent": f"Mozilla/5.0 (Linux; Android 14; phone-{oid[-6:]}-{phone})"},
                 json={
@@ -191,7 +229,7 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
 
 
 def _survey(oid: str):
-    r = S.get(f"{BASE}/api/orders/{oid}/survey", timeout=30)
+    r = S.get(f"{BASE}/api/orders/{oid}/survey", timeout=30, headers={"Authorization": f"Bearer {token('admin')}"})
     return r.json() if r.status_code == 200 else None
 
 

@@ -158,6 +158,60 @@ def build(today: dt.date | None = None, seed: int = 7) -> dict:
     return data
 
 
+DEMO_PASSWORD = "songwenhua-demo"
+
+
+def accounts(data: dict, password: str) -> list[dict]:
+    """Demo sign-ins: an admin, a dispatcher per palace, each enterprise union, each volunteer."""
+    users = [{"username": "admin", "password": password, "role": "admin", "display_name": "平台管理员"}]
+    for palace in data["palaces"]:
+        users.append(
+            {
+                "username": f"dispatcher-{palace['palace_id']}",
+                "password": password,
+                "role": "dispatcher",
+                "palace_id": palace["palace_id"],
+                "display_name": f"{palace['name']}调度员",
+            }
+        )
+    for ent in data["enterprises"]:
+        users.append(
+            {
+                "username": ent["enterprise_id"],
+                "password": password,
+                "role": "enterprise",
+                "palace_id": ent["palace_id"],
+                "enterprise_id": ent["enterprise_id"],
+                "display_name": ent["name"],
+            }
+        )
+    for vol in data["volunteers"]:
+        users.append(
+            {
+                "username": vol["volunteer_id"],
+                "password": password,
+                "role": "volunteer",
+                "palace_id": vol["palace_id"],
+                "volunteer_id": vol["volunteer_id"],
+                "display_name": vol["name"],
+            }
+        )
+    return users
+
+
+def create_users(rpc, users: list[dict]) -> int:
+    from common.errors import Conflict
+
+    created = 0
+    for user in users:
+        try:
+            rpc.accounts.create_user(user)
+            created += 1
+        except Conflict:
+            pass  # loaded before
+    return created
+
+
 def load(env: dict | None = None) -> dict:
     env = env or dict(os.environ)
     config = {"AMQP_URI": env.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")}
@@ -173,7 +227,9 @@ def load(env: dict | None = None) -> dict:
             rpc.dispatch.upsert_troupe(troupe)
         for enterprise in data["enterprises"]:
             rpc.orders.register_enterprise(enterprise)
-    return {k: len(v) for k, v in data.items()}
+        users = accounts(data, env.get("DEMO_PASSWORD") or DEMO_PASSWORD)
+        create_users(rpc, users)
+    return {**{k: len(v) for k, v in data.items()}, "accounts": len(users)}
 
 
 if __name__ == "__main__":

@@ -144,6 +144,10 @@ def main() -> None:
 
             counts = demo_data.load(env)
             log("demo data loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            log(
+                "demo sign-ins (password: DEMO_PASSWORD, default songwenhua-demo): admin, "
+                "dispatcher-haining, dispatcher-qingdao, haining-jingbian (an enterprise), haining-v01 (a volunteer)"
+            )
         log(f"ready on {base}  (GET {base}/healthz; `make demo` drives a scenario; Ctrl-C stops)")
         while True:
             for name, proc in children:

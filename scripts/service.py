@@ -9,6 +9,7 @@ TARGETS = {
     "orders": "services.orders.service:OrdersService",
     "dispatch": "services.dispatch.service:DispatchService",
     "feedback": "services.feedback.service:FeedbackService",
+    "accounts": "services.accounts.service:AccountsService",
     "gateway": "services.gateway.service:GatewayService",
 }
 

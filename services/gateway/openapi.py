@@ -18,6 +18,9 @@ def _name(schema) -> str:
 # (method, path, tag, summary, request body schema, success status, response schema, many, query params)
 ROUTES = [
     ("GET", "/healthz", "运维", "健康检查：消息队列、数据库和每个服务都正常时返回 200", None, 200, p.Health, False, ()),
+    ("POST", "/api/login", "账号", "登录：用户名和密码换取有时效的令牌", p.Login, 200, p.Session, False, ()),
+    ("POST", "/api/logout", "账号", "退出登录", None, 200, p.Health, False, ()),
+    ("GET", "/api/me", "账号", "当前登录的账号和角色", None, 200, p.Principal, False, ()),
     ("GET", "/api/palaces", "目录", "文化宫列表", None, 200, p.Palace, True, ()),
     ("GET", "/api/programs", "目录", "节目目录（标配服务项目）", None, 200, p.Program, True, ("palace_id",)),
     ("GET", "/api/programs/{program_id}", "目录", "一个节目", None, 200, p.Program, False, ()),
@@ -97,8 +100,12 @@ ROUTES = [
     ),
 ]
 
+PUBLIC = {"/healthz", "/api/login", "/api/surveys/{token}", "/api/surveys/{token}/responses"}
+
 ERRORS = {
     "400": "提交的内容有误（字段说明见 fields）",
+    "401": "未登录或登录已过期",
+    "403": "没有权限",
     "404": "找不到",
     "409": "当前状态下不能这样做",
     "413": "提交的内容太大",
@@ -120,6 +127,7 @@ def build() -> dict:
         plugins=[MarshmallowPlugin(schema_name_resolver=_name)],
     )
     spec.components.schema("Error", schema=p.Error)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     paths: dict[str, dict] = {}
     for method, path, tag, summary, request, status, response, many, params in ROUTES:
         parameters = [
@@ -149,6 +157,8 @@ def build() -> dict:
                 },
             },
         }
+        if path not in PUBLIC:
+            operation["security"] = [{"bearer": []}]
         if request is not None:
             operation["requestBody"] = {
                 "required": True,

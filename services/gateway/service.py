@@ -9,13 +9,14 @@ from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from common.config import Config, setting
-from common.errors import Invalid, NotFound
+from common.errors import Forbidden, Invalid, NotFound
+from services.gateway import auth
 from services.gateway.http import body, call, http, json_response, query
 from services.gateway.limits import FeedbackLimiter
 from services.gateway.openapi import build as build_openapi
 from services.gateway.pages import survey_page
 
-SERVICES = ("orders", "dispatch", "feedback")
+SERVICES = ("orders", "dispatch", "feedback", "accounts")
 OPENAPI = build_openapi()
 
 
@@ -25,6 +26,7 @@ class GatewayService:
     orders = RpcProxy("orders")
     dispatch = RpcProxy("dispatch")
     feedback = RpcProxy("feedback")
+    accounts = RpcProxy("accounts")
     config = Config()
     limiter = FeedbackLimiter()
 
@@ -60,51 +62,90 @@ class GatewayService:
         """The OpenAPI 3 document of this API, generated from the contracts."""
         return OPENAPI
 
+    # ------------------------------------------------------------ sign-in
+
+    def _who(self, request, roles: tuple[str, ...] = auth.ALL) -> dict:
+        return auth.allow(call(self.accounts.authenticate, auth.bearer(request)), roles)
+
+    @http("POST", "/api/login")
+    def login(self, request):
+        """Username and password → a bearer token that expires."""
+        return call(self.accounts.login, body(request))
+
+    @http("POST", "/api/logout")
+    def logout(self, request):
+        return call(self.accounts.logout, auth.bearer(request))
+
+    @http("GET", "/api/me")
+    def me(self, request):
+        return self._who(request)
+
     # ------------------------------------------------------------ catalog and people
 
     @http("GET", "/api/palaces")
     def palaces(self, request):
+        self._who(request)
         return call(self.dispatch.list_palaces)
 
     @http("GET", "/api/programs")
     def programs(self, request):
+        self._who(request)
         return call(self.dispatch.list_programs, query(request, ("palace_id",)).get("palace_id"))
 
     @http("GET", "/api/programs/<program_id>")
     def program(self, request, program_id):
+        self._who(request)
         return call(self.dispatch.get_program, program_id)
 
     @http("GET", "/api/enterprises")
     def enterprises(self, request):
-        return call(self.orders.list_enterprises, query(request, ("palace_id",)).get("palace_id"))
+        who = self._who(request, auth.STAFF)
+        palace = auth.palace_scope(who, query(request, ("palace_id",)).get("palace_id"))
+        return call(self.orders.list_enterprises, palace)
 
     @http("GET", "/api/troupes")
     def troupes(self, request):
-        return call(self.dispatch.list_troupes, query(request, ("palace_id",)).get("palace_id"))
+        who = self._who(request, auth.STAFF)
+        return call(self.dispatch.list_troupes, auth.palace_scope(who, query(request, ("palace_id",)).get("palace_id")))
 
     @http("GET", "/api/volunteers")
     def volunteers(self, request):
-        return call(self.dispatch.list_volunteers, query(request, ("palace_id",)).get("palace_id"))
+        who = self._who(request, auth.STAFF)
+        palace = auth.palace_scope(who, query(request, ("palace_id",)).get("palace_id"))
+        return call(self.dispatch.list_volunteers, palace)
+
+    def _volunteer(self, request, volunteer_id: str) -> tuple[dict, dict]:
+        who = self._who(request, ("volunteer", "dispatcher", "admin"))
+        volunteer = call(self.dispatch.get_volunteer, volunteer_id)
+        auth.check_volunteer(who, volunteer)
+        return who, volunteer
 
     @http("GET", "/api/volunteers/<volunteer_id>")
     def volunteer(self, request, volunteer_id):
-        return call(self.dispatch.get_volunteer, volunteer_id)
+        return self._volunteer(request, volunteer_id)[1]
 
     @http("PUT", "/api/volunteers/<volunteer_id>/availability")
     def availability(self, request, volunteer_id):
+        self._volunteer(request, volunteer_id)
         return call(self.dispatch.set_availability, volunteer_id, body(request))
 
     @http("GET", "/api/volunteers/<volunteer_id>/offers")
     def volunteer_offers(self, request, volunteer_id):
+        self._volunteer(request, volunteer_id)
         return call(self.dispatch.list_offers, volunteer_id, query(request, ("status",)).get("status"))
+
+    def _answer(self, request, offer_id: str, verb: str):
+        who = self._who(request, ("volunteer",))
+        data = {**body(request, required=False), "volunteer_id": who["volunteer_id"]}
+        return call(getattr(self.dispatch, f"{verb}_offer"), offer_id, data)
 
     @http("POST", "/api/offers/<offer_id>/accept")
     def accept_offer(self, request, offer_id):
-        return call(self.dispatch.accept_offer, offer_id, body(request))
+        return self._answer(request, offer_id, "accept")
 
     @http("POST", "/api/offers/<offer_id>/decline")
     def decline_offer(self, request, offer_id):
-        return call(self.dispatch.decline_offer, offer_id, body(request))
+        return self._answer(request, offer_id, "decline")
 
     # ------------------------------------------------------------ orders
 
@@ -117,68 +158,104 @@ class GatewayService:
         except NotFound:
             raise Invalid("提交的内容有误，请检查标出的字段。", fields={"program_id": ["没有这个节目。"]}) from None
 
+    def _order(self, request, order_id: str, roles: tuple[str, ...], crew_may_see: bool = False) -> tuple[dict, dict]:
+        who = self._who(request, roles)
+        order = call(self.orders.get_order, order_id)
+        crew = None
+        if crew_may_see and who["role"] == "volunteer":
+            try:
+                crew = {o["volunteer_id"] for o in call(self.dispatch.get_plan, order_id)["offers"]}
+            except NotFound:
+                crew = set()
+        auth.check_order(who, order, roles, crew)
+        return who, order
+
     @http("POST", "/api/orders")
     def place_order(self, request):
-        data = body(request)
+        who = self._who(request, ("enterprise",))
+        data = {**body(request), "enterprise_id": who["enterprise_id"]}
+        data.setdefault("palace_id", who["palace_id"])
         return 201, call(self.orders.place_order, data, program_title=self._program_title(data))
 
     @http("GET", "/api/orders")
     def list_orders(self, request):
-        return call(
-            self.orders.list_orders, query(request, ("enterprise_id", "palace_id", "status", "page", "per_page"))
-        )
+        who = self._who(request, ("enterprise", "dispatcher", "admin"))
+        q = query(request, ("enterprise_id", "palace_id", "status", "page", "per_page"))
+        if who["role"] == "enterprise":
+            if q.get("enterprise_id", who["enterprise_id"]) != who["enterprise_id"]:
+                raise Forbidden("您只能查看本单位的订单。")
+            q["enterprise_id"] = who["enterprise_id"]
+        elif who["role"] == "dispatcher":
+            q["palace_id"] = auth.palace_scope(who, q.get("palace_id"))
+        return call(self.orders.list_orders, q)
 
     @http("GET", "/api/orders/<order_id>")
     def get_order(self, request, order_id):
-        return call(self.orders.get_order, order_id)
+        return self._order(request, order_id, ("enterprise", "dispatcher", "admin"))[1]
 
     @http("PATCH", "/api/orders/<order_id>")
     def amend_order(self, request, order_id):
+        self._order(request, order_id, ("enterprise",))
         data = body(request)
         return call(self.orders.amend_order, order_id, data, program_title=self._program_title(data))
 
     @http("POST", "/api/orders/<order_id>/cancel")
     def cancel_order(self, request, order_id):
+        self._order(request, order_id, ("enterprise",))
         return call(self.orders.cancel_order, order_id, body(request, required=False))
 
     @http("POST", "/api/orders/<order_id>/accept")
     def accept_order(self, request, order_id):
+        self._order(request, order_id, auth.STAFF)
         data = body(request, required=False)
         return call(self.orders.accept_order, order_id, data, program_title=self._program_title(data))
 
     @http("POST", "/api/orders/<order_id>/reject")
     def reject_order(self, request, order_id):
+        self._order(request, order_id, auth.STAFF)
         return call(self.orders.reject_order, order_id, body(request))
 
     @http("POST", "/api/orders/<order_id>/confirm")
     def confirm_delivery(self, request, order_id):
+        self._order(request, order_id, ("enterprise",))
         return call(self.orders.confirm_delivery, order_id)
 
     @http("GET", "/api/orders/<order_id>/plan")
     def plan(self, request, order_id):
+        self._order(request, order_id, ("enterprise", "dispatcher", "volunteer", "admin"), crew_may_see=True)
         return call(self.dispatch.get_plan, order_id)
+
+    def _attendance(self, request, order_id: str, verb: str):
+        who, _ = self._order(request, order_id, ("volunteer", "dispatcher", "admin"), crew_may_see=True)
+        data = body(request)
+        if who["role"] == "volunteer":
+            data["volunteer_id"] = who["volunteer_id"]
+        return call(getattr(self.dispatch, verb), order_id, data)
 
     @http("POST", "/api/orders/<order_id>/check-in")
     def check_in(self, request, order_id):
-        return call(self.dispatch.check_in, order_id, body(request))
+        return self._attendance(request, order_id, "check_in")
 
     @http("POST", "/api/orders/<order_id>/check-out")
     def check_out(self, request, order_id):
-        return call(self.dispatch.check_out, order_id, body(request))
+        return self._attendance(request, order_id, "check_out")
 
     @http("POST", "/api/orders/<order_id>/complete")
     def complete(self, request, order_id):
+        self._order(request, order_id, auth.STAFF)
         return call(self.dispatch.complete_delivery, order_id, body(request))
 
     # ------------------------------------------------------------ feedback
 
     @http("GET", "/api/orders/<order_id>/survey")
     def order_survey(self, request, order_id):
+        self._order(request, order_id, ("enterprise", "dispatcher", "admin"))
         survey = call(self.feedback.get_survey_by_order, order_id)
         return {**survey, "link": f"/s/{survey['token']}", "api": f"/api/surveys/{survey['token']}"}
 
     @http("POST", "/api/orders/<order_id>/survey/close")
     def close_survey(self, request, order_id):
+        self._order(request, order_id, auth.STAFF)
         survey = call(self.feedback.get_survey_by_order, order_id)
         return call(self.feedback.close_survey, survey["survey_id"])
 

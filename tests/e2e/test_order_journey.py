@@ -61,16 +61,52 @@ def seed(config):
         rpc.orders.register_enterprise(
             {"enterprise_id": "jingbian", "palace_id": "haining", "name": "海宁经编产业园联合工会", "district": "海宁"}
         )
+        rpc.accounts.create_user(
+            {
+                "username": "jingbian",
+                "password": PASSWORD,
+                "role": "enterprise",
+                "palace_id": "haining",
+                "enterprise_id": "jingbian",
+            }
+        )
+        rpc.accounts.create_user(
+            {"username": "dispatcher", "password": PASSWORD, "role": "dispatcher", "palace_id": "haining"}
+        )
+        for vid, _, _ in people:
+            rpc.accounts.create_user(
+                {
+                    "username": vid,
+                    "password": PASSWORD,
+                    "role": "volunteer",
+                    "palace_id": "haining",
+                    "volunteer_id": vid,
+                }
+            )
     start = dt.datetime.combine(day, dt.time(14), CST)
     return [{"start": start.isoformat(), "end": (start + dt.timedelta(hours=4)).isoformat()}]
+
+
+PASSWORD = "e2e-password"
+
+
+def signed_in(base: str, username: str) -> requests.Session:
+    session = requests.Session()
+    r = session.post(f"{base}/api/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    session.headers["Authorization"] = f"Bearer {r.json()['token']}"
+    return session
 
 
 def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system, mongo, db_prefix):
     base, config, spy = system
     windows = seed(config)
-    http = requests.Session()
+    union = signed_in(base, "jingbian")
+    http = signed_in(base, "dispatcher")
+    crew = {v: signed_in(base, v) for v in ("v1", "v2", "v3")}
+    audience = requests.Session()
 
-    r = http.post(
+    r = union.post(
         f"{base}/api/orders",
         json={
             "enterprise_id": "jingbian",
@@ -95,15 +131,15 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     offers = wait_until(lambda: len(pending() or []) == 2 and pending(), what="two offers")
     singer = next(o for o in offers if o["skill"] == "声乐")
     player = next(o for o in offers if o["skill"] == "器乐")
-    r = http.post(
+    r = crew[singer["volunteer_id"]].post(
         f"{base}/api/offers/{singer['offer_id']}/decline",
         json={"volunteer_id": singer["volunteer_id"], "reason": "当天加班"},
     )
     assert r.status_code == 200, r.text
     assert (
-        http.post(
-            f"{base}/api/offers/{player['offer_id']}/accept", json={"volunteer_id": player["volunteer_id"]}
-        ).status_code
+        crew[player["volunteer_id"]]
+        .post(f"{base}/api/offers/{player['offer_id']}/accept", json={"volunteer_id": player["volunteer_id"]})
+        .status_code
         == 200
     )
     cover = wait_until(lambda: [o for o in (pending() or []) if o["skill"] == "声乐"], what="the next singer's offer")[
@@ -111,9 +147,9 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     ]
     assert cover["volunteer_id"] != singer["volunteer_id"]
     assert (
-        http.post(
-            f"{base}/api/offers/{cover['offer_id']}/accept", json={"volunteer_id": cover["volunteer_id"]}
-        ).status_code
+        crew[cover["volunteer_id"]]
+        .post(f"{base}/api/offers/{cover['offer_id']}/accept", json={"volunteer_id": cover["volunteer_id"]})
+        .status_code
         == 200
     )
 
@@ -122,8 +158,9 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     assert sorted(m["volunteer_id"] for m in plan["crew"]) == sorted([player["volunteer_id"], cover["volunteer_id"]])
     for member in plan["crew"]:
         body = {"volunteer_id": member["volunteer_id"]}
-        assert http.post(f"{base}/api/orders/{oid}/check-in", json={**body, "at": plan["start"]}).status_code == 200
-        assert http.post(f"{base}/api/orders/{oid}/check-out", json={**body, "at": plan["end"]}).status_code == 200
+        phone = crew[member["volunteer_id"]]
+        assert phone.post(f"{base}/api/orders/{oid}/check-in", json={**body, "at": plan["start"]}).status_code == 200
+        assert phone.post(f"{base}/api/orders/{oid}/check-out", json={**body, "at": plan["end"]}).status_code == 200
     assert http.post(f"{base}/api/orders/{oid}/complete", json={"people_served": 280}).status_code == 200
 
     survey = wait_until(
@@ -132,7 +169,7 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     token = survey["token"]
     assert len(token) >= 22
     for overall in (5, 4, 4):
-        r = http.post(
+        r = audience.post(
             f"{base}/api/surveys/{token}/responses",
             json={"overall": overall, "performers": 5, "comment": "节目很精彩", "wanted_programs": ["八段锦"]},
         )
@@ -140,11 +177,11 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     assert http.post(f"{base}/api/orders/{oid}/survey/close").status_code == 200
 
     wait_until(lambda: http.get(f"{base}/api/orders/{oid}").json()["status"] == "closed", what="closed")
-    order = http.get(f"{base}/api/orders/{oid}").json()
+    order = union.get(f"{base}/api/orders/{oid}").json()
     assert order["satisfaction"] == pytest.approx(4.33, abs=0.01)
     assert order["people_served"] == 280 and order["responses"] == 3
     assert [h["status"] for h in order["history"]] == ["submitted", "accepted", "scheduled", "delivered", "closed"]
-    assert http.post(f"{base}/api/surveys/{token}/responses", json={"overall": 1}).status_code == 409
+    assert audience.post(f"{base}/api/surveys/{token}/responses", json={"overall": 1}).status_code == 409
 
     # the bus saw each step of the flow, once
     spy.wait_for("orders", "order_closed")

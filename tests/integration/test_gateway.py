@@ -6,6 +6,7 @@ import requests
 from nameko.rpc import rpc
 
 from common.errors import NotFound
+from services.accounts.service import AccountsService
 from services.gateway.service import GatewayService
 from services.orders.service import OrdersService
 
@@ -55,7 +56,7 @@ class Feedback:
 
 @pytest.fixture
 def api(runner_factory, service_config):
-    runner = runner_factory(service_config, GatewayService, OrdersService, Dispatch, Feedback)
+    runner = runner_factory(service_config, GatewayService, OrdersService, AccountsService, Dispatch, Feedback)
     runner.start()
     base = f"http://{service_config['WEB_SERVER_ADDRESS']}"
     from nameko.standalone.rpc import ClusterRpcProxy
@@ -64,7 +65,24 @@ def api(runner_factory, service_config):
         proxy.orders.register_enterprise(
             {"enterprise_id": "ent1", "palace_id": "p1", "name": "海宁经编公司工会", "district": "海宁"}
         )
-    yield base, runner
+    ent, disp = requests.Session(), requests.Session()
+    with ClusterRpcProxy(service_config) as proxy:
+        proxy.accounts.create_user(
+            {
+                "username": "ent1",
+                "password": "password-1",
+                "role": "enterprise",
+                "palace_id": "p1",
+                "enterprise_id": "ent1",
+            }
+        )
+        proxy.accounts.create_user(
+            {"username": "disp1", "password": "password-1", "role": "dispatcher", "palace_id": "p1"}
+        )
+    for session, username in ((ent, "ent1"), (disp, "disp1")):
+        r = session.post(f"{base}/api/login", json={"username": username, "password": "password-1"})
+        session.headers["Authorization"] = f"Bearer {r.json()['token']}"
+    yield base, runner, ent, disp
 
 
 def order(**over):
@@ -83,10 +101,10 @@ def order(**over):
 
 
 def test_healthz_is_ok_when_broker_and_every_service_answer(api):
-    base, _ = api
+    base, _, ent, disp = api
     r = requests.get(f"{base}/healthz")
     assert r.status_code == 200
-    assert r.json()["checks"] == {"broker": "ok", "orders": "ok", "dispatch": "ok", "feedback": "ok"}
+    assert r.json()["checks"] == {"broker": "ok", "orders": "ok", "dispatch": "ok", "feedback": "ok", "accounts": "ok"}
 
 
 def test_healthz_is_503_and_names_the_service_that_does_not_answer(runner_factory, service_config):
@@ -99,14 +117,14 @@ def test_healthz_is_503_and_names_the_service_that_does_not_answer(runner_factor
 
 
 def test_an_order_placed_over_http_can_be_read_back_with_its_program_title(api):
-    base, _ = api
-    r = requests.post(f"{base}/api/orders", json=order())
+    base, _, ent, disp = api
+    r = ent.post(f"{base}/api/orders", json=order())
     assert r.status_code == 201, r.text
     created = r.json()
     assert created["program_title"] == "劳动者之歌"
-    got = requests.get(f"{base}/api/orders/{created['order_id']}").json()
+    got = ent.get(f"{base}/api/orders/{created['order_id']}").json()
     assert got == created
-    page = requests.get(f"{base}/api/orders", params={"enterprise_id": "ent1", "per_page": "5"}).json()
+    page = ent.get(f"{base}/api/orders", params={"enterprise_id": "ent1", "per_page": "5"}).json()
     assert page["total"] == 1 and page["items"][0]["order_id"] == created["order_id"]
 
 
@@ -122,8 +140,8 @@ def test_an_order_placed_over_http_can_be_read_back_with_its_program_title(api):
     ],
 )
 def test_bad_input_is_a_400_with_a_chinese_message_for_the_field(api, bad, field):
-    base, _ = api
-    r = requests.post(f"{base}/api/orders", json=order(**bad))
+    base, _, ent, disp = api
+    r = ent.post(f"{base}/api/orders", json=order(**bad))
     assert r.status_code == 400, r.text
     assert r.headers["Content-Type"].startswith("application/json")
     err = r.json()
@@ -132,20 +150,20 @@ def test_bad_input_is_a_400_with_a_chinese_message_for_the_field(api, bad, field
 
 
 def test_malformed_json_and_non_objects_are_a_400(api):
-    base, _ = api
+    base, _, ent, disp = api
     for raw in (b"{not json", b"[1, 2]", b"\xff\xfe"):
-        r = requests.post(f"{base}/api/orders", data=raw, headers={"Content-Type": "application/json"})
+        r = ent.post(f"{base}/api/orders", data=raw, headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and r.json()["code"] == "BAD_JSON"
 
 
 def test_an_oversized_body_is_a_413(api):
-    base, _ = api
-    r = requests.post(f"{base}/api/orders", data=b"{" + b" " * (1024 * 1024 + 10) + b"}")
+    base, _, ent, disp = api
+    r = ent.post(f"{base}/api/orders", data=b"{" + b" " * (1024 * 1024 + 10) + b"}")
     assert r.status_code == 413 and r.json()["code"] == "TOO_LARGE"
 
 
 def test_unknown_routes_and_wrong_methods_answer_json(api):
-    base, _ = api
+    base, _, ent, disp = api
     r = requests.get(f"{base}/api/nothing-here")
     assert r.status_code == 404 and r.json()["message"] == "找不到这个地址。"
     r = requests.delete(f"{base}/api/orders")
@@ -153,19 +171,19 @@ def test_unknown_routes_and_wrong_methods_answer_json(api):
 
 
 def test_an_illegal_transition_is_a_409_and_an_unknown_order_a_404(api):
-    base, _ = api
-    oid = requests.post(f"{base}/api/orders", json=order()).json()["order_id"]
-    assert requests.post(f"{base}/api/orders/{oid}/reject", json={"reason": "档期已满"}).status_code == 200
-    r = requests.post(f"{base}/api/orders/{oid}/accept", json={})
+    base, _, ent, disp = api
+    oid = ent.post(f"{base}/api/orders", json=order()).json()["order_id"]
+    assert disp.post(f"{base}/api/orders/{oid}/reject", json={"reason": "档期已满"}).status_code == 200
+    r = disp.post(f"{base}/api/orders/{oid}/accept", json={})
     assert r.status_code == 409 and r.json()["code"] == "ILLEGAL_TRANSITION"
-    r = requests.get(f"{base}/api/orders/does-not-exist")
+    r = ent.get(f"{base}/api/orders/does-not-exist")
     assert r.status_code == 404 and r.json()["code"] == "ORDER_NOT_FOUND"
-    r = requests.get(f"{base}/api/orders", params={"page": "zero"})
+    r = ent.get(f"{base}/api/orders", params={"page": "zero"})
     assert r.status_code == 400 and "page" in r.json()["fields"]
 
 
 def test_the_audience_form_is_a_small_page_and_a_bad_token_says_so(api):
-    base, _ = api
+    base, _, ent, disp = api
     r = requests.get(f"{base}/s/tok")
     assert r.status_code == 200 and "text/html" in r.headers["Content-Type"]
     assert (
@@ -182,7 +200,7 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api):
 
     from services.gateway.openapi import ROUTES
 
-    base, _ = api
+    base, _, ent, disp = api
     doc = requests.get(f"{base}/openapi.json").json()
     validate(doc)
     entrypoints = {

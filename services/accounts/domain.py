@@ -1,0 +1,62 @@
+"""People who sign in, their roles, and what each role may see. No I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from common.errors import Invalid
+
+ROLES = ("enterprise", "dispatcher", "volunteer", "admin")
+SCOPE = {"enterprise": "enterprise_id", "dispatcher": "palace_id", "volunteer": "volunteer_id"}
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_token() -> str:
+    """A session token: 32 random bytes (256 bits). Only its SHA-256 is stored."""
+    return secrets.token_urlsafe(32)
+
+
+def token_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_user(data: dict, at: dt.datetime) -> dict:
+    role = data["role"]
+    scope = SCOPE.get(role)
+    if scope and not data.get(scope):
+        raise Invalid("提交的内容有误，请检查标出的字段。", fields={scope: ["这个角色必须填写所属单位。"]})
+    if role in ("volunteer", "enterprise") and not data.get("palace_id"):
+        raise Invalid("提交的内容有误，请检查标出的字段。", fields={"palace_id": ["请填写所属文化宫。"]})
+    return {
+        "username": data["username"],
+        "display_name": data.get("display_name") or data["username"],
+        "password_hash": hash_password(data["password"]),
+        "role": role,
+        "palace_id": data.get("palace_id"),
+        "enterprise_id": data.get("enterprise_id") if role == "enterprise" else None,
+        "volunteer_id": data.get("volunteer_id") if role == "volunteer" else None,
+        "union_card": data.get("union_card"),
+        "active": True,
+        "created_at": at,
+    }
+
+
+def principal(user: dict) -> dict:
+    """What the gateway knows of a signed-in person: who, which role, which scope."""
+    return {k: user.get(k) for k in ("username", "display_name", "role", "palace_id", "enterprise_id", "volunteer_id")}

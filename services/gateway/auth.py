@@ -1,0 +1,60 @@
+"""Who may do what: every route names the roles it serves, and what it touches is checked to
+belong to the caller (an enterprise's own orders, a dispatcher's own palace, a volunteer's own
+offers). The rules are plain functions of the principal and the resource."""
+
+from __future__ import annotations
+
+from common.errors import Forbidden, Unauthorized
+
+ALL = ("enterprise", "dispatcher", "volunteer", "admin")
+STAFF = ("dispatcher", "admin")
+
+
+def bearer(request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("请先登录。")
+    return token.strip()
+
+
+def allow(principal: dict, roles: tuple[str, ...]) -> dict:
+    if principal["role"] not in roles:
+        raise Forbidden("您的账号没有权限做这件事。")
+    return principal
+
+
+def palace_scope(principal: dict, palace_id: str | None) -> str | None:
+    """The palace a listing is limited to: a dispatcher sees only their own palace."""
+    if principal["role"] == "admin":
+        return palace_id
+    if palace_id and palace_id != principal.get("palace_id"):
+        raise Forbidden("您只能查看本文化宫的数据。")
+    return principal.get("palace_id")
+
+
+def check_order(principal: dict, order: dict, roles: tuple[str, ...], crew: set[str] | None = None) -> None:
+    """An enterprise touches its own orders, a dispatcher its palace's, a volunteer those it serves."""
+    allow(principal, roles)
+    role = principal["role"]
+    if role == "admin":
+        return
+    if role == "enterprise" and order["enterprise_id"] == principal.get("enterprise_id"):
+        return
+    if role == "dispatcher" and order["palace_id"] == principal.get("palace_id"):
+        return
+    if role == "volunteer" and crew is not None and principal.get("volunteer_id") in crew:
+        return
+    raise Forbidden("这个订单不归您管理。")
+
+
+def check_volunteer(principal: dict, volunteer: dict) -> None:
+    """A volunteer's own record, or a dispatcher of the volunteer's palace."""
+    role = principal["role"]
+    if role == "admin":
+        return
+    if role == "volunteer" and principal.get("volunteer_id") == volunteer["volunteer_id"]:
+        return
+    if role == "dispatcher" and principal.get("palace_id") == volunteer["palace_id"]:
+        return
+    raise Forbidden("您不能查看或修改这位志愿者的信息。")

@@ -1,0 +1,177 @@
+"""Every endpoint, tried as every kind of caller: who gets an answer, who is refused (401/403),
+and what the business says to those who may ask (200, 400, 404, 409). Volunteers' phone
+numbers never reach an enterprise."""
+
+import datetime as dt
+
+import pytest
+import requests
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.e2e
+CST = dt.timezone(dt.timedelta(hours=8))
+PASSWORD = "roles-password"
+PHONE = "13911112222"
+WHO = ("anon", "ent_a", "ent_b", "vol", "disp1", "disp2", "admin")
+
+
+@pytest.fixture(scope="module")
+def world(module_system):
+    base, config = module_system
+    day = dt.datetime.now(CST).date() + dt.timedelta(days=4)
+    start = dt.datetime.combine(day, dt.time(9), CST)
+    with ClusterRpcProxy(config, timeout=30) as rpc:
+        for pid, name in (("haining", "海宁市工人文化宫"), ("qingdao", "青岛市工人文化宫")):
+            rpc.dispatch.upsert_palace({"palace_id": pid, "name": name, "district": "海宁"})
+        rpc.dispatch.upsert_program(
+            {
+                "program_id": "talk",
+                "palace_id": "haining",
+                "title": "职工心理健康讲座",
+                "kind": "talk",
+                "duration_minutes": 90,
+                "needs": [{"skill": "心理咨询", "count": 1}],
+            }
+        )
+        rpc.dispatch.upsert_volunteer(
+            {
+                "volunteer_id": "v1",
+                "palace_id": "haining",
+                "name": "李老师",
+                "phone": PHONE,
+                "skills": ["心理咨询"],
+                "district": "海宁",
+                "availability": [{"start": start.isoformat(), "end": (start + dt.timedelta(hours=10)).isoformat()}],
+            }
+        )
+        for eid, name in (("ent_a", "经编园区工会"), ("ent_b", "皮革城工会")):
+            rpc.orders.register_enterprise(
+                {"enterprise_id": eid, "palace_id": "haining", "name": name, "district": "海宁"}
+            )
+        users = [
+            {"username": "ent_a", "role": "enterprise", "palace_id": "haining", "enterprise_id": "ent_a"},
+            {"username": "ent_b", "role": "enterprise", "palace_id": "haining", "enterprise_id": "ent_b"},
+            {"username": "vol", "role": "volunteer", "palace_id": "haining", "volunteer_id": "v1"},
+            {"username": "disp1", "role": "dispatcher", "palace_id": "haining"},
+            {"username": "disp2", "role": "dispatcher", "palace_id": "qingdao"},
+            {"username": "admin", "role": "admin"},
+        ]
+        for user in users:
+            rpc.accounts.create_user({**user, "password": PASSWORD})
+    sessions = {"anon": requests.Session()}
+    for user in users:
+        session = requests.Session()
+        r = session.post(f"{base}/api/login", json={"username": user["username"], "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        session.headers["Authorization"] = f"Bearer {r.json()['token']}"
+        sessions[user["username"]] = session
+    window = [{"start": start.isoformat(), "end": (start + dt.timedelta(hours=4)).isoformat()}]
+    order = {
+        "program_id": "talk",
+        "site_address": "一号车间",
+        "district": "海宁",
+        "audience_size": 40,
+        "windows": window,
+        "contact_name": "王芳",
+        "contact_phone": "0573-1234567",
+    }
+    a = sessions["ent_a"].post(f"{base}/api/orders", json=order).json()["order_id"]
+    c = sessions["ent_a"].post(f"{base}/api/orders", json=order).json()["order_id"]
+    assert sessions["disp1"].post(f"{base}/api/orders/{a}/accept", json={}).status_code == 200
+    assert sessions["disp1"].post(f"{base}/api/orders/{c}/reject", json={"reason": "满了"}).status_code == 200
+
+    def offered():
+        r = sessions["disp1"].get(f"{base}/api/orders/{a}/plan")
+        return r.status_code == 200 and r.json()["offers"]
+
+    offer = wait_until(offered, what="the offer to v1")[0]
+    return base, sessions, {"A": a, "C": c, "OFFER": offer["offer_id"]}
+
+
+def row(method, path, body=None, default=403, **codes):
+    """Expected status per caller; `anon` is 401 unless said otherwise, others `default`."""
+    expected = {who: default for who in WHO}
+    expected["anon"] = 401
+    expected.update(codes)
+    return method, path, body, expected
+
+
+EVERYONE = {w: 200 for w in WHO if w != "anon"}
+TABLE = [
+    row("GET", "/healthz", anon=200, **EVERYONE),
+    row("GET", "/openapi.json", anon=200, **EVERYONE),
+    row("GET", "/api/me", **EVERYONE),
+    row("GET", "/api/palaces", **EVERYONE),
+    row("GET", "/api/programs", **EVERYONE),
+    row("GET", "/api/programs/talk", **EVERYONE),
+    row("GET", "/api/enterprises", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/enterprises?palace_id=haining", disp1=200, admin=200),
+    row("GET", "/api/troupes", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/volunteers", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/volunteers/v1", vol=200, disp1=200, admin=200),
+    row("GET", "/api/volunteers/v1/offers", vol=200, disp1=200, admin=200),
+    row("PUT", "/api/volunteers/v1/availability", {"availability": "每天"}, vol=400, disp1=400, admin=400),
+    row("POST", "/api/offers/nope/accept", {}, vol=404),
+    row("POST", "/api/offers/nope/decline", {}, vol=404),
+    row("POST", "/api/orders", {}, ent_a=400, ent_b=400),
+    row("GET", "/api/orders", ent_a=200, ent_b=200, disp1=200, disp2=200, admin=200),
+    row("GET", "/api/orders?enterprise_id=ent_a", ent_a=200, disp1=200, disp2=200, admin=200),
+    row("GET", "/api/orders?palace_id=haining", ent_a=200, ent_b=200, disp1=200, admin=200),
+    row("GET", "/api/orders/{A}", ent_a=200, disp1=200, admin=200),
+    row("PATCH", "/api/orders/{A}", {}, ent_a=400),
+    row("POST", "/api/orders/{C}/cancel", {}, ent_a=409),
+    row("POST", "/api/orders/{C}/accept", {}, disp1=409, admin=409),
+    row("POST", "/api/orders/{C}/reject", {"reason": "再次拒绝"}, disp1=409, admin=409),
+    row("POST", "/api/orders/{A}/confirm", {}, ent_a=409),
+    row("GET", "/api/orders/{A}/plan", ent_a=200, vol=200, disp1=200, admin=200),
+    row("GET", "/api/orders/{C}/plan", ent_a=404, disp1=404, admin=404),
+    row("POST", "/api/orders/{A}/check-in", {"volunteer_id": "v1"}, vol=409, disp1=409, admin=409),
+    row("POST", "/api/orders/{A}/check-out", {"volunteer_id": "v1"}, vol=409, disp1=409, admin=409),
+    row("POST", "/api/orders/{A}/complete", {"people_served": 10}, disp1=409, admin=409),
+    row("GET", "/api/orders/{A}/survey", ent_a=404, disp1=404, admin=404),
+    row("POST", "/api/orders/{A}/survey/close", {}, disp1=404, admin=404),
+    row("GET", "/api/orders/unknown", ent_a=404, ent_b=404, disp1=404, disp2=404, admin=404),
+    row("GET", "/api/surveys/not-a-token", anon=404, **{w: 404 for w in WHO if w != "anon"}),
+]
+
+
+@pytest.mark.parametrize("method, path, body, expected", TABLE, ids=[f"{m} {p}" for m, p, _, _ in TABLE])
+def test_each_caller_gets_the_answer_its_role_allows(world, method, path, body, expected):
+    base, sessions, ids = world
+    url = base + path.format(**ids)
+    got = {}
+    for who in WHO:
+        kwargs = {"json": body} if body is not None else {}
+        r = sessions[who].request(method, url, timeout=30, **kwargs)
+        got[who] = r.status_code
+        if r.status_code >= 400:
+            assert r.headers["Content-Type"].startswith("application/json") and r.json()["message"]
+        if who.startswith("ent") and r.status_code < 300:
+            assert PHONE not in r.text, f"{method} {path} shows a volunteer's phone to {who}"
+    assert got == expected
+
+
+def test_a_dispatcher_cannot_list_another_palaces_orders_by_asking(world):
+    base, sessions, ids = world
+    listed = sessions["disp2"].get(f"{base}/api/orders").json()
+    assert listed["total"] == 0
+    assert sessions["disp2"].get(f"{base}/api/orders?palace_id=haining").status_code == 403
+    assert sessions["ent_b"].get(f"{base}/api/orders").json()["total"] == 0
+    mine = sessions["ent_a"].get(f"{base}/api/orders").json()
+    assert {o["order_id"] for o in mine["items"]} == {ids["A"], ids["C"]}
+
+
+def test_a_wrong_password_or_a_forged_token_is_refused(world):
+    base, sessions, _ = world
+    r = requests.post(f"{base}/api/login", json={"username": "ent_a", "password": "guess"})
+    assert r.status_code == 401 and r.json()["code"] == "BAD_CREDENTIALS"
+    r = requests.get(f"{base}/api/me", headers={"Authorization": "Bearer forged"})
+    assert r.status_code == 401
+    session = requests.Session()
+    token = session.post(f"{base}/api/login", json={"username": "ent_b", "password": PASSWORD}).json()["token"]
+    session.headers["Authorization"] = f"Bearer {token}"
+    assert session.get(f"{base}/api/me").json()["role"] == "enterprise"
+    assert session.post(f"{base}/api/logout").status_code == 200
+    assert session.get(f"{base}/api/me").status_code == 401
