@@ -183,8 +183,10 @@ def chaos_monkey(
 ) -> None:
     """Kill a process, restart the broker, kill another, restart the database, then keep killing."""
     keys = sorted(system.procs)
-    step = 0
-    while not stop.wait(every):
+    rng.shuffle(keys)
+    step = kills = 0
+    # each process in turn, at a random moment within each interval
+    while not stop.wait(every * rng.uniform(0.5, 1.5)):
         step += 1
         if step == 5:
             done.set()  # the broker and the database have both been restarted under traffic
@@ -197,7 +199,8 @@ def chaos_monkey(
             system.restart_mongo()
             log.append("database")
         else:
-            key = keys[(step + rng.randrange(len(keys))) % len(keys)]
+            key = keys[kills % len(keys)]
+            kills += 1
             say(f"SIGKILL {key[0]}#{key[1] + 1}")
             system.kill(key)
             log.append(f"{key[0]}#{key[1] + 1}")

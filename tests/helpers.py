@@ -115,3 +115,32 @@ def wait_until(predicate: Callable[[], object], timeout: float = 20, interval: f
         if time.time() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
         time.sleep(interval)
+
+
+def publish_raw(config: dict, source: str, event_type: str, body: bytes) -> None:
+    """Publish bytes that are not even JSON, as a broken publisher might."""
+    exchange = get_event_exchange(source, config)
+    with Connection(config["AMQP_URI"]) as conn:
+        conn.Producer().publish(
+            body,
+            exchange=exchange,
+            routing_key=event_type,
+            content_type="application/json",
+            content_encoding="binary",
+            declare=[exchange],
+        )
+
+
+def assert_bad_events_are_dead_lettered(config: dict, source: str, event_type: str) -> list[str]:
+    """A schema failure, an unknown version and an undecodable body, each parked with its reason."""
+    publish_event(config, source, event_type, raw={"event_id": "bad-1", "version": 1, "order_id": {"$gt": ""}})
+    publish_event(config, source, event_type, raw={"event_id": "bad-2", "version": 42})
+    publish_raw(config, source, event_type, b"\xff\xfe not json")
+    letters = wait_until(
+        lambda: len(dead_letters(config)) >= 3 and dead_letters(config), timeout=30, what="three dead letters"
+    )
+    reasons = [headers["reason"] for headers, _ in letters]
+    assert any(r.startswith("contract:") and "order_id" in r for r in reasons), reasons
+    assert any("version 42" in r for r in reasons), reasons
+    assert any(r.startswith("undecodable") for r in reasons), reasons
+    return reasons

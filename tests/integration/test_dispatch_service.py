@@ -206,3 +206,12 @@ def test_an_offer_past_its_deadline_expires_and_moves_on(dispatch, service_confi
     (event,) = spy.wait_for("dispatch", "offer_expired")
     assert event["skill"] == "器乐"
     assert [o["skill"] for o in offers_of(d, "o5")].count("器乐") == 1  # the next player was asked
+
+
+def test_bad_events_are_dead_lettered_with_the_reason_and_dispatch_keeps_serving(dispatch, service_config):
+    from tests.helpers import assert_bad_events_are_dead_lettered
+
+    d, _ = dispatch
+    assert_bad_events_are_dead_lettered(service_config, "orders", "order_accepted")
+    accepted(service_config, "after")
+    wait_until(lambda: len(offers_of(d, "after")) == 2, what="the next good event handled")

@@ -120,3 +120,12 @@ def test_a_survey_past_its_window_is_closed_by_the_timer(feedback, service_confi
     survey_of(rpc, "o1")
     (event,) = spy.wait_for("feedback", "survey_closed", timeout=30)
     assert event["responses"] == 0 and event["satisfaction"] is None
+
+
+def test_bad_events_are_dead_lettered_with_the_reason_and_feedback_keeps_serving(feedback, service_config):
+    from tests.helpers import assert_bad_events_are_dead_lettered
+
+    rpc, _ = feedback
+    assert_bad_events_are_dead_lettered(service_config, "dispatch", "delivery_completed")
+    delivered(service_config, order_id="after")
+    assert survey_of(rpc, "after")["status"] == "open"

@@ -231,3 +231,22 @@ def test_the_feedback_form_is_rate_limited_per_client_and_per_survey(runner_fact
         requests.post(url, json={"overall": 5}, headers={"User-Agent": f"phone-{i}"}).status_code for i in range(2, 5)
     ]
     assert others == [201, 201, 429]  # the survey's own allowance (5) is spent
+
+
+def test_passwords_and_tokens_never_reach_the_logs(api, caplog):
+    import logging
+
+    from common.logs import RedactSecrets
+
+    base, _, _, _ = api
+    caplog.set_level(logging.DEBUG)  # even nameko's message bodies at DEBUG
+    caplog.handler.addFilter(RedactSecrets())  # as config.yml attaches it to every handler
+    session = requests.post(f"{base}/api/login", json={"username": "ent1", "password": "password-1"}).json()
+    requests.post(f"{base}/api/login", json={"username": "ent1", "password": "wrong-password-9"})
+    requests.get(f"{base}/api/me", headers={"Authorization": f"Bearer {session['token']}"})
+    requests.get(f"{base}/s/tok")
+    requests.post(f"{base}/api/surveys/tok/responses", json={"overall": 5})
+    text = caplog.text
+    assert "'token': '***'" in text  # the reply was logged, with the token masked
+    for secret in ("password-1", "wrong-password-9", session["token"], "/s/tok", "/surveys/tok"):
+        assert secret not in text
