@@ -20,6 +20,7 @@ from pymongo import MongoClient  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from scripts.run import embedded_mongo_command  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
 
@@ -30,20 +31,8 @@ def mongo_uri():
         return
     port = free_port()
     data = tempfile.mkdtemp(prefix="secantus-test-")
-    exe = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
     proc = subprocess.Popen(
-        [
-            exe,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--storage-path",
-            data,
-            "--sync-on-commit",
-            "--log-level",
-            "WARNING",
-        ],
+        embedded_mongo_command(str(port), data, "WARNING"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -353,6 +353,23 @@ class Health(Schema):
     checks = fields.Dict(keys=fields.String(), values=fields.String())
 
 
+ROLES = ("enterprise", "dispatcher", "volunteer", "admin")
+
+
+class NewUser(StrictSchema):
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{2,64}$", error="用户名为 2 到 64 位字母、数字或 _.@-。"),
+    )
+    password = Text(min_length=8, max_length=200)
+    role = OneOf(ROLES)
+    display_name = Text(required=False, max_length=50)
+    palace_id = Id(required=False, allow_none=True)
+    enterprise_id = Id(required=False, allow_none=True)
+    volunteer_id = Id(required=False, allow_none=True)
+    union_card = Text(required=False, allow_none=True, max_length=40)
+
+
 class Login(StrictSchema):
     username = Text(max_length=64)
     password = Text(max_length=200)
@@ -361,7 +378,7 @@ class Login(StrictSchema):
 class Principal(Schema):
     username = fields.String()
     display_name = fields.String(allow_none=True)
-    role = OneOf(("enterprise", "dispatcher", "volunteer", "admin"))
+    role = OneOf(ROLES)
     palace_id = fields.String(allow_none=True)
     enterprise_id = fields.String(allow_none=True)
     volunteer_id = fields.String(allow_none=True)

@@ -34,6 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from scripts import demo_data  # noqa: E402
+from scripts.run import embedded_mongo_command  # noqa: E402
 from scripts.service import TARGETS  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
@@ -70,20 +71,8 @@ class System:
         self.log = open(os.path.join(workdir, "services.log"), "ab")
 
     def start_mongo(self) -> None:
-        exe = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
         self.mongo = subprocess.Popen(
-            [
-                exe,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.mongo_port),
-                "--storage-path",
-                os.path.join(self.workdir, "mongo"),
-                "--sync-on-commit",
-                "--log-level",
-                "ERROR",
-            ],
+            embedded_mongo_command(self.mongo_port, os.path.join(self.workdir, "mongo"), "ERROR"),
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

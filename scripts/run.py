@@ -26,6 +26,24 @@ def log(message: str) -> None:
     print(f"[run] {message}", flush=True)
 
 
+def embedded_mongo_command(port, data: str, log_level: str = "WARNING") -> list[str]:
+    """SecantusDB, the embedded MongoDB wire-protocol server, synced on every commit (without
+    the flag a killed server can lose acknowledged writes)."""
+    exe = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
+    return [
+        exe,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        data,
+        "--sync-on-commit",
+        "--log-level",
+        log_level,
+    ]
+
+
 def start_mongo(env: dict, children: list) -> str:
     from pymongo import MongoClient
 
@@ -39,21 +57,9 @@ def start_mongo(env: dict, children: list) -> str:
         return uri
     except Exception:
         pass
-    exe = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
     logfile = open(os.path.join(os.path.dirname(data), "mongo.log"), "ab")
     proc = subprocess.Popen(
-        [
-            exe,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            port,
-            "--storage-path",
-            data,
-            "--sync-on-commit",
-            "--log-level",
-            "WARNING",
-        ],
+        embedded_mongo_command(port, data, "WARNING"),
         stdout=logfile,
         stderr=subprocess.STDOUT,
         start_new_session=True,

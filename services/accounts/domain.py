@@ -11,7 +11,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from common.errors import Invalid
 
-ROLES = ("enterprise", "dispatcher", "volunteer", "admin")
 SCOPE = {"enterprise": "enterprise_id", "dispatcher": "palace_id", "volunteer": "volunteer_id"}
 _hasher = PasswordHasher()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from marshmallow import validate
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
@@ -14,22 +13,8 @@ from common.errors import Conflict, Unauthorized, load
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
-from contracts.base import Id, OneOf, StrictSchema, Text, fields, now
+from contracts.base import now
 from services.accounts import domain
-
-
-class NewUser(StrictSchema):
-    username = fields.String(
-        required=True,
-        validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{2,64}$", error="用户名为 2 到 64 位字母、数字或 _.@-。"),
-    )
-    password = Text(min_length=8, max_length=200)
-    role = OneOf(domain.ROLES)
-    display_name = Text(required=False, max_length=50)
-    palace_id = Id(required=False, allow_none=True)
-    enterprise_id = Id(required=False, allow_none=True)
-    volunteer_id = Id(required=False, allow_none=True)
-    union_card = Text(required=False, allow_none=True, max_length=40)
 
 
 def ensure_indexes(db) -> None:
@@ -48,7 +33,7 @@ class AccountsService:
     @rpc
     def create_user(self, payload: dict) -> dict:
         """Create an account (palace admins and the first-admin command)."""
-        data = load(NewUser, payload)
+        data = load(payloads.NewUser, payload)
         user = domain.new_user(data, now())
         doc = {**user, "_id": user.pop("username")}
         try:

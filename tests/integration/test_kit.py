@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 
 import eventlet
@@ -16,6 +15,7 @@ from pymongo.errors import PyMongoError
 
 from common.consuming import consumes
 from common.store import MongoStore, Store
+from scripts.run import embedded_mongo_command
 from tests.helpers import BusSpy, publish_event, wait_until
 from tests.servers import free_port, wait_for_mongo
 
@@ -123,19 +123,7 @@ def test_pymongo_under_eventlet_rides_through_a_database_restart():
     """300 greenthreads write through Store.transaction while the server is killed and restarted."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="secantus-restart-")
-    exe = os.path.join(os.path.dirname(sys.executable), "secantusd-py")
-    cmd = [
-        exe,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--storage-path",
-        data,
-        "--sync-on-commit",
-        "--log-level",
-        "ERROR",
-    ]
+    cmd = embedded_mongo_command(str(port), data, "ERROR")
     uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
