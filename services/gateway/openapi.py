@@ -85,6 +85,17 @@ ROUTES = [
         (),
     ),
     ("GET", "/api/orders/{order_id}/survey", "评议", "本次服务的评议二维码链接", None, 200, p.SurveyLink, False, ()),
+    (
+        "GET",
+        "/api/orders/{order_id}/survey/qr.svg",
+        "评议",
+        "评议二维码（SVG），给工人扫码",
+        None,
+        200,
+        None,
+        False,
+        (),
+    ),
     ("POST", "/api/orders/{order_id}/survey/close", "评议", "结束评议", None, 200, p.SurveyOut, False, ()),
     ("GET", "/api/surveys/{token}", "评议", "观众评议表（匿名）", None, 200, p.PublicSurvey, False, ()),
     (
@@ -138,16 +149,20 @@ def build() -> dict:
             {"name": name, "in": "query", "required": False, "schema": QUERY_TYPES.get(name, {"type": "string"})}
             for name in params
         ]
-        body_schema = {"$ref": f"#/components/schemas/{_register(spec, response)}"}
-        if many:
-            body_schema = {"type": "array", "items": body_schema}
+        if response is None:  # an image, not JSON
+            content = {"image/svg+xml": {"schema": {"type": "string"}}}
+        else:
+            body_schema = {"$ref": f"#/components/schemas/{_register(spec, response)}"}
+            if many:
+                body_schema = {"type": "array", "items": body_schema}
+            content = {"application/json": {"schema": body_schema}}
         operation = {
             "tags": [tag],
             "summary": summary,
             "operationId": f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
             "parameters": parameters,
             "responses": {
-                str(status): {"description": "成功", "content": {"application/json": {"schema": body_schema}}},
+                str(status): {"description": "成功", "content": content},
                 **{
                     code: {
                         "description": text,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import html
+import io
 import json
+
+import segno
 
 _PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
@@ -83,3 +86,10 @@ document.getElementById("f").addEventListener("submit", async (e) => {{
 }});
 </script>"""
     return _PAGE.replace("__BODY__", body)
+
+
+def qr_svg(link: str) -> bytes:
+    """A QR code of the survey link, medium error correction so a creased printout still scans."""
+    out = io.BytesIO()
+    segno.make(link, error="m").save(out, kind="svg", scale=10, border=2, title="扫码评议", xmldecl=True)
+    return out.getvalue()

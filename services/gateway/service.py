@@ -14,7 +14,7 @@ from services.gateway import auth
 from services.gateway.http import body, call, http, json_response, query
 from services.gateway.limits import FeedbackLimiter
 from services.gateway.openapi import build as build_openapi
-from services.gateway.pages import survey_page
+from services.gateway.pages import qr_svg, survey_page
 
 SERVICES = ("orders", "dispatch", "feedback", "accounts")
 OPENAPI = build_openapi()
@@ -252,6 +252,16 @@ class GatewayService:
         self._order(request, order_id, ("enterprise", "dispatcher", "admin"))
         survey = call(self.feedback.get_survey_by_order, order_id)
         return {**survey, "link": f"/s/{survey['token']}", "api": f"/api/surveys/{survey['token']}"}
+
+    @http("GET", "/api/orders/<order_id>/survey/qr.svg")
+    def survey_qr(self, request, order_id):
+        """The QR code the enterprise union shows its workers after the delivery (SVG, prints sharp)."""
+        self._order(request, order_id, ("enterprise", "dispatcher", "admin"))
+        survey = call(self.feedback.get_survey_by_order, order_id)
+        link = request.host_url.rstrip("/") + f"/s/{survey['token']}"
+        return Response(
+            qr_svg(link), content_type="image/svg+xml; charset=utf-8", headers={"Cache-Control": "private, no-store"}
+        )
 
     @http("POST", "/api/orders/<order_id>/survey/close")
     def close_survey(self, request, order_id):

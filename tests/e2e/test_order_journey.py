@@ -168,6 +168,9 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     )
     token = survey["token"]
     assert len(token) >= 22
+    qr = union.get(f"{base}/api/orders/{oid}/survey/qr.svg")
+    assert qr.status_code == 200 and qr.headers["Content-Type"].startswith("image/svg+xml")
+    assert b"<svg" in qr.content and token.encode() not in qr.content  # the link is drawn, not written
     for overall in (5, 4, 4):
         r = audience.post(
             f"{base}/api/surveys/{token}/responses",

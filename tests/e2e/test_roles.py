@@ -132,6 +132,7 @@ TABLE = [
     row("POST", "/api/orders/{A}/complete", {"people_served": 10}, disp1=409, admin=409),
     row("GET", "/api/orders/{A}/survey", ent_a=404, disp1=404, admin=404),
     row("POST", "/api/orders/{A}/survey/close", {}, disp1=404, admin=404),
+    row("GET", "/api/orders/{A}/survey/qr.svg", ent_a=404, disp1=404, admin=404),
     row("GET", "/api/orders/unknown", ent_a=404, ent_b=404, disp1=404, disp2=404, admin=404),
     row("GET", "/api/surveys/not-a-token", anon=404, **{w: 404 for w in WHO if w != "anon"}),
 ]
