@@ -21,12 +21,13 @@ DEFAULTS = {
 
 
 def setting(config: dict | None, key: str, default=None):
+    """``key`` from the service's config, else the environment, else ``default``, else DEFAULTS."""
     if config and config.get(key) not in (None, ""):
         return config[key]
     value = os.environ.get(key)
     if value not in (None, ""):
         return value
-    return DEFAULTS.get(key, default) if default is None else default
+    return default if default is not None else DEFAULTS.get(key)
 
 
 def nameko_config(**overrides) -> dict:

@@ -21,7 +21,8 @@ legend{font-weight:600;margin-bottom:.4rem}
 .stars{display:flex;gap:.3rem}
 .stars label{flex:1;text-align:center;padding:.6rem 0;border:1px solid #ccc;border-radius:.5rem;background:#fff;font-size:1.1rem}
 .stars input{position:absolute;opacity:0}
-.stars input:checked+span{color:#b3261e;font-weight:700}
+.stars input:checked+span{font-weight:700}
+.stars label:has(input:checked){background:#b3261e;border-color:#b3261e;color:#fff}
 textarea,input[type=text]{width:100%;box-sizing:border-box;padding:.6rem;border:1px solid #ccc;border-radius:.5rem;font-size:1rem}
 button{width:100%;padding:.9rem;border:0;border-radius:.6rem;background:#b3261e;color:#fff;font-size:1.1rem;margin-top:1rem}
 .err{color:#b3261e;font-size:.9rem}
