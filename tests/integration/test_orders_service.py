@@ -25,6 +25,21 @@ def order_payload(**over):
     }
 
 
+def scheduled(config, order_id):
+    """dispatch reports the order scheduled, as its relay would."""
+    publish_event(
+        config,
+        "dispatch",
+        "order_scheduled",
+        order_id=order_id,
+        palace_id="p1",
+        troupe_id="t1",
+        start="2026-12-05T14:00:00+08:00",
+        end="2026-12-05T16:00:00+08:00",
+        crew=[{"volunteer_id": "v1", "skill": "声乐"}],
+    )
+
+
 @pytest.fixture
 def orders(container_factory, service_config):
     container = container_factory(OrdersService, service_config)
@@ -84,17 +99,7 @@ def test_order_follows_dispatch_and_feedback_events_to_closed_once(orders, servi
     order = rpc.place_order(order_payload())
     oid = order["order_id"]
     rpc.accept_order(oid, {"note": "安排艺术团"}, palace_id="p1")
-    publish_event(
-        service_config,
-        "dispatch",
-        "order_scheduled",
-        order_id=oid,
-        palace_id="p1",
-        troupe_id="t1",
-        start="2026-12-05T14:00:00+08:00",
-        end="2026-12-05T16:00:00+08:00",
-        crew=[{"volunteer_id": "v1", "skill": "声乐"}],
-    )
+    scheduled(service_config, oid)
     wait_until(lambda: rpc.get_order(oid)["status"] == "scheduled")
     publish_event(
         service_config,
@@ -172,17 +177,7 @@ def test_an_order_is_amended_before_scheduling_and_refused_after(orders, service
     with pytest.raises(Forbidden):
         rpc.amend_order(oid, {"audience_size": 10}, enterprise_id="someone-else")
     rpc.accept_order(oid, {}, palace_id="p1")
-    publish_event(
-        service_config,
-        "dispatch",
-        "order_scheduled",
-        order_id=oid,
-        palace_id="p1",
-        troupe_id="t1",
-        start="2026-12-05T14:00:00+08:00",
-        end="2026-12-05T16:00:00+08:00",
-        crew=[{"volunteer_id": "v1", "skill": "声乐"}],
-    )
+    scheduled(service_config, oid)
     wait_until(lambda: rpc.get_order(oid)["status"] == "scheduled")
     with pytest.raises(Conflict) as err:
         rpc.amend_order(oid, {"audience_size": 500})
