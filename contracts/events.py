@@ -12,7 +12,7 @@ from typing import Callable
 
 from marshmallow import Schema
 
-from contracts.base import Count, EventSchema, Id, Time, fields
+from contracts.base import Count, EventSchema, Id, Time, fields, validate
 
 ORDER_STATUSES = (
     "submitted",
@@ -87,12 +87,19 @@ class _OfferBase(EventSchema):
     skill = fields.String(required=True)
 
 
+OFFER_KINDS = ("plan", "next", "cover", "swap", "override")
+
+
 class OfferMade(_OfferBase):
     start = Time()
     end = Time()
     deadline = Time()
     rank = fields.Integer(required=True)
     troupe_id = Id(required=False, allow_none=True, load_default=None)
+    # why the offer exists: the plan, the next candidate after a decline, cover for a no-show,
+    # a colleague's hand-over, or a dispatcher's own choice; and the offer it takes over from
+    kind = fields.String(required=False, load_default="plan", validate=validate.OneOf(OFFER_KINDS))
+    replaces_offer_id = Id(required=False, allow_none=True, load_default=None)
 
 
 class OfferAccepted(_OfferBase):
@@ -130,7 +137,44 @@ class OrderUnfulfillable(EventSchema):
 
 class _Hours(Schema):
     volunteer_id = Id()
+    hours = fields.Float(required=True)  # counted by the palace's rules from check-in and check-out
+    granted_hours = fields.Float(required=False, load_default=0.0)  # granted by a dispatcher, kept apart
+
+
+class AssignmentHandedOver(EventSchema):
+    order_id = Id()
+    palace_id = Id()
+    skill = fields.String(required=True)
+    from_volunteer_id = Id()
+    to_volunteer_id = Id()
+    from_offer_id = Id()
+    to_offer_id = Id()
+
+
+class VolunteerNoShow(EventSchema):
+    no_show_id = Id()
+    order_id = Id()
+    palace_id = Id()
+    volunteer_id = Id()
+    skill = fields.String(required=True)
+    reason = fields.String(required=True)
+    cover_offer_id = Id(required=False, allow_none=True, load_default=None)
+
+
+class NoShowCleared(EventSchema):
+    no_show_id = Id()
+    palace_id = Id()
+    volunteer_id = Id()
+    reason = fields.String(required=True)
+
+
+class HoursGranted(EventSchema):
+    order_id = Id()
+    palace_id = Id()
+    volunteer_id = Id()
     hours = fields.Float(required=True)
+    reason = fields.String(required=True)
+    granted_by = fields.String(required=True)
 
 
 class DeliveryCompleted(EventSchema):
@@ -241,6 +285,30 @@ _SPECS = [
         DeliveryCompleted,
         1,
         "服务完成，附服务人次和志愿服务时长。The delivery took place.",
+    ),
+    EventSpec(
+        "dispatch",
+        "assignment_handed_over",
+        AssignmentHandedOver,
+        1,
+        "志愿者把已接受的任务转给了同事，同事已接受。A volunteer handed an assignment to a colleague.",
+    ),
+    EventSpec(
+        "dispatch",
+        "volunteer_no_show",
+        VolunteerNoShow,
+        1,
+        "志愿者未到场，附原因和顶替邀约。A volunteer did not show up; cover was sought.",
+    ),
+    EventSpec(
+        "dispatch", "no_show_cleared", NoShowCleared, 1, "调度员撤销了一条缺席记录。A no-show record was cleared."
+    ),
+    EventSpec(
+        "dispatch",
+        "hours_granted",
+        HoursGranted,
+        1,
+        "调度员手工补记的服务时长（单独标记）。Hours granted by hand, kept apart.",
     ),
     EventSpec("feedback", "survey_opened", SurveyOpened, 1, "服务评议开放。A feedback survey opened for a delivery."),
     EventSpec(

@@ -171,11 +171,59 @@ class Enterprise(StrictSchema):
 # ---------------------------------------------------------------- dispatch
 
 
+def Number(minimum: float, maximum: float, **kw):
+    return fields.Float(
+        required=False,
+        allow_none=True,
+        load_default=None,
+        allow_nan=False,
+        validate=validate.Range(min=minimum, max=maximum, error=f"应为 {minimum:g} 到 {maximum:g} 之间的数。"),
+        **kw,
+    )
+
+
+class PlanningRules(StrictSchema):
+    """Hard rules of a palace (missing ones keep the defaults)."""
+
+    rest_minutes = Count(required=False, minimum=0, maximum=240, load_default=None, allow_none=True)
+    max_travel_km = Number(1, 500)
+    week_deliveries = Count(required=False, minimum=1, maximum=21, load_default=None, allow_none=True)
+    month_hours = Number(1, 300)
+    troupe_week_deliveries = Count(required=False, minimum=1, maximum=50, load_default=None, allow_none=True)
+    # hours: a volunteer must attend at least this share of the slot before any hours count
+    min_attendance_share = Number(0, 1)
+    # "attended": check-in to check-out inside the slot; "scheduled": the slot's length once attended
+    hours_basis = OneOf(("attended", "scheduled"), required=False, load_default=None, allow_none=True)
+
+
+class Weights(StrictSchema):
+    """How much each criterion counts when the planner chooses (0 = ignore it)."""
+
+    serve = Number(0, 10_000)
+    underserved = Number(0, 10_000)
+    travel = Number(0, 10_000)
+    fairness = Number(0, 10_000)
+    troupe = Number(0, 10_000)
+    preference = Number(0, 10_000)
+
+
+class District(StrictSchema):
+    name = Text(max_length=50)
+    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90, error="纬度应在 -90 到 90 之间。"))
+    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180, error="经度应在 -180 到 180 之间。"))
+
+
 class Palace(StrictSchema):
     palace_id = Id()
     name = Text(max_length=100)
     district = Text(max_length=50)
     offer_hours = Count(required=False, minimum=1, maximum=24 * 14, load_default=24)
+    rules = fields.Nested(PlanningRules, load_default=dict)
+    weights = fields.Nested(Weights, load_default=dict)
+    districts = fields.List(
+        fields.Nested(District), load_default=list, validate=validate.Length(max=500, error="最多 500 个区域。")
+    )
+    nightly_replan = fields.Boolean(load_default=True)
 
 
 class Need(StrictSchema):
@@ -205,6 +253,7 @@ class Troupe(StrictSchema):
     district = Text(max_length=50)
     members = IdList()
     repertoire = IdList()
+    max_deliveries_per_week = Count(required=False, minimum=1, maximum=50, load_default=None, allow_none=True)
 
 
 class Volunteer(StrictSchema):
@@ -216,6 +265,12 @@ class Volunteer(StrictSchema):
     district = Text(max_length=50)
     troupe_ids = IdList(maximum=20)
     availability = fields.List(fields.Nested(TimeWindowSchema), load_default=list)
+    # the volunteer's own limits and wishes (the palace's rules apply where these are empty)
+    max_deliveries_per_week = Count(required=False, minimum=1, maximum=21, load_default=None, allow_none=True)
+    max_hours_per_month = Number(1, 300)
+    max_travel_km = Number(1, 500)
+    preferred_kinds = fields.List(OneOf(PROGRAM_KINDS), load_default=list)
+    preferred_districts = TextList(maximum=50, item_length=50)
 
 
 class SetAvailability(StrictSchema):
@@ -241,12 +296,97 @@ class CompleteDelivery(StrictSchema):
     at = Time(required=False, load_default=None)
 
 
+OFFER_STATUSES = ("pending", "accepted", "declined", "expired", "withdrawn", "handed_over", "no_show")
+
+
+class Replan(StrictSchema):
+    start = Time()
+    end = Time()
+    # also re-plan orders whose volunteers already accepted (their offers are withdrawn)
+    include_accepted = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def validate_period(self, data, **kwargs):
+        if data["end"] <= data["start"]:
+            raise ValidationError({"end": ["结束时间应晚于开始时间。"]})
+        if (data["end"] - data["start"]).days > 62:
+            raise ValidationError({"end": ["一次最多重新安排 62 天。"]})
+
+
+class ReplanOut(Schema):
+    palace_id = fields.String()
+    start = Time()
+    end = Time()
+    orders = fields.Integer()
+    planned = fields.Integer()
+    unfulfillable = fields.Integer()
+    kept_accepted = fields.Integer()
+    offers_made = fields.Integer()
+    seconds = fields.Float()
+
+
+class Assign(StrictSchema):
+    """A dispatcher's own choice: offer this role to this volunteer (optionally in place of an offer)."""
+
+    volunteer_id = Id()
+    skill = Text(max_length=20)
+    replaces_offer_id = Id(required=False, allow_none=True, load_default=None)
+
+
+class ProposeSwap(StrictSchema):
+    volunteer_id = Id()  # who holds the accepted offer
+    to_volunteer_id = Id()
+
+
+class ReportNoShow(StrictSchema):
+    volunteer_id = Id()
+    reason = Text(max_length=500)
+
+
+class ClearNoShow(StrictSchema):
+    reason = Text(max_length=500)
+
+
+class GrantHours(StrictSchema):
+    volunteer_id = Id()
+    hours = fields.Float(
+        required=True, allow_nan=False, validate=validate.Range(min=0.1, max=24, error="应为 0.1 到 24 小时。")
+    )
+    reason = Text(max_length=500)
+
+
+class GrantOut(Schema):
+    volunteer_id = fields.String()
+    hours = fields.Float()
+    reason = fields.String()
+    granted_by = fields.String()
+    granted_at = Time()
+
+
+class NoShowOut(Schema):
+    no_show_id = fields.String()
+    order_id = fields.String()
+    palace_id = fields.String()
+    volunteer_id = fields.String()
+    skill = fields.String()
+    reason = fields.String()
+    reported_by = fields.String(allow_none=True)
+    reported_at = Time()
+    cover_offer_id = fields.String(allow_none=True)
+    cleared = fields.Boolean()
+    cleared_reason = fields.String(allow_none=True)
+    cleared_at = Time(allow_none=True)
+
+
 class OfferOut(Schema):
     offer_id = fields.String()
     order_id = fields.String()
     volunteer_id = fields.String()
     skill = fields.String()
-    status = OneOf(("pending", "accepted", "declined", "expired", "withdrawn"))
+    status = OneOf(OFFER_STATUSES)
+    kind = fields.String()
+    replaces_offer_id = fields.String(allow_none=True)
+    explanation = fields.Dict(allow_none=True)
     start = Time()
     end = Time()
     deadline = Time()
@@ -327,6 +467,11 @@ class PlanOut(Schema):
     reason = fields.String(allow_none=True)
     attendance = fields.List(fields.Nested(Attendance))
     people_served = fields.Integer(allow_none=True)
+    # why this slot, troupe and crew: the score by criterion, runners-up, who the rules kept out
+    explanation = fields.Dict(allow_none=True)
+    hours = fields.List(fields.Dict())
+    grants = fields.List(fields.Nested(GrantOut))
+    no_shows = fields.List(fields.Nested(NoShowOut))
 
 
 class PublicSurvey(Schema):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from common.errors import Conflict, Forbidden
 from contracts.base import new_id, now
-from services.dispatch import domain, repository
+from services.dispatch import domain, planner, repository
+from services.dispatch.planner import CN
 
 DEFAULT_OFFER_HOURS = 24
 OPEN = ("planning",)
@@ -76,9 +78,100 @@ def _new_plan(order: dict) -> dict:
         "asked": [],
         "reason": None,
         "attendance": {},
+        "first_start": min(w["start"] for w in order["windows"]) if order.get("windows") else None,
+        "explanation": None,
+        "troupe_load_key": None,
+        "grants": [],
         "created_at": at,
         "updated_at": at,
     }
+
+
+# -------------------------------------------------------------- the planner's view of the database
+
+
+def _palace(uow, palace_id: str) -> dict:
+    return repository.find(uow.db, "palaces", palace_id, uow.session) or {"palace_id": palace_id}
+
+
+def _instance(
+    uow,
+    palace: dict,
+    skills: set[str],
+    program_ids: set[str],
+    lo,
+    hi,
+    *,
+    volunteers=None,
+    ignore_offers: set[str] = frozenset(),
+    ignore_troupe_plans: set[str] = frozenset(),
+) -> planner.Instance:
+    """The volunteers who could serve, with their held time and loads, between lo and hi.
+
+    ``ignore_offers`` are offers about to be withdrawn (a re-plan): their time and load count as free.
+    """
+    rules = planner.Rules.of(palace)
+    origin = dt.datetime.combine((lo - dt.timedelta(hours=1)).astimezone(CN).date(), dt.time(0), CN).astimezone(dt.UTC)
+    days = max(1, math.ceil((hi + dt.timedelta(hours=1) - origin).total_seconds() / 86400))
+    if volunteers is None:
+        volunteers = repository.volunteers_with(uow, palace["palace_id"], sorted(skills))
+    troupes = repository.troupes_playing(uow, palace["palace_id"], sorted(program_ids)) if program_ids else []
+    districts = {d["name"]: (d["lat"], d["lon"]) for d in palace.get("districts") or []}
+    inst = planner.Instance(rules, origin, days, volunteers, troupes, districts)
+    vids = inst.ids
+    base = domain.buckets(origin, origin + dt.timedelta(minutes=1)).start
+    held = repository.held_buckets(uow, vids, origin, origin + dt.timedelta(days=days), ignore_offers)
+    for vid, bs in held.items():
+        inst.hold_buckets(inst.index[vid], [b - base for b in bs])
+    weeks = [_week(k) for k in inst.week_keys]
+    months = [_month(k) for k in inst.month_keys]
+    counts = repository.loads(uow, [f"v:{v}:{k}" for v in vids for k in weeks + months])
+    if ignore_offers:
+        for offer in repository.offers_by_ids(uow, sorted(ignore_offers)):
+            for key, amount in offer.get("load_keys") or []:
+                if key in counts:
+                    counts[key] -= amount
+    for v in vids:
+        inst.set_loads(
+            inst.index[v],
+            {wk: counts.get(f"v:{v}:{_week(wk)}", 0) for wk in inst.week_keys},
+            {mk: counts.get(f"v:{v}:{_month(mk)}", 0) for mk in inst.month_keys},
+        )
+    tcounts = repository.loads(uow, [f"t:{t}:{k}" for t in inst.troupe_ids for k in weeks])
+    if ignore_troupe_plans:
+        for plan in ignore_troupe_plans:
+            key = (repository.find(uow.db, "plans", plan, uow.session) or {}).get("troupe_load_key")
+            if key in tcounts:
+                tcounts[key] -= 1
+    for j, t in enumerate(inst.troupe_ids):
+        inst.set_troupe_load(j, {wk: tcounts.get(f"t:{t}:{_week(wk)}", 0) for wk in inst.week_keys})
+    return inst
+
+
+def _week(key: tuple[int, int]) -> str:
+    return f"{key[0]}-W{key[1]:02d}"
+
+
+def _month(key: tuple[int, int]) -> str:
+    return f"{key[0]}-{key[1]:02d}"
+
+
+def _underserved(uow, order: dict) -> float:
+    """How long since this enterprise and this district were last served (0 = today, 1 = never)."""
+    keys = [f"e:{order['enterprise_id']}", f"d:{order['palace_id']}:{order['district']}"]
+    seen = repository.last_served(uow, keys)
+    at = now()
+    days = [(at - seen[k]).total_seconds() / 86400 if k in seen else None for k in keys]
+    return round(0.5 * planner.underserved(days[0]) + 0.5 * planner.underserved(days[1]), 4)
+
+
+def _planner_order(uow, inst: planner.Instance, order: dict, program: dict) -> planner.Order:
+    troupes = [t for t in inst.troupe_ids if order.get("program_id") in (_troupe_repertoire(inst, t))]
+    return planner.make_order(inst, order, program, troupes, _underserved(uow, order))
+
+
+def _troupe_repertoire(inst: planner.Instance, troupe_id: str) -> list[str]:
+    return inst.troupe_docs[troupe_id].get("repertoire") or []
 
 
 def _plan(plan: dict, uow, offer_hours: float | None) -> None:
@@ -88,18 +181,45 @@ def _plan(plan: dict, uow, offer_hours: float | None) -> None:
     program = repository.find(uow.db, "programs", order["program_id"], uow.session)
     if program is None:
         return _unfulfillable(plan, uow, "NO_PROGRAM", "节目目录里没有这个节目。")
-    skills = sorted({n["skill"] for n in program["needs"]})
-    volunteers = repository.volunteers_with(uow, order["palace_id"], skills)
-    troupes = repository.troupes_for(uow, order["palace_id"], program["program_id"])
-    busy = repository.busy_checker(uow, [v["volunteer_id"] for v in volunteers], order["windows"])
-    result = domain.plan_crew(order, program, troupes, volunteers, busy)
+    palace = _palace(uow, order["palace_id"])
+    lo = min(w["start"] for w in order["windows"])
+    hi = max(w["end"] for w in order["windows"])
+    skills = {n["skill"] for n in program["needs"]}
+    inst = _instance(uow, palace, skills, {program["program_id"]}, lo, hi)
+    porder = _planner_order(uow, inst, order, program)
+    choice = planner.plan_order(inst, porder, explain=True)
     plan.update(needs=program["needs"], program_title=program["title"], duration_minutes=program["duration_minutes"])
-    if isinstance(result, domain.NoCrew):
-        return _unfulfillable(plan, uow, "NO_CREW", result.reason())
-    plan.update(troupe_id=result.troupe_id, start=result.start, end=result.end, reserves=result.reserves)
-    hours = _offer_hours(uow, order["palace_id"], offer_hours)
-    for rank_in_skill, (vid, skill) in enumerate(result.chosen, 1):
-        _offer(plan, uow, vid, skill, rank_in_skill, hours)
+    if isinstance(choice, planner.Miss):
+        plan["explanation"] = {"missing": choice.missing, "excluded": choice.excluded}
+        return _unfulfillable(plan, uow, "NO_CREW", choice.reason())
+    _commit(plan, uow, inst, choice, _offer_hours(uow, order["palace_id"], offer_hours))
+
+
+def _commit(plan: dict, uow, inst: planner.Instance, choice: planner.Choice, hours: float, kind: str = "plan") -> None:
+    """Hold the troupe's week and make one offer per chosen volunteer, each with its reasons."""
+    plan.update(
+        troupe_id=choice.troupe,
+        start=inst.time(choice.start),
+        end=inst.time(choice.end),
+        reserves={s: [inst.ids[i] for i in r] for s, r in choice.reserves.items()},
+        explanation=choice.explanation,
+        pad_minutes=inst.rules.half_gap * planner.BUCKET_MINUTES,
+        reason=None,
+    )
+    if choice.troupe is not None and not plan.get("troupe_load_key"):
+        key = f"t:{choice.troupe}:{repository.week_key(plan['start'])}"
+        repository.take_load(uow, key, 1, int(inst.troupe_limit[inst.troupe_index[choice.troupe]]))
+        plan["troupe_load_key"] = key
+    roles = {r["skill"]: r for r in (choice.explanation or {}).get("roles", [])}
+    ranks: dict[str, int] = {}
+    for i, skill, _parts in choice.crew:
+        ranks[skill] = ranks.get(skill, 0) + 1
+        vid = inst.ids[i]
+        role = roles.get(skill) or {}
+        mine = next((c for c in role.get("chosen", []) if c["volunteer_id"] == vid), None)
+        explanation = {"score": mine, "runners_up": role.get("runners_up", []), "excluded": role.get("excluded", {})}
+        _offer(plan, uow, inst, i, skill, ranks[skill], hours, kind=kind, explanation=explanation)
+    plan["status"] = "planning"
     plan["updated_at"] = now()
     repository.save_plan(uow, plan)
 
@@ -110,44 +230,87 @@ def _offer_hours(uow, palace_id: str, default: float | None = None) -> float:
     return float((palace or {}).get("offer_hours") or default or DEFAULT_OFFER_HOURS)
 
 
-def _offer(plan: dict, uow, volunteer_id: str, skill: str, rank: int, hours: float) -> dict:
+def _offer(
+    plan: dict,
+    uow,
+    inst: planner.Instance,
+    i: int,
+    skill: str,
+    rank: int,
+    hours: float,
+    *,
+    kind: str = "plan",
+    explanation: dict | None = None,
+    replaces: str | None = None,
+) -> dict:
+    """Offer a role to volunteer i of the instance: hold the time (unique key), count the week's
+    deliveries and the month's minutes against the limits, and tell the volunteer."""
     order = plan["order"]
+    vid = inst.ids[i]
+    minutes = round((plan["end"] - plan["start"]).total_seconds() / 60)
+    deadline = min(now() + dt.timedelta(hours=hours), max(plan["start"], now() + dt.timedelta(minutes=30)))
     offer = {
         "offer_id": new_id(),
         "order_id": plan["order_id"],
         "palace_id": plan["palace_id"],
-        "volunteer_id": volunteer_id,
+        "volunteer_id": vid,
         "skill": skill,
         "start": plan["start"],
         "end": plan["end"],
-        "deadline": now() + dt.timedelta(hours=hours),
+        "deadline": deadline,
         "rank": rank,
         "status": "pending",
         "reason": None,
+        "kind": kind,
+        "replaces_offer_id": replaces,
+        "explanation": explanation,
         "troupe_id": plan["troupe_id"],
         "program_title": plan.get("program_title"),
         "site_address": order["site_address"],
         "district": order["district"],
+        "pad_minutes": plan.get("pad_minutes") or 0,
+        "load_keys": [
+            [f"v:{vid}:{repository.week_key(plan['start'])}", 1],
+            [f"v:{vid}:{repository.month_key(plan['start'])}", minutes],
+        ],
         "created_at": now(),
         "answered_at": None,
     }
     repository.insert_offer(uow, offer)
-    repository.book(uow, offer)  # the unique key refuses a double booking, even across processes
-    plan["asked"] = [*plan.get("asked", []), volunteer_id]
+    repository.book(uow, offer)  # the unique key refuses a double booking or a short rest, even across processes
+    repository.take_load(uow, offer["load_keys"][0][0], 1, int(inst.week_limit[i]))
+    repository.take_load(uow, offer["load_keys"][1][0], minutes, int(inst.month_limit[i]))
+    plan["asked"] = [*plan.get("asked", []), vid]
     uow.emit(
         "offer_made",
         offer_id=offer["offer_id"],
         order_id=offer["order_id"],
         palace_id=offer["palace_id"],
-        volunteer_id=volunteer_id,
+        volunteer_id=vid,
         skill=skill,
         start=offer["start"],
         end=offer["end"],
         deadline=offer["deadline"],
         rank=rank,
         troupe_id=offer["troupe_id"],
+        kind=kind,
+        replaces_offer_id=replaces,
     )
     return offer
+
+
+def _free(uow, offer: dict) -> None:
+    """Give back what an offer held: its time and its counts."""
+    repository.release(uow, offer["offer_id"])
+    for key, amount in offer.get("load_keys") or []:
+        repository.give_load(uow, key, amount)
+    offer["load_keys"] = []
+
+
+def _free_troupe(uow, plan: dict) -> None:
+    if plan.get("troupe_load_key"):
+        repository.give_load(uow, plan["troupe_load_key"], 1)
+        plan["troupe_load_key"] = None
 
 
 def _unfulfillable(plan: dict, uow, code: str, reason: str) -> None:
@@ -156,12 +319,19 @@ def _unfulfillable(plan: dict, uow, code: str, reason: str) -> None:
     uow.emit("order_unfulfillable", order_id=plan["order_id"], palace_id=plan["palace_id"], code=code, reason=reason)
 
 
-def _withdraw_all(plan: dict, uow) -> None:
+def _withdraw_all(plan: dict, uow, *, keep_accepted: bool = False) -> list[dict]:
+    """Withdraw the order's open offers (and the accepted ones unless kept); returns those kept."""
+    kept = []
     for offer in repository.offers_of_order(uow.db, plan["order_id"], uow.session):
-        if offer["status"] in ("pending", "accepted"):
+        if keep_accepted and offer["status"] == "accepted":
+            kept.append(offer)
+        elif offer["status"] in ("pending", "accepted"):
             offer.update(status="withdrawn", answered_at=offer.get("answered_at") or now())
+            _free(uow, offer)
             repository.save_offer(uow, offer)
-        repository.release(uow, offer["offer_id"])
+    if not kept:
+        _free_troupe(uow, plan)
+    return kept
 
 
 # -------------------------------------------------------------- answers
@@ -192,9 +362,9 @@ def accept_offer(offer_id: str, volunteer_id: str, uow) -> dict:
         skill=offer["skill"],
     )
     plan = repository.get(uow.db, "plans", offer["order_id"], uow.session)
-    accepted = [
-        o for o in repository.offers_of_order(uow.db, plan["order_id"], uow.session) if o["status"] == "accepted"
-    ]
+    if offer.get("kind") == "swap" and offer.get("replaces_offer_id"):
+        _hand_over(uow, plan, offer)
+    accepted = _crew(uow, plan)
     if plan["status"] == "planning" and domain.covered(plan["needs"], [o["skill"] for o in accepted]):
         plan.update(status="scheduled", updated_at=now())
         repository.save_plan(uow, plan)
@@ -210,11 +380,31 @@ def accept_offer(offer_id: str, volunteer_id: str, uow) -> dict:
     return offer
 
 
+def _hand_over(uow, plan: dict, offer: dict) -> None:
+    """The colleague accepted: the original assignment is handed over and its time freed."""
+    original = repository.get(uow.db, "offers", offer["replaces_offer_id"], uow.session)
+    if original["status"] != "accepted":
+        raise Conflict("原来的任务已经不在了，不能再转交。", "SWAP_STALE")
+    original.update(status="handed_over", reason=f"转交给 {offer['volunteer_id']}", answered_at=now())
+    _free(uow, original)
+    repository.save_offer(uow, original)
+    uow.emit(
+        "assignment_handed_over",
+        order_id=plan["order_id"],
+        palace_id=plan["palace_id"],
+        skill=offer["skill"],
+        from_volunteer_id=original["volunteer_id"],
+        to_volunteer_id=offer["volunteer_id"],
+        from_offer_id=original["offer_id"],
+        to_offer_id=offer["offer_id"],
+    )
+
+
 def decline_offer(offer_id: str, volunteer_id: str | None, reason: str | None, uow, *, expired: bool = False) -> dict:
     offer = _pending_offer(uow, offer_id, volunteer_id)
     offer.update(status="expired" if expired else "declined", reason=reason, answered_at=now())
+    _free(uow, offer)
     repository.save_offer(uow, offer)
-    repository.release(uow, offer_id)
     common = dict(
         offer_id=offer_id,
         order_id=offer["order_id"],
@@ -227,31 +417,92 @@ def decline_offer(offer_id: str, volunteer_id: str | None, reason: str | None, u
     else:
         uow.emit("offer_declined", reason=reason, **common)
     plan = repository.get(uow.db, "plans", offer["order_id"], uow.session)
+    if offer.get("kind") == "swap":
+        return offer  # the hand-over did not happen; the original assignment stands
     if plan["status"] == "planning":
         _next_candidate(plan, offer, uow)
+    elif plan["status"] == "scheduled" and offer.get("kind") == "cover":
+        _cover(plan, uow, offer["skill"], offer.get("replaces_offer_id"))
     return offer
 
 
+def _candidate(uow, plan: dict, skill: str, *, only: str | None = None) -> tuple[planner.Instance, object]:
+    """The best volunteer still free for one role of a planned order (its slot and troupe fixed),
+    or why nobody (or ``only``) can take it. Everyone already asked is left out."""
+    palace = _palace(uow, plan["palace_id"])
+    program = repository.find(uow.db, "programs", plan["order"].get("program_id") or "", uow.session) or {}
+    volunteers = None
+    if only is not None:
+        volunteer = repository.get(uow.db, "volunteers", only, uow.session)
+        if volunteer["palace_id"] != plan["palace_id"]:
+            raise Forbidden("这位志愿者不属于本文化宫。", "OTHER_PALACE")
+        if skill not in (volunteer.get("skills") or []):
+            raise Conflict(f"这位志愿者没有登记「{skill}」这项技能。", "NO_SUCH_SKILL")
+        volunteers = [volunteer]
+    inst = _instance(
+        uow, palace, {skill}, {program.get("program_id")} - {None}, plan["start"], plan["end"], volunteers=volunteers
+    )
+    porder = _planner_order(
+        uow,
+        inst,
+        plan["order"],
+        {
+            **program,
+            "duration_minutes": plan.get("duration_minutes") or program.get("duration_minutes") or 60,
+            "needs": [{"skill": skill, "count": 1}],
+        },
+    )
+    slot = (inst.bucket(plan["start"]), inst.bucket(plan["end"], ceil=True), plan.get("troupe_id"))
+    if slot[2] is not None and slot[2] not in inst.troupe_index:
+        slot = (slot[0], slot[1], None)
+    taken = set(plan.get("asked", [])) | {o["volunteer_id"] for o in _crew(uow, plan)}
+    if only is not None:
+        taken.discard(only)
+        if only in {o["volunteer_id"] for o in _crew(uow, plan)}:
+            raise Conflict("这位志愿者已经在这次服务的名单里。", "ALREADY_IN_CREW")
+    return inst, planner.plan_order(inst, porder, explain=True, fixed=slot, exclude=taken)
+
+
+def _refusal(miss) -> str:
+    if miss.excluded:
+        why = max(miss.excluded, key=miss.excluded.get)
+        return f"这位志愿者不能接这个任务：{planner.EXCLUDED[why]}。"
+    return "这位志愿者不能接这个任务。"
+
+
+def _role_explanation(choice) -> dict | None:
+    roles = (choice.explanation or {}).get("roles") or []
+    if not roles:
+        return None
+    role = roles[0]
+    return {
+        "score": (role.get("chosen") or [None])[0],
+        "runners_up": role.get("runners_up", []),
+        "excluded": role.get("excluded", {}),
+    }
+
+
+def _rank_of(uow, plan: dict, skill: str) -> int:
+    return sum(1 for o in repository.offers_of_order(uow.db, plan["order_id"], uow.session) if o["skill"] == skill) + 1
+
+
 def _next_candidate(plan: dict, offer: dict, uow) -> None:
-    """A decline goes to the next-ranked reserve who is still free; none left: unfulfillable."""
-    asked = set(plan.get("asked", []))
-    for vid in plan["reserves"].get(offer["skill"], []):
-        if vid in asked:
-            continue
-        volunteer = repository.find(uow.db, "volunteers", vid, uow.session)
-        if volunteer is None or not domain.is_available(volunteer, plan["start"], plan["end"]):
-            continue
-        if repository.is_busy(uow, vid, plan["start"], plan["end"]):
-            continue
-        rank = (
-            sum(
-                1
-                for o in repository.offers_of_order(uow.db, plan["order_id"], uow.session)
-                if o["skill"] == offer["skill"]
-            )
-            + 1
+    """A decline goes to the best-ranked volunteer still free; nobody left: unfulfillable."""
+    inst, choice = _candidate(uow, plan, offer["skill"])
+    if isinstance(choice, planner.Choice):
+        i, skill, _ = choice.crew[0]
+        _offer(
+            plan,
+            uow,
+            inst,
+            i,
+            skill,
+            _rank_of(uow, plan, skill),
+            _offer_hours(uow, plan["palace_id"]),
+            kind="next",
+            explanation=_role_explanation(choice),
+            replaces=offer["offer_id"],
         )
-        _offer(plan, uow, vid, offer["skill"], rank, _offer_hours(uow, plan["palace_id"]))
         plan["updated_at"] = now()
         repository.save_plan(uow, plan)
         return
@@ -261,11 +512,117 @@ def _next_candidate(plan: dict, offer: dict, uow) -> None:
     )
 
 
+def _cover(plan: dict, uow, skill: str, replaces: str | None) -> dict | None:
+    """Cover for a no-show: the best-ranked free volunteer gets an offer due before the start."""
+    inst, choice = _candidate(uow, plan, skill)
+    if not isinstance(choice, planner.Choice):
+        plan["uncovered"] = sorted({*plan.get("uncovered", []), skill})
+        plan["updated_at"] = now()
+        repository.save_plan(uow, plan)
+        return None
+    i, skill, _ = choice.crew[0]
+    offer = _offer(
+        plan,
+        uow,
+        inst,
+        i,
+        skill,
+        _rank_of(uow, plan, skill),
+        2.0,
+        kind="cover",
+        explanation=_role_explanation(choice),
+        replaces=replaces,
+    )
+    plan["updated_at"] = now()
+    repository.save_plan(uow, plan)
+    return offer
+
+
 def expire_offer(offer_id: str, uow) -> dict | None:
     offer = repository.find(uow.db, "offers", offer_id, uow.session)
     if offer is None or offer["status"] != "pending" or offer["deadline"] > now():
         return None
     return decline_offer(offer_id, None, "超过答复期限", uow, expired=True)
+
+
+# -------------------------------------------------------------- a dispatcher's own choice, swaps
+
+
+def assign(order_id: str, volunteer_id: str, skill: str, replaces_offer_id: str | None, by: str, uow) -> dict:
+    """The dispatcher overrides the planner: offer this role to this volunteer. The hard rules
+    still hold (time, rest gap, limits); the ranking does not."""
+    plan = repository.get(uow.db, "plans", order_id, uow.session)
+    if plan["status"] not in ("planning", "scheduled", "unfulfillable") or plan.get("start") is None:
+        raise Conflict("这个订单现在不能调整人员。", "NOT_PLANNING")
+    if skill not in {n["skill"] for n in plan.get("needs") or []}:
+        raise Conflict(f"这个节目不需要「{skill}」。", "NO_SUCH_ROLE")
+    if replaces_offer_id:
+        old = repository.get(uow.db, "offers", replaces_offer_id, uow.session)
+        if old["order_id"] != order_id:
+            raise Conflict("要替换的邀约不属于这个订单。", "OFFER_OF_OTHER_ORDER")
+        if old["status"] in ("pending", "accepted"):
+            old.update(status="withdrawn", reason=f"调度员改派给 {volunteer_id}", answered_at=now())
+            _free(uow, old)
+            repository.save_offer(uow, old)
+    inst, choice = _candidate(uow, plan, skill, only=volunteer_id)
+    if not isinstance(choice, planner.Choice):
+        raise Conflict(_refusal(choice), "NOT_ELIGIBLE")
+    i, skill, _ = choice.crew[0]
+    explanation = {**(_role_explanation(choice) or {}), "override": True, "by": by}
+    offer = _offer(
+        plan,
+        uow,
+        inst,
+        i,
+        skill,
+        _rank_of(uow, plan, skill),
+        _offer_hours(uow, plan["palace_id"]),
+        kind="override",
+        explanation=explanation,
+        replaces=replaces_offer_id,
+    )
+    if plan["status"] == "unfulfillable":
+        plan.update(status="planning", reason=None)
+    plan["updated_at"] = now()
+    repository.save_plan(uow, plan)
+    return offer
+
+
+def propose_swap(offer_id: str, volunteer_id: str, to_volunteer_id: str, uow) -> dict:
+    """A volunteer hands an accepted assignment to a qualified colleague, who must accept it."""
+    offer = repository.get(uow.db, "offers", offer_id, uow.session)
+    if offer["volunteer_id"] != volunteer_id:
+        raise Forbidden("这不是您的任务。", "NOT_YOUR_OFFER")
+    if offer["status"] != "accepted":
+        raise Conflict("只有已接受的任务才能转给同事。", "NOT_ACCEPTED")
+    if to_volunteer_id == volunteer_id:
+        raise Conflict("不能转给自己。", "SWAP_TO_SELF")
+    plan = repository.get(uow.db, "plans", offer["order_id"], uow.session)
+    if plan["status"] not in ("planning", "scheduled"):
+        raise Conflict("这次服务已经结束或取消，不能再转交。", "NOT_SCHEDULED")
+    for other in repository.offers_of_order(uow.db, plan["order_id"], uow.session):
+        if other.get("kind") == "swap" and other.get("replaces_offer_id") == offer_id and other["status"] == "pending":
+            raise Conflict("这个任务已经在等同事答复了。", "SWAP_PENDING")
+    plan["asked"] = [v for v in plan.get("asked", []) if v != to_volunteer_id]
+    inst, choice = _candidate(uow, plan, offer["skill"], only=to_volunteer_id)
+    if not isinstance(choice, planner.Choice):
+        raise Conflict(_refusal(choice), "NOT_ELIGIBLE")
+    i, skill, _ = choice.crew[0]
+    swap = _offer(
+        plan,
+        uow,
+        inst,
+        i,
+        skill,
+        offer["rank"],
+        _offer_hours(uow, plan["palace_id"]),
+        kind="swap",
+        explanation={**(_role_explanation(choice) or {}), "swap_from": volunteer_id},
+        replaces=offer_id,
+    )
+    plan["updated_at"] = now()
+    repository.save_plan(uow, plan)
+    return swap
 
 
 # -------------------------------------------------------------- the day itself
@@ -312,13 +669,114 @@ def check_out(order_id: str, volunteer_id: str, at, uow) -> dict:
     return {"volunteer_id": volunteer_id, **record}
 
 
+def report_no_show(order_id: str, volunteer_id: str, reason: str, by: str, uow) -> dict:
+    """A crew member did not come: the record is kept (with the reason), their time and counts are
+    freed, and the best-ranked free volunteer is asked to cover, due before the start."""
+    plan = _scheduled_plan(uow, order_id)
+    offer = next((o for o in _crew(uow, plan) if o["volunteer_id"] == volunteer_id), None)
+    if offer is None:
+        raise Conflict("这位志愿者不在这次服务的人员名单里。", "NOT_IN_CREW")
+    if (plan["attendance"].get(volunteer_id) or {}).get("checked_in_at"):
+        raise Conflict("这位志愿者已经签到，不能记为缺席。", "ALREADY_CHECKED_IN")
+    offer.update(status="no_show", reason=reason, answered_at=offer.get("answered_at") or now())
+    _free(uow, offer)
+    repository.save_offer(uow, offer)
+    cover = _cover(plan, uow, offer["skill"], offer["offer_id"])
+    record = {
+        "no_show_id": new_id(),
+        "order_id": order_id,
+        "palace_id": plan["palace_id"],
+        "volunteer_id": volunteer_id,
+        "skill": offer["skill"],
+        "reason": reason,
+        "reported_by": by,
+        "reported_at": now(),
+        "cover_offer_id": cover["offer_id"] if cover else None,
+        "cleared": False,
+        "cleared_reason": None,
+        "cleared_at": None,
+    }
+    repository.insert_no_show(uow, record)
+    uow.emit(
+        "volunteer_no_show",
+        no_show_id=record["no_show_id"],
+        order_id=order_id,
+        palace_id=plan["palace_id"],
+        volunteer_id=volunteer_id,
+        skill=offer["skill"],
+        reason=reason,
+        cover_offer_id=record["cover_offer_id"],
+    )
+    return record
+
+
+def clear_no_show(no_show_id: str, reason: str, uow) -> dict:
+    record = repository.get(uow.db, "no_shows", no_show_id, uow.session)
+    if record["cleared"]:
+        raise Conflict("这条缺席记录已经撤销过了。", "ALREADY_CLEARED")
+    record.update(cleared=True, cleared_reason=reason, cleared_at=now())
+    repository.save_no_show(uow, record)
+    uow.emit(
+        "no_show_cleared",
+        no_show_id=no_show_id,
+        palace_id=record["palace_id"],
+        volunteer_id=record["volunteer_id"],
+        reason=reason,
+    )
+    return record
+
+
+def grant_hours(order_id: str, volunteer_id: str, hours: float, reason: str, by: str, uow) -> dict:
+    """Hours a dispatcher grants by hand: kept apart from counted hours, marked with who and why."""
+    plan = repository.get(uow.db, "plans", order_id, uow.session)
+    if plan["status"] not in ("scheduled", "delivered"):
+        raise Conflict("只有已排定或已完成的服务才能补记时长。", "NOT_SCHEDULED")
+    served = {
+        o["volunteer_id"]
+        for o in repository.offers_of_order(uow.db, order_id, uow.session)
+        if o["status"] in ("accepted", "no_show", "handed_over")
+    }
+    if volunteer_id not in served:
+        raise Conflict("这位志愿者没有参加这次服务。", "NOT_IN_CREW")
+    grant = {
+        "volunteer_id": volunteer_id,
+        "hours": round(hours, 1),
+        "reason": reason,
+        "granted_by": by,
+        "granted_at": now(),
+    }
+    plan["grants"] = [*plan.get("grants", []), grant]
+    plan["updated_at"] = now()
+    repository.save_plan(uow, plan)
+    uow.emit(
+        "hours_granted",
+        order_id=order_id,
+        palace_id=plan["palace_id"],
+        volunteer_id=volunteer_id,
+        hours=grant["hours"],
+        reason=reason,
+        granted_by=by,
+    )
+    return grant
+
+
 def complete_delivery(order_id: str, people_served: int, at, uow) -> dict:
     plan = _scheduled_plan(uow, order_id)
     completed_at = at or now()
+    rules = _palace(uow, plan["palace_id"]).get("rules") or {}
+    basis = rules.get("hours_basis") or "attended"
+    share = rules.get("min_attendance_share")
+    share = 0.5 if share is None else float(share)
+    granted: dict[str, float] = {}
+    for g in plan.get("grants", []):
+        granted[g["volunteer_id"]] = round(granted.get(g["volunteer_id"], 0.0) + g["hours"], 1)
     hours = [
         {
             "volunteer_id": o["volunteer_id"],
-            "hours": domain.service_hours(plan["attendance"].get(o["volunteer_id"]), plan["start"], plan["end"]),
+            "hours": domain.service_hours(
+                plan["attendance"].get(o["volunteer_id"]), plan["start"], plan["end"], basis, share
+            ),
+            "granted_hours": granted.get(o["volunteer_id"], 0.0),
         }
         for o in _crew(uow, plan)
     ]
@@ -327,6 +785,9 @@ def complete_delivery(order_id: str, people_served: int, at, uow) -> dict:
     )
     repository.save_plan(uow, plan)
     order = plan["order"]
+    repository.mark_served(
+        uow, [f"e:{order['enterprise_id']}", f"d:{plan['palace_id']}:{order['district']}"], completed_at
+    )
     uow.emit(
         "delivery_completed",
         order_id=order_id,
@@ -343,3 +804,114 @@ def complete_delivery(order_id: str, people_served: int, at, uow) -> dict:
         volunteers=hours,
     )
     return plan
+
+
+# -------------------------------------------------------------- batch: re-plan a period
+
+
+def batch_plan(palace_id: str, start, end, include_accepted: bool, uow) -> tuple[dict, list[tuple]]:
+    """Plan every open order of the period together (read only). Returns a summary and, per
+    order, what to apply: (order_id, choice or miss, offers to withdraw, instance)."""
+    palace = _palace(uow, palace_id)
+    plans = [p for p in repository.open_plans(uow, palace_id, start, end) if p.get("order")]
+    programs = {}
+    for p in plans:
+        pid = p["order"].get("program_id")
+        if pid and pid not in programs:
+            programs[pid] = repository.find(uow.db, "programs", pid, uow.session)
+    plans = [p for p in plans if programs.get(p["order"].get("program_id"))]
+    withdraw: dict[str, list[str]] = {}
+    kept: dict[str, list[dict]] = {}
+    for p in plans:
+        offers = [
+            o
+            for o in repository.offers_of_order(uow.db, p["order_id"], uow.session)
+            if o["status"] in ("pending", "accepted")
+        ]
+        keep = [o for o in offers if o["status"] == "accepted" and not include_accepted]
+        kept[p["order_id"]] = keep
+        withdraw[p["order_id"]] = [o["offer_id"] for o in offers if o not in keep]
+    if not plans:
+        return {"orders": 0}, []
+    skills = {n["skill"] for prog in programs.values() for n in prog["needs"]}
+    lo = min(w["start"] for p in plans for w in p["order"]["windows"])
+    hi = max(w["end"] for p in plans for w in p["order"]["windows"])
+    ignore = {oid for ids in withdraw.values() for oid in ids}
+    no_troupe = {p["order_id"] for p in plans if not kept[p["order_id"]]}
+    inst = _instance(uow, palace, skills, set(programs), lo, hi, ignore_offers=ignore, ignore_troupe_plans=no_troupe)
+    orders, fixed = [], {}
+    for p in plans:
+        program = programs[p["order"]["program_id"]]
+        porder = _planner_order(uow, inst, p["order"], program)
+        orders.append(porder)
+        if kept[p["order_id"]] and p.get("start"):
+            have: dict[str, int] = {}
+            for o in kept[p["order_id"]]:
+                have[o["skill"]] = have.get(o["skill"], 0) + 1
+            left = [(s, n - have.get(s, 0)) for s, n in porder.needs if n - have.get(s, 0) > 0]
+            troupe = p.get("troupe_id") if p.get("troupe_id") in inst.troupe_index else None
+            fixed[p["order_id"]] = {
+                "fixed": (inst.bucket(p["start"]), inst.bucket(p["end"], ceil=True), troupe),
+                "needs": left,
+                "exclude": [o["volunteer_id"] for o in kept[p["order_id"]]],
+            }
+    results = planner.plan_batch(inst, orders, explain=True, fixed=fixed)
+    work = [(oid, results[oid], withdraw[oid], inst) for oid in (p["order_id"] for p in plans)]
+    summary = {
+        "orders": len(plans),
+        "planned": sum(isinstance(r, planner.Choice) for r in results.values()),
+        "unfulfillable": sum(isinstance(r, planner.Miss) for r in results.values()),
+        "kept_accepted": sum(len(v) for v in kept.values()),
+    }
+    return summary, work
+
+
+def replan_one(order_id: str, uow, offer_hours: float | None = None) -> int:
+    """Re-plan one order on its own (after the batch found its people taken meanwhile)."""
+    plan = repository.get(uow.db, "plans", order_id, uow.session)
+    if plan["status"] not in ("planning", "unfulfillable") or not plan.get("order"):
+        return 0
+    kept = _withdraw_all(plan, uow, keep_accepted=True)
+    if kept:
+        return 0  # accepted people stand; a decline or the dispatcher fills the rest
+    asked_before = len(repository.offers_of_order(uow.db, order_id, uow.session))
+    plan["asked"] = []
+    _plan(plan, uow, offer_hours)
+    return len(repository.offers_of_order(uow.db, order_id, uow.session)) - asked_before
+
+
+def apply_batch_choice(order_id: str, result, withdraw: list[str], inst: planner.Instance, uow) -> int:
+    """Apply one order's part of a re-plan in its own transaction; returns the offers made.
+    The unique keys still guard: anything taken meanwhile makes this raise, and the caller then
+    plans the order on its own."""
+    plan = repository.get(uow.db, "plans", order_id, uow.session)
+    if plan["status"] not in ("planning", "unfulfillable"):
+        return 0  # answered, cancelled or scheduled meanwhile
+    current = {
+        o["offer_id"]
+        for o in repository.offers_of_order(uow.db, order_id, uow.session)
+        if o["status"] in ("pending", "accepted")
+    }
+    for offer in repository.offers_by_ids(uow, withdraw):
+        if offer["offer_id"] in current:
+            offer.update(status="withdrawn", reason="重新排班", answered_at=offer.get("answered_at") or now())
+            _free(uow, offer)
+            repository.save_offer(uow, offer)
+    kept = current - set(withdraw)
+    if not kept:
+        _free_troupe(uow, plan)
+    if isinstance(result, planner.Miss):
+        if plan["status"] == "unfulfillable" and not kept:
+            return 0
+        plan["explanation"] = {"missing": result.missing, "excluded": result.excluded}
+        if kept:  # accepted offers stand; the missing roles wait for the dispatcher
+            plan.update(reason=result.reason(), updated_at=now())
+            repository.save_plan(uow, plan)
+            return 0
+        _unfulfillable(plan, uow, "NO_CREW", result.reason())
+        return 0
+    plan["asked"] = [
+        o["volunteer_id"] for o in repository.offers_of_order(uow.db, order_id, uow.session) if o["offer_id"] in kept
+    ]
+    _commit(plan, uow, inst, result, _offer_hours(uow, plan["palace_id"]))
+    return len(result.crew)

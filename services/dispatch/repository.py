@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pymongo import ASCENDING, DESCENDING
 
 from common.errors import NotFound
@@ -14,6 +16,7 @@ KINDS = {
     "volunteers": ("volunteer_id", "找不到这位志愿者。", "VOLUNTEER_NOT_FOUND"),
     "plans": ("order_id", "这个订单还没有派单安排。", "PLAN_NOT_FOUND"),
     "offers": ("offer_id", "找不到这个邀约。", "OFFER_NOT_FOUND"),
+    "no_shows": ("no_show_id", "找不到这条缺席记录。", "NO_SHOW_NOT_FOUND"),
 }
 
 
@@ -24,6 +27,10 @@ def ensure_indexes(db) -> None:
     db.volunteers.create_index([("palace_id", ASCENDING), ("name", ASCENDING)])
     db.volunteers.create_index([("palace_id", ASCENDING), ("skills", ASCENDING)])
     db.plans.create_index([("palace_id", ASCENDING), ("status", ASCENDING)])
+    db.plans.create_index([("palace_id", ASCENDING), ("status", ASCENDING), ("first_start", ASCENDING)])
+    db.no_shows.create_index([("palace_id", ASCENDING), ("reported_at", DESCENDING)])
+    db.no_shows.create_index([("volunteer_id", ASCENDING), ("reported_at", DESCENDING)])
+    db.no_shows.create_index([("order_id", ASCENDING)])
     db.offers.create_index([("volunteer_id", ASCENDING), ("created_at", DESCENDING)])
     db.offers.create_index([("volunteer_id", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)])
     db.offers.create_index([("order_id", ASCENDING), ("created_at", ASCENDING)])
@@ -65,8 +72,8 @@ def listing(db, kind: str, palace_id: str | None, sort: str) -> list[dict]:
     return [_out(kind, d) for d in db[kind].find(query).sort([("palace_id", ASCENDING), (sort, ASCENDING)]).limit(5000)]
 
 
-def troupes_for(uow, palace_id: str, program_id: str) -> list[dict]:
-    cursor = uow.db.troupes.find({"palace_id": palace_id, "repertoire": program_id}, session=uow.session)
+def troupes_playing(uow, palace_id: str, program_ids: list[str]) -> list[dict]:
+    cursor = uow.db.troupes.find({"palace_id": palace_id, "repertoire": {"$in": program_ids}}, session=uow.session)
     return [_out("troupes", d) for d in cursor]
 
 
@@ -75,36 +82,10 @@ def volunteers_with(uow, palace_id: str, skills: list[str]) -> list[dict]:
     return [_out("volunteers", d) for d in cursor]
 
 
-def busy_checker(uow, volunteer_ids: list[str], windows: list[dict]):
-    """is_busy(volunteer, start, end) over the bookings in the order's windows (one query)."""
-    if not volunteer_ids or not windows:
-        return lambda vid, start, end: False
-    low = domain.buckets(min(w["start"] for w in windows), max(w["end"] for w in windows))
-    held = {
-        (d["volunteer_id"], d["bucket"])
-        for d in uow.db.bookings.find(
-            {"volunteer_id": {"$in": volunteer_ids}, "bucket": {"$gte": low.start, "$lt": low.stop}},
-            {"volunteer_id": 1, "bucket": 1},
-            session=uow.session,
-        )
-    }
-    return lambda vid, start, end: any((vid, b) in held for b in domain.buckets(start, end))
-
-
-def is_busy(uow, volunteer_id: str, start, end) -> bool:
-    span = domain.buckets(start, end)
-    return (
-        uow.db.bookings.find_one(
-            {"volunteer_id": volunteer_id, "bucket": {"$gte": span.start, "$lt": span.stop}},
-            {"_id": 1},
-            session=uow.session,
-        )
-        is not None
-    )
-
-
 def book(uow, offer: dict) -> None:
-    """Hold the volunteer's time; a DuplicateKeyError means somebody else holds part of it."""
+    """Hold the volunteer's time and half the rest gap on each side (``offer["pad_minutes"]``);
+    a DuplicateKeyError means somebody else holds part of it, or is too close to it."""
+    pad = dt.timedelta(minutes=offer.get("pad_minutes") or 0)
     uow.db.bookings.insert_many(
         [
             {
@@ -114,10 +95,119 @@ def book(uow, offer: dict) -> None:
                 "offer_id": offer["offer_id"],
                 "order_id": offer["order_id"],
             }
-            for b in domain.buckets(offer["start"], offer["end"])
+            for b in domain.buckets(offer["start"] - pad, offer["end"] + pad)
         ],
         session=uow.session,
     )
+
+
+def held_buckets(uow, volunteer_ids: list[str], start, end, ignore_offers=frozenset()) -> dict[str, list[int]]:
+    """The buckets each volunteer already holds between start and end (pads included)."""
+    if not volunteer_ids:
+        return {}
+    span = domain.buckets(start, end)
+    out: dict[str, list[int]] = {}
+    for d in uow.db.bookings.find(
+        {"volunteer_id": {"$in": volunteer_ids}, "bucket": {"$gte": span.start, "$lt": span.stop}},
+        {"volunteer_id": 1, "bucket": 1, "offer_id": 1},
+        session=uow.session,
+    ):
+        if d.get("offer_id") not in ignore_offers:
+            out.setdefault(d["volunteer_id"], []).append(d["bucket"])
+    return out
+
+
+def offers_by_ids(uow, offer_ids: list[str]) -> list[dict]:
+    return [_out("offers", d) for d in uow.db.offers.find({"_id": {"$in": offer_ids}}, session=uow.session)]
+
+
+# ------------------------------------------------------------------ limits, counted under a unique key
+
+
+def week_key(t: dt.datetime) -> str:
+    year, week, _ = t.astimezone(domain.CN).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def month_key(t: dt.datetime) -> str:
+    local = t.astimezone(domain.CN)
+    return f"{local.year}-{local.month:02d}"
+
+
+def take_load(uow, key: str, amount: int, limit: int) -> None:
+    """Count ``amount`` against ``limit`` on the counter ``key``; at the limit, the insert of an
+    existing key fails with DuplicateKeyError and the use case runs again and sees the count."""
+    done = uow.db.loads.update_one(
+        {"_id": key, "n": {"$lte": limit - amount}}, {"$inc": {"n": amount}}, session=uow.session
+    )
+    if done.matched_count == 0:
+        if amount > limit:
+            raise LimitReached(key)
+        uow.db.loads.insert_one({"_id": key, "n": amount}, session=uow.session)
+
+
+def give_load(uow, key: str, amount: int) -> None:
+    uow.db.loads.update_one({"_id": key}, {"$inc": {"n": -amount}}, session=uow.session)
+
+
+def loads(uow, keys: list[str]) -> dict[str, int]:
+    if not keys:
+        return {}
+    return {d["_id"]: d["n"] for d in uow.db.loads.find({"_id": {"$in": keys}}, session=uow.session)}
+
+
+class LimitReached(Exception):
+    """More than the whole limit asked at once (a single booking longer than a month's hours)."""
+
+
+# ------------------------------------------------------------------ how long since a place was served
+
+
+def last_served(uow, keys: list[str]) -> dict[str, dt.datetime]:
+    return {d["_id"]: d["at"] for d in uow.db.reach.find({"_id": {"$in": keys}}, session=uow.session)}
+
+
+def mark_served(uow, keys: list[str], at: dt.datetime) -> None:
+    for key in keys:
+        uow.db.reach.update_one({"_id": key}, {"$max": {"at": at}}, upsert=True, session=uow.session)
+
+
+# ------------------------------------------------------------------ no-shows
+
+
+def insert_no_show(uow, record: dict) -> None:
+    doc = dict(record)
+    doc["_id"] = doc.pop("no_show_id")
+    uow.db.no_shows.insert_one(doc, session=uow.session)
+
+
+def save_no_show(uow, record: dict) -> None:
+    doc = dict(record)
+    doc["_id"] = doc.pop("no_show_id")
+    uow.db.no_shows.replace_one({"_id": doc["_id"]}, doc, session=uow.session)
+
+
+def no_shows(db, *, palace_id: str | None = None, volunteer_id: str | None = None, order_id: str | None = None):
+    query = {k: v for k, v in (("palace_id", palace_id), ("volunteer_id", volunteer_id), ("order_id", order_id)) if v}
+    return [_out("no_shows", d) for d in db.no_shows.find(query).sort("reported_at", DESCENDING).limit(500)]
+
+
+def open_plans(uow, palace_id: str, start, end) -> list[dict]:
+    cursor = uow.db.plans.find(
+        {
+            "palace_id": palace_id,
+            "status": {"$in": ["planning", "unfulfillable"]},
+            "first_start": {"$gte": start, "$lt": end},
+        },
+        session=uow.session,
+    )
+    return [_out("plans", d) for d in cursor]
+
+
+def claim_nightly(db, palace_id: str, day: str) -> bool:
+    """One process per night runs a palace's re-planning: the first to move the mark wins."""
+    done = db.palaces.update_one({"_id": palace_id, "nightly_done": {"$ne": day}}, {"$set": {"nightly_done": day}})
+    return done.modified_count == 1
 
 
 def release(uow, offer_id: str) -> None:

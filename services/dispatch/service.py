@@ -3,6 +3,10 @@ bookings and the plan of every accepted order."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import time
+
 from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
@@ -14,6 +18,9 @@ from common.store import MongoStore
 from contracts import payloads
 from contracts.base import now
 from services.dispatch import handlers, repository
+from services.dispatch.planner import CN
+
+log = logging.getLogger(__name__)
 
 _offer_out = payloads.OfferOut()
 _plan_out = payloads.PlanOut()
@@ -123,8 +130,111 @@ class DispatchService:
                 if plan["status"] in ("scheduled", "delivered")
                 else [],
                 "attendance": [{"volunteer_id": k, **v} for k, v in (plan.get("attendance") or {}).items()],
+                "hours": plan.get("hours") or [],
+                "grants": plan.get("grants") or [],
+                "no_shows": repository.no_shows(db, order_id=order_id),
             }
         )
+
+    @rpc
+    def replan(self, palace_id: str, payload: dict) -> dict:
+        """Re-plan every open order of a period together (a dispatcher's button, or the nightly run).
+        Accepted offers stay unless ``include_accepted``; each order is then applied in its own
+        transaction, and an order whose people were taken meanwhile is planned again on its own."""
+        data = load(payloads.Replan, payload)
+        repository.get(self.store.db, "palaces", palace_id)
+        started = time.perf_counter()
+        summary, work = self.store.transaction(
+            lambda uow: handlers.batch_plan(palace_id, data["start"], data["end"], data["include_accepted"], uow)
+        )
+        made = 0
+        for order_id, result, withdraw, inst in work:
+            try:
+                made += self.store.transaction(
+                    lambda uow, a=(order_id, result, withdraw, inst): handlers.apply_batch_choice(*a, uow)
+                )
+            except DuplicateKeyError:
+                made += self._run(lambda uow, o=order_id: handlers.replan_one(o, uow, self._offer_hours()))
+        return payloads.ReplanOut().dump(
+            {
+                "palace_id": palace_id,
+                "start": data["start"],
+                "end": data["end"],
+                "orders": summary.get("orders", 0),
+                "planned": summary.get("planned", 0),
+                "unfulfillable": summary.get("unfulfillable", 0),
+                "kept_accepted": summary.get("kept_accepted", 0),
+                "offers_made": made,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
+
+    @timer(interval=600)
+    def nightly_replan(self):
+        """At 02:00 China time, each palace that wants it re-plans the next two weeks, once."""
+        local = dt.datetime.now(CN)
+        if local.hour != 2:
+            return
+        for palace in repository.listing(self.store.db, "palaces", None, "name"):
+            if palace.get("nightly_replan", True) is False:
+                continue
+            if not repository.claim_nightly(self.store.db, palace["palace_id"], local.date().isoformat()):
+                continue
+            start = now()
+            try:
+                self.replan(
+                    palace["palace_id"],
+                    {"start": start.isoformat(), "end": (start + dt.timedelta(days=14)).isoformat()},
+                )
+            except Exception:  # noqa: BLE001 - one palace's trouble must not stop the others
+                log.exception("nightly re-plan of %s failed", palace["palace_id"])
+
+    @rpc
+    def assign(self, order_id: str, payload: dict, by: str = "dispatcher") -> dict:
+        data = load(payloads.Assign, payload)
+        return _offer_out.dump(
+            self._run(
+                lambda uow: handlers.assign(
+                    order_id, data["volunteer_id"], data["skill"], data["replaces_offer_id"], by, uow
+                )
+            )
+        )
+
+    @rpc
+    def propose_swap(self, offer_id: str, payload: dict) -> dict:
+        data = load(payloads.ProposeSwap, payload)
+        return _offer_out.dump(
+            self._run(lambda uow: handlers.propose_swap(offer_id, data["volunteer_id"], data["to_volunteer_id"], uow))
+        )
+
+    @rpc
+    def report_no_show(self, order_id: str, payload: dict, by: str = "dispatcher") -> dict:
+        data = load(payloads.ReportNoShow, payload)
+        return payloads.NoShowOut().dump(
+            self._run(lambda uow: handlers.report_no_show(order_id, data["volunteer_id"], data["reason"], by, uow))
+        )
+
+    @rpc
+    def clear_no_show(self, no_show_id: str, payload: dict) -> dict:
+        data = load(payloads.ClearNoShow, payload)
+        return payloads.NoShowOut().dump(self._run(lambda uow: handlers.clear_no_show(no_show_id, data["reason"], uow)))
+
+    @rpc
+    def get_no_show(self, no_show_id: str) -> dict:
+        return payloads.NoShowOut().dump(repository.get(self.store.db, "no_shows", no_show_id))
+
+    @rpc
+    def list_no_shows(self, palace_id: str | None = None, volunteer_id: str | None = None) -> list[dict]:
+        records = repository.no_shows(self.store.db, palace_id=palace_id, volunteer_id=volunteer_id)
+        return payloads.NoShowOut(many=True).dump(records)
+
+    @rpc
+    def grant_hours(self, order_id: str, payload: dict, by: str = "dispatcher") -> dict:
+        data = load(payloads.GrantHours, payload)
+        grant = self._run(
+            lambda uow: handlers.grant_hours(order_id, data["volunteer_id"], data["hours"], data["reason"], by, uow)
+        )
+        return payloads.GrantOut().dump(grant)
 
     @rpc
     def list_offers(self, volunteer_id: str, status: str | None = None) -> list[dict]:

@@ -87,6 +87,36 @@ class GatewayService:
         self._who(request)
         return call(self.dispatch.list_palaces)
 
+    @http("PUT", "/api/palaces/<palace_id>")
+    def upsert_palace(self, request, palace_id):
+        """A palace's settings: offer deadline, planning rules, the planner's weights, districts."""
+        who = self._who(request, auth.STAFF)
+        auth.palace_scope(who, palace_id)
+        return call(self.dispatch.upsert_palace, {**body(request), "palace_id": palace_id})
+
+    @http("POST", "/api/palaces/<palace_id>/replan")
+    def replan(self, request, palace_id):
+        """Re-plan every open order of a period together."""
+        who = self._who(request, auth.STAFF)
+        auth.palace_scope(who, palace_id)
+        return call(self.dispatch.replan, palace_id, body(request), timeout=120)
+
+    @http("GET", "/api/no-shows")
+    def no_shows(self, request):
+        who = self._who(request, auth.STAFF)
+        q = query(request, ("palace_id", "volunteer_id"))
+        palace = auth.palace_scope(who, q.get("palace_id"))
+        if palace is None and not q.get("volunteer_id"):
+            raise Invalid("请指定文化宫或志愿者。", fields={"palace_id": ["请指定文化宫或志愿者。"]})
+        return call(self.dispatch.list_no_shows, palace, q.get("volunteer_id"))
+
+    @http("POST", "/api/no-shows/<no_show_id>/clear")
+    def clear_no_show(self, request, no_show_id):
+        who = self._who(request, auth.STAFF)
+        record = call(self.dispatch.get_no_show, no_show_id)
+        auth.palace_scope(who, record["palace_id"])
+        return call(self.dispatch.clear_no_show, no_show_id, body(request))
+
     @http("GET", "/api/programs")
     def programs(self, request):
         self._who(request)
@@ -146,6 +176,13 @@ class GatewayService:
     @http("POST", "/api/offers/<offer_id>/decline")
     def decline_offer(self, request, offer_id):
         return self._answer(request, offer_id, "decline")
+
+    @http("POST", "/api/offers/<offer_id>/swap")
+    def swap_offer(self, request, offer_id):
+        """Hand an accepted assignment to a colleague, who must accept it."""
+        who = self._who(request, ("volunteer",))
+        data = {**body(request), "volunteer_id": who["volunteer_id"]}
+        return 201, call(self.dispatch.propose_swap, offer_id, data)
 
     # ------------------------------------------------------------ orders
 
@@ -244,6 +281,22 @@ class GatewayService:
     def complete(self, request, order_id):
         self._order(request, order_id, auth.STAFF)
         return call(self.dispatch.complete_delivery, order_id, body(request))
+
+    @http("POST", "/api/orders/<order_id>/plan/assign")
+    def assign(self, request, order_id):
+        """The dispatcher's own choice for a role (hard rules still hold)."""
+        who, _ = self._order(request, order_id, auth.STAFF)
+        return 201, call(self.dispatch.assign, order_id, body(request), by=who["username"])
+
+    @http("POST", "/api/orders/<order_id>/no-show")
+    def no_show(self, request, order_id):
+        who, _ = self._order(request, order_id, auth.STAFF)
+        return 201, call(self.dispatch.report_no_show, order_id, body(request), by=who["username"])
+
+    @http("POST", "/api/orders/<order_id>/hours")
+    def grant_hours(self, request, order_id):
+        who, _ = self._order(request, order_id, auth.STAFF)
+        return 201, call(self.dispatch.grant_hours, order_id, body(request), by=who["username"])
 
     # ------------------------------------------------------------ feedback
 

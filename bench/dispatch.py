@@ -1,0 +1,162 @@
+"""make bench-dispatch: the batch planner and the online planner on a city-sized month, against
+the LP relaxation of the same instance (an upper bound on the best possible objective).
+
+Writes bench/results/dispatch.json. Usage: python -m bench.dispatch [--seed 7] [--orders 10000]
+[--volunteers 2000] [--troupes 300] [--districts 20] [--online 2000] [--no-reference]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import resource
+import sys
+import time
+
+import numpy as np
+
+from bench.city import generate
+from services.dispatch import planner as P
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+
+
+def build(city: dict) -> tuple[P.Instance, list[P.Order]]:
+    inst = P.Instance(P.Rules(), city["origin"], city["days"], city["volunteers"], city["troupes"], city["districts"])
+    repertoire: dict[str, list[str]] = {}
+    for troupe in city["troupes"]:
+        for program_id in troupe["repertoire"]:
+            repertoire.setdefault(program_id, []).append(troupe["troupe_id"])
+    orders = []
+    for o in city["orders"]:
+        u = 0.5 * P.underserved(city["enterprise_days"][o["enterprise_id"]])
+        u += 0.5 * P.underserved(city["district_days"][o["district"]])
+        program = city["programs"][o["program_id"]]
+        orders.append(P.make_order(inst, o, program, repertoire.get(o["program_id"], []), u))
+    return inst, orders
+
+
+def peak_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def check(inst: P.Instance, orders: list[P.Order], results: dict) -> int:
+    """Count broken hard rules in a plan (0 expected): overlap with the rest gap, availability, limits."""
+    by_id = {o.order_id: o for o in orders}
+    held: dict[int, list[tuple[int, int]]] = {}
+    broken = 0
+    for r in results.values():
+        if not isinstance(r, P.Choice):
+            continue
+        order = by_id[r.order_id]
+        people = [i for i, _, _ in r.crew]
+        broken += len(people) != len(set(people))
+        need = {}
+        for _, skill, _ in r.crew:
+            need[skill] = need.get(skill, 0) + 1
+        broken += need != {s: n for s, n in order.needs}
+        for i in people:
+            broken += not inst.avail[i, r.start : r.end].all()
+            held.setdefault(i, []).append((r.start, r.end))
+    gap = 2 * inst.rules.half_gap
+    for spans in held.values():
+        spans.sort()
+        broken += sum(1 for (a1, b1), (a2, _) in zip(spans, spans[1:], strict=False) if a2 - b1 < gap)
+    broken += int((inst.week_count > inst.week_limit[:, None]).sum())
+    broken += int((inst.month_minutes > inst.month_limit[:, None]).sum())
+    return broken
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--volunteers", type=int, default=2_000)
+    parser.add_argument("--troupes", type=int, default=300)
+    parser.add_argument("--districts", type=int, default=20)
+    parser.add_argument("--online", type=int, default=2_000, help="orders planned one at a time, as they arrive")
+    parser.add_argument("--no-reference", action="store_true", help="skip the LP bound")
+    parser.add_argument("--out", default=str(RESULTS / "dispatch.json"))
+    args = parser.parse_args(argv)
+
+    city = generate(args.seed, args.orders, args.volunteers, args.troupes, args.districts)
+    print(
+        f"instance: {args.orders} orders, {args.volunteers} volunteers, {args.troupes} troupes, "
+        f"{args.districts} districts, seed {args.seed}",
+        file=sys.stderr,
+    )
+
+    t0 = time.perf_counter()
+    inst, orders = build(city)
+    build_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = P.plan_batch(inst, orders)
+    seconds = time.perf_counter() - t0
+    objective = P.objective(results)
+    planned = sum(isinstance(r, P.Choice) for r in results.values())
+    broken = check(inst, orders, results)
+    print(
+        f"batch: {planned}/{len(orders)} planned in {seconds:.2f} s, objective {objective:.1f}, "
+        f"hard rules broken {broken}",
+        file=sys.stderr,
+    )
+
+    # online: orders arrive one by one; each is planned with its explanation and held
+    inst, orders = build(city)
+    arrivals = orders[: args.online]
+    times = []
+    for order in arrivals:
+        t = time.perf_counter()
+        got = P.plan_order(inst, order, explain=True)
+        if isinstance(got, P.Choice):
+            inst.apply(order, got)
+        times.append((time.perf_counter() - t) * 1000)
+    online = np.array(times)
+    print(
+        f"online: {len(arrivals)} orders, p50 {np.percentile(online, 50):.2f} ms, "
+        f"p99 {np.percentile(online, 99):.2f} ms",
+        file=sys.stderr,
+    )
+
+    out = {
+        "seed": args.seed,
+        "orders": len(orders),
+        "volunteers": args.volunteers,
+        "troupes": args.troupes,
+        "districts": args.districts,
+        "planned": planned,
+        "seconds": round(seconds, 2),
+        "build_seconds": round(build_seconds, 2),
+        "objective": round(objective, 1),
+        "hard_rules_broken": broken,
+        "online_orders": len(arrivals),
+        "online_p50_ms": round(float(np.percentile(online, 50)), 2),
+        "online_p99_ms": round(float(np.percentile(online, 99)), 2),
+        "reference": None,
+        "reference_objective": None,
+        "gap": None,
+    }
+    if not args.no_reference:
+        from bench.reference import lp_bound
+
+        inst, orders = build(city)
+        ref = lp_bound(inst, orders)
+        out["reference"] = {"method": "LP relaxation (HiGHS)", **ref}
+        out["reference_objective"] = round(ref["bound"], 1)
+        out["gap"] = round(max(0.0, (ref["bound"] - objective) / ref["bound"]), 4)
+        print(
+            f"reference: LP bound {ref['bound']:.1f} ({ref['status']}, {ref['columns']} columns, "
+            f"{ref['rows']} rows, {ref['seconds']} s); gap {out['gap']:.2%}",
+            file=sys.stderr,
+        )
+    out["peak_rss_mib"] = peak_mib()
+    path = pathlib.Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()

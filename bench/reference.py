@@ -1,0 +1,187 @@
+"""An upper bound on the best objective: the LP relaxation of the dispatch problem, solved by HiGHS.
+
+Variables, on the instance as it stands before planning:
+  y[o, s]        order o is served in slot s                       (0 ≤ y ≤ 1)
+  x[o, s, v, k]  volunteer v fills skill k of order o in slot s     (0 ≤ x ≤ 1), only where v
+                 passes every hard rule on its own (skill, availability, travel, limits, held time)
+Constraints:
+  Σ_s y[o, s] ≤ 1                                   one slot per order
+  Σ_v x[o, s, v, k] = count(k) · y[o, s]             every role filled
+  Σ x over v's intervals that contain a point ≤ 1     no overlap, rest gap included (one row per
+                                                      start point of v's padded intervals)
+  Σ x over v's slots in week w ≤ deliveries left     weekly limit
+  Σ minutes · x over v's slots in month m ≤ left     monthly hours
+Objective: the planner's, with the troupe bonus granted to every member of any troupe that has the
+program (troupe choice and troupe limits relaxed). Every relaxation only raises the bound, so
+planner objective ≤ LP optimum, and (LP − planner) / LP is an honest gap.
+"""
+
+from __future__ import annotations
+
+import time
+
+import highspy
+import numpy as np
+
+from services.dispatch import planner as P
+
+
+def lp_bound(
+    inst: P.Instance, orders: list[P.Order], time_limit: float = 600.0, integer: bool = False, tighten: bool = True
+) -> dict:
+    started = time.perf_counter()
+    w = inst.rules.weights
+    h = inst.rules.half_gap
+    cost: list[float] = []
+    rows_i: list[np.ndarray] = []
+    cols_i: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    row_lo: list[float] = []
+    row_hi: list[float] = []
+    # per volunteer: (column, padded start, padded end, week, month, minutes) of every x
+    xs_vol: list[np.ndarray] = []
+    xs_col: list[np.ndarray] = []
+    xs_a: list[np.ndarray] = []
+    xs_b: list[np.ndarray] = []
+    xs_week: list[np.ndarray] = []
+    xs_month: list[np.ndarray] = []
+    xs_min: list[np.ndarray] = []
+
+    y_cols: list[int] = []
+
+    def new_row(lo: float, hi: float) -> int:
+        row_lo.append(lo)
+        row_hi.append(hi)
+        return len(row_lo) - 1
+
+    def entries(row: int, cols, values) -> None:
+        cols = np.asarray(cols, dtype=np.int64)
+        rows_i.append(np.full(len(cols), row, dtype=np.int64))
+        cols_i.append(cols)
+        vals.append(np.broadcast_to(np.asarray(values, dtype=float), cols.shape).copy())
+
+    for order in orders:
+        dist = inst.distance(order.district)
+        likes = inst.likes(order.kind, order.district)
+        troupe_rows = [inst.troupe_index[t] for t in order.troupes if t in inst.troupe_index]
+        any_member = inst.members[troupe_rows].any(axis=0) if troupe_rows else np.zeros(len(inst.ids), dtype=bool)
+        one_slot = new_row(-np.inf, 1.0)
+        for start, end in inst.slots(order):
+            m = inst.month_of(start)
+            week = inst.week_of(start)
+            per_skill = []
+            for skill, count in order.needs:
+                c = inst.by_skill.get(skill, np.zeros(0, dtype=np.int64))
+                ok = P._eligible(inst, c, order, start, end, dist[c] <= inst.max_km[c])
+                per_skill.append((skill, count, c[ok]))
+            if any(len(v) < count for _, count, v in per_skill):
+                continue  # this slot can never be fully staffed
+            y = len(cost)
+            y_cols.append(y)
+            cost.append(w.serve + w.underserved * order.underserved)
+            entries(one_slot, [y], 1.0)
+            for _skill, count, v in per_skill:
+                travel = np.clip(1.0 - dist[v] / inst.rules.max_travel_km, 0.0, 1.0)
+                limit = np.maximum(inst.month_limit[v], 1)
+                fair = 1.0 - np.minimum(inst.month_minutes[v, m] / limit, 1.0)
+                score = w.travel * travel + w.fairness * fair + w.preference * likes[v] + w.troupe * any_member[v]
+                first = len(cost)
+                cost.extend(score.tolist())
+                cols = np.arange(first, first + len(v))
+                fill = new_row(0.0, 0.0)
+                entries(fill, cols, 1.0)
+                entries(fill, [y], -float(count))
+                if tighten:  # x ≤ y: a person fills a role only in a slot that is used
+                    first_row = len(row_lo)
+                    row_lo.extend([-np.inf] * len(cols))
+                    row_hi.extend([0.0] * len(cols))
+                    rows = np.arange(first_row, first_row + len(cols))
+                    rows_i.extend([rows, rows])
+                    cols_i.extend([cols, np.full(len(cols), y)])
+                    vals.extend([np.ones(len(cols)), -np.ones(len(cols))])
+                xs_vol.append(v)
+                xs_col.append(cols)
+                xs_a.append(np.full(len(v), max(start - h, 0)))
+                xs_b.append(np.full(len(v), min(end + h, inst.T)))
+                xs_week.append(np.full(len(v), week))
+                xs_month.append(np.full(len(v), m))
+                xs_min.append(np.full(len(v), order.minutes))
+
+    vol = np.concatenate(xs_vol)
+    col = np.concatenate(xs_col)
+    a = np.concatenate(xs_a)
+    b = np.concatenate(xs_b)
+    wk = np.concatenate(xs_week)
+    mo = np.concatenate(xs_month)
+    mins = np.concatenate(xs_min)
+    by_vol = np.lexsort((a, vol))
+    vol, col, a, b, wk, mo, mins = (arr[by_vol] for arr in (vol, col, a, b, wk, mo, mins))
+    bounds = np.flatnonzero(np.diff(vol)) + 1
+    for part in np.split(np.arange(len(vol)), bounds):
+        if not len(part):
+            continue
+        i = int(vol[part[0]])
+        pa, pb, pc = a[part], b[part], col[part]
+        # no overlap: at each padded start point, the intervals that contain it
+        for p in np.unique(pa):
+            inside = pc[(pa <= p) & (p < pb)]
+            if len(inside) > 1:
+                entries(new_row(-np.inf, 1.0), inside, 1.0)
+        for week in np.unique(wk[part]):
+            sel = pc[wk[part] == week]
+            left = int(inst.week_limit[i] - inst.week_count[i, week])
+            if len(sel) > left:
+                entries(new_row(-np.inf, float(left)), sel, 1.0)
+        for month in np.unique(mo[part]):
+            sel = mo[part] == month
+            left = float(inst.month_limit[i] - inst.month_minutes[i, month])
+            if mins[part][sel].sum() > left:
+                entries(new_row(-np.inf, left), pc[sel], mins[part][sel])
+
+    n_col, n_row = len(cost), len(row_lo)
+    r = np.concatenate(rows_i)
+    c = np.concatenate(cols_i)
+    v = np.concatenate(vals)
+    order_c = np.lexsort((r, c))
+    r, c, v = r[order_c], c[order_c], v[order_c]
+    starts = np.searchsorted(c, np.arange(n_col + 1))
+    built = time.perf_counter() - started
+
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_col
+    lp.num_row_ = n_row
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lp.col_lower_ = np.zeros(n_col)
+    lp.col_upper_ = np.ones(n_col)
+    lp.row_lower_ = np.asarray(row_lo, dtype=float)
+    lp.row_upper_ = np.asarray(row_hi, dtype=float)
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = starts.astype(np.int32)
+    lp.a_matrix_.index_ = r.astype(np.int32)
+    lp.a_matrix_.value_ = v
+    lp.a_matrix_.num_col_ = n_col
+    lp.a_matrix_.num_row_ = n_row
+    if integer:
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * n_col
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    solver.setOptionValue("time_limit", float(time_limit))
+    solver.setOptionValue("threads", 2)
+    solver.passModel(lp)
+    solver.run()
+    status = solver.modelStatusToString(solver.getModelStatus())
+    info = solver.getInfo()
+    values = np.asarray(solver.getSolution().col_value)
+    served = float(values[np.asarray(y_cols, dtype=np.int64)].sum()) if y_cols else 0.0
+    return {
+        "bound": float(info.mip_dual_bound if integer else info.objective_function_value),
+        "best": float(info.objective_function_value),
+        "status": status,
+        "served": round(served, 1),
+        "columns": n_col,
+        "rows": n_row,
+        "nonzeros": int(len(v)),
+        "build_seconds": round(built, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
