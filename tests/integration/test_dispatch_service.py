@@ -186,7 +186,8 @@ def test_overlapping_orders_arriving_at_once_never_share_a_volunteer(dispatch, s
     live = list(db.offers.find({"status": {"$in": ["pending", "accepted"]}}))
     people = [o["volunteer_id"] for o in live]
     assert len(people) == len(set(people)) == 4
-    assert db.bookings.count_documents({}) == 4 * 8  # two hours = eight 15-minute buckets each
+    # two hours = eight 15-minute buckets, plus half the 30-minute rest gap on each side
+    assert db.bookings.count_documents({}) == 4 * 10
 
 
 def test_an_offer_past_its_deadline_expires_and_moves_on(dispatch, service_config):

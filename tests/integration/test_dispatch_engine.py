@@ -1,0 +1,193 @@
+"""The dispatch engine against the real broker and database: explanations, rest gaps and limits
+held by the database, batch re-planning, hand-overs, no-show cover, overrides and hours."""
+
+import datetime as dt
+
+import pytest
+from pymongo import MongoClient
+
+from common.errors import Conflict, NotFound
+from tests.helpers import wait_until
+from tests.integration.test_dispatch_service import DAY, accepted, dispatch, iso, offers_of  # noqa: F401
+
+
+def status(d, order_id):
+    try:
+        return d.get_plan(order_id)["status"]
+    except NotFound:
+        return None
+
+
+def live(d, order_id):
+    return [o for o in d.get_plan(order_id)["offers"] if o["status"] in ("pending", "accepted")]
+
+
+def accept_all(d, order_id):
+    for o in offers_of(d, order_id):
+        d.accept_offer(o["offer_id"], {"volunteer_id": o["volunteer_id"]})
+    wait_until(lambda: d.get_plan(order_id)["status"] == "scheduled", what="scheduled")
+
+
+def db_of(config):
+    return MongoClient(config["MONGO_URI"], tz_aware=True)[f"{config['DB_PREFIX']}dispatch"]
+
+
+def test_every_offer_says_why_this_person_and_why_not_the_others(dispatch, service_config):
+    d, _ = dispatch
+    accepted(service_config, "e1")
+    offers = wait_until(lambda: len(offers_of(d, "e1")) == 2 and offers_of(d, "e1"), what="two offers")
+    plan = d.get_plan("e1")
+    assert plan["explanation"]["troupe_id"] == "art"
+    singer = next(o for o in offers if o["skill"] == "声乐")
+    assert singer["volunteer_id"] == "s1" and singer["kind"] == "plan"
+    why = singer["explanation"]
+    assert why["score"]["criteria"]["troupe"] > 0  # a member of the troupe sent
+    assert {r["volunteer_id"] for r in why["runners_up"]} == {"s2", "s3"}
+    assert all(r["lost_on"] == "troupe" for r in why["runners_up"])
+
+
+def test_the_database_keeps_the_rest_gap_and_the_weekly_limit(dispatch, service_config):
+    d, _ = dispatch
+    d.upsert_palace(
+        {
+            "palace_id": "haining",
+            "name": "海宁市工人文化宫",
+            "district": "海宁",
+            "rules": {"rest_minutes": 60, "week_deliveries": 1},
+        }
+    )
+    accepted(service_config, "r1", start=9, end=11)
+    wait_until(lambda: len(offers_of(d, "r1")) == 2, what="offers for r1")
+    first = {o["volunteer_id"] for o in offers_of(d, "r1")}
+    # the same afternoon: everybody already asked has used the week's one delivery
+    accepted(service_config, "r2", start=15, end=17)
+    wait_until(lambda: status(d, "r2") in ("planning", "unfulfillable"), what="r2 planned")
+    second = {o["volunteer_id"] for o in offers_of(d, "r2")}
+    assert not first & second
+    # once more in the evening: only one singer is left, and no player (the limit is 1 a week)
+    accepted(service_config, "r3", start=19, end=21)
+    plan = wait_until(lambda: status(d, "r3") == "unfulfillable" and d.get_plan("r3"), what="r3")
+    assert "本周服务次数已满" in plan["reason"]
+    db = db_of(service_config)
+    week = next(k["_id"] for k in db.loads.find({"_id": {"$regex": "^v:s1:.*-W"}}))
+    assert db.loads.find_one({"_id": week})["n"] == 1
+    # a booking that breaks the rest gap is refused by the unique key itself
+    offer = offers_of(d, "r1")[0]
+    pad = dt.timedelta(minutes=30)
+    from services.dispatch import domain
+
+    clash = domain.buckets(dt.datetime.fromisoformat(offer["end"]), dt.datetime.fromisoformat(offer["end"]) + pad)
+    assert db.bookings.count_documents({"volunteer_id": offer["volunteer_id"], "bucket": {"$in": list(clash)}}) == 2
+
+
+def test_a_dispatcher_override_keeps_the_hard_rules(dispatch, service_config):
+    d, _ = dispatch
+    accepted(service_config, "x1")
+    offers = wait_until(lambda: len(offers_of(d, "x1")) == 2 and offers_of(d, "x1"), what="offers")
+    singer = next(o for o in offers if o["skill"] == "声乐")
+    mine = d.assign("x1", {"volunteer_id": "s3", "skill": "声乐", "replaces_offer_id": singer["offer_id"]}, by="disp")
+    assert mine["kind"] == "override" and mine["explanation"]["override"] is True
+    assert {o["volunteer_id"] for o in live(d, "x1")} == {"s3", "p1"}
+    with pytest.raises(Conflict) as err:  # no such skill
+        d.assign("x1", {"volunteer_id": "p2", "skill": "声乐"}, by="disp")
+    assert "技能" in err.value.message
+    accepted(service_config, "x2")  # same afternoon: p2 gets the player's role of x2
+    wait_until(lambda: len(offers_of(d, "x2")) >= 1, what="x2 offers")
+    busy = next(o for o in offers_of(d, "x2") if o["skill"] == "器乐")["volunteer_id"]
+    with pytest.raises(Conflict) as err:  # already booked that afternoon
+        d.assign("x1", {"volunteer_id": busy, "skill": "器乐"}, by="disp")
+    assert "已有安排" in err.value.message or "间隔" in err.value.message
+
+
+def test_a_volunteer_hands_an_assignment_to_a_colleague_who_accepts(dispatch, service_config):
+    d, spy = dispatch
+    accepted(service_config, "h1")
+    wait_until(lambda: len(offers_of(d, "h1")) == 2, what="offers")
+    accept_all(d, "h1")
+    mine = next(o for o in live(d, "h1") if o["volunteer_id"] == "s1")
+    with pytest.raises(Conflict):  # p2 cannot sing
+        d.propose_swap(mine["offer_id"], {"volunteer_id": "s1", "to_volunteer_id": "p2"})
+    swap = d.propose_swap(mine["offer_id"], {"volunteer_id": "s1", "to_volunteer_id": "s2"})
+    assert swap["kind"] == "swap" and swap["replaces_offer_id"] == mine["offer_id"]
+    d.accept_offer(swap["offer_id"], {"volunteer_id": "s2"})
+    (event,) = spy.wait_for("dispatch", "assignment_handed_over")
+    assert (event["from_volunteer_id"], event["to_volunteer_id"]) == ("s1", "s2")
+    plan = d.get_plan("h1")
+    assert plan["status"] == "scheduled" and {c["volunteer_id"] for c in plan["crew"]} == {"s2", "p1"}
+    statuses = {o["volunteer_id"]: o["status"] for o in plan["offers"]}
+    assert statuses["s1"] == "handed_over"
+    assert db_of(service_config).bookings.count_documents({"volunteer_id": "s1"}) == 0
+
+
+def test_a_no_show_is_recorded_covered_and_can_be_cleared(dispatch, service_config):
+    d, spy = dispatch
+    accepted(service_config, "n1")
+    wait_until(lambda: len(offers_of(d, "n1")) == 2, what="offers")
+    accept_all(d, "n1")
+    record = d.report_no_show("n1", {"volunteer_id": "s1", "reason": "电话未接通"}, by="disp")
+    assert record["reason"] == "电话未接通" and record["cover_offer_id"]
+    (event,) = spy.wait_for("dispatch", "volunteer_no_show")
+    assert event["cover_offer_id"] == record["cover_offer_id"]
+    cover = next(o for o in d.get_plan("n1")["offers"] if o["offer_id"] == record["cover_offer_id"])
+    assert cover["kind"] == "cover" and cover["volunteer_id"] in {"s2", "s3"}
+    d.accept_offer(cover["offer_id"], {"volunteer_id": cover["volunteer_id"]})
+    plan = d.get_plan("n1")
+    assert {c["volunteer_id"] for c in plan["crew"]} == {cover["volunteer_id"], "p1"}
+    assert [n["volunteer_id"] for n in plan["no_shows"]] == ["s1"]
+    assert [n["no_show_id"] for n in d.list_no_shows("haining")] == [record["no_show_id"]]
+    cleared = d.clear_no_show(record["no_show_id"], {"reason": "确认是交通管制"})
+    assert cleared["cleared"] and cleared["cleared_reason"] == "确认是交通管制"
+    with pytest.raises(Conflict):
+        d.clear_no_show(record["no_show_id"], {"reason": "再撤一次"})
+
+
+def test_hours_count_by_the_palace_rules_and_granted_hours_stay_apart(dispatch, service_config):
+    d, spy = dispatch
+    d.upsert_palace(
+        {
+            "palace_id": "haining",
+            "name": "海宁市工人文化宫",
+            "district": "海宁",
+            "rules": {"min_attendance_share": 0.5, "hours_basis": "scheduled"},
+        }
+    )
+    accepted(service_config, "g1", start=14, end=16)
+    wait_until(lambda: len(offers_of(d, "g1")) == 2, what="offers")
+    accept_all(d, "g1")
+    d.check_in("g1", {"volunteer_id": "s1", "at": iso(13.75)})
+    d.check_out("g1", {"volunteer_id": "s1", "at": iso(16.25)})
+    d.check_in("g1", {"volunteer_id": "p1", "at": iso(15.5)})  # came for the last half hour
+    grant = d.grant_hours("g1", {"volunteer_id": "p1", "hours": 1.5, "reason": "提前搬运设备"}, by="disp")
+    assert grant["granted_by"] == "disp"
+    d.complete_delivery("g1", {"people_served": 120})
+    event = next(e for e in spy.wait_for("dispatch", "delivery_completed") if e["order_id"] == "g1")
+    hours = {v["volunteer_id"]: (v["hours"], v["granted_hours"]) for v in event["volunteers"]}
+    assert hours == {"s1": (2.0, 0.0), "p1": (0.0, 1.5)}
+
+
+def test_a_batch_replan_keeps_accepted_offers_and_plans_the_rest_together(dispatch, service_config):
+    d, _ = dispatch
+    d.upsert_palace(
+        {"palace_id": "haining", "name": "海宁市工人文化宫", "district": "海宁", "rules": {"week_deliveries": 5}}
+    )
+    accepted(service_config, "b1", start=9, end=11)
+    wait_until(lambda: len(offers_of(d, "b1")) == 2, what="b1 offers")
+    kept = offers_of(d, "b1")[0]
+    d.accept_offer(kept["offer_id"], {"volunteer_id": kept["volunteer_id"]})
+    for oid, h in (("b2", 14), ("b3", 14)):
+        accepted(service_config, oid, start=h, end=h + 2)
+    wait_until(lambda: all(status(d, o) == "planning" for o in ("b2", "b3")), what="b2, b3 planned")
+    before = {o["offer_id"] for oid in ("b1", "b2", "b3") for o in live(d, oid)}
+    out = d.replan("haining", {"start": (DAY - dt.timedelta(days=1)).isoformat(), "end": iso(48)})
+    assert out["orders"] == 3 and out["planned"] == 3 and out["kept_accepted"] == 1
+    after = {oid: live(d, oid) for oid in ("b1", "b2", "b3")}
+    assert kept["offer_id"] in {o["offer_id"] for o in after["b1"]}  # not disturbed
+    assert all(len(v) == 2 for v in after.values())
+    assert not ({o["offer_id"] for v in after.values() for o in v} - {kept["offer_id"]}) & before
+    people = [o["volunteer_id"] for oid in ("b2", "b3") for o in after[oid]]
+    assert len(people) == len(set(people))  # the same afternoon: nobody twice
+    again = d.replan(
+        "haining", {"start": (DAY - dt.timedelta(days=1)).isoformat(), "end": iso(48), "include_accepted": True}
+    )
+    assert again["kept_accepted"] == 0
+    assert kept["offer_id"] not in {o["offer_id"] for o in live(d, "b1")}
