@@ -27,7 +27,12 @@ from services.dispatch import planner as P
 
 
 def lp_bound(
-    inst: P.Instance, orders: list[P.Order], time_limit: float = 600.0, integer: bool = False, tighten: bool = True
+    inst: P.Instance,
+    orders: list[P.Order],
+    time_limit: float = 600.0,
+    integer: bool = False,
+    tighten: bool = True,
+    solver_name: str = "choose",
 ) -> dict:
     started = time.perf_counter()
     w = inst.rules.weights
@@ -213,8 +218,9 @@ def decomposed_bound(inst: P.Instance, orders: list[P.Order], time_limit: float 
         parts.append({"week": week, "orders": len(group), **lp_bound(inst, group, time_limit=left, **kw)})
     return {
         "bound": sum(p["bound"] for p in parts),
-        "status": "Optimal" if all(p["status"] == "Optimal" for p in parts) else "not optimal: "
-        + ", ".join(sorted({p["status"] for p in parts})),
+        "status": "Optimal"
+        if all(p["status"] == "Optimal" for p in parts)
+        else "not optimal: " + ", ".join(sorted({p["status"] for p in parts})),
         "served": round(sum(p["served"] for p in parts), 1),
         "columns": sum(p["columns"] for p in parts),
         "rows": sum(p["rows"] for p in parts),

@@ -8,7 +8,7 @@ from pymongo import MongoClient
 
 from common.errors import Conflict, NotFound
 from tests.helpers import wait_until
-from tests.integration.test_dispatch_service import DAY, accepted, dispatch, iso, offers_of  # noqa: F401
+from tests.integration.conftest import DAY, accepted, iso, offers_of
 
 
 def status(d, order_id):
