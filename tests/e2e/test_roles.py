@@ -134,6 +134,15 @@ TABLE = [
     row("POST", "/api/orders/{A}/survey/close", {}, disp1=404, admin=404),
     row("GET", "/api/orders/{A}/survey/qr.svg", ent_a=404, disp1=404, admin=404),
     row("GET", "/api/orders/unknown", ent_a=404, ent_b=404, disp1=404, disp2=404, admin=404),
+    row("PUT", "/api/palaces/haining", {"name": ""}, disp1=400, admin=400),
+    row("POST", "/api/palaces/haining/replan", {}, disp1=400, admin=400),
+    row("GET", "/api/no-shows?palace_id=haining", disp1=200, admin=200),
+    row("GET", "/api/no-shows", disp1=200, disp2=200, admin=400),
+    row("POST", "/api/no-shows/nope/clear", {"reason": "误报"}, disp1=404, disp2=404, admin=404),
+    row("POST", "/api/offers/nope/swap", {"to_volunteer_id": "v1"}, vol=404),
+    row("POST", "/api/orders/{A}/plan/assign", {"volunteer_id": "v1", "skill": "心理咨询"}, disp1=409, admin=409),
+    row("POST", "/api/orders/{A}/no-show", {"volunteer_id": "v1", "reason": "没来"}, disp1=409, admin=409),
+    row("POST", "/api/orders/{A}/hours", {"volunteer_id": "v1", "hours": 1, "reason": "补记"}, disp1=409, admin=409),
     row("GET", "/api/surveys/not-a-token", anon=404, **{w: 404 for w in WHO if w != "anon"}),
 ]
 
