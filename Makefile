@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv run demo admin dlq chaos test test-unit test-integration test-e2e asyncapi lint format clean
+.PHONY: help venv bench-venv bench-dispatch run demo admin dlq chaos test test-unit test-integration test-e2e asyncapi lint format clean
 
 help:
 	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
@@ -15,6 +15,7 @@ help:
 	@echo "make admin             create the first admin (asks for user name and password)"
 	@echo "make dlq [ARGS='replay 2 3']  list or replay dead letters"
 	@echo "make chaos [ARGS='--orders 60']  fault suite: kills processes, restarts broker and database"
+	@echo "make bench-dispatch [ARGS='--seed 7']  the planner on a city-sized month against a reference bound"
 	@echo "make asyncapi          regenerate contracts/asyncapi.json from the schemas"
 	@echo "make lint              ruff"
 
@@ -24,6 +25,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+bench-venv: $(BENCH_STAMP)
+
+bench-dispatch: bench-venv
+	$(PY) -m bench.dispatch $(ARGS)
 
 run: venv
 	$(PY) scripts/run.py

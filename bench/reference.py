@@ -228,3 +228,153 @@ def decomposed_bound(inst: P.Instance, orders: list[P.Order], time_limit: float 
         "seconds": round(time.perf_counter() - started, 2),
         "parts": parts,
     }
+
+
+def _candidates(inst: P.Instance, orders: list[P.Order]) -> dict:
+    """Every slot of every order that could be fully staffed on its own, and every (slot, role,
+    volunteer) that passes the hard rules on its own, with its objective score."""
+    w = inst.rules.weights
+    h = inst.rules.half_gap
+    slot_order, slot_base = [], []
+    group_slot, group_count = [], []
+    xs = {k: [] for k in ("group", "vol", "score", "a", "b", "week", "month", "minutes")}
+    for n, order in enumerate(orders):
+        dist = inst.distance(order.district)
+        likes = inst.likes(order.kind, order.district)
+        troupe_rows = [inst.troupe_index[t] for t in order.troupes if t in inst.troupe_index]
+        any_member = inst.members[troupe_rows].any(axis=0) if troupe_rows else np.zeros(len(inst.ids), dtype=bool)
+        for start, end in inst.slots(order):
+            m, week = inst.month_of(start), inst.week_of(start)
+            per_skill = []
+            for skill, count in order.needs:
+                c = inst.by_skill.get(skill, np.zeros(0, dtype=np.int64))
+                ok = P._eligible(inst, c, order, start, end, dist[c] <= inst.max_km[c])
+                per_skill.append((count, c[ok]))
+            if any(len(v) < count for count, v in per_skill):
+                continue
+            s = len(slot_order)
+            slot_order.append(n)
+            slot_base.append(w.serve + w.underserved * order.underserved)
+            for count, v in per_skill:
+                g = len(group_slot)
+                group_slot.append(s)
+                group_count.append(count)
+                travel = np.clip(1.0 - dist[v] / inst.rules.max_travel_km, 0.0, 1.0)
+                fair = 1.0 - np.minimum(inst.month_minutes[v, m] / np.maximum(inst.month_limit[v], 1), 1.0)
+                score = w.travel * travel + w.fairness * fair + w.preference * likes[v] + w.troupe * any_member[v]
+                xs["group"].append(np.full(len(v), g))
+                xs["vol"].append(v)
+                xs["score"].append(score)
+                xs["a"].append(np.full(len(v), max(start - h, 0)))
+                xs["b"].append(np.full(len(v), min(end + h, inst.T)))
+                xs["week"].append(np.full(len(v), week))
+                xs["month"].append(np.full(len(v), m))
+                xs["minutes"].append(np.full(len(v), order.minutes))
+    out = {k: np.concatenate(v) if v else np.zeros(0) for k, v in xs.items()}
+    out.update(
+        slot_order=np.array(slot_order, dtype=np.int64),
+        slot_base=np.array(slot_base, dtype=float),
+        group_slot=np.array(group_slot, dtype=np.int64),
+        group_count=np.array(group_count, dtype=np.int64),
+    )
+    return out
+
+
+def lagrangian_bound(
+    inst: P.Instance, orders: list[P.Order], target: float, iterations: int = 300, time_limit: float = 300.0
+) -> dict:
+    """An upper bound by Lagrangian relaxation: the constraints that tie orders together (no
+    overlap with the rest gap, weekly deliveries, monthly minutes) are priced by multipliers
+    λ ≥ 0; each order then picks its best slot and people alone at those prices. For every λ,
+    Σ orders' best + λ·(what is left of each limit) is an upper bound on the objective; the
+    subgradient method lowers it towards the LP bound, and the lowest value seen is reported.
+    ``target`` (the planner's objective) sets the step sizes only."""
+    started = time.perf_counter()
+    x = _candidates(inst, orders)
+    nx = len(x["vol"])
+    vol, a, b = x["vol"].astype(np.int64), x["a"].astype(np.int64), x["b"].astype(np.int64)
+    big = inst.T + 1
+    # no overlap: one row per volunteer and padded start point; x is in the rows its interval holds
+    keys = np.unique(vol * big + a)
+    lo = np.searchsorted(keys, vol * big + a)
+    hi = np.searchsorted(keys, vol * big + b)
+    length = hi - lo
+    ov_x = np.repeat(np.arange(nx), length)
+    ov_row = np.repeat(lo, length) + (np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length))
+    n_ov = len(keys)
+    # weekly deliveries and monthly minutes left, per volunteer
+    wkey, wrow = np.unique(vol * 1000 + x["week"].astype(np.int64), return_inverse=True)
+    mkey, mrow = np.unique(vol * 1000 + x["month"].astype(np.int64), return_inverse=True)
+    wv, ww = wkey // 1000, wkey % 1000
+    mv, mm = mkey // 1000, mkey % 1000
+    rhs = np.concatenate(
+        [
+            np.ones(n_ov),
+            (inst.week_limit[wv] - inst.week_count[wv, ww]).astype(float),
+            (inst.month_limit[mv] - inst.month_minutes[mv, mm]).astype(float),
+        ]
+    )
+    row = np.concatenate([ov_row, n_ov + wrow, n_ov + len(wkey) + mrow])
+    col = np.concatenate([ov_x, np.arange(nx), np.arange(nx)])
+    coef = np.concatenate([np.ones(len(ov_x)), np.ones(nx), x["minutes"].astype(float)])
+    n_rows = len(rhs)
+    scale = np.where(np.arange(n_rows) >= n_ov + len(wkey), 1.0 / 60.0, 1.0)  # minutes priced per hour
+
+    group = x["group"].astype(np.int64)
+    gslot = x["group_slot"]
+    gcount = x["group_count"]
+    slot_order = x["slot_order"]
+    n_orders = len(orders)
+    score = x["score"]
+    lam = np.zeros(n_rows)
+    best, best_lam_value, history = np.inf, None, []
+    theta, stall = 1.0, 0
+    built = time.perf_counter() - started
+    for it in range(iterations):
+        rc = score - np.bincount(col, weights=lam[row] * coef, minlength=nx)
+        order_ix = np.lexsort((-rc, group))
+        g_sorted = group[order_ix]
+        first = np.searchsorted(g_sorted, np.arange(len(gcount)))
+        rank = np.arange(nx) - first[g_sorted]
+        take = rank < gcount[g_sorted]
+        gval = np.bincount(g_sorted[take], weights=rc[order_ix][take], minlength=len(gcount))
+        sval = x["slot_base"] + np.bincount(gslot, weights=gval, minlength=len(slot_order))
+        # each order: its best slot, or nothing
+        oval = np.zeros(n_orders)
+        np.maximum.at(oval, slot_order, sval)
+        value = float(oval.sum() + lam @ rhs)
+        if value < best - 1e-6:
+            best, best_lam_value, stall = value, it, 0
+        else:
+            stall += 1
+            if stall >= 10:
+                theta, stall = theta / 2, 0
+        history.append(round(value, 1))
+        # the people chosen at these prices
+        chosen_slot = np.full(n_orders, -1)
+        positive = sval > 0
+        idx = np.flatnonzero(positive)
+        winners = idx[np.isclose(sval[idx], oval[slot_order[idx]])]
+        chosen_slot[slot_order[winners]] = winners
+        in_chosen = np.zeros(len(slot_order), dtype=bool)
+        in_chosen[chosen_slot[chosen_slot >= 0]] = True
+        xsel = np.zeros(nx)
+        picked = order_ix[take]
+        picked = picked[in_chosen[gslot[group[picked]]]]
+        xsel[picked] = 1.0
+        used = np.bincount(row, weights=coef * xsel[col], minlength=n_rows)
+        grad = (rhs - used) * scale
+        norm = float(grad @ grad)
+        if norm == 0 or time.perf_counter() - started > time_limit:
+            break
+        step = theta * max(value - target, 1e-3) / norm
+        lam = np.maximum(0.0, lam - step * grad * scale)
+    return {
+        "bound": best,
+        "status": f"subgradient, {len(history)} iterations (best at {best_lam_value})",
+        "columns": int(nx),
+        "rows": int(n_rows),
+        "nonzeros": int(len(row)),
+        "build_seconds": round(built, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+    }

@@ -13,8 +13,32 @@ from nameko.standalone.rpc import ClusterRpcProxy
 CST = dt.timezone(dt.timedelta(hours=8))
 
 PALACES = [
-    {"palace_id": "haining", "name": "海宁市工人文化宫", "district": "海宁", "offer_hours": 24},
-    {"palace_id": "qingdao", "name": "青岛市工人文化宫", "district": "市南区", "offer_hours": 24},
+    {
+        "palace_id": "haining",
+        "name": "海宁市工人文化宫",
+        "district": "海宁",
+        "offer_hours": 24,
+        "rules": {"rest_minutes": 60, "max_travel_km": 40, "week_deliveries": 3, "month_hours": 40},
+        "districts": [
+            {"name": "海宁", "lat": 30.511, "lon": 120.681},
+            {"name": "海昌街道", "lat": 30.528, "lon": 120.690},
+            {"name": "许村镇", "lat": 30.421, "lon": 120.553},
+            {"name": "长安镇", "lat": 30.459, "lon": 120.522},
+        ],
+    },
+    {
+        "palace_id": "qingdao",
+        "name": "青岛市工人文化宫",
+        "district": "市南区",
+        "offer_hours": 24,
+        "rules": {"rest_minutes": 60, "max_travel_km": 60},
+        "districts": [
+            {"name": "市南区", "lat": 36.067, "lon": 120.383},
+            {"name": "市北区", "lat": 36.087, "lon": 120.375},
+            {"name": "黄岛区", "lat": 35.961, "lon": 120.198},
+            {"name": "城阳区", "lat": 36.307, "lon": 120.396},
+        ],
+    },
 ]
 
 DISTRICTS = {

@@ -323,7 +323,9 @@ def _eligible(inst: Instance, c: np.ndarray, order: Order, start: int, end: int,
     """Which candidates pass every hard rule for the slot (cheap checks first, the grid last)."""
     h = inst.rules.half_gap
     w, m = inst.week_of(start), inst.month_of(start)
-    ok = far_ok & (inst.avail_sum[c, end] - inst.avail_sum[c, start] == end - start)
+    ok = inst.avail_sum[c, end] - inst.avail_sum[c, start] == end - start
+    if far_ok is not None:
+        ok &= far_ok
     ok &= inst.week_count[c, w] < inst.week_limit[c]
     ok &= inst.month_minutes[c, m] + order.minutes <= inst.month_limit[c]
     k = np.flatnonzero(ok)
@@ -337,7 +339,7 @@ def _excluded(inst: Instance, c: np.ndarray, order: Order, start: int, end: int,
     h = inst.rules.half_gap
     w, m = inst.week_of(start), inst.month_of(start)
     checks = [
-        ("too_far", ~far_ok),
+        ("too_far", ~far_ok if far_ok is not None else np.zeros(len(c), dtype=bool)),
         ("unavailable", inst.avail_sum[c, end] - inst.avail_sum[c, start] != end - start),
         ("busy", inst.occupied[c, start:end].any(axis=1)),
         ("rest", inst.occupied[c, max(start - h, 0) : min(end + h, inst.T)].any(axis=1)),
@@ -379,7 +381,9 @@ def plan_order(
         if banned:
             c = c[~np.isin(c, list(banned))]
         travel = np.clip(1.0 - dist[c] / inst.rules.max_travel_km, 0.0, 1.0)
-        static[skill] = (c, dist[c] <= inst.max_km[c], wts.travel * travel, wts.preference * likes[c])
+        near = dist[c] <= inst.max_km[c]
+        # those too far never come back: the rest of the search looks only at the near ones
+        static[skill] = (c[near], int((~near).sum()), wts.travel * travel[near], wts.preference * likes[c][near])
     if fixed is not None:
         slots, troupe_pool = [(fixed[0], fixed[1])], [fixed[2]]
     else:
@@ -392,8 +396,8 @@ def plan_order(
         m = inst.month_of(start)
         masks, scores = {}, {}
         for skill, _ in needs:
-            c, far_ok, travel, pref = static[skill]
-            masks[skill] = _eligible(inst, c, order, start, end, far_ok)
+            c, _, travel, pref = static[skill]
+            masks[skill] = _eligible(inst, c, order, start, end, None)
             limit = inst.month_limit[c]
             fair = wts.fairness * (1.0 - np.minimum(inst.month_minutes[c, m] / np.maximum(limit, 1), 1.0))
             scores[skill] = (travel, fair, pref)
@@ -435,10 +439,11 @@ def plan_order(
     excluded: dict[str, int] = {}
     if explain:
         for skill, _ in needs:
-            c, far_ok, _, _ = static[skill]
-            ok = _eligible(inst, c, order, start, end, far_ok)
-            for k, n in _excluded(inst, c, order, start, end, far_ok, ok).items():
-                excluded[k] = excluded.get(k, 0) + n
+            c, n_far, _, _ = static[skill]
+            ok = _eligible(inst, c, order, start, end, None)
+            for k, n in {**_excluded(inst, c, order, start, end, None, ok), "too_far": n_far}.items():
+                if n:
+                    excluded[k] = excluded.get(k, 0) + n
     return Miss(order.order_id, missing, excluded)
 
 
@@ -479,7 +484,8 @@ def _crew(inst: Instance, needs, static, masks, scores, troupe):
             missing[skill] = count - picked
     if missing:
         return missing
-    return crew, total, {s: [int(i) for i in r[: RESERVES + 50]] for s, r in ranked.items()}
+    keep = RESERVES + len(crew)
+    return crew, total, {s: r[:keep].tolist() for s, r in ranked.items()}
 
 
 def _explain(inst, order, needs, static, masks, scores, troupe, crew, ranked, start, end) -> dict:
@@ -526,7 +532,14 @@ def _explain(inst, order, needs, static, masks, scores, troupe, crew, ranked, st
                     for i, q in picked
                 ],
                 "runners_up": runners,
-                "excluded": _excluded(inst, c, order, start, end, static[skill][1], masks[skill]),
+                "excluded": {
+                    k: n
+                    for k, n in {
+                        **_excluded(inst, c, order, start, end, None, masks[skill]),
+                        "too_far": static[skill][1],
+                    }.items()
+                    if n
+                },
             }
         )
     return out
@@ -559,7 +572,7 @@ def plan_batch(
     *,
     explain: bool = False,
     fixed: dict | None = None,
-    scarcity: float = 3.0,
+    scarcity: float = 1.0,
 ) -> dict[str, Choice | Miss]:
     """Plan many orders together on one instance; each choice is held before the next order.
 

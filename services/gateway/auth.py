@@ -58,3 +58,17 @@ def check_volunteer(principal: dict, volunteer: dict) -> None:
     if role == "dispatcher" and principal.get("palace_id") == volunteer["palace_id"]:
         return
     raise Forbidden("您不能查看或修改这位志愿者的信息。")
+
+
+def trim_offer(principal: dict, offer: dict) -> dict:
+    """The planner's reasons are for dispatchers; a volunteer sees only their own score."""
+    if principal["role"] in STAFF or not offer.get("explanation"):
+        return offer
+    mine = offer["explanation"].get("score") if principal.get("volunteer_id") == offer["volunteer_id"] else None
+    return {**offer, "explanation": {"score": mine} if mine else None}
+
+
+def trim_plan(principal: dict, plan: dict) -> dict:
+    if principal["role"] in STAFF:
+        return plan
+    return {**plan, "explanation": None, "offers": [trim_offer(principal, o) for o in plan.get("offers") or []]}

@@ -161,8 +161,9 @@ class GatewayService:
 
     @http("GET", "/api/volunteers/<volunteer_id>/offers")
     def volunteer_offers(self, request, volunteer_id):
-        self._volunteer(request, volunteer_id)
-        return call(self.dispatch.list_offers, volunteer_id, query(request, ("status",)).get("status"))
+        who, _ = self._volunteer(request, volunteer_id)
+        offers = call(self.dispatch.list_offers, volunteer_id, query(request, ("status",)).get("status"))
+        return [auth.trim_offer(who, o) for o in offers]
 
     def _answer(self, request, offer_id: str, verb: str):
         who = self._who(request, ("volunteer",))
@@ -259,8 +260,8 @@ class GatewayService:
 
     @http("GET", "/api/orders/<order_id>/plan")
     def plan(self, request, order_id):
-        self._order(request, order_id, ("enterprise", "dispatcher", "volunteer", "admin"), crew_may_see=True)
-        return call(self.dispatch.get_plan, order_id)
+        who, _ = self._order(request, order_id, ("enterprise", "dispatcher", "volunteer", "admin"), crew_may_see=True)
+        return auth.trim_plan(who, call(self.dispatch.get_plan, order_id))
 
     def _attendance(self, request, order_id: str, verb: str):
         who, _ = self._order(request, order_id, ("volunteer", "dispatcher", "admin"), crew_may_see=True)

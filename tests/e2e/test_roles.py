@@ -185,3 +185,14 @@ def test_a_wrong_password_or_a_forged_token_is_refused(world):
     assert session.get(f"{base}/api/me").json()["role"] == "enterprise"
     assert session.post(f"{base}/api/logout").status_code == 200
     assert session.get(f"{base}/api/me").status_code == 401
+
+
+def test_the_planners_reasons_are_shown_to_dispatchers_and_only_their_own_score_to_a_volunteer(world):
+    base, sessions, ids = world
+    staff = sessions["disp1"].get(f"{base}/api/orders/{ids['A']}/plan").json()
+    assert staff["explanation"]["roles"][0]["skill"] == "心理咨询"
+    assert "runners_up" in staff["offers"][0]["explanation"]
+    enterprise = sessions["ent_a"].get(f"{base}/api/orders/{ids['A']}/plan").json()
+    assert enterprise["explanation"] is None and all(o["explanation"] is None for o in enterprise["offers"])
+    mine = sessions["vol"].get(f"{base}/api/volunteers/v1/offers").json()
+    assert mine and set(mine[0]["explanation"]) == {"score"} and mine[0]["explanation"]["score"]["criteria"]
