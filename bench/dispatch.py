@@ -76,7 +76,7 @@ def small_instance(seed: int, orders: int) -> dict:
     city = generate(seed, orders, max(20, orders // 5), max(5, orders * 3 // 100), 20)
     inst, work = build(city)
     t0 = time.perf_counter()
-    results = P.plan_batch(inst, work)
+    results = P.plan_batch(inst, work, improve_seconds=9.0)
     seconds = time.perf_counter() - t0
     objective = P.objective(results)
     inst, work = build(city)
@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--volunteers", type=int, default=2_000)
     parser.add_argument("--troupes", type=int, default=300)
     parser.add_argument("--districts", type=int, default=20)
+    parser.add_argument(
+        "--budget", type=float, default=9.0, help="seconds after which the batch stops improving its plan"
+    )
     parser.add_argument("--online", type=int, default=2_000, help="orders planned one at a time, as they arrive")
     parser.add_argument(
         "--reference",
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
     inst, orders = build(city)
     build_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    results = P.plan_batch(inst, orders)
+    results = P.plan_batch(inst, orders, improve_seconds=args.budget)
     seconds = time.perf_counter() - t0
     objective = P.objective(results)
     planned = sum(isinstance(r, P.Choice) for r in results.values())

@@ -1,4 +1,5 @@
-"""An upper bound on the best objective: the LP relaxation of the dispatch problem, solved by HiGHS.
+"""Upper bounds on the best objective of a dispatch instance: the LP relaxation (HiGHS), and a
+Lagrangian relaxation that scales to a city's month.
 
 Variables, on the instance as it stands before planning:
   y[o, s]        order o is served in slot s                       (0 ≤ y ≤ 1)
@@ -11,9 +12,9 @@ Constraints:
                                                       start point of v's padded intervals)
   Σ x over v's slots in week w ≤ deliveries left     weekly limit
   Σ minutes · x over v's slots in month m ≤ left     monthly hours
-Objective: the planner's, with the troupe bonus granted to every member of any troupe that has the
-program (troupe choice and troupe limits relaxed). Every relaxation only raises the bound, so
-planner objective ≤ LP optimum, and (LP − planner) / LP is an honest gap.
+Objective: the planner's, except the troupe bonus: a slot earns at most the bonus of the troupe
+with the most eligible members per role (troupe limits relaxed). Every relaxation only raises
+the bound, so planner objective ≤ LP optimum, and (LP − planner) / LP is an honest gap.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ import highspy
 import numpy as np
 
 from services.dispatch import planner as P
+
+
+def troupe_bonus(inst: P.Instance, troupe_rows: list[int], per_skill: list[tuple[int, np.ndarray]]) -> float:
+    """The most troupe bonus a slot can earn: one troupe is sent, and each role gets at most as
+    many of its members as there are eligible members with that skill."""
+    if not troupe_rows:
+        return 0.0
+    members = inst.members[troupe_rows]
+    total = np.zeros(len(troupe_rows))
+    for count, v in per_skill:
+        total += np.minimum(count, members[:, v].sum(axis=1))
+    return float(inst.rules.weights.troupe * total.max())
 
 
 def lp_bound(
@@ -69,7 +82,6 @@ def lp_bound(
         dist = inst.distance(order.district)
         likes = inst.likes(order.kind, order.district)
         troupe_rows = [inst.troupe_index[t] for t in order.troupes if t in inst.troupe_index]
-        any_member = inst.members[troupe_rows].any(axis=0) if troupe_rows else np.zeros(len(inst.ids), dtype=bool)
         one_slot = new_row(-np.inf, 1.0)
         for start, end in inst.slots(order):
             m = inst.month_of(start)
@@ -81,15 +93,16 @@ def lp_bound(
                 per_skill.append((skill, count, c[ok]))
             if any(len(v) < count for _, count, v in per_skill):
                 continue  # this slot can never be fully staffed
+            per_skill_n = [(count, v) for _, count, v in per_skill]
             y = len(cost)
             y_cols.append(y)
-            cost.append(w.serve + w.underserved * order.underserved)
+            cost.append(w.serve + w.underserved * order.underserved + troupe_bonus(inst, troupe_rows, per_skill_n))
             entries(one_slot, [y], 1.0)
             for _skill, count, v in per_skill:
                 travel = np.clip(1.0 - dist[v] / inst.rules.max_travel_km, 0.0, 1.0)
                 limit = np.maximum(inst.month_limit[v], 1)
                 fair = 1.0 - np.minimum(inst.month_minutes[v, m] / limit, 1.0)
-                score = w.travel * travel + w.fairness * fair + w.preference * likes[v] + w.troupe * any_member[v]
+                score = w.travel * travel + w.fairness * fair + w.preference * likes[v]
                 first = len(cost)
                 cost.extend(score.tolist())
                 cols = np.arange(first, first + len(v))
@@ -242,7 +255,6 @@ def _candidates(inst: P.Instance, orders: list[P.Order]) -> dict:
         dist = inst.distance(order.district)
         likes = inst.likes(order.kind, order.district)
         troupe_rows = [inst.troupe_index[t] for t in order.troupes if t in inst.troupe_index]
-        any_member = inst.members[troupe_rows].any(axis=0) if troupe_rows else np.zeros(len(inst.ids), dtype=bool)
         for start, end in inst.slots(order):
             m, week = inst.month_of(start), inst.week_of(start)
             per_skill = []
@@ -254,14 +266,14 @@ def _candidates(inst: P.Instance, orders: list[P.Order]) -> dict:
                 continue
             s = len(slot_order)
             slot_order.append(n)
-            slot_base.append(w.serve + w.underserved * order.underserved)
+            slot_base.append(w.serve + w.underserved * order.underserved + troupe_bonus(inst, troupe_rows, per_skill))
             for count, v in per_skill:
                 g = len(group_slot)
                 group_slot.append(s)
                 group_count.append(count)
                 travel = np.clip(1.0 - dist[v] / inst.rules.max_travel_km, 0.0, 1.0)
                 fair = 1.0 - np.minimum(inst.month_minutes[v, m] / np.maximum(inst.month_limit[v], 1), 1.0)
-                score = w.travel * travel + w.fairness * fair + w.preference * likes[v] + w.troupe * any_member[v]
+                score = w.travel * travel + w.fairness * fair + w.preference * likes[v]
                 xs["group"].append(np.full(len(v), g))
                 xs["vol"].append(v)
                 xs["score"].append(score)
@@ -281,7 +293,13 @@ def _candidates(inst: P.Instance, orders: list[P.Order]) -> dict:
 
 
 def lagrangian_bound(
-    inst: P.Instance, orders: list[P.Order], target: float, iterations: int = 300, time_limit: float = 300.0
+    inst: P.Instance,
+    orders: list[P.Order],
+    target: float,
+    iterations: int = 300,
+    time_limit: float = 300.0,
+    theta: float = 8.0,
+    patience: int = 30,
 ) -> dict:
     """An upper bound by Lagrangian relaxation: the constraints that tie orders together (no
     overlap with the rest gap, weekly deliveries, monthly minutes) are priced by multipliers
@@ -328,7 +346,7 @@ def lagrangian_bound(
     score = x["score"]
     lam = np.zeros(n_rows)
     best, best_lam_value, history = np.inf, None, []
-    theta, stall = 1.0, 0
+    stall = 0
     built = time.perf_counter() - started
     for it in range(iterations):
         rc = score - np.bincount(col, weights=lam[row] * coef, minlength=nx)
@@ -347,7 +365,7 @@ def lagrangian_bound(
             best, best_lam_value, stall = value, it, 0
         else:
             stall += 1
-            if stall >= 10:
+            if stall >= patience:
                 theta, stall = theta / 2, 0
         history.append(round(value, 1))
         # the people chosen at these prices

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
@@ -208,8 +209,10 @@ class Instance:
         self._likes_district: dict[str, np.ndarray] = {}
         self._distance: dict[str, np.ndarray] = {}
 
-        # in a batch: how much the other orders still waiting need each volunteer (0 online)
+        # in a batch: how much the other orders still waiting need each volunteer (0 online),
+        # and the month's minutes as they stood before the batch (fairness is scored on those)
         self.pressure = np.zeros(V, dtype=float)
+        self.fair_minutes: np.ndarray | None = None
 
         self.troupe_ids = [t["troupe_id"] for t in troupes]
         self.troupe_docs = {t["troupe_id"]: t for t in troupes}
@@ -273,6 +276,17 @@ class Instance:
             self.hold(i, choice.start, choice.end, order.minutes)
         if choice.troupe is not None:
             self.troupe_week[self.troupe_index[choice.troupe], self.week_of(choice.start)] += 1
+
+    def unapply(self, order: Order, choice: Choice) -> None:
+        """Give back what ``apply`` took (a planned booking's buckets never meet another's)."""
+        h = self.rules.half_gap
+        for i, _, _ in choice.crew:
+            self.occupied[i, max(choice.start - h, 0) : max(min(choice.end + h, self.T), 0)] = False
+            if 0 <= choice.start < self.T:
+                self.week_count[i, self.week_of(choice.start)] -= 1
+                self.month_minutes[i, self.month_of(choice.start)] -= order.minutes
+        if choice.troupe is not None:
+            self.troupe_week[self.troupe_index[choice.troupe], self.week_of(choice.start)] -= 1
 
     # -------------------------------------------------------------- scores that do not depend on the slot
 
@@ -399,7 +413,8 @@ def plan_order(
             c, _, travel, pref = static[skill]
             masks[skill] = _eligible(inst, c, order, start, end, None)
             limit = inst.month_limit[c]
-            fair = wts.fairness * (1.0 - np.minimum(inst.month_minutes[c, m] / np.maximum(limit, 1), 1.0))
+            minutes = inst.month_minutes if inst.fair_minutes is None else inst.fair_minutes
+            fair = wts.fairness * (1.0 - np.minimum(minutes[c, m] / np.maximum(limit, 1), 1.0))
             scores[skill] = (travel, fair, pref)
         options: list[str | None] = [None]
         if fixed is not None:
@@ -573,6 +588,7 @@ def plan_batch(
     explain: bool = False,
     fixed: dict | None = None,
     scarcity: float = 1.0,
+    improve_seconds: float | None = None,
 ) -> dict[str, Choice | Miss]:
     """Plan many orders together on one instance; each choice is held before the next order.
 
@@ -595,8 +611,11 @@ def plan_batch(
     def key(o: Order) -> tuple:
         return (min(demand[o.order_id][1], 50.0) // 2, -(w.serve + w.underserved * o.underserved), o.windows[0][0])
 
+    started = time.perf_counter()
+    queue = sorted(orders, key=key)
+    inst.fair_minutes = inst.month_minutes.copy()
     try:
-        for order in sorted(orders, key=key):
+        for order in queue:
             for who, share in demand[order.order_id][0]:
                 load[who] -= share
             inst.pressure = weight * np.minimum(np.maximum(load, 0) / capacity, 1.0)
@@ -607,6 +626,20 @@ def plan_batch(
             results[order.order_id] = got
     finally:
         inst.pressure = np.zeros(len(inst.ids))
+    # then, while time allows, each planned order is planned again with everyone else held:
+    # with the waiting orders gone, it may find nearer or less loaded people
+    for order in queue:
+        if improve_seconds is None or time.perf_counter() - started > improve_seconds:
+            break
+        old = results[order.order_id]
+        if not isinstance(old, Choice) or order.order_id in fixed:
+            continue
+        inst.unapply(order, old)
+        new = plan_order(inst, order, explain=explain)
+        if isinstance(new, Choice) and new.value > old.value + 1e-9:
+            results[order.order_id] = old = new
+        inst.apply(order, old)
+    inst.fair_minutes = None
     return results
 
 
