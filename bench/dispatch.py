@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
         default="lagrangian",
         help="bound for the city: Lagrangian relaxation (default; the LP is too large to solve here) or the LP",
     )
-    parser.add_argument("--iterations", type=int, default=300, help="subgradient iterations of the Lagrangian bound")
+    parser.add_argument("--iterations", type=int, default=400, help="subgradient iterations of the Lagrangian bound")
     parser.add_argument("--small", type=int, default=1_000, help="orders of the small instance solved by LP (0: skip)")
     parser.add_argument("--out", default=str(RESULTS / "dispatch.json"))
     args = parser.parse_args(argv)

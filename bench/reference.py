@@ -298,8 +298,8 @@ def lagrangian_bound(
     target: float,
     iterations: int = 300,
     time_limit: float = 300.0,
-    theta: float = 8.0,
-    patience: int = 30,
+    theta: float = 2.0,
+    patience: int = 20,
 ) -> dict:
     """An upper bound by Lagrangian relaxation: the constraints that tie orders together (no
     overlap with the rest gap, weekly deliveries, monthly minutes) are priced by multipliers

@@ -277,6 +277,14 @@ class Instance:
         if choice.troupe is not None:
             self.troupe_week[self.troupe_index[choice.troupe], self.week_of(choice.start)] += 1
 
+    def unhold(self, i: int, start: int, end: int, minutes: int) -> None:
+        """Give back one booking that ``hold`` took."""
+        h = self.rules.half_gap
+        self.occupied[i, max(start - h, 0) : max(min(end + h, self.T), 0)] = False
+        if 0 <= start < self.T:
+            self.week_count[i, self.week_of(start)] -= 1
+            self.month_minutes[i, self.month_of(start)] -= minutes
+
     def unapply(self, order: Order, choice: Choice) -> None:
         """Give back what ``apply`` took (a planned booking's buckets never meet another's)."""
         h = self.rules.half_gap
@@ -564,16 +572,20 @@ def _explain(inst, order, needs, static, masks, scores, troupe, crew, ranked, st
 
 
 def _demand(inst: Instance, order: Order) -> tuple[list[tuple[np.ndarray, float]], float]:
-    """Who could fill each role of the order (over all its slots), and how hard it is to staff:
-    the fewest candidates per needed person."""
+    """Who could fill each role of the order (near enough, free at its first or last start time,
+    under the limits), and how hard it is to staff: the fewest candidates per needed person."""
     dist = inst.distance(order.district)
+    slots = inst.slots(order)
     shares, tight = [], math.inf
+    if not slots:
+        return shares, 0.0
+    ends = {slots[0], slots[-1]}
     for skill, count in order.needs:
         c = inst.by_skill.get(skill, np.zeros(0, dtype=np.int64))
-        far_ok = dist[c] <= inst.max_km[c]
+        c = c[dist[c] <= inst.max_km[c]]
         able = np.zeros(len(c), dtype=bool)
-        for start, end in inst.slots(order):
-            able |= _eligible(inst, c, order, start, end, far_ok)
+        for start, end in ends:
+            able |= inst.avail_sum[c, end] - inst.avail_sum[c, start] == end - start
         who = c[able]
         tight = min(tight, len(who) / count)
         if len(who):
@@ -626,8 +638,16 @@ def plan_batch(
             results[order.order_id] = got
     finally:
         inst.pressure = np.zeros(len(inst.ids))
-    # then, while time allows, each planned order is planned again with everyone else held:
-    # with the waiting orders gone, it may find nearer or less loaded people
+    # then, while time allows: orders left out try to borrow a person from a planned order that
+    # can find a replacement; then each planned order is planned again with everyone else held
+    by_id = {o.order_id: o for o in orders}
+    for order in queue:
+        if improve_seconds is None or time.perf_counter() - started > improve_seconds:
+            break
+        if isinstance(results[order.order_id], Miss) and order.order_id not in fixed:
+            got = _repair(inst, order, results, by_id, explain)
+            if got is not None:
+                results[order.order_id] = got
     for order in queue:
         if improve_seconds is None or time.perf_counter() - started > improve_seconds:
             break
@@ -641,6 +661,62 @@ def plan_batch(
         inst.apply(order, old)
     inst.fair_minutes = None
     return results
+
+
+def _repair(inst: Instance, order: Order, results: dict, by_id: dict, explain: bool) -> Choice | None:
+    """Serve a left-out order by moving one person: for a role nobody is free for, take a
+    candidate whose only conflict is one role in another planned order, give that role to a
+    replacement, and plan this order. Everything is undone when it does not work out."""
+    h = inst.rules.half_gap
+    held: dict[int, list[str]] = {}
+    for oid, r in results.items():
+        if isinstance(r, Choice):
+            for i, _, _ in r.crew:
+                held.setdefault(i, []).append(oid)
+    dist = inst.distance(order.district)
+    for start, end in inst.slots(order):
+        w, m = inst.week_of(start), inst.month_of(start)
+        for skill, _ in order.needs:
+            c = inst.by_skill.get(skill, np.zeros(0, dtype=np.int64))
+            c = c[dist[c] <= inst.max_km[c]]
+            c = c[inst.avail_sum[c, end] - inst.avail_sum[c, start] == end - start]
+            c = c[inst.occupied[c, max(start - h, 0) : min(end + h, inst.T)].any(axis=1)]
+            for i in c[:12].tolist():
+                blocking = [
+                    oid
+                    for oid in held.get(i, [])
+                    if results[oid].start - h < end + h and start - h < results[oid].end + h
+                ]
+                if len(blocking) != 1:
+                    continue
+                other, mine = by_id[blocking[0]], results[blocking[0]]
+                role = next(sk for j, sk, _ in mine.crew if j == i)
+                inst.unhold(i, mine.start, mine.end, other.minutes)
+                if inst.week_count[i, w] >= inst.week_limit[i] or (
+                    inst.month_minutes[i, m] + order.minutes > inst.month_limit[i]
+                ):
+                    inst.hold(i, mine.start, mine.end, other.minutes)
+                    continue
+                stand_in = plan_order(
+                    inst,
+                    other,
+                    fixed=(mine.start, mine.end, mine.troupe),
+                    needs=[(role, 1)],
+                    exclude=[inst.ids[j] for j, _, _ in mine.crew],
+                )
+                if isinstance(stand_in, Choice):
+                    u, _, parts = stand_in.crew[0]
+                    inst.hold(u, mine.start, mine.end, other.minutes)
+                    got = plan_order(inst, order, explain=explain, fixed=(start, end, None))
+                    if isinstance(got, Choice):
+                        old_parts = next(p for j, _, p in mine.crew if j == i)
+                        mine.crew = [(u, role, parts) if j == i else (j, sk, p) for j, sk, p in mine.crew]
+                        mine.value += sum(parts.values()) - sum(old_parts.values())
+                        inst.apply(order, got)
+                        return got
+                    inst.unhold(u, mine.start, mine.end, other.minutes)
+                inst.hold(i, mine.start, mine.end, other.minutes)
+    return None
 
 
 def objective(results: dict[str, Choice | Miss]) -> float:

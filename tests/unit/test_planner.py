@@ -272,3 +272,19 @@ def test_no_plan_ever_breaks_a_hard_rule(city):
     for r in results.values():  # every miss says what was missing
         if isinstance(r, P.Miss):
             assert r.reason()
+
+
+def test_a_left_out_order_borrows_a_person_whose_role_can_be_refilled():
+    # "a" sings and hosts, "b" only sings, farther away. The singing order got "a" (nearer);
+    # the hosting order at the same hour finds nobody, so "b" takes over the singing.
+    inst = instance([volunteer("a", ["声乐", "主持"]), volunteer("b", ["声乐"], "许村")])
+    first = order(inst, "o1", needs=[("声乐", 1)], windows=((0, 14, 16),))
+    second = order(inst, "o2", needs=[("主持", 1)], windows=((0, 14, 16),))
+    results = {"o1": P.plan_order(inst, first)}
+    inst.apply(first, results["o1"])
+    assert crew_ids(inst, results["o1"]) == [("a", "声乐")]
+    assert isinstance(P.plan_order(inst, second), P.Miss)
+    got = P._repair(inst, second, results, {"o1": first, "o2": second}, explain=False)
+    assert crew_ids(inst, got) == [("a", "主持")]
+    assert crew_ids(inst, results["o1"]) == [("b", "声乐")]
+    assert inst.week_count[inst.index["a"]].sum() == 1 and inst.week_count[inst.index["b"]].sum() == 1
