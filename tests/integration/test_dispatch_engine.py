@@ -191,3 +191,12 @@ def test_a_batch_replan_keeps_accepted_offers_and_plans_the_rest_together(dispat
     )
     assert again["kept_accepted"] == 0
     assert kept["offer_id"] not in {o["offer_id"] for o in live(d, "b1")}
+
+
+def test_the_nightly_replan_is_claimed_once_per_palace_and_night(dispatch, service_config):
+    from services.dispatch import repository
+
+    db = db_of(service_config)
+    assert repository.claim_nightly(db, "haining", "2026-12-01") is True
+    assert repository.claim_nightly(db, "haining", "2026-12-01") is False  # another process, same night
+    assert repository.claim_nightly(db, "haining", "2026-12-02") is True
