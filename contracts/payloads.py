@@ -54,7 +54,7 @@ def TextList(*, maximum: int = 50, item_length: int = 50, **kw):
 # ---------------------------------------------------------------- orders
 
 
-class PlaceOrder(StrictSchema):
+class _OrderFields(StrictSchema):
     enterprise_id = Id()
     palace_id = Id()
     program_id = Id(required=False, allow_none=True, load_default=None)
@@ -62,18 +62,31 @@ class PlaceOrder(StrictSchema):
     site_address = Text(max_length=200)
     district = Text(max_length=50)
     audience_size = Count(minimum=1, maximum=100_000)
-    windows = Windows(required=True)
     contact_name = Text(max_length=50)
     contact_phone = fields.String(required=True, validate=PHONE)
     note = Text(required=False, allow_none=True, max_length=1000, load_default=None)
-    # set by the form once per order: a resubmission (double click, retry on a bad network)
-    # returns the order already placed instead of placing a second one
-    client_ref = Id(required=False, allow_none=True, load_default=None)
 
     @validates_schema
     def program_or_request(self, data, **kwargs):
         if not data.get("program_id") and not data.get("custom_request"):
             raise ValidationError({"program_id": ["请选择一个节目，或填写自定义需求。"]})
+
+
+class PlaceOrder(_OrderFields):
+    windows = Windows(required=True)
+    # set by the form once per order: a resubmission (double click, retry on a bad network)
+    # returns the order already placed instead of placing a second one
+    client_ref = Id(required=False, allow_none=True, load_default=None)
+
+
+class PlaceRecurringOrder(_OrderFields):
+    """A series: the first time window and an iCalendar RRULE, e.g. FREQ=WEEKLY;COUNT=8 for a
+    weekly class over eight weeks. Sending the same series again places nothing new."""
+
+    first_window = fields.Nested(TimeWindowSchema, required=True)
+    rrule = Text(max_length=300)
+    # names the series; by default the series is named by its content
+    series_ref = Id(required=False, allow_none=True, load_default=None)
 
 
 class AmendOrder(StrictSchema):
@@ -149,6 +162,7 @@ class OrderOut(Schema):
     satisfaction = fields.Float(allow_none=True)
     responses = fields.Integer(allow_none=True)
     delivery_confirmed_at = Time(allow_none=True)
+    series_id = fields.String(allow_none=True)
     created_at = Time()
     updated_at = Time()
 

@@ -87,6 +87,17 @@ ROUTES = [
         False,
         (),
     ),
+    (
+        "POST",
+        "/api/orders/recurring",
+        "订单",
+        "按重复规则（RRULE）一次下一系列订单，重复提交不会重复下单",
+        p.PlaceRecurringOrder,
+        201,
+        p.OrderOut,
+        True,
+        (),
+    ),
     ("POST", "/api/orders", "订单", "下单", p.PlaceOrder, 201, p.OrderOut, False, ()),
     (
         "GET",

@@ -215,6 +215,14 @@ class GatewayService:
         data.setdefault("palace_id", who["palace_id"])
         return 201, call(self.orders.place_order, data, program_title=self._program_title(data))
 
+    @http("POST", "/api/orders/recurring")
+    def place_recurring(self, request):
+        """A series of orders, e.g. a weekly class for eight weeks (an iCalendar RRULE)."""
+        who = self._who(request, ("enterprise",))
+        data = {**body(request), "enterprise_id": who["enterprise_id"]}
+        data.setdefault("palace_id", who["palace_id"])
+        return 201, call(self.orders.place_recurring, data, program_title=self._program_title(data))
+
     @http("GET", "/api/orders")
     def list_orders(self, request):
         who = self._who(request, ("enterprise", "dispatcher", "admin"))

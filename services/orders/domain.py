@@ -7,6 +7,8 @@ import datetime as dt
 
 from common.errors import Conflict
 
+CN = dt.timezone(dt.timedelta(hours=8))
+
 STATUS_LABELS = {
     "submitted": "已提交",
     "accepted": "已受理",
@@ -74,6 +76,7 @@ def new_order(order_id: str, data: dict, program_title: str | None, at: dt.datet
         "contact_phone": data["contact_phone"],
         "note": data.get("note"),
         "client_ref": data.get("client_ref"),
+        "series_id": data.get("series_id"),
         "status": "submitted",
         "history": [{"status": "submitted", "at": at, "reason": None}],
         "scheduled_start": None,
@@ -124,3 +127,35 @@ def snapshot(order: dict) -> dict:
         "audience_size": order["audience_size"],
         "windows": order["windows"],
     }
+
+
+MAX_OCCURRENCES = 52
+
+
+def occurrences(first: dict, rule: str) -> list[dict]:
+    """The time windows of a recurring order: the first window repeated by an iCalendar RRULE
+    (read in China time, so "every Tuesday 9:00" stays 9:00). The series must end (COUNT or
+    UNTIL) within 52 occurrences."""
+    from dateutil import rrule as rr
+
+    text = rule.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+    parts = {p.split("=", 1)[0].upper() for p in text.split(";") if "=" in p}
+    if "COUNT" not in parts and "UNTIL" not in parts:
+        raise ValueError("重复规则需要写明次数（COUNT）或截止日期（UNTIL）。")
+    start = first["start"].astimezone(CN)
+    length = first["end"] - first["start"]
+    try:
+        rule_obj = rr.rrulestr(text, dtstart=start.replace(tzinfo=None), ignoretz=True)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"重复规则写得不对：{err}") from None
+    out = []
+    for at in rule_obj:
+        if len(out) == MAX_OCCURRENCES:
+            raise ValueError(f"一个系列最多 {MAX_OCCURRENCES} 次。")
+        begin = at.replace(tzinfo=CN)
+        out.append({"start": begin.astimezone(dt.UTC), "end": begin.astimezone(dt.UTC) + length})
+    if not out:
+        raise ValueError("按这个重复规则排不出任何一次。")
+    return out

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from common.errors import Forbidden
+import hashlib
+
+from common.errors import Forbidden, Invalid
 from contracts.base import new_id, now
 from services.orders import domain, repository
 
@@ -17,6 +19,31 @@ def place_order(data: dict, uow, program_title: str | None = None) -> dict:
     repository.insert(uow, order)
     uow.emit("order_placed", **domain.snapshot(order))
     return order
+
+
+def place_recurring(data: dict, uow, program_title: str | None = None) -> list[dict]:
+    """Place every order of a series at once. Each occurrence has a reference derived from the
+    series, so sending the same series again returns the orders already placed."""
+    try:
+        windows = domain.occurrences(data["first_window"], data["rrule"])
+    except ValueError as err:
+        raise Invalid("重复规则有误。", fields={"rrule": [str(err)]}) from None
+    series = (
+        data.get("series_ref")
+        or hashlib.sha256(
+            "|".join(
+                str(data.get(k)) for k in ("enterprise_id", "program_id", "custom_request", "site_address", "rrule")
+            ).encode()
+            + data["first_window"]["start"].isoformat().encode()
+        ).hexdigest()[:24]
+    )
+    base = {k: v for k, v in data.items() if k not in ("first_window", "rrule", "series_ref")}
+    return [
+        place_order(
+            {**base, "windows": [w], "client_ref": f"{series}-{n:02d}", "series_id": series}, uow, program_title
+        )
+        for n, w in enumerate(windows, 1)
+    ]
 
 
 def amend_order(

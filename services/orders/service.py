@@ -30,6 +30,18 @@ class OrdersService:
         return _out.dump(order)
 
     @rpc
+    def place_recurring(self, payload: dict, program_title: str | None = None) -> list[dict]:
+        """Place a series of orders (a first window and an RRULE); sending it again adds nothing."""
+        data = load(payloads.PlaceRecurringOrder, payload)
+        for attempt in range(3):
+            try:
+                orders = self.store.transaction(lambda uow: handlers.place_recurring(data, uow, program_title))
+                return _out.dump(orders, many=True)
+            except DuplicateKeyError:  # the same series sent twice at once: the second sees the first
+                if attempt == 2:
+                    raise
+
+    @rpc
     def amend_order(
         self, order_id: str, payload: dict, program_title: str | None = None, enterprise_id: str | None = None
     ) -> dict:

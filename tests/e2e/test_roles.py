@@ -116,6 +116,7 @@ TABLE = [
     row("POST", "/api/offers/nope/accept", {}, vol=404),
     row("POST", "/api/offers/nope/decline", {}, vol=404),
     row("POST", "/api/orders", {}, ent_a=400, ent_b=400),
+    row("POST", "/api/orders/recurring", {"rrule": "FREQ=WEEKLY"}, ent_a=400, ent_b=400),
     row("GET", "/api/orders", ent_a=200, ent_b=200, disp1=200, disp2=200, admin=200),
     row("GET", "/api/orders?enterprise_id=ent_a", ent_a=200, disp1=200, disp2=200, admin=200),
     row("GET", "/api/orders?palace_id=haining", ent_a=200, ent_b=200, disp1=200, admin=200),

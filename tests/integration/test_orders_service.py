@@ -205,3 +205,20 @@ def test_orders_are_listed_by_enterprise_palace_and_status_newest_first_in_pages
     assert rpc.list_orders({"palace_id": "p1", "status": "submitted"})["total"] == 4
     with pytest.raises(Invalid):
         rpc.list_orders({"status": "lost", "per_page": 1000})
+
+
+def test_a_recurring_order_places_the_series_once_even_when_sent_twice(orders):
+    o, _, _ = orders
+    series = {k: v for k, v in order_payload().items() if k != "windows"}
+    series.update(first_window=WINDOW, rrule="FREQ=WEEKLY;COUNT=8")
+    first = o.place_recurring(series, program_title="八段锦")
+    again = o.place_recurring(series, program_title="八段锦")
+    assert len(first) == 8 and [x["order_id"] for x in again] == [x["order_id"] for x in first]
+    assert len({x["series_id"] for x in first}) == 1
+    starts = [x["windows"][0]["start"] for x in first]
+    assert starts == sorted(starts) and len(set(starts)) == 8
+    listed = o.list_orders({"enterprise_id": "ent1", "per_page": 100})
+    assert listed["total"] == 8
+    with pytest.raises(Invalid) as err:
+        o.place_recurring({**series, "rrule": "FREQ=WEEKLY"})
+    assert "rrule" in err.value.fields

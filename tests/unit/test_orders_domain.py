@@ -95,3 +95,30 @@ def test_an_amendment_cannot_leave_the_order_without_program_or_request():
 def test_the_snapshot_carries_what_dispatch_plans_with_and_not_the_contact():
     snap = domain.snapshot(an_order())
     assert snap["windows"] == [W] and "contact_phone" not in snap
+
+
+def test_a_weekly_class_for_eight_weeks_keeps_its_local_time():
+    cn = dt.timezone(dt.timedelta(hours=8))
+    first = {"start": dt.datetime(2026, 12, 1, 19, 0, tzinfo=cn), "end": dt.datetime(2026, 12, 1, 20, 30, tzinfo=cn)}
+    windows = domain.occurrences(first, "RRULE:FREQ=WEEKLY;COUNT=8")
+    assert len(windows) == 8
+    assert [w["start"].astimezone(cn).date().isoformat() for w in windows[:3]] == [
+        "2026-12-01",
+        "2026-12-08",
+        "2026-12-15",
+    ]
+    assert all(
+        w["start"].astimezone(cn).hour == 19 and w["end"] - w["start"] == dt.timedelta(minutes=90) for w in windows
+    )
+
+
+@pytest.mark.parametrize(
+    "rule, says",
+    [("FREQ=WEEKLY", "次数"), ("FREQ=DAILY;COUNT=60", "最多 52 次"), ("FREQ=SOMETIMES;COUNT=2", "写得不对")],
+)
+def test_a_series_must_end_stay_small_and_be_well_written(rule, says):
+    cn = dt.timezone(dt.timedelta(hours=8))
+    first = {"start": dt.datetime(2026, 12, 1, 19, 0, tzinfo=cn), "end": dt.datetime(2026, 12, 1, 20, 0, tzinfo=cn)}
+    with pytest.raises(ValueError) as err:
+        domain.occurrences(first, rule)
+    assert says in str(err.value)
