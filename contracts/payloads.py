@@ -392,6 +392,11 @@ class NoShowOut(Schema):
     cleared_at = Time(allow_none=True)
 
 
+class CalendarLink(Schema):
+    url = fields.String()
+    webcal = fields.String()
+
+
 class OfferOut(Schema):
     offer_id = fields.String()
     order_id = fields.String()

@@ -73,6 +73,18 @@ ROUTES = [
         False,
         (),
     ),
+    (
+        "GET",
+        "/api/volunteers/{volunteer_id}/calendar",
+        "志愿者",
+        "我的服务日历订阅地址（.ics，可加到手机日历）",
+        None,
+        200,
+        p.CalendarLink,
+        False,
+        (),
+    ),
+    ("GET", "/ics/{token}", "志愿者", "服务日历（iCalendar），地址自带密钥，无需登录", None, 200, None, False, ()),
     ("GET", "/api/volunteers/{volunteer_id}/offers", "志愿者", "我的邀约", None, 200, p.OfferOut, True, ("status",)),
     ("POST", "/api/offers/{offer_id}/accept", "志愿者", "接受邀约", p.AnswerOffer, 200, p.OfferOut, False, ()),
     ("POST", "/api/offers/{offer_id}/decline", "志愿者", "婉拒邀约", p.AnswerOffer, 200, p.OfferOut, False, ()),
@@ -200,7 +212,7 @@ ROUTES = [
     ),
 ]
 
-PUBLIC = {"/healthz", "/api/login", "/api/surveys/{token}", "/api/surveys/{token}/responses"}
+PUBLIC = {"/healthz", "/api/login", "/api/surveys/{token}", "/api/surveys/{token}/responses", "/ics/{token}"}
 
 ERRORS = {
     "400": "提交的内容有误（字段说明见 fields）",
@@ -238,8 +250,9 @@ def build() -> dict:
             {"name": name, "in": "query", "required": False, "schema": QUERY_TYPES.get(name, {"type": "string"})}
             for name in params
         ]
-        if response is None:  # an image, not JSON
-            content = {"image/svg+xml": {"schema": {"type": "string"}}}
+        if response is None:  # an image or a calendar, not JSON
+            kind = "text/calendar" if path.startswith("/ics/") else "image/svg+xml"
+            content = {kind: {"schema": {"type": "string"}}}
         else:
             body_schema = {"$ref": f"#/components/schemas/{_register(spec, response)}"}
             if many:

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from common.config import Config, setting
 from common.errors import Forbidden, Invalid, NotFound
 from services.gateway import auth
+from services.gateway.calendar import feed_token, schedule_ics, volunteer_of
 from services.gateway.http import body, call, http, json_response, query
 from services.gateway.limits import FeedbackLimiter
 from services.gateway.openapi import build as build_openapi
@@ -164,6 +165,28 @@ class GatewayService:
         who, _ = self._volunteer(request, volunteer_id)
         offers = call(self.dispatch.list_offers, volunteer_id, query(request, ("status",)).get("status"))
         return [auth.trim_offer(who, o) for o in offers]
+
+    def _feed_secret(self) -> str:
+        return setting(self.config, "FEED_SECRET")
+
+    @http("GET", "/api/volunteers/<volunteer_id>/calendar")
+    def calendar_link(self, request, volunteer_id):
+        """The address of the volunteer's schedule feed (.ics) for a phone's calendar app."""
+        self._volunteer(request, volunteer_id)
+        path = f"/ics/{feed_token(self._feed_secret(), volunteer_id)}.ics"
+        host = request.host_url.rstrip("/")
+        return {"url": host + path, "webcal": "webcal://" + host.split("://", 1)[-1] + path}
+
+    @http("GET", "/ics/<token>")
+    def calendar_feed(self, request, token):
+        volunteer_id = volunteer_of(self._feed_secret(), token)
+        volunteer = call(self.dispatch.get_volunteer, volunteer_id)
+        offers = call(self.dispatch.list_offers, volunteer_id, "accepted")
+        return Response(
+            schedule_ics(volunteer.get("name"), offers),
+            content_type="text/calendar; charset=utf-8",
+            headers={"Cache-Control": "private, max-age=300"},
+        )
 
     def _answer(self, request, offer_id: str, verb: str):
         who = self._who(request, ("volunteer",))

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 import requests
+from icalendar import Calendar
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.helpers import wait_until
@@ -156,6 +157,14 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     wait_until(lambda: http.get(f"{base}/api/orders/{oid}").json()["status"] == "scheduled", what="scheduled")
     plan = http.get(f"{base}/api/orders/{oid}/plan").json()
     assert sorted(m["volunteer_id"] for m in plan["crew"]) == sorted([player["volunteer_id"], cover["volunteer_id"]])
+    # the player's calendar app subscribes to the feed address, with no sign-in
+    link = crew[player["volunteer_id"]].get(f"{base}/api/volunteers/{player['volunteer_id']}/calendar").json()
+    feed = requests.get(link["url"], timeout=10)
+    assert feed.status_code == 200 and feed.headers["Content-Type"].startswith("text/calendar")
+    (event,) = [c for c in Calendar.from_ical(feed.content).walk("VEVENT")]
+    assert str(event["uid"]) == f"{player['offer_id']}@songwenhua"
+    assert event.decoded("dtstart") == dt.datetime.fromisoformat(plan["start"])
+    assert requests.get(link["url"].replace(".ics", "0.ics"), timeout=10).status_code == 404
     for member in plan["crew"]:
         body = {"volunteer_id": member["volunteer_id"]}
         phone = crew[member["volunteer_id"]]

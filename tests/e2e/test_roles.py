@@ -112,6 +112,8 @@ TABLE = [
     row("GET", "/api/volunteers", disp1=200, disp2=200, admin=200),
     row("GET", "/api/volunteers/v1", vol=200, disp1=200, admin=200),
     row("GET", "/api/volunteers/v1/offers", vol=200, disp1=200, admin=200),
+    row("GET", "/api/volunteers/v1/calendar", vol=200, disp1=200, admin=200),
+    row("GET", "/ics/v1.0123456789abcdef0123456789abcdef.ics", anon=404, **{w: 404 for w in WHO if w != "anon"}),
     row("PUT", "/api/volunteers/v1/availability", {"availability": "每天"}, vol=400, disp1=400, admin=400),
     row("POST", "/api/offers/nope/accept", {}, vol=404),
     row("POST", "/api/offers/nope/decline", {}, vol=404),
