@@ -279,6 +279,7 @@ class Volunteer(StrictSchema):
     district = Text(max_length=50)
     troupe_ids = IdList(maximum=20)
     availability = fields.List(fields.Nested(TimeWindowSchema), load_default=list)
+    union_card = Text(required=False, allow_none=True, max_length=40, load_default=None)  # 工会会员互助服务卡
     # the volunteer's own limits and wishes (the palace's rules apply where these are empty)
     max_deliveries_per_week = Count(required=False, minimum=1, maximum=21, load_default=None, allow_none=True)
     max_hours_per_month = Number(1, 300)
@@ -520,11 +521,15 @@ class Health(Schema):
 ROLES = ("enterprise", "dispatcher", "volunteer", "admin")
 
 
-class NewUser(StrictSchema):
-    username = fields.String(
+def Username():
+    return fields.String(
         required=True,
         validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{2,64}$", error="用户名为 2 到 64 位字母、数字或 _.@-。"),
     )
+
+
+class NewUser(StrictSchema):
+    username = Username()
     password = Text(min_length=8, max_length=200)
     role = OneOf(ROLES)
     display_name = Text(required=False, max_length=50)
@@ -532,6 +537,59 @@ class NewUser(StrictSchema):
     enterprise_id = Id(required=False, allow_none=True)
     volunteer_id = Id(required=False, allow_none=True)
     union_card = Text(required=False, allow_none=True, max_length=40)
+
+
+class EnterpriseProfile(StrictSchema):
+    name = Text(max_length=100)
+    district = Text(max_length=50)
+    address = Text(required=False, max_length=200, min_length=0, load_default="")
+
+
+class VolunteerProfile(StrictSchema):
+    name = Text(max_length=50)
+    phone = fields.String(required=True, validate=PHONE)
+    skills = TextList(maximum=20, item_length=20)
+    district = Text(max_length=50)
+
+
+class Registration(StrictSchema):
+    """An enterprise union or a volunteer registering themselves; a dispatcher approves."""
+
+    username = Username()
+    password = Text(min_length=8, max_length=200)
+    role = OneOf(("enterprise", "volunteer"))
+    palace_id = Id()
+    display_name = Text(required=False, max_length=50)
+    # 工会会员互助服务卡 number, where the person has one
+    union_card = Text(required=False, allow_none=True, max_length=40, load_default=None)
+    enterprise = fields.Nested(EnterpriseProfile, required=False, load_default=None, allow_none=True)
+    volunteer = fields.Nested(VolunteerProfile, required=False, load_default=None, allow_none=True)
+
+    @validates_schema
+    def profile_for_role(self, data, **kwargs):
+        role = data.get("role")
+        if role in ("enterprise", "volunteer") and not data.get(role):
+            label = {"enterprise": "单位信息", "volunteer": "个人信息"}[role]
+            raise ValidationError({role: [f"请填写{label}。"]})
+
+
+class RegistrationOut(Schema):
+    username = fields.String()
+    display_name = fields.String(allow_none=True)
+    role = fields.String()
+    palace_id = fields.String()
+    union_card = fields.String(allow_none=True)
+    status = OneOf(("pending", "approved", "rejected"))
+    enterprise_id = fields.String(allow_none=True)
+    volunteer_id = fields.String(allow_none=True)
+    profile = fields.Dict()
+    reason = fields.String(allow_none=True)
+    decided_by = fields.String(allow_none=True)
+    created_at = Time()
+
+
+class RejectRegistration(StrictSchema):
+    reason = Text(max_length=500)
 
 
 class Login(StrictSchema):

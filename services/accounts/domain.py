@@ -59,3 +59,30 @@ def new_user(data: dict, at: dt.datetime) -> dict:
 def principal(user: dict) -> dict:
     """What the gateway knows of a signed-in person: who, which role, which scope."""
     return {k: user.get(k) for k in ("username", "display_name", "role", "palace_id", "enterprise_id", "volunteer_id")}
+
+
+def new_registration(data: dict, at: dt.datetime) -> dict:
+    """A self-registered account: inactive until a dispatcher of its palace approves it. Its
+    enterprise or volunteer id is fixed now, so approving twice creates the record once."""
+    role = data["role"]
+    profile = data[role]
+    return {
+        "_id": data["username"],
+        "display_name": data.get("display_name") or profile["name"],
+        "password_hash": hash_password(data["password"]),
+        "role": role,
+        "palace_id": data["palace_id"],
+        "enterprise_id": secrets.token_hex(8) if role == "enterprise" else None,
+        "volunteer_id": secrets.token_hex(8) if role == "volunteer" else None,
+        "union_card": data.get("union_card"),
+        "profile": profile,
+        "status": "pending",
+        "reason": None,
+        "decided_by": None,
+        "active": False,
+        "created_at": at,
+    }
+
+
+def registration_view(doc: dict) -> dict:
+    return {**{k: v for k, v in doc.items() if k not in ("_id", "password_hash")}, "username": doc["_id"]}

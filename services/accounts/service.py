@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from common.config import setting
-from common.errors import Conflict, Unauthorized, load
+from common.errors import Conflict, Forbidden, NotFound, Unauthorized, load
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
@@ -20,6 +20,7 @@ from services.accounts import domain
 def ensure_indexes(db) -> None:
     db.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
     db.users.create_index([("role", ASCENDING), ("palace_id", ASCENDING)])
+    db.users.create_index([("status", ASCENDING), ("palace_id", ASCENDING), ("created_at", ASCENDING)])
 
 
 class AccountsService:
@@ -42,12 +43,67 @@ class AccountsService:
             raise Conflict("这个用户名已被使用。", "USERNAME_TAKEN", {"username": ["这个用户名已被使用。"]}) from None
         return domain.principal({**doc, "username": doc["_id"]})
 
+    # ---------------------------------------------------------- self-registration
+
+    @rpc
+    def register(self, payload: dict) -> dict:
+        """An enterprise union or a volunteer registers; the account waits for a dispatcher."""
+        data = load(payloads.Registration, payload)
+        doc = domain.new_registration(data, now())
+        try:
+            self.store.db.users.insert_one(doc)
+        except DuplicateKeyError:
+            raise Conflict("这个用户名已被使用。", "USERNAME_TAKEN", {"username": ["这个用户名已被使用。"]}) from None
+        return payloads.RegistrationOut().dump(domain.registration_view(doc))
+
+    @rpc
+    def get_registration(self, username: str) -> dict:
+        doc = self.store.db.users.find_one({"_id": username, "status": {"$exists": True}})
+        if doc is None:
+            raise NotFound("找不到这份注册申请。", "REGISTRATION_NOT_FOUND")
+        return payloads.RegistrationOut().dump(domain.registration_view(doc))
+
+    @rpc
+    def list_registrations(self, palace_id: str | None, status: str = "pending") -> list[dict]:
+        query = {"status": status, **({"palace_id": palace_id} if palace_id else {})}
+        docs = self.store.db.users.find(query).sort("created_at", ASCENDING).limit(500)
+        return payloads.RegistrationOut(many=True).dump([domain.registration_view(d) for d in docs])
+
+    def _decide(self, username: str, change: dict) -> dict:
+        doc = self.store.db.users.find_one_and_update(
+            {"_id": username, "status": "pending"}, {"$set": change}, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            current = self.get_registration(username)  # 404 when there is none
+            if current["status"] == change["status"]:
+                return current  # decided the same way before: asking again changes nothing
+            raise Conflict("这份注册申请已经处理过了。", "REGISTRATION_DECIDED")
+        return payloads.RegistrationOut().dump(domain.registration_view(doc))
+
+    @rpc
+    def approve_registration(self, username: str, by: str) -> dict:
+        return self._decide(username, {"status": "approved", "active": True, "decided_by": by, "decided_at": now()})
+
+    @rpc
+    def reject_registration(self, username: str, payload: dict, by: str) -> dict:
+        data = load(payloads.RejectRegistration, payload)
+        return self._decide(
+            username,
+            {"status": "rejected", "active": False, "reason": data["reason"], "decided_by": by, "decided_at": now()},
+        )
+
     @rpc
     def login(self, payload: dict) -> dict:
         """Username and password → a session token that expires."""
         data = load(payloads.Login, payload)
         doc = self.store.db.users.find_one({"_id": data["username"]})
-        if doc is None or not doc.get("active") or not domain.password_matches(doc["password_hash"], data["password"]):
+        if doc is None or not domain.password_matches(doc["password_hash"], data["password"]):
+            raise Unauthorized("用户名或密码不对。", "BAD_CREDENTIALS")
+        if doc.get("status") == "pending":
+            raise Forbidden("您的注册正在等待文化宫调度员审核，通过后即可登录。", "REGISTRATION_PENDING")
+        if doc.get("status") == "rejected":
+            raise Forbidden(f"您的注册没有通过审核：{doc.get('reason') or ''}", "REGISTRATION_REJECTED")
+        if not doc.get("active"):
             raise Unauthorized("用户名或密码不对。", "BAD_CREDENTIALS")
         token = domain.new_token()
         expires = now() + dt.timedelta(hours=self._session_hours())

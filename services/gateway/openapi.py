@@ -21,6 +21,50 @@ ROUTES = [
     ("POST", "/api/login", "账号", "登录：用户名和密码换取有时效的令牌", p.Login, 200, p.Session, False, ()),
     ("POST", "/api/logout", "账号", "退出登录", None, 200, p.Health, False, ()),
     ("GET", "/api/me", "账号", "当前登录的账号和角色", None, 200, p.Principal, False, ()),
+    (
+        "POST",
+        "/api/register",
+        "账号",
+        "企业工会或志愿者自行注册，待调度员审核",
+        p.Registration,
+        201,
+        p.RegistrationOut,
+        False,
+        (),
+    ),
+    (
+        "GET",
+        "/api/registrations",
+        "账号",
+        "注册申请列表（默认待审核）",
+        None,
+        200,
+        p.RegistrationOut,
+        True,
+        ("palace_id", "status"),
+    ),
+    (
+        "POST",
+        "/api/registrations/{username}/approve",
+        "账号",
+        "通过注册：建立企业或志愿者档案并开通账号",
+        None,
+        200,
+        p.RegistrationOut,
+        False,
+        (),
+    ),
+    (
+        "POST",
+        "/api/registrations/{username}/reject",
+        "账号",
+        "拒绝注册（须说明理由）",
+        p.RejectRegistration,
+        200,
+        p.RegistrationOut,
+        False,
+        (),
+    ),
     ("GET", "/api/palaces", "目录", "文化宫列表", None, 200, p.Palace, True, ()),
     (
         "PUT",
@@ -212,7 +256,14 @@ ROUTES = [
     ),
 ]
 
-PUBLIC = {"/healthz", "/api/login", "/api/surveys/{token}", "/api/surveys/{token}/responses", "/ics/{token}"}
+PUBLIC = {
+    "/healthz",
+    "/api/login",
+    "/api/register",
+    "/api/surveys/{token}",
+    "/api/surveys/{token}/responses",
+    "/ics/{token}",
+}
 
 ERRORS = {
     "400": "提交的内容有误（字段说明见 fields）",

@@ -1,0 +1,89 @@
+"""Enterprise unions and volunteers register themselves; a dispatcher of their palace approves
+or rejects; nobody signs in before that, and approval creates the union's or volunteer's record."""
+
+import pytest
+import requests
+from nameko.standalone.rpc import ClusterRpcProxy
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "register-password"
+
+
+@pytest.fixture(scope="module")
+def palace(module_system):
+    base, config = module_system
+    with ClusterRpcProxy(config, timeout=30) as rpc:
+        for pid, name in (("haining", "海宁市工人文化宫"), ("qingdao", "青岛市工人文化宫")):
+            rpc.dispatch.upsert_palace({"palace_id": pid, "name": name, "district": "海宁"})
+        for user in ({"username": "disp1", "palace_id": "haining"}, {"username": "disp2", "palace_id": "qingdao"}):
+            rpc.accounts.create_user({**user, "role": "dispatcher", "password": PASSWORD})
+    sessions = {}
+    for name in ("disp1", "disp2"):
+        s = requests.Session()
+        token = s.post(f"{base}/api/login", json={"username": name, "password": PASSWORD}).json()["token"]
+        s.headers["Authorization"] = f"Bearer {token}"
+        sessions[name] = s
+    return base, sessions
+
+
+def login(base, username):
+    return requests.post(f"{base}/api/login", json={"username": username, "password": PASSWORD}, timeout=10)
+
+
+def test_a_volunteer_registers_waits_for_approval_and_then_signs_in(palace):
+    base, staff = palace
+    form = {
+        "username": "li-laoshi",
+        "password": PASSWORD,
+        "role": "volunteer",
+        "palace_id": "haining",
+        "union_card": "6217-0001-2345",
+        "volunteer": {"name": "李老师", "phone": "13911112222", "skills": ["声乐", "主持"], "district": "海宁"},
+    }
+    r = requests.post(f"{base}/api/register", json=form, timeout=10)
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "pending" and "password" not in r.text
+    assert requests.post(f"{base}/api/register", json=form, timeout=10).json()["code"] == "USERNAME_TAKEN"
+    early = login(base, "li-laoshi")
+    assert early.status_code == 403 and early.json()["code"] == "REGISTRATION_PENDING"
+
+    waiting = staff["disp1"].get(f"{base}/api/registrations").json()
+    assert [w["username"] for w in waiting] == ["li-laoshi"]
+    assert staff["disp2"].get(f"{base}/api/registrations").json() == []  # another palace's dispatcher
+    assert staff["disp2"].post(f"{base}/api/registrations/li-laoshi/approve").status_code == 403
+
+    approved = staff["disp1"].post(f"{base}/api/registrations/li-laoshi/approve")
+    assert approved.status_code == 200 and approved.json()["decided_by"] == "disp1"
+    again = staff["disp1"].post(f"{base}/api/registrations/li-laoshi/approve")
+    assert again.status_code == 200 and again.json()["volunteer_id"] == approved.json()["volunteer_id"]
+
+    r = login(base, "li-laoshi")
+    assert r.status_code == 200
+    me = requests.Session()
+    me.headers["Authorization"] = f"Bearer {r.json()['token']}"
+    vid = me.get(f"{base}/api/me").json()["volunteer_id"]
+    record = me.get(f"{base}/api/volunteers/{vid}").json()
+    assert (
+        record["name"] == "李老师" and record["skills"] == ["声乐", "主持"] and record["union_card"] == "6217-0001-2345"
+    )
+
+
+def test_an_enterprise_union_can_be_rejected_with_a_reason(palace):
+    base, staff = palace
+    form = {
+        "username": "pige-gonghui",
+        "password": PASSWORD,
+        "role": "enterprise",
+        "palace_id": "haining",
+        "enterprise": {"name": "海宁皮革城工会", "district": "海宁", "address": "皮革城路 1 号"},
+    }
+    assert requests.post(f"{base}/api/register", json=form, timeout=10).status_code == 201
+    missing = requests.post(f"{base}/api/register", json={**form, "username": "x-1", "enterprise": None}, timeout=10)
+    assert missing.status_code == 400 and "enterprise" in missing.json()["fields"]
+    nowhere = requests.post(f"{base}/api/register", json={**form, "username": "x-2", "palace_id": "nope"}, timeout=10)
+    assert nowhere.status_code == 400 and "palace_id" in nowhere.json()["fields"]
+    r = staff["disp1"].post(f"{base}/api/registrations/pige-gonghui/reject", json={"reason": "请用单位公章邮箱注册"})
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    assert staff["disp1"].post(f"{base}/api/registrations/pige-gonghui/approve").status_code == 409
+    refused = login(base, "pige-gonghui")
+    assert refused.status_code == 403 and "请用单位公章邮箱注册" in refused.json()["message"]
