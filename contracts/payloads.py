@@ -304,6 +304,8 @@ class AnswerOffer(StrictSchema):
 class CheckInOut(StrictSchema):
     volunteer_id = Id()
     at = Time(required=False, load_default=None)
+    # the delivery's sign-in code, shown on site by the enterprise union (a volunteer needs it)
+    code = fields.String(required=False, allow_none=True, load_default=None, validate=validate.Length(max=20))
 
 
 class CompleteDelivery(StrictSchema):
@@ -487,6 +489,7 @@ class PlanOut(Schema):
     reason = fields.String(allow_none=True)
     attendance = fields.List(fields.Nested(Attendance))
     people_served = fields.Integer(allow_none=True)
+    sign_in_code = fields.String(allow_none=True)
     # why this slot, troupe and crew: the score by criterion, runners-up, who the rules kept out
     explanation = fields.Dict(allow_none=True)
     hours = fields.List(fields.Dict())

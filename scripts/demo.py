@@ -165,7 +165,13 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
         start, end = plan["start"], plan["end"]
         for member in plan["crew"]:
             body = {"volunteer_id": member["volunteer_id"]}
-            call("POST", f"/api/orders/{oid}/check-in", as_=member["volunteer_id"], json={**body, "at": start})
+            code = plan.get("sign_in_code")  # read off the enterprise union's screen on site
+            call(
+                "POST",
+                f"/api/orders/{oid}/check-in",
+                as_=member["volunteer_id"],
+                json={**body, "at": start, "code": code},
+            )
             call("POST", f"/api/orders/{oid}/check-out", as_=member["volunteer_id"], json={**body, "at": end})
         order = call("GET", f"/api/orders/{oid}")
         served = int(order["audience_size"] * rng.uniform(0.7, 1.0))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import secrets
 
 BUCKET_MINUTES = 15
 CN = dt.timezone(dt.timedelta(hours=8))
@@ -16,6 +17,11 @@ def buckets(start: dt.datetime, end: dt.datetime) -> range:
     """The 15-minute buckets a slot covers: a volunteer holds each at most once (unique key)."""
     size = BUCKET_MINUTES * 60
     return range(int(start.timestamp() // size), math.ceil(end.timestamp() / size))
+
+
+def sign_in_code() -> str:
+    """Six digits the enterprise union shows on site; a volunteer types them to check in."""
+    return f"{secrets.randbelow(1_000_000):06d}"
 
 
 def covered(needs: list[dict], accepted_skills: list[str]) -> bool:

@@ -366,7 +366,7 @@ def accept_offer(offer_id: str, volunteer_id: str, uow) -> dict:
         _hand_over(uow, plan, offer)
     accepted = _crew(uow, plan)
     if plan["status"] == "planning" and domain.covered(plan["needs"], [o["skill"] for o in accepted]):
-        plan.update(status="scheduled", updated_at=now())
+        plan.update(status="scheduled", sign_in_code=domain.sign_in_code(), updated_at=now())
         repository.save_plan(uow, plan)
         uow.emit(
             "order_scheduled",
@@ -639,8 +639,12 @@ def _crew(uow, plan: dict) -> list[dict]:
     return [o for o in repository.offers_of_order(uow.db, plan["order_id"], uow.session) if o["status"] == "accepted"]
 
 
-def check_in(order_id: str, volunteer_id: str, at, uow) -> dict:
+def check_in(order_id: str, volunteer_id: str, at, uow, code: str | None = None, staff: bool = False) -> dict:
+    """A crew member arrives. A volunteer signs in with the code shown on site; a dispatcher may
+    sign someone in without it."""
     plan = _scheduled_plan(uow, order_id)
+    if not staff and plan.get("sign_in_code") and (code or "").strip() != plan["sign_in_code"]:
+        raise Conflict("签到码不对，请向现场的企业工会联系人确认。", "BAD_SIGN_IN_CODE")
     if volunteer_id not in {o["volunteer_id"] for o in _crew(uow, plan)}:
         raise Forbidden("您不在这次服务的人员名单里。", "NOT_IN_CREW")
     record = plan["attendance"].get(volunteer_id) or {}

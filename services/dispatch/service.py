@@ -274,10 +274,12 @@ class DispatchService:
     # ---------------------------------------------------------- the day itself
 
     @rpc
-    def check_in(self, order_id: str, payload: dict) -> dict:
+    def check_in(self, order_id: str, payload: dict, staff: bool = True) -> dict:
         data = load(payloads.CheckInOut, payload)
         return payloads.Attendance().dump(
-            self._run(lambda uow: handlers.check_in(order_id, data["volunteer_id"], data["at"], uow))
+            self._run(
+                lambda uow: handlers.check_in(order_id, data["volunteer_id"], data["at"], uow, data["code"], staff)
+            )
         )
 
     @rpc

@@ -71,4 +71,10 @@ def trim_offer(principal: dict, offer: dict) -> dict:
 def trim_plan(principal: dict, plan: dict) -> dict:
     if principal["role"] in STAFF:
         return plan
-    return {**plan, "explanation": None, "offers": [trim_offer(principal, o) for o in plan.get("offers") or []]}
+    code = plan.get("sign_in_code") if principal["role"] == "enterprise" else None  # shown on site, not sent
+    return {
+        **plan,
+        "explanation": None,
+        "sign_in_code": code,
+        "offers": [trim_offer(principal, o) for o in plan.get("offers") or []],
+    }

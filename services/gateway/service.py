@@ -356,6 +356,8 @@ class GatewayService:
         data = body(request)
         if who["role"] == "volunteer":
             data["volunteer_id"] = who["volunteer_id"]
+        if verb == "check_in":
+            return call(self.dispatch.check_in, order_id, data, staff=who["role"] != "volunteer")
         return call(getattr(self.dispatch, verb), order_id, data)
 
     @http("POST", "/api/orders/<order_id>/check-in")

@@ -165,10 +165,17 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     assert str(event["uid"]) == f"{player['offer_id']}@songwenhua"
     assert event.decoded("dtstart") == dt.datetime.fromisoformat(plan["start"])
     assert requests.get(link["url"].replace(".ics", "0.ics"), timeout=10).status_code == 404
+    code = plan["sign_in_code"]
+    assert len(code) == 6
     for member in plan["crew"]:
         body = {"volunteer_id": member["volunteer_id"]}
         phone = crew[member["volunteer_id"]]
-        assert phone.post(f"{base}/api/orders/{oid}/check-in", json={**body, "at": plan["start"]}).status_code == 200
+        wrong = phone.post(
+            f"{base}/api/orders/{oid}/check-in", json={**body, "code": "000000" if code != "000000" else "1"}
+        )
+        assert wrong.status_code == 409 and wrong.json()["code"] == "BAD_SIGN_IN_CODE"
+        checked = phone.post(f"{base}/api/orders/{oid}/check-in", json={**body, "at": plan["start"], "code": code})
+        assert checked.status_code == 200
         assert phone.post(f"{base}/api/orders/{oid}/check-out", json={**body, "at": plan["end"]}).status_code == 200
     assert http.post(f"{base}/api/orders/{oid}/complete", json={"people_served": 280}).status_code == 200
 

@@ -200,3 +200,17 @@ def test_the_nightly_replan_is_claimed_once_per_palace_and_night(dispatch, servi
     assert repository.claim_nightly(db, "haining", "2026-12-01") is True
     assert repository.claim_nightly(db, "haining", "2026-12-01") is False  # another process, same night
     assert repository.claim_nightly(db, "haining", "2026-12-02") is True
+
+
+def test_a_volunteer_checks_in_with_the_code_shown_on_site(dispatch, service_config):
+    d, _ = dispatch
+    accepted(service_config, "k1")
+    wait_until(lambda: len(offers_of(d, "k1")) == 2, what="offers")
+    accept_all(d, "k1")
+    code = d.get_plan("k1")["sign_in_code"]
+    assert len(code) == 6 and code.isdigit()
+    with pytest.raises(Conflict) as err:
+        d.check_in("k1", {"volunteer_id": "s1"}, staff=False)
+    assert err.value.code == "BAD_SIGN_IN_CODE"
+    assert d.check_in("k1", {"volunteer_id": "s1", "code": code}, staff=False)["checked_in_at"]
+    assert d.check_in("k1", {"volunteer_id": "p1"})["checked_in_at"]  # a dispatcher signs p1 in by hand
