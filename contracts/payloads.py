@@ -316,6 +316,37 @@ class CompleteDelivery(StrictSchema):
 OFFER_STATUSES = ("pending", "accepted", "declined", "expired", "withdrawn", "handed_over", "no_show")
 
 
+class Period(StrictSchema):
+    start = Time()
+    end = Time()
+
+    @validates_schema
+    def validate_period(self, data, **kwargs):
+        if data["end"] <= data["start"]:
+            raise ValidationError({"end": ["结束时间应晚于开始时间。"]})
+        if (data["end"] - data["start"]).days > 92:
+            raise ValidationError({"end": ["一次最多查看 92 天。"]})
+
+
+class DeliveryOut(Schema):
+    order_id = fields.String()
+    status = fields.String()
+    program_title = fields.String(allow_none=True)
+    troupe_id = fields.String(allow_none=True)
+    start = Time()
+    end = Time()
+    district = fields.Function(lambda plan: (plan.get("order") or {}).get("district"))
+    site_address = fields.Function(lambda plan: (plan.get("order") or {}).get("site_address"))
+    people_served = fields.Integer(allow_none=True)
+
+
+class Board(Schema):
+    palace_id = fields.String()
+    orders = fields.Dict(keys=fields.String(), values=fields.Integer())
+    offers_pending = fields.Integer()
+    offers_due_soon = fields.List(fields.Nested(lambda: OfferOut()))
+
+
 class Replan(StrictSchema):
     start = Time()
     end = Time()

@@ -28,6 +28,7 @@ def ensure_indexes(db) -> None:
     db.volunteers.create_index([("palace_id", ASCENDING), ("skills", ASCENDING)])
     db.plans.create_index([("palace_id", ASCENDING), ("status", ASCENDING)])
     db.plans.create_index([("palace_id", ASCENDING), ("status", ASCENDING), ("first_start", ASCENDING)])
+    db.plans.create_index([("palace_id", ASCENDING), ("start", ASCENDING)])
     db.no_shows.create_index([("palace_id", ASCENDING), ("reported_at", DESCENDING)])
     db.no_shows.create_index([("volunteer_id", ASCENDING), ("reported_at", DESCENDING)])
     db.no_shows.create_index([("order_id", ASCENDING)])
@@ -190,6 +191,22 @@ def save_no_show(uow, record: dict) -> None:
 def no_shows(db, *, palace_id: str | None = None, volunteer_id: str | None = None, order_id: str | None = None):
     query = {k: v for k, v in (("palace_id", palace_id), ("volunteer_id", volunteer_id), ("order_id", order_id)) if v}
     return [_out("no_shows", d) for d in db.no_shows.find(query).sort("reported_at", DESCENDING).limit(500)]
+
+
+def deliveries(db, palace_id: str, start, end) -> list[dict]:
+    """Scheduled and delivered plans of a palace that start between start and end, by time."""
+    cursor = (
+        db.plans.find(
+            {
+                "palace_id": palace_id,
+                "start": {"$gte": start, "$lt": end},
+                "status": {"$in": ["scheduled", "delivered"]},
+            }
+        )
+        .sort("start", ASCENDING)
+        .limit(2000)
+    )
+    return [_out("plans", d) for d in cursor]
 
 
 def open_plans(uow, palace_id: str, start, end) -> list[dict]:

@@ -237,6 +237,14 @@ class DispatchService:
         return payloads.GrantOut().dump(grant)
 
     @rpc
+    def deliveries(self, palace_id: str, payload: dict) -> list[dict]:
+        """The palace's calendar: scheduled and delivered services in a period."""
+        data = load(payloads.Period, payload)
+        return payloads.DeliveryOut(many=True).dump(
+            repository.deliveries(self.store.db, palace_id, data["start"], data["end"])
+        )
+
+    @rpc
     def list_offers(self, volunteer_id: str, status: str | None = None) -> list[dict]:
         return _offer_out.dump(repository.offers_of_volunteer(self.store.db, volunteer_id, status), many=True)
 

@@ -3,6 +3,8 @@ use; it calls the services by RPC and owns no data."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import eventlet
 from kombu import Connection
 from nameko.rpc import RpcProxy
@@ -158,6 +160,29 @@ class GatewayService:
         who = self._who(request, auth.STAFF)
         auth.palace_scope(who, palace_id)
         return call(self.dispatch.replan, palace_id, body(request), timeout=120)
+
+    @http("GET", "/api/palaces/<palace_id>/board")
+    def board(self, request, palace_id):
+        """The dispatcher's board: orders by status, offers waiting, and those due in six hours."""
+        who = self._who(request, auth.STAFF)
+        auth.palace_scope(who, palace_id)
+        pending = call(self.dispatch.list_pending_offers, palace_id)
+        soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=6)
+        return {
+            "palace_id": palace_id,
+            "orders": call(self.orders.count_by_status, palace_id),
+            "offers_pending": len(pending),
+            "offers_due_soon": [o for o in pending if dt.datetime.fromisoformat(o["deadline"]) <= soon][:50],
+        }
+
+    @http("GET", "/api/palaces/<palace_id>/deliveries")
+    def deliveries(self, request, palace_id):
+        """The palace's calendar of deliveries in a period (?start=&end=)."""
+        who = self._who(request, auth.STAFF)
+        auth.palace_scope(who, palace_id)
+        # a "+08:00" typed into an address arrives as " 08:00"
+        period = {k: v.replace(" ", "+") for k, v in query(request, ("start", "end")).items()}
+        return call(self.dispatch.deliveries, palace_id, period)
 
     @http("GET", "/api/no-shows")
     def no_shows(self, request):

@@ -76,6 +76,10 @@ def page(db, filters: dict, page: int, per_page: int) -> tuple[list[dict], int]:
     return [_from_doc(d) for d in cursor], total
 
 
+def count_by_status(db, palace_id: str, statuses) -> dict[str, int]:
+    return {s: db.orders.count_documents({"palace_id": palace_id, "status": s}) for s in statuses}
+
+
 def upsert_enterprise(db, enterprise: dict) -> None:
     doc = {**enterprise, "_id": enterprise["enterprise_id"]}
     doc.pop("enterprise_id")

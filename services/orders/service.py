@@ -96,6 +96,13 @@ class OrdersService:
         return {"items": _out.dump(items, many=True), "total": total, "page": q["page"], "per_page": q["per_page"]}
 
     @rpc
+    def count_by_status(self, palace_id: str) -> dict:
+        """How many of a palace's orders are in each status (the dispatcher's board)."""
+        from contracts.events import ORDER_STATUSES
+
+        return repository.count_by_status(self.store.db, palace_id, ORDER_STATUSES)
+
+    @rpc
     def register_enterprise(self, payload: dict) -> dict:
         data = load(payloads.Enterprise, payload)
         repository.upsert_enterprise(self.store.db, data)

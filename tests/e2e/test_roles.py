@@ -144,6 +144,14 @@ TABLE = [
     row("PUT", "/api/palaces/haining", {"name": ""}, disp1=400, admin=400),
     row("POST", "/api/palaces/haining/replan", {}, disp1=400, admin=400),
     row("GET", "/api/no-shows?palace_id=haining", disp1=200, admin=200),
+    row("GET", "/api/palaces/haining/board", disp1=200, admin=200),
+    row(
+        "GET",
+        "/api/palaces/haining/deliveries?start=2026-12-01T00:00:00+08:00&end=2026-12-31T00:00:00+08:00",
+        disp1=200,
+        admin=200,
+    ),
+    row("GET", "/api/palaces/haining/deliveries", disp1=400, admin=400),
     row("GET", "/api/no-shows", disp1=200, disp2=200, admin=400),
     row("POST", "/api/no-shows/nope/clear", {"reason": "误报"}, disp1=404, disp2=404, admin=404),
     row("POST", "/api/offers/nope/swap", {"to_volunteer_id": "v1"}, vol=404),
@@ -203,3 +211,11 @@ def test_the_planners_reasons_are_shown_to_dispatchers_and_only_their_own_score_
     assert enterprise["explanation"] is None and all(o["explanation"] is None for o in enterprise["offers"])
     mine = sessions["vol"].get(f"{base}/api/volunteers/v1/offers").json()
     assert mine and set(mine[0]["explanation"]) == {"score"} and mine[0]["explanation"]["score"]["criteria"]
+
+
+def test_the_board_counts_orders_by_status_and_shows_offers_waiting(world):
+    base, sessions, ids = world
+    board = sessions["disp1"].get(f"{base}/api/palaces/haining/board").json()
+    assert board["orders"]["accepted"] == 1 and board["orders"]["rejected"] == 1
+    assert board["offers_pending"] == 1  # the offer to v1, due in a day
+    assert board["offers_due_soon"] == []
