@@ -340,6 +340,25 @@ class DeliveryOut(Schema):
     people_served = fields.Integer(allow_none=True)
 
 
+class HoursItem(Schema):
+    order_id = fields.String()
+    program_title = fields.String(allow_none=True)
+    start = Time()
+    end = Time()
+    hours = fields.Float()
+    granted_hours = fields.Float()
+
+
+class VolunteerHours(Schema):
+    volunteer_id = fields.String()
+    items = fields.List(fields.Nested(HoursItem))
+    month = fields.Float()
+    year = fields.Float()
+    all = fields.Float()
+    granted = fields.Float()
+    deliveries = fields.Integer()
+
+
 class Board(Schema):
     palace_id = fields.String()
     orders = fields.Dict(keys=fields.String(), values=fields.Integer())

@@ -52,3 +52,35 @@ def service_hours(
     if basis == "scheduled":
         return round(slot / 3600, 1)
     return round(max(0.0, (ended - began).total_seconds()) / 3600, 1)
+
+
+def hours_summary(volunteer_id: str, plans: list[dict], at: dt.datetime) -> dict:
+    """A volunteer's hours per delivery and in total (this month and year in China time)."""
+    local = at.astimezone(CN)
+    items = []
+    totals = {"month": 0.0, "year": 0.0, "all": 0.0, "granted": 0.0, "deliveries": 0}
+    for plan in plans:
+        row = next((h for h in plan.get("hours") or [] if h["volunteer_id"] == volunteer_id), None)
+        if row is None:
+            continue
+        counted, granted = float(row.get("hours") or 0), float(row.get("granted_hours") or 0)
+        total = counted + granted
+        start = plan["start"].astimezone(CN)
+        items.append(
+            {
+                "order_id": plan["order_id"],
+                "program_title": plan.get("program_title"),
+                "start": plan["start"],
+                "end": plan["end"],
+                "hours": round(counted, 1),
+                "granted_hours": round(granted, 1),
+            }
+        )
+        totals["all"] += total
+        totals["granted"] += granted
+        totals["deliveries"] += 1
+        if start.year == local.year:
+            totals["year"] += total
+            if start.month == local.month:
+                totals["month"] += total
+    return {"volunteer_id": volunteer_id, "items": items, **{k: round(v, 1) for k, v in totals.items()}}

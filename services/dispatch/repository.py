@@ -29,6 +29,7 @@ def ensure_indexes(db) -> None:
     db.plans.create_index([("palace_id", ASCENDING), ("status", ASCENDING)])
     db.plans.create_index([("palace_id", ASCENDING), ("status", ASCENDING), ("first_start", ASCENDING)])
     db.plans.create_index([("palace_id", ASCENDING), ("start", ASCENDING)])
+    db.plans.create_index([("hours.volunteer_id", ASCENDING), ("start", DESCENDING)])
     db.no_shows.create_index([("palace_id", ASCENDING), ("reported_at", DESCENDING)])
     db.no_shows.create_index([("volunteer_id", ASCENDING), ("reported_at", DESCENDING)])
     db.no_shows.create_index([("order_id", ASCENDING)])
@@ -206,6 +207,12 @@ def deliveries(db, palace_id: str, start, end) -> list[dict]:
         .sort("start", ASCENDING)
         .limit(2000)
     )
+    return [_out("plans", d) for d in cursor]
+
+
+def hours_of_volunteer(db, volunteer_id: str, limit: int = 500) -> list[dict]:
+    """Delivered services a volunteer was counted in, newest first."""
+    cursor = db.plans.find({"hours.volunteer_id": volunteer_id}).sort("start", DESCENDING).limit(limit)
     return [_out("plans", d) for d in cursor]
 
 

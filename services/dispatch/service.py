@@ -17,7 +17,7 @@ from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
 from contracts.base import now
-from services.dispatch import handlers, repository
+from services.dispatch import domain, handlers, repository
 from services.dispatch.planner import CN
 
 log = logging.getLogger(__name__)
@@ -243,6 +243,13 @@ class DispatchService:
         return payloads.DeliveryOut(many=True).dump(
             repository.deliveries(self.store.db, palace_id, data["start"], data["end"])
         )
+
+    @rpc
+    def volunteer_hours(self, volunteer_id: str) -> dict:
+        """A volunteer's service hours by delivery (counted and granted kept apart), with totals."""
+        repository.get(self.store.db, "volunteers", volunteer_id)
+        plans = repository.hours_of_volunteer(self.store.db, volunteer_id)
+        return payloads.VolunteerHours().dump(domain.hours_summary(volunteer_id, plans, dt.datetime.now(dt.UTC)))
 
     @rpc
     def list_offers(self, volunteer_id: str, status: str | None = None) -> list[dict]:

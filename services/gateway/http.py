@@ -17,6 +17,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
 from common.errors import Invalid, ServiceError, Unavailable
+from services.gateway import i18n
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,12 @@ class JsonWsgiApp(WsgiApp):
             response = redirect
         except Exception as exc:  # noqa: BLE001 - never a trace or an HTML page to the client
             response = error_response(exc)
+        if response.status_code >= 400 and response.mimetype == "application/json":
+            lang = i18n.pick(request)
+            if lang != i18n.DEFAULT:  # errors in the reader's language
+                translated = i18n.translate_json_error(response.get_data(), lang)
+                if translated is not None:
+                    response.set_data(translated)
         return response(environ, start_response)
 
 

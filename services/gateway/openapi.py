@@ -128,6 +128,30 @@ ROUTES = [
     ("GET", "/api/troupes", "调度", "艺术团列表", None, 200, p.Troupe, True, ("palace_id",)),
     ("GET", "/api/volunteers", "调度", "志愿者列表", None, 200, p.Volunteer, True, ("palace_id",)),
     ("GET", "/api/volunteers/{volunteer_id}", "志愿者", "一位志愿者", None, 200, p.Volunteer, False, ()),
+    ("PUT", "/api/programs/{program_id}", "调度", "新增或修改节目（人员需求、场地要求）", p.Program, 200, p.Program, False, ()),
+    ("PUT", "/api/troupes/{troupe_id}", "调度", "新增或修改艺术团（队员、保留节目）", p.Troupe, 200, p.Troupe, False, ()),
+    (
+        "PUT",
+        "/api/volunteers/{volunteer_id}",
+        "调度",
+        "新增或修改志愿者（技能、区域、个人上限和意愿）",
+        p.Volunteer,
+        200,
+        p.Volunteer,
+        False,
+        (),
+    ),
+    (
+        "GET",
+        "/api/volunteers/{volunteer_id}/hours",
+        "志愿者",
+        "我的服务时长：逐次明细和本月、本年、累计",
+        None,
+        200,
+        p.VolunteerHours,
+        False,
+        (),
+    ),
     (
         "PUT",
         "/api/volunteers/{volunteer_id}/availability",
@@ -263,6 +287,17 @@ ROUTES = [
         False,
         (),
     ),
+    (
+        "GET",
+        "/api/orders/{order_id}/sign-in/qr.svg",
+        "订单",
+        "签到二维码（SVG）：志愿者扫码打开签到，签到码已填好",
+        None,
+        200,
+        None,
+        False,
+        (),
+    ),
     ("POST", "/api/orders/{order_id}/survey/close", "评议", "结束评议", None, 200, p.SurveyOut, False, ()),
     ("GET", "/api/surveys/{token}", "评议", "观众评议表（匿名）", None, 200, p.PublicSurvey, False, ()),
     (
@@ -307,7 +342,7 @@ def build() -> dict:
         version="1.0.0",
         openapi_version="3.0.3",
         info={
-            "description": "企业工会点单、文化宫调度、志愿者服务、观众评议。所有错误都以 JSON 返回：code、message（中文）、fields。"
+            "description": "企业工会点单、文化宫调度、志愿者服务、观众评议。所有错误都以 JSON 返回：code、message、fields（默认中文；Accept-Language: en 时为英文）。"
         },
         plugins=[MarshmallowPlugin(schema_name_resolver=_name)],
     )

@@ -17,13 +17,14 @@ from services.gateway.calendar import feed_token, schedule_ics, volunteer_of
 from services.gateway.http import body, call, http, json_response, query
 from services.gateway.limits import FeedbackLimiter
 from services.gateway.openapi import build as build_openapi
-from services.gateway.pages import qr_svg, survey_page
+from services.gateway.pages import qr_svg
+from services.gateway.web import Pages
 
 SERVICES = ("orders", "dispatch", "feedback", "accounts")
 OPENAPI = build_openapi()
 
 
-class GatewayService:
+class GatewayService(Pages):
     name = "gateway"
 
     orders = RpcProxy("orders")
@@ -227,6 +228,40 @@ class GatewayService:
         palace = auth.palace_scope(who, query(request, ("palace_id",)).get("palace_id"))
         return call(self.dispatch.list_volunteers, palace)
 
+    def _own_palace(self, request, data: dict) -> dict:
+        """A dispatcher manages their own palace's records; the palace comes from the account."""
+        who = self._who(request, auth.STAFF)
+        if who["role"] == "dispatcher":
+            data["palace_id"] = auth.palace_scope(who, data.get("palace_id") if isinstance(data.get("palace_id"), str) else None)
+        return who
+
+    def _managed(self, request, kind: str, record_id: str) -> dict:
+        data = body(request)
+        data[f"{kind}_id"] = record_id
+        who = self._own_palace(request, data)
+        try:
+            existing = call(getattr(self.dispatch, f"get_{kind}"), record_id)
+        except NotFound:
+            existing = None
+        if existing is not None and who["role"] == "dispatcher":
+            auth.palace_scope(who, existing["palace_id"])  # another palace's record is not yours to change
+        return data
+
+    @http("PUT", "/api/programs/<program_id>")
+    def upsert_program(self, request, program_id):
+        """Add or change a catalog program (what it needs on site and in people)."""
+        return call(self.dispatch.upsert_program, self._managed(request, "program", program_id))
+
+    @http("PUT", "/api/troupes/<troupe_id>")
+    def upsert_troupe(self, request, troupe_id):
+        """Add or change a troupe: members and the programs it plays."""
+        return call(self.dispatch.upsert_troupe, self._managed(request, "troupe", troupe_id))
+
+    @http("PUT", "/api/volunteers/<volunteer_id>")
+    def upsert_volunteer(self, request, volunteer_id):
+        """Add or change a volunteer: skills, district, limits and wishes."""
+        return call(self.dispatch.upsert_volunteer, self._managed(request, "volunteer", volunteer_id))
+
     def _volunteer(self, request, volunteer_id: str) -> tuple[dict, dict]:
         who = self._who(request, ("volunteer", "dispatcher", "admin"))
         volunteer = call(self.dispatch.get_volunteer, volunteer_id)
@@ -247,6 +282,12 @@ class GatewayService:
         who, _ = self._volunteer(request, volunteer_id)
         offers = call(self.dispatch.list_offers, volunteer_id, query(request, ("status",)).get("status"))
         return [auth.trim_offer(who, o) for o in offers]
+
+    @http("GET", "/api/volunteers/<volunteer_id>/hours")
+    def volunteer_hours(self, request, volunteer_id):
+        """Service hours by delivery, with totals for this month, this year and in all."""
+        self._volunteer(request, volunteer_id)
+        return call(self.dispatch.volunteer_hours, volunteer_id)
 
     def _feed_secret(self) -> str:
         return setting(self.config, "FEED_SECRET")
@@ -432,6 +473,19 @@ class GatewayService:
             qr_svg(link), content_type="image/svg+xml; charset=utf-8", headers={"Cache-Control": "private, no-store"}
         )
 
+    @http("GET", "/api/orders/<order_id>/sign-in/qr.svg")
+    def sign_in_qr(self, request, order_id):
+        """The check-in QR code the enterprise union shows on site: a volunteer's phone opens
+        their check-in with the delivery's sign-in code filled in."""
+        self._order(request, order_id, ("enterprise", "dispatcher", "admin"))
+        code = call(self.dispatch.get_plan, order_id).get("sign_in_code")
+        if not code:
+            raise Conflict("这次服务还没有排定，没有签到码。", "NOT_SCHEDULED")
+        link = request.host_url.rstrip("/") + f"/app/volunteer?checkin={order_id}&code={code}"
+        return Response(
+            qr_svg(link, "扫码签到"), content_type="image/svg+xml; charset=utf-8", headers={"Cache-Control": "private, no-store"}
+        )
+
     @http("POST", "/api/orders/<order_id>/survey/close")
     def close_survey(self, request, order_id):
         self._order(request, order_id, auth.STAFF)
@@ -448,15 +502,6 @@ class GatewayService:
         self.limiter.check_client(request)
         self.limiter.check_survey(token)
         return 201, call(self.feedback.submit_response, token, body(request))
-
-    @http("GET", "/s/<token>")
-    def survey_form(self, request, token):
-        self.limiter.check_client(request)
-        try:
-            survey = call(self.feedback.get_public_survey, token)
-        except NotFound as err:
-            return Response(survey_page(None, err.message), status=404, content_type="text/html; charset=utf-8")
-        return Response(survey_page({**survey, "token": token}, None), content_type="text/html; charset=utf-8")
 
 
 __all__ = ["GatewayService", "json_response"]

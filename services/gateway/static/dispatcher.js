@@ -1,0 +1,366 @@
+"use strict";
+(async function () {
+  const me = await App.requireLogin(["dispatcher", "admin"]);
+  const el = App.el;
+  const CRITERIA = {serve: t("完成订单"), underserved: t("照顾久未送达的企业和区域"), travel: t("路程近"), fairness: t("工作量均衡"), troupe: t("与同团队员同行"), preference: t("符合本人意愿")};
+  const EXCLUDED = {unavailable: t("不在本人可服务时间内"), busy: t("该时段已有安排"), rest: t("与前后安排的间隔不足"), week_limit: t("本周服务次数已满"), month_limit: t("本月服务时长已满"), too_far: t("路程超出上限"), taken: t("已被安排担任其他角色")};
+  let palaceId = me.palace_id;
+  let people = {}, programs = [], troupes = [];
+
+  /* an admin picks the palace; a dispatcher works in their own */
+  if (me.role === "admin") {
+    const palaces = await App.api("GET", "/api/palaces");
+    const select = document.getElementById("palace-select");
+    App.fill(select, palaces.map(p => el("option", {value: p.palace_id}, p.name)));
+    palaceId = localStorage.getItem("palace") || (palaces[0] && palaces[0].palace_id);
+    select.value = palaceId;
+    select.onchange = () => { localStorage.setItem("palace", select.value); location.reload(); };
+    document.getElementById("palace-bar").hidden = false;
+  }
+  const pid = encodeURIComponent(palaceId);
+  const name = (vid) => (people[vid] && people[vid].name) || vid;
+
+  async function loadPeople() {
+    const [vs, ps, ts] = await Promise.all([
+      App.api("GET", "/api/volunteers?palace_id=" + pid), App.api("GET", "/api/programs?palace_id=" + pid), App.api("GET", "/api/troupes?palace_id=" + pid)]);
+    people = Object.fromEntries(vs.map(v => [v.volunteer_id, v]));
+    programs = ps;
+    troupes = ts;
+  }
+
+  /* ---------------------------------------------------------------- dialogs */
+  function askReason(title, label, fn) {
+    const d = document.getElementById("reason-dialog");
+    const f = d.querySelector("form");
+    f.reset();
+    App.clearErrors(f);
+    App.fill("reason-title", title);
+    App.fill("reason-label", label);
+    d.querySelector("[data-close]").onclick = () => d.close();
+    f.onsubmit = async (event) => {
+      event.preventDefault();
+      try { await fn(f.elements.reason.value.trim()); d.close(); }
+      catch (err) { App.showErrors(f, err); }
+    };
+    d.showModal();
+  }
+  /* fields: [{name, label, type, options, value, hint}] */
+  function edit(title, fields, save) {
+    const d = document.getElementById("edit-dialog");
+    const f = d.querySelector("form");
+    App.fill("edit-title", title);
+    App.fill("edit-fields", fields.map(x => {
+      let input;
+      if (x.type === "select") input = el("select", {name: x.name}, x.options.map(([v, l]) => el("option", {value: v, selected: String(x.value) === String(v)}, l)));
+      else if (x.type === "textarea") input = el("textarea", {name: x.name, rows: "3"}, x.value == null ? "" : x.value);
+      else input = el("input", {name: x.name, type: x.type || "text", value: x.value == null ? "" : x.value, readonly: x.readonly});
+      return [el("label", {}, x.label, input), x.hint ? el("div", {class: "muted"}, x.hint) : null, el("div", {class: "err", "data-err": x.name})];
+    }));
+    App.clearErrors(f);
+    d.querySelector("[data-close]").onclick = () => d.close();
+    f.onsubmit = async (event) => {
+      event.preventDefault();
+      const button = f.querySelector("button[type=submit]");
+      button.disabled = true;
+      try { await save(App.formData(f)); d.close(); }
+      catch (err) { App.showErrors(f, err); }
+      finally { button.disabled = false; }
+    };
+    d.showModal();
+  }
+  const list = (s) => (s || "").split(/[,，、\s]+/).map(x => x.trim()).filter(Boolean);
+
+  /* ---------------------------------------------------------------- board */
+  let shownInbox = "";
+  async function loadBoard() {
+    const [board, inbox, regs] = await Promise.all([
+      App.api("GET", `/api/palaces/${pid}/board`),
+      App.api("GET", `/api/orders?palace_id=${pid}&status=submitted&per_page=100`),
+      App.api("GET", `/api/registrations?palace_id=${pid}`)]);
+    App.fill("status-counts", Object.keys(ORDER_STATUS).map(s => el("button", {type: "button", dataset: {status: s}, onclick: () => { filter.value = s; loadOrders(); showTab("orders"); }},
+      el("span", {}, statusLabel(s)), el("b", {}, board.orders[s] || 0))));
+    const count = document.getElementById("inbox-count");
+    count.textContent = inbox.total;
+    count.hidden = !inbox.total;
+    const rc = document.getElementById("reg-count");
+    rc.textContent = regs.length;
+    rc.hidden = !regs.length;
+    const seen = JSON.stringify(inbox.items);
+    if (seen !== shownInbox) {
+      shownInbox = seen;
+      App.fill("inbox", inbox.items.length ? inbox.items.map(o => orderItem(o)) : el("li", {class: "empty"}, t("没有待受理的订单。")));
+    }
+    App.fill("offers-pending", t("共 {n} 个", {n: board.offers_pending}));
+    App.fill("due-soon", board.offers_due_soon.length ? board.offers_due_soon.map(o => el("li", {},
+      el("div", {class: "row"}, el("b", {class: "grow"}, name(o.volunteer_id)), badge("pending", o.skill)),
+      el("div", {class: "muted"}, o.program_title || "", " · ", App.span(o.start, o.end)),
+      el("div", {class: "muted"}, t("{time} 到期", {time: App.fmt(o.deadline)})))) : el("li", {class: "empty"}, t("没有即将到期的邀约。")));
+    if (!document.querySelector("[data-panel=registrations]").hidden) renderRegistrations(regs);
+  }
+
+  /* ---------------------------------------------------------------- orders and their plans */
+  const filter = document.getElementById("status-filter");
+  App.fill(filter, el("option", {value: ""}, t("全部")), Object.keys(ORDER_STATUS).map(s => el("option", {value: s}, statusLabel(s))));
+  filter.onchange = () => loadOrders();
+  const open = new Set();
+
+  function orderItem(o) {
+    const box = el("div", {class: "detail"});
+    const when = o.scheduled_start ? App.span(o.scheduled_start, o.scheduled_end) : (o.windows || []).map(w => App.span(w.start, w.end)).join("；");
+    const toggle = () => { if (open.has(o.order_id)) { open.delete(o.order_id); box.replaceChildren(); } else { open.add(o.order_id); orderDetail(o, box); } };
+    const actions = el("div", {class: "actions"});
+    if (o.status === "submitted") {
+      actions.append(
+        el("button", {type: "button", class: "ok", onclick: (e) => accept(o, e.target)}, t("受理")),
+        el("button", {type: "button", onclick: () => askReason(t("拒绝订单"), t("拒绝理由（企业会看到）"), async (reason) => {
+          await App.api("POST", `/api/orders/${o.order_id}/reject`, {reason});
+          App.toast(t("已拒绝。"));
+          await refresh();
+        })}, t("拒绝")));
+    }
+    const li = el("li", {dataset: {order: o.order_id, status: o.status}},
+      el("div", {class: "row"}, el("b", {class: "grow"}, o.program_title || o.custom_request || t("自定义需求")), badge(o.status, statusLabel(o.status))),
+      el("div", {}, o.enterprise_name || o.enterprise_id, " · ", o.district, " · ", t("{n} 人", {n: o.audience_size})),
+      el("div", {class: "muted"}, when),
+      actions,
+      el("button", {type: "button", class: "link", onclick: toggle}, t("详情")),
+      box);
+    if (open.has(o.order_id)) orderDetail(o, box);
+    return li;
+  }
+  async function accept(o, button) {
+    if (!o.program_id) {
+      edit(t("受理自定义需求"), [{name: "program_id", label: t("按哪个节目安排"), type: "select", options: programs.map(p => [p.program_id, p.title])},
+        {name: "note", label: t("备注（可选）"), type: "textarea"}], async (data) => {
+        await App.api("POST", `/api/orders/${o.order_id}/accept`, data);
+        App.toast(t("已受理，正在安排人员。"));
+        await refresh();
+      });
+      return;
+    }
+    await App.act(button, async () => {
+      await App.api("POST", `/api/orders/${o.order_id}/accept`, {});
+      App.toast(t("已受理，正在安排人员。"));
+      await refresh();
+    });
+  }
+  function explanation(exp) {
+    if (!exp || !exp.roles) return null;
+    return el("div", {class: "explain"}, el("h3", {}, t("为什么是这些人")),
+      exp.underserved ? el("p", {class: "muted"}, t("久未送达程度 {x}（越高越优先）", {x: exp.underserved})) : null,
+      exp.roles.map(role => el("div", {class: "card"},
+        el("b", {}, role.skill),
+        el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, t("人选")), el("th", {}, t("得分")), Object.keys(role.chosen[0] ? role.chosen[0].criteria : {}).map(k => el("th", {}, CRITERIA[k] || k)), el("th", {}, t("差在哪里")))),
+          el("tbody", {},
+            role.chosen.map(c => el("tr", {}, el("td", {}, "✓ ", name(c.volunteer_id)), el("td", {class: "score"}, c.score), Object.values(c.criteria).map(v => el("td", {class: "score"}, v)), el("td", {}, ""))),
+            role.runners_up.map(r => el("tr", {class: "muted"}, el("td", {}, name(r.volunteer_id)), el("td", {class: "score"}, r.score), Object.values(r.criteria).map(v => el("td", {class: "score"}, v)),
+              el("td", {}, r.lost_on === "tie" ? t("同分") : t("{what}（少 {by}）", {what: CRITERIA[r.lost_on] || r.lost_on, by: r.behind_by})))))),
+        Object.keys(role.excluded || {}).length ? el("p", {class: "muted"}, t("未入选："), Object.entries(role.excluded).map(([k, n]) => t("{why} {n} 人", {why: EXCLUDED[k] || k, n})).join("，")) : null)));
+  }
+  async function orderDetail(o, box) {
+    const parts = [
+      el("p", {}, t("地点："), o.site_address, " · ", t("联系人："), o.contact_name, " ", o.contact_phone),
+      o.custom_request ? el("p", {}, t("自定义需求："), o.custom_request) : null,
+      o.note ? el("p", {class: "muted"}, t("备注："), o.note) : null,
+      el("ol", {class: "timeline"}, (o.history || []).map(h => el("li", {}, el("b", {}, statusLabel(h.status)), " ", el("span", {class: "muted"}, App.fmt(h.at)), h.reason ? el("div", {class: "muted"}, h.reason) : null))),
+    ];
+    let plan = null;
+    try { plan = await App.api("GET", `/api/orders/${o.order_id}/plan`); } catch (e) { /* not accepted yet */ }
+    if (plan) {
+      parts.push(el("h3", {}, t("派单安排")),
+        plan.start ? el("p", {}, App.span(plan.start, plan.end), plan.troupe_id ? " · " + ((troupes.find(x => x.troupe_id === plan.troupe_id) || {}).name || plan.troupe_id) : "") : null,
+        plan.reason ? el("p", {class: "err"}, plan.reason) : null,
+        plan.sign_in_code ? el("p", {}, t("签到码："), el("b", {}, plan.sign_in_code)) : null);
+      const attended = Object.fromEntries((plan.attendance || []).map(a => [a.volunteer_id, a]));
+      parts.push(el("table", {class: "offers"}, el("thead", {}, el("tr", {}, el("th", {}, t("志愿者")), el("th", {}, t("角色")), el("th", {}, t("状态")), el("th", {}, t("签到")), el("th", {}, ""))),
+        el("tbody", {}, plan.offers.map(of => el("tr", {dataset: {volunteer: of.volunteer_id}},
+          el("td", {}, name(of.volunteer_id), of.kind === "override" ? el("span", {class: "muted"}, " " + t("（指定）")) : null),
+          el("td", {}, of.skill),
+          el("td", {}, badge(of.status, offerLabel(of.status)), of.reason ? el("div", {class: "muted"}, of.reason) : null),
+          el("td", {}, attended[of.volunteer_id] && attended[of.volunteer_id].checked_in_at ? App.fmtTime(attended[of.volunteer_id].checked_in_at) + (attended[of.volunteer_id].checked_out_at ? "–" + App.fmtTime(attended[of.volunteer_id].checked_out_at) : "") : ""),
+          el("td", {}, of.status === "accepted" && plan.status === "scheduled" ? [
+            !(attended[of.volunteer_id] || {}).checked_in_at ? el("button", {type: "button", onclick: (e) => App.act(e.target, async () => {
+              await App.api("POST", `/api/orders/${o.order_id}/check-in`, {volunteer_id: of.volunteer_id}); App.toast(t("已代为签到。")); await orderDetail(o, box);
+            })}, t("代签到")) : null,
+            el("button", {type: "button", onclick: () => askReason(t("登记缺席"), t("情况说明"), async (reason) => {
+              await App.api("POST", `/api/orders/${o.order_id}/no-show`, {volunteer_id: of.volunteer_id, reason}); App.toast(t("已登记缺席，正在找人顶替。")); await orderDetail(o, box);
+            })}, t("缺席"))] : null))))));
+      parts.push(explanation(plan.explanation));
+      const acts = el("div", {class: "actions"});
+      if (["planning", "unfulfillable", "scheduled"].includes(plan.status)) {
+        acts.append(el("button", {type: "button", onclick: () => {
+          const skills = [...new Set((plan.needs || []).map(n => n.skill))];
+          edit(t("指定人选"), [
+            {name: "skill", label: t("角色"), type: "select", options: skills.map(s => [s, s])},
+            {name: "volunteer_id", label: t("志愿者"), type: "select", options: Object.values(people).map(v => [v.volunteer_id, v.name + "（" + (v.skills || []).join("、") + "）"])}],
+          async (data) => { await App.api("POST", `/api/orders/${o.order_id}/plan/assign`, data); App.toast(t("已发出邀约。")); await orderDetail(o, box); });
+        }}, t("指定人选")));
+      }
+      if (plan.status === "scheduled") {
+        acts.append(el("button", {type: "button", class: "ok", onclick: () => edit(t("服务完成"), [{name: "people_served", label: t("服务人次"), type: "number", value: o.audience_size}],
+          async (data) => { await App.api("POST", `/api/orders/${o.order_id}/complete`, data); App.toast(t("已记录服务完成。")); await refresh(); })}, t("服务完成")));
+      }
+      if (plan.status === "delivered") {
+        const served = plan.offers.filter(of => ["accepted", "no_show", "handed_over"].includes(of.status));
+        acts.append(el("button", {type: "button", onclick: () => edit(t("补记时长"), [
+          {name: "volunteer_id", label: t("志愿者"), type: "select", options: served.map(of => [of.volunteer_id, name(of.volunteer_id)])},
+          {name: "hours", label: t("小时"), type: "number", value: 1},
+          {name: "reason", label: t("原因"), type: "textarea"}],
+        async (data) => { await App.api("POST", `/api/orders/${o.order_id}/hours`, data); App.toast(t("已补记时长。")); await orderDetail(o, box); })}, t("补记时长")),
+        el("button", {type: "button", onclick: (e) => App.act(e.target, async () => {
+          await App.api("POST", `/api/orders/${o.order_id}/survey/close`); App.toast(t("评议已结束。")); await refresh();
+        })}, t("结束评议")));
+      }
+      parts.push(acts);
+    }
+    App.fill(box, parts);
+  }
+  let shownOrders = "";
+  async function loadOrders() {
+    const q = filter.value ? "&status=" + filter.value : "";
+    const page = await App.api("GET", `/api/orders?palace_id=${pid}&per_page=100${q}`);
+    const seen = filter.value + JSON.stringify(page.items);
+    if (seen === shownOrders) return;
+    shownOrders = seen;
+    App.fill("orders", page.items.length ? page.items.map(o => orderItem(o)) : el("li", {class: "empty"}, t("没有订单。")));
+  }
+
+  /* ---------------------------------------------------------------- calendar */
+  let weekStart = (() => {
+    const now = new Date(Date.now() + 8 * 3600000);
+    const day = (now.getUTCDay() + 6) % 7;
+    return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - day) - 8 * 3600000);
+  })();
+  async function loadWeek() {
+    const end = new Date(weekStart.getTime() + 7 * 86400000);
+    App.fill("week-label", App.fmt(weekStart.toISOString(), {hour: undefined, minute: undefined}) + " – " + App.fmt(new Date(end.getTime() - 1).toISOString(), {hour: undefined, minute: undefined}));
+    const items = await App.api("GET", `/api/palaces/${pid}/deliveries?start=${encodeURIComponent(weekStart.toISOString())}&end=${encodeURIComponent(end.toISOString())}`);
+    const days = [];
+    for (let i = 0; i < 7; i++) {
+      const d0 = weekStart.getTime() + i * 86400000;
+      const mine = items.filter(x => { const s = new Date(x.start).getTime(); return s >= d0 && s < d0 + 86400000; });
+      days.push(el("div", {class: "card"}, el("h3", {}, App.fmt(new Date(d0).toISOString(), {hour: undefined, minute: undefined})),
+        mine.length ? el("ul", {class: "list"}, mine.map(x => el("li", {}, el("div", {class: "row"}, el("b", {class: "grow"}, App.fmtTime(x.start) + "–" + App.fmtTime(x.end) + " " + (x.program_title || "")), badge(x.status, statusLabel(x.status))),
+          el("div", {class: "muted"}, [x.district, x.site_address].filter(Boolean).join(" · "), x.people_served != null ? " · " + t("服务 {n} 人次", {n: x.people_served}) : "")))) : el("p", {class: "muted"}, t("无安排"))));
+    }
+    App.fill("week", el("div", {class: "grid"}, days));
+  }
+  document.getElementById("week-prev").onclick = () => { weekStart = new Date(weekStart.getTime() - 7 * 86400000); loadWeek(); };
+  document.getElementById("week-next").onclick = () => { weekStart = new Date(weekStart.getTime() + 7 * 86400000); loadWeek(); };
+
+  /* ---------------------------------------------------------------- registrations */
+  function renderRegistrations(regs) {
+    App.fill("registrations", regs.length ? regs.map(r => el("li", {dataset: {username: r.username}},
+      el("div", {class: "row"}, el("b", {class: "grow"}, r.display_name || r.username), badge("pending", r.role === "enterprise" ? t("企业工会") : t("志愿者"))),
+      el("div", {class: "muted"}, t("用户名："), r.username, r.union_card ? " · " + t("会员卡号：") + r.union_card : "", " · ", App.fmt(r.created_at)),
+      el("div", {class: "muted"}, Object.entries(r.profile || {}).map(([k, v]) => Array.isArray(v) ? v.join("、") : v).filter(Boolean).join(" · ")),
+      el("div", {class: "actions"},
+        el("button", {type: "button", class: "ok", onclick: (e) => App.act(e.target, async () => {
+          await App.api("POST", `/api/registrations/${encodeURIComponent(r.username)}/approve`); App.toast(t("已通过。")); await loadRegistrations(); await loadPeople();
+        })}, t("通过")),
+        el("button", {type: "button", onclick: () => askReason(t("不通过"), t("理由（申请人登录时会看到）"), async (reason) => {
+          await App.api("POST", `/api/registrations/${encodeURIComponent(r.username)}/reject`, {reason}); App.toast(t("已拒绝。")); await loadRegistrations();
+        })}, t("不通过"))))) : el("li", {class: "empty"}, t("没有待审核的注册。")));
+  }
+  async function loadRegistrations() { renderRegistrations(await App.api("GET", `/api/registrations?palace_id=${pid}`)); }
+
+  /* ---------------------------------------------------------------- programs, troupes, volunteers */
+  const newId = (prefix) => prefix + "-" + Date.now().toString(36);
+  function table(headers, rows) {
+    return el("table", {}, el("thead", {}, el("tr", {}, headers.map(h => el("th", {}, h)))), el("tbody", {}, rows));
+  }
+  function editProgram(p) {
+    p = p || {program_id: newId("p"), needs: []};
+    edit(p.title ? t("修改节目") : t("新增节目"), [
+      {name: "title", label: t("节目名称"), value: p.title},
+      {name: "kind", label: t("类型"), type: "select", value: p.kind, options: Object.entries(KINDS)},
+      {name: "duration_minutes", label: t("时长（分钟）"), type: "number", value: p.duration_minutes || 90},
+      {name: "needs", label: t("人员需求"), value: (p.needs || []).map(n => n.skill + "×" + n.count).join("，"), hint: t("例如：声乐×2，舞蹈×4")},
+      {name: "site_requirements", label: t("场地要求"), type: "textarea", value: p.site_requirements},
+      {name: "description", label: t("介绍"), type: "textarea", value: p.description}],
+    async (data) => {
+      const needs = list(data.needs).map(x => { const [skill, count] = x.split(/[×xX*]/); return {skill: (skill || "").trim(), count: Number(count || 1)}; });
+      await App.api("PUT", `/api/programs/${encodeURIComponent(p.program_id)}`, {...data, palace_id: palaceId, needs, description: data.description || "", site_requirements: data.site_requirements || ""});
+      App.toast(t("已保存。"));
+      await loadResources();
+    });
+  }
+  function editTroupe(tr) {
+    tr = tr || {troupe_id: newId("t"), members: [], repertoire: []};
+    edit(tr.name ? t("修改艺术团") : t("新增艺术团"), [
+      {name: "name", label: t("名称"), value: tr.name},
+      {name: "district", label: t("所在区域"), value: tr.district},
+      {name: "members", label: t("队员编号"), value: tr.members.join("，"), hint: t("用逗号分隔")},
+      {name: "repertoire", label: t("保留节目编号"), value: tr.repertoire.join("，"), hint: t("用逗号分隔")},
+      {name: "max_deliveries_per_week", label: t("每周最多场次（可选）"), type: "number", value: tr.max_deliveries_per_week}],
+    async (data) => {
+      await App.api("PUT", `/api/troupes/${encodeURIComponent(tr.troupe_id)}`, {...data, palace_id: palaceId, members: list(data.members), repertoire: list(data.repertoire)});
+      App.toast(t("已保存。"));
+      await loadResources();
+    });
+  }
+  function editVolunteer(v) {
+    v = v || {volunteer_id: newId("v"), skills: [], troupe_ids: []};
+    edit(v.name ? t("修改志愿者") : t("新增志愿者"), [
+      {name: "name", label: t("姓名"), value: v.name},
+      {name: "phone", label: t("手机号"), type: "tel", value: v.phone},
+      {name: "skills", label: t("特长"), value: (v.skills || []).join("，"), hint: t("用逗号分隔")},
+      {name: "district", label: t("所在区域"), value: v.district},
+      {name: "troupe_ids", label: t("所属艺术团编号"), value: (v.troupe_ids || []).join("，")},
+      {name: "union_card", label: t("工会会员互助服务卡号（可选）"), value: v.union_card},
+      {name: "max_deliveries_per_week", label: t("每周最多服务次数（可选）"), type: "number", value: v.max_deliveries_per_week},
+      {name: "max_hours_per_month", label: t("每月最多服务小时（可选）"), type: "number", value: v.max_hours_per_month},
+      {name: "availability", label: t("空闲时间"), type: "textarea", value: (v.availability || []).map(w => App.toLocal(w.start).replace("T", " ") + " ~ " + App.toLocal(w.end).replace("T", " ")).join("\n"),
+        hint: t("每行一段，例如：2026-12-05 09:00 ~ 2026-12-05 18:00")}],
+    async (data) => {
+      const availability = (data.availability || "").split("\n").map(x => x.trim()).filter(Boolean).map(line => {
+        const [a, b] = line.split("~").map(s => s.trim().replace(" ", "T"));
+        return {start: App.fromLocal(a), end: App.fromLocal(b)};
+      });
+      const payload = {...data, palace_id: palaceId, skills: list(data.skills), troupe_ids: list(data.troupe_ids), availability};
+      await App.api("PUT", `/api/volunteers/${encodeURIComponent(v.volunteer_id)}`, payload);
+      App.toast(t("已保存。"));
+      await loadResources();
+    });
+  }
+  async function loadResources() {
+    await loadPeople();
+    App.fill("programs", table([t("节目"), t("类型"), t("时长"), t("人员需求"), ""], programs.map(p => el("tr", {},
+      el("td", {}, p.title, el("div", {class: "muted"}, p.program_id)), el("td", {}, kindLabel(p.kind)), el("td", {}, t("{n} 分钟", {n: p.duration_minutes})),
+      el("td", {}, p.needs.map(n => n.skill + "×" + n.count).join("，")), el("td", {}, el("button", {type: "button", onclick: () => editProgram(p)}, t("修改")))))));
+    App.fill("troupes", table([t("艺术团"), t("区域"), t("队员"), t("保留节目"), ""], troupes.map(tr => el("tr", {},
+      el("td", {}, tr.name, el("div", {class: "muted"}, tr.troupe_id)), el("td", {}, tr.district), el("td", {}, tr.members.map(name).join("、")),
+      el("td", {}, tr.repertoire.map(id => (programs.find(p => p.program_id === id) || {}).title || id).join("、")), el("td", {}, el("button", {type: "button", onclick: () => editTroupe(tr)}, t("修改")))))));
+    App.fill("volunteers", table([t("志愿者"), t("特长"), t("区域"), t("空闲时间"), ""], Object.values(people).map(v => el("tr", {},
+      el("td", {}, v.name, el("div", {class: "muted"}, v.volunteer_id + " · " + v.phone)), el("td", {}, (v.skills || []).join("、")), el("td", {}, v.district),
+      el("td", {}, t("{n} 段", {n: (v.availability || []).filter(w => new Date(w.end).getTime() > Date.now()).length})),
+      el("td", {}, el("button", {type: "button", onclick: () => editVolunteer(v)}, t("修改")))))));
+  }
+  document.getElementById("new-program").onclick = () => editProgram();
+  document.getElementById("new-troupe").onclick = () => editTroupe();
+  document.getElementById("new-volunteer").onclick = () => editVolunteer();
+
+  /* ---------------------------------------------------------------- refresh */
+  async function refresh() {
+    shownOrders = "";
+    shownInbox = "";
+    await Promise.all([loadBoard(), document.querySelector("[data-panel=orders]").hidden ? null : loadOrders()]);
+  }
+  await loadPeople();
+  const showTab = App.tabs(document.querySelector(".tabs"));
+  document.addEventListener("tab", (e) => {
+    if (e.detail === "orders") loadOrders();
+    if (e.detail === "calendar") loadWeek();
+    if (e.detail === "registrations") loadRegistrations();
+    if (e.detail === "resources") loadResources();
+  });
+  App.poll(async () => {
+    await loadBoard();
+    if (!document.querySelector("[data-panel=orders]").hidden) await loadOrders();
+  }, 5000);
+  const first = location.hash.slice(1);
+  if (first === "orders") loadOrders();
+  if (first === "calendar") loadWeek();
+  if (first === "registrations") loadRegistrations();
+  if (first === "resources") loadResources();
+})();

@@ -1,0 +1,143 @@
+"""The screens: server-rendered pages (Jinja2) for enterprise unions, dispatchers, volunteers and
+the audience, with a small script each that talks to the JSON API. Everything they need is served
+here (no CDN: union intranets often have no internet)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from urllib.parse import quote
+
+import jinja2
+from werkzeug.utils import redirect, send_from_directory
+from werkzeug.wrappers import Response
+
+from common.errors import NotFound
+from services.gateway import i18n
+from services.gateway.http import call, http
+
+HERE = os.path.dirname(__file__)
+STATIC = os.path.join(HERE, "static")
+_T_CALL = re.compile(r"""\bt\(\s*"((?:[^"\\]|\\.)+)"|\bt\(\s*'((?:[^'\\]|\\.)+)'""")
+
+env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(os.path.join(HERE, "templates")),
+    autoescape=jinja2.select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+ROLE_HOME = {"enterprise": "/app/enterprise", "dispatcher": "/app/dispatcher", "admin": "/app/dispatcher",
+             "volunteer": "/app/volunteer"}
+
+
+@functools.cache
+def script_messages() -> list[str]:
+    """Every message the pages' scripts pass through t("…"), for the catalogue sent with a page."""
+    found: set[str] = set()
+    for name in sorted(os.listdir(STATIC)):
+        if name.endswith(".js"):
+            with open(os.path.join(STATIC, name), encoding="utf-8") as f:
+                found.update(m.group(1) or m.group(2) for m in _T_CALL.finditer(f.read()))
+    return sorted(found)
+
+
+@functools.cache
+def static_version() -> str:
+    """Changes whenever a static file does, so browsers never run yesterday's script."""
+    stamp = max(os.path.getmtime(os.path.join(STATIC, n)) for n in os.listdir(STATIC))
+    return str(int(stamp))
+
+
+def render(request, template: str, status: int = 200, **context) -> Response:
+    lang = i18n.pick(request)
+
+    def gettext(text: str, **values) -> str:
+        return i18n.gettext(lang, text, **values)
+
+    page = env.get_template(template).render(
+        _=gettext,
+        lang=lang,
+        html_lang="zh-CN" if lang == "zh-CN" else "en",
+        messages=i18n.js_messages(lang, script_messages()),
+        version=static_version(),
+        path=request.path,
+        query=request.query_string.decode("latin-1"),
+        **context,
+    )
+    return Response(
+        page,
+        status=status,
+        content_type="text/html; charset=utf-8",
+        headers={
+            "Content-Language": lang,
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+            # the pages load nothing from elsewhere; scripts only from this server
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        },
+    )
+
+
+class Pages:
+    """Page entrypoints mixed into the gateway service."""
+
+    @http("GET", "/")
+    def home_page(self, request):
+        return redirect("/login")
+
+    @http("GET", "/login")
+    def login_page(self, request):
+        return render(request, "login.html", page="login", role_home=ROLE_HOME)
+
+    @http("GET", "/register")
+    def register_page(self, request):
+        palaces = [{"palace_id": p["palace_id"], "name": p["name"], "districts": [d["name"] for d in
+                    p.get("districts") or []] or [p.get("district")]} for p in call(self.dispatch.list_palaces)]
+        return render(request, "register.html", page="register", palaces=palaces)
+
+    @http("GET", "/app/enterprise")
+    def enterprise_page(self, request):
+        return render(request, "enterprise.html", page="enterprise", role="enterprise")
+
+    @http("GET", "/app/dispatcher")
+    def dispatcher_page(self, request):
+        return render(request, "dispatcher.html", page="dispatcher", role="dispatcher")
+
+    @http("GET", "/app/volunteer")
+    def volunteer_page(self, request):
+        return render(request, "volunteer.html", page="volunteer", role="volunteer")
+
+    @http("GET", "/lang/<code>")
+    def set_language(self, request, code):
+        if code not in i18n.LANGS:
+            raise NotFound("找不到这个地址。")
+        target = request.args.get("next") or "/"
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/"
+        response = redirect(quote(target, safe="/?=&%#"))
+        response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax")
+        return response
+
+    @http("GET", "/static/<path:name>")
+    def static_file(self, request, name):
+        try:
+            response = send_from_directory(STATIC, name, request.environ, max_age=3600)
+        except Exception:  # noqa: BLE001 - werkzeug's NotFound page would be HTML
+            raise NotFound("找不到这个文件。") from None
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @http("GET", "/s/<token>")
+    def survey_form(self, request, token):
+        """The audience's form, reached by the QR code: no sign-in, phone-first, about a minute."""
+        self.limiter.check_client(request)
+        try:
+            survey = call(self.feedback.get_public_survey, token)
+        except NotFound:
+            return render(request, "survey.html", status=404, page="survey", survey=None, token=token)
+        return render(request, "survey.html", page="survey", survey=survey, token=token)
