@@ -1,4 +1,4 @@
-"""Keep the English catalogue in step with the Chinese messages (`make i18n`, `make i18n ARGS=--check`).
+"""Keep the English catalogue in step with the Chinese messages written in the code.
 
 python scripts/i18n.py           extract every message and update
                                  services/gateway/locale/en/LC_MESSAGES/messages.po: new messages are
@@ -141,12 +141,17 @@ def extract(root: str = ROOT) -> Messages:
     for path, read in sources:
         with open(path, encoding="utf-8") as f:
             source = f.read()
-        for text, lineno in read(source):
+        try:
+            messages = read(source)
+        except SyntaxError as err:
+            raise SystemExit(f"{os.path.relpath(path, root)}:{err.lineno}: cannot read: {err.msg}") from err
+        for text, lineno in messages:
             _add(found, text, os.path.relpath(path, root), lineno)
     return found
 
 
-def load(path: str = PO_FILE) -> Catalog | None:
+def load(path: str | None = None) -> Catalog | None:
+    path = path or PO_FILE
     if not os.path.exists(path):
         return None
     with open(path, "rb") as f:
@@ -201,9 +206,12 @@ def render(catalog: Catalog) -> bytes:
 
 
 def main(argv: list[str]) -> int:
+    if argv not in ([], ["--check"]):
+        print(__doc__)
+        return 2
     found = extract()
     old = load()
-    if "--check" in argv:
+    if argv == ["--check"]:
         issues = problems(found, old)
         for line in issues:
             print(line)

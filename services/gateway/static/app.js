@@ -64,7 +64,7 @@ const App = {
       else if (v === true) node.setAttribute(k, "");
       else node.setAttribute(k, v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       node.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -73,7 +73,7 @@ const App = {
 
   fill(target, ...children) {
     const node = typeof target === "string" ? document.getElementById(target) : target;
-    node.replaceChildren(...children.flat().filter(c => c !== null && c !== undefined && c !== false));
+    node.replaceChildren(...children.flat(Infinity).filter(c => c !== null && c !== undefined && c !== false));
     return node;
   },
 

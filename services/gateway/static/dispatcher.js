@@ -154,7 +154,7 @@
           el("tbody", {},
             role.chosen.map(c => el("tr", {}, el("td", {}, "✓ ", name(c.volunteer_id)), el("td", {class: "score"}, c.score), Object.values(c.criteria).map(v => el("td", {class: "score"}, v)), el("td", {}, ""))),
             role.runners_up.map(r => el("tr", {class: "muted"}, el("td", {}, name(r.volunteer_id)), el("td", {class: "score"}, r.score), Object.values(r.criteria).map(v => el("td", {class: "score"}, v)),
-              el("td", {}, r.lost_on === "tie" ? t("同分") : t("{what}（少 {by}）", {what: CRITERIA[r.lost_on] || r.lost_on, by: r.behind_by})))))),
+              el("td", {}, r.lost_on === "tie" || r.behind_by <= 0 ? t("同分") : t("{what}（少 {by}）", {what: CRITERIA[r.lost_on] || r.lost_on, by: r.behind_by})))))),
         Object.keys(role.excluded || {}).length ? el("p", {class: "muted"}, t("未入选："), Object.entries(role.excluded).map(([k, n]) => t("{why} {n} 人", {why: EXCLUDED[k] || k, n})).join("，")) : null)));
   }
   async function orderDetail(o, box) {
