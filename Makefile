@@ -5,13 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv bench-venv bench-dispatch run demo admin dlq chaos test test-unit test-integration test-e2e asyncapi lint format clean
+.PHONY: help venv bench-venv bench-dispatch run demo admin dlq chaos test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
 
 help:
 	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make demo              drive a realistic scenario through the running system"
 	@echo "make test              all tests (unit, integration, end-to-end) against real RabbitMQ and MongoDB"
-	@echo "make test-unit | test-integration | test-e2e"
+	@echo "make test-unit | test-integration | test-e2e | test-browser"
+	@echo "make screens           refresh the screenshots of every main screen under docs/screens/"
+	@echo "make i18n [ARGS=--check]  extract new messages into the English catalogue (or check it is complete)"
 	@echo "make admin             create the first admin (asks for user name and password)"
 	@echo "make dlq [ARGS='replay 2 3']  list or replay dead letters"
 	@echo "make chaos [ARGS='--orders 60']  fault suite: kills processes, restarts broker and database"
@@ -54,7 +56,21 @@ chaos: venv
 
 test: venv
 	bash scripts/ensure_rabbit.sh
+	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q
+
+test-browser: venv
+	bash scripts/ensure_rabbit.sh
+	bash scripts/ensure_chromium.sh
+	$(PY) -m pytest -q tests/browser
+
+screens: venv
+	bash scripts/ensure_rabbit.sh
+	bash scripts/ensure_chromium.sh
+	$(PY) scripts/screens.py $(ARGS)
+
+i18n: venv
+	$(PY) scripts/i18n.py $(ARGS)
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit

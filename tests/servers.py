@@ -1,9 +1,14 @@
 """Small helpers for starting real servers in tests."""
 
+import contextlib
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 
+import requests
 from pymongo import MongoClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,3 +30,48 @@ def wait_for_mongo(uri: str, timeout: float = 30) -> None:
             if time.time() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def running_system(amqp_uri: str, mongo_uri: str, db_prefix: str, **extra_env):
+    port = free_port()
+    env = {
+        **os.environ,
+        "AMQP_URI": amqp_uri,
+        "MONGO_URI": mongo_uri,
+        "DB_PREFIX": db_prefix,
+        "PORT": str(port),
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        "NO_DEMO_DATA": "1",
+        "LOG_LEVEL": "WARNING",
+        **extra_env,
+    }
+    os.makedirs(os.path.join(ROOT, "var", "log"), exist_ok=True)
+    log = open(os.path.join(ROOT, "var", "log", f"e2e-{db_prefix}.log"), "w")
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "scripts", "run.py")],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, f"scripts/run.py exited early; see {log.name}"
+            try:
+                if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.time() < deadline, "the system did not become healthy"
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

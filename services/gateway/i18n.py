@@ -59,15 +59,18 @@ class Catalogue:
         parts.append(re.escape(msgid[last:]))
         self.patterns.append((re.compile("^" + "".join(parts) + "$", re.S), msgstr, names))
 
-    def get(self, text: str) -> str:
+    def get(self, text: str, depth: int = 0) -> str:
         if text in self.exact:
             return self.exact[text]
+        if depth > 2:
+            return text
         for pattern, msgstr, names in self.patterns:
             m = pattern.match(text)
             if m:
                 out = msgstr
                 for i, name in enumerate(names):
-                    out = out.replace(name, m.group(f"g{i}"))
+                    # a value may be a message too (a status label, a reason): translated in turn
+                    out = out.replace(name, self.get(m.group(f"g{i}"), depth + 1))
                 return out
         return text
 

@@ -108,18 +108,22 @@ class Journey:
         """Open a screen afresh (a change of the #tab alone would not reload the page)."""
         page.goto(self.base + path)
         page.reload()
+        page.wait_for_selector("body[data-ready]", state="attached")
 
-    def login(self, browser, user: str, device: dict):
+    def login(self, browser, user: str, device: dict, password: str | None = None):
         context = browser.new_context(**device)
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(self.base + "/login")
+        if not self.summary["screens"]:
+            self.shot(page, "login")
         page.fill("input[name=username]", user)
-        page.fill("input[name=password]", self.password)
+        page.fill("input[name=password]", password or self.password)
         page.click("button[type=submit]")
         page.wait_for_url(re.compile(r"/app/"))
+        page.wait_for_selector("body[data-ready]", state="attached")
         page.errors = errors  # checked at the end: no script error on any screen
         return page
 
@@ -134,7 +138,9 @@ class Journey:
         for v in self.api(DISPATCHER, "GET", f"/api/volunteers?palace_id={PALACE}"):
             if SKILL in v["skills"]:
                 windows = [*v["availability"], {"start": start.isoformat(), "end": end.isoformat()}]
-                self.api(DISPATCHER, "PUT", f"/api/volunteers/{v['volunteer_id']}/availability", {"availability": windows})
+                self.api(
+                    DISPATCHER, "PUT", f"/api/volunteers/{v['volunteer_id']}/availability", {"availability": windows}
+                )
 
     def run(self):
         start, end = self.window()
@@ -195,7 +201,8 @@ class Journey:
         offers = self.until(
             "offers sent to two calligraphers",
             lambda: [
-                o for o in self.api(DISPATCHER, "GET", f"/api/orders/{order_id}/plan", missing={"offers": []})["offers"]
+                o
+                for o in self.api(DISPATCHER, "GET", f"/api/orders/{order_id}/plan", missing={"offers": []})["offers"]
                 if o["status"] == "pending"
             ],
         )
@@ -325,6 +332,41 @@ class Journey:
         self.visit(vol, "/app/volunteer#hours")
         expect(vol.locator("#hour-items li").first).to_contain_text("书法进企业")
         self.shot(vol, "volunteer-hours")
+
+        # a volunteer registers on a phone; the dispatcher approves; the volunteer signs in
+        reg = browser.new_context(**PHONE)
+        reg.set_default_timeout(TIMEOUT_MS)
+        newcomer = reg.new_page()
+        newcomer.errors = []
+        newcomer.on("pageerror", lambda e: newcomer.errors.append(str(e)))
+        pages.append(newcomer)
+        newcomer.goto(self.base + "/register")
+        newcomer.check("input[name=role][value=volunteer]")
+        newcomer.fill("input[name='volunteer.name']", "陆晓梅")
+        newcomer.fill("input[name='volunteer.phone']", "13957300000")
+        newcomer.fill("input[name='volunteer.skills']", "书法，朗诵")
+        newcomer.fill("input[name=union_card]", "ZJ3304810012")
+        username = f"luxiaomei{int(time.time()) % 100000}"
+        newcomer.fill("input[name=username]", username)
+        newcomer.fill("input[name=password]", "short")
+        newcomer.click("#register-form button[type=submit]")
+        expect(newcomer.locator("#register-form [data-err=password]")).not_to_be_empty()
+        newcomer.fill("input[name=password]", "moxiang-2026")
+        self.shot(newcomer, "register")
+        newcomer.click("#register-form button[type=submit]")
+        expect(newcomer.locator("#register-done")).to_be_visible()
+        self.visit(dsp, "/app/dispatcher#registrations")
+        pending = dsp.locator(f"#registrations li[data-username='{username}']")
+        expect(pending).to_contain_text("ZJ3304810012")
+        self.shot(dsp, "dispatcher-registrations")
+        pending.locator("button.ok").click()
+        expect(pending).to_have_count(0)
+        joined = self.login(browser, username, PHONE, "moxiang-2026")
+        pages.append(joined)
+        expect(joined.locator("#who-name")).to_have_text("陆晓梅")
+        self.visit(dsp, "/app/dispatcher#resources")
+        expect(dsp.locator("#volunteers")).to_contain_text("陆晓梅")
+        self.shot(dsp, "dispatcher-resources")
 
         # English, switched from the header
         ent.click("header .langs a[href^='/lang/en']")

@@ -363,4 +363,5 @@
   if (first === "calendar") loadWeek();
   if (first === "registrations") loadRegistrations();
   if (first === "resources") loadResources();
+  document.body.dataset.ready = "1";  // the screen is wired up (browser tests wait for this)
 })();

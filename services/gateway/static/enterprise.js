@@ -189,4 +189,5 @@
 
   await loadCatalog();
   App.poll(loadOrders, 8000);
+  document.body.dataset.ready = "1";  // the screen is wired up (browser tests wait for this)
 })();

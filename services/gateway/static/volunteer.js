@@ -161,4 +161,5 @@
   loadSchedule();
   if (location.hash === "#hours") loadHours();
   if (location.hash === "#free") loadFree();
+  document.body.dataset.ready = "1";  // the screen is wired up (browser tests wait for this)
 })();

@@ -1,0 +1,108 @@
+"""Refresh the screenshots of every main screen under docs/screens/ (`make screens`).
+
+Starts the whole system afresh in a temporary data directory with the demo data, walks each
+role's main path in headless Chromium (tests/browser/journey.py, the same path the browser tests
+walk) and keeps a picture of each screen on the way. Nothing of an existing `make run` is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PASSWORD = "songwenhua-demo"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.join(ROOT, "docs", "screens"))
+    args = parser.parse_args(argv)
+    data = tempfile.mkdtemp(prefix="screens-")
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        "MONGO_PORT": str(free_port()),
+        "DATA_DIR": data,
+        "DB_PREFIX": "screens_",
+        "DEMO_PASSWORD": PASSWORD,
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("MONGO_URI", None)
+    base = f"http://127.0.0.1:{port}"
+    log = open(os.path.join(data, "run.log"), "w")
+    system = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "scripts", "run.py")],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.time() + 180
+        while True:
+            if system.poll() is not None:
+                raise SystemExit(f"the system stopped while starting; see {log.name}")
+            try:
+                if (
+                    requests.post(
+                        base + "/api/login", json={"username": "admin", "password": PASSWORD}, timeout=2
+                    ).status_code
+                    == 200
+                ):
+                    break
+            except requests.RequestException:
+                pass
+            if time.time() > deadline:
+                raise SystemExit(f"the system did not start within 3 minutes; see {log.name}")
+            time.sleep(0.5)
+        os.makedirs(args.out, exist_ok=True)
+        for name in os.listdir(args.out):
+            if name.endswith(".png"):
+                os.remove(os.path.join(args.out, name))
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.browser.journey",
+                "--base",
+                base,
+                "--password",
+                PASSWORD,
+                "--screens",
+                args.out,
+            ],
+            cwd=ROOT,
+        )
+        if run.returncode == 0:
+            print(f"screenshots in {os.path.relpath(args.out, ROOT)}/: " + ", ".join(sorted(os.listdir(args.out))))
+        return run.returncode
+    finally:
+        system.send_signal(signal.SIGINT)
+        try:
+            system.wait(40)
+        except subprocess.TimeoutExpired:
+            system.kill()
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

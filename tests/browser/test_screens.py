@@ -1,0 +1,127 @@
+"""The screens in a real browser (Debian's chromium, driven by Playwright) against the whole system
+started as `make run` starts it, with the demo data. The path itself is tests/browser/journey.py,
+run in its own process; what it leaves behind is then checked here over the API."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+from pymongo import MongoClient
+
+from tests.browser.journey import CHROMIUM
+from tests.servers import ROOT, running_system
+
+pytestmark = pytest.mark.timeout(600)
+PASSWORD = "songwenhua-demo"
+
+
+def login(base: str, username: str) -> dict:
+    r = requests.post(base + "/api/login", json={"username": username, "password": PASSWORD}, timeout=10)
+    assert r.status_code == 200, r.text
+    return {"Authorization": "Bearer " + r.json()["token"]}
+
+
+@pytest.fixture(scope="module")
+def ui_system(request, vhost_pipeline, mongo_uri):
+    from urllib.parse import urlparse
+
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh (make test does)"
+    uri = urlparse(request.config.getoption("RABBIT_AMQP_URI"))
+    prefix = f"u{uuid.uuid4().hex[:8]}_"
+    with vhost_pipeline.get() as vhost:
+        amqp_uri = f"{uri.scheme}://{uri.netloc}/{vhost}"
+        with running_system(amqp_uri, mongo_uri, prefix, NO_DEMO_DATA="0", DEMO_PASSWORD=PASSWORD) as base:
+            deadline = time.time() + 120
+            while (
+                requests.post(base + "/api/login", json={"username": "admin", "password": PASSWORD}).status_code != 200
+            ):
+                assert time.time() < deadline, "the demo data was not loaded"
+                time.sleep(0.5)  # the system answers health checks before the demo data is in
+            yield base
+    client = MongoClient(mongo_uri)
+    for name in client.list_database_names():
+        if name.startswith(prefix):
+            client.drop_database(name)
+    client.close()
+
+
+def test_each_role_main_path_in_a_browser(ui_system):
+    base = ui_system
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.browser.journey", "--base", base, "--password", PASSWORD],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+
+    # what the screens did is what the system holds
+    enterprise = login(base, "haining-jingbian")
+    order = requests.get(f"{base}/api/orders/{summary['order_id']}", headers=enterprise, timeout=10).json()
+    assert order["status"] == "closed"
+    assert order["people_served"] == 118
+    assert order["responses"] == 3
+    assert order["satisfaction"] == pytest.approx((5 + 4 + 5) / 3, abs=0.01)
+    assert f"{order['satisfaction']:.2f}" in summary["satisfaction_shown"]
+    assert [h["status"] for h in order["history"]] == ["submitted", "accepted", "scheduled", "delivered", "closed"]
+
+    dispatcher = login(base, "dispatcher-haining")
+    plan = requests.get(f"{base}/api/orders/{summary['order_id']}/plan", headers=dispatcher, timeout=10).json()
+    crew = [o for o in plan["offers"] if o["status"] == "accepted"]
+    assert len(crew) == 2
+    checked = {a["volunteer_id"]: a for a in plan["attendance"]}
+    for offer in crew:
+        assert checked[offer["volunteer_id"]]["checked_in_at"] and checked[offer["volunteer_id"]]["checked_out_at"]
+    volunteer = login(base, crew[0]["volunteer_id"])
+    hours = requests.get(f"{base}/api/volunteers/{crew[0]['volunteer_id']}/hours", headers=volunteer, timeout=10).json()
+    assert hours["deliveries"] == 1 and hours["items"][0]["order_id"] == summary["order_id"]
+
+
+def test_pages_and_errors_speak_the_readers_language(ui_system):
+    base = ui_system
+    zh = requests.get(base + "/login", timeout=10)
+    en = requests.get(base + "/login", headers={"Accept-Language": "en-GB,en;q=0.9"}, timeout=10)
+    assert zh.status_code == en.status_code == 200
+    assert '<html lang="zh-CN">' in zh.text and ">用户名<" in zh.text
+    assert '<html lang="en">' in en.text and "<h1>Log in</h1>" in en.text and ">User name<" in en.text
+    assert "<h1>登录</h1>" in zh.text and "<h1>登录</h1>" not in en.text
+    cookie = requests.get(base + "/login", cookies={"lang": "en"}, timeout=10)
+    assert "<h1>Log in</h1>" in cookie.text
+
+    enterprise = login(base, "haining-jingbian")
+    bad = {
+        "program_id": "haining-song",
+        "site_address": "",
+        "district": "海宁",
+        "audience_size": 0,
+        "windows": [],
+        "contact_name": "沈敏",
+        "contact_phone": "call me",
+    }
+    r_zh = requests.post(base + "/api/orders", json=bad, headers=enterprise, timeout=10)
+    r_en = requests.post(base + "/api/orders", json=bad, headers={**enterprise, "Accept-Language": "en"}, timeout=10)
+    assert r_zh.status_code == r_en.status_code == 400
+    assert r_zh.json()["fields"]["contact_phone"] == ["电话号码格式不对。"]
+    assert r_en.json()["code"] == r_zh.json()["code"]
+    assert set(r_en.json()["fields"]) == set(r_zh.json()["fields"])
+    for field, messages in r_en.json()["fields"].items():
+        for message in messages:
+            assert not any("\u4e00" <= ch <= "\u9fff" for ch in message), (field, message)
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in r_en.json()["message"])
+
+    # nothing is fetched from elsewhere: every script and style is served here
+    for page in ("/login", "/register", "/app/enterprise", "/app/dispatcher", "/app/volunteer"):
+        html = requests.get(base + page, timeout=10).text
+        assert "http://" not in html and "https://" not in html, page
+    assert requests.get(base + "/static/app.js", timeout=10).status_code == 200
+    missing = requests.get(base + "/static/nothing.js", timeout=10)
+    assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"
+    escape = requests.get(base + "/static/../service.py", timeout=10)
+    assert escape.status_code == 404
