@@ -67,7 +67,11 @@ def _docstrings(tree: ast.AST) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 out.add(id(first.value))
     return out
 
@@ -127,9 +131,7 @@ def template_messages(source: str) -> list[tuple[str, int]]:
 
 def script_messages(source: str) -> list[tuple[str, int]]:
     """(message, line) for every t("…") call in one script, as the pages look them up."""
-    return [
-        (m.group(1) or m.group(2), source.count("\n", 0, m.start()) + 1) for m in SCRIPT_CALL.finditer(source)
-    ]
+    return [(m.group(1) or m.group(2), source.count("\n", 0, m.start()) + 1) for m in SCRIPT_CALL.finditer(source)]
 
 
 def extract(root: str = ROOT) -> Messages:

@@ -232,7 +232,9 @@ class GatewayService(Pages):
         """A dispatcher manages their own palace's records; the palace comes from the account."""
         who = self._who(request, auth.STAFF)
         if who["role"] == "dispatcher":
-            data["palace_id"] = auth.palace_scope(who, data.get("palace_id") if isinstance(data.get("palace_id"), str) else None)
+            data["palace_id"] = auth.palace_scope(
+                who, data.get("palace_id") if isinstance(data.get("palace_id"), str) else None
+            )
         return who
 
     def _managed(self, request, kind: str, record_id: str) -> dict:
@@ -483,7 +485,9 @@ class GatewayService(Pages):
             raise Conflict("这次服务还没有排定，没有签到码。", "NOT_SCHEDULED")
         link = request.host_url.rstrip("/") + f"/app/volunteer?checkin={order_id}&code={code}"
         return Response(
-            qr_svg(link, "扫码签到"), content_type="image/svg+xml; charset=utf-8", headers={"Cache-Control": "private, no-store"}
+            qr_svg(link, "扫码签到"),
+            content_type="image/svg+xml; charset=utf-8",
+            headers={"Cache-Control": "private, no-store"},
         )
 
     @http("POST", "/api/orders/<order_id>/survey/close")

@@ -29,8 +29,12 @@ env = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 
-ROLE_HOME = {"enterprise": "/app/enterprise", "dispatcher": "/app/dispatcher", "admin": "/app/dispatcher",
-             "volunteer": "/app/volunteer"}
+ROLE_HOME = {
+    "enterprise": "/app/enterprise",
+    "dispatcher": "/app/dispatcher",
+    "admin": "/app/dispatcher",
+    "volunteer": "/app/volunteer",
+}
 
 
 @functools.cache
@@ -96,8 +100,14 @@ class Pages:
 
     @http("GET", "/register")
     def register_page(self, request):
-        palaces = [{"palace_id": p["palace_id"], "name": p["name"], "districts": [d["name"] for d in
-                    p.get("districts") or []] or [p.get("district")]} for p in call(self.dispatch.list_palaces)]
+        palaces = [
+            {
+                "palace_id": p["palace_id"],
+                "name": p["name"],
+                "districts": [d["name"] for d in p.get("districts") or []] or [p.get("district")],
+            }
+            for p in call(self.dispatch.list_palaces)
+        ]
         return render(request, "register.html", page="register", palaces=palaces)
 
     @http("GET", "/app/enterprise")

@@ -62,11 +62,13 @@ def f(offer, labels):
     raise ValueError(f"{offer['skill']} 已没有可邀请的志愿者（{labels.get('x', '已处理')}）")
 '''
     messages = [text for text, _line in extraction.python_messages(source)]
-    assert sorted(messages) == sorted(["{offer['skill']} 已没有可邀请的志愿者（{labels.get('x', '已处理')}）", "已处理"])
+    assert sorted(messages) == sorted(
+        ["{offer['skill']} 已没有可邀请的志愿者（{labels.get('x', '已处理')}）", "已处理"]
+    )
 
 
 def test_template_and_script_messages():
-    template = '<h1>{{ _("共 {n} 个", n=3) }}</h1><p>{{ _(\'退出\') }}</p>{{ name }}'
+    template = "<h1>{{ _(\"共 {n} 个\", n=3) }}</h1><p>{{ _('退出') }}</p>{{ name }}"
     assert [text for text, _line in extraction.template_messages(template)] == ["共 {n} 个", "退出"]
     broken = '{% if %}{{ _("退出") }}'
     assert [text for text, _line in extraction.template_messages(broken)] == ["退出"]
