@@ -10,6 +10,7 @@ TARGETS = {
     "dispatch": "services.dispatch.service:DispatchService",
     "feedback": "services.feedback.service:FeedbackService",
     "accounts": "services.accounts.service:AccountsService",
+    "reporting": "services.reporting.service:ReportingService",
     "gateway": "services.gateway.service:GatewayService",
 }
 

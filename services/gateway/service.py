@@ -18,19 +18,21 @@ from services.gateway.http import body, call, http, json_response, query
 from services.gateway.limits import FeedbackLimiter
 from services.gateway.openapi import build as build_openapi
 from services.gateway.pages import qr_svg
+from services.gateway.reports import Reports
 from services.gateway.web import Pages
 
-SERVICES = ("orders", "dispatch", "feedback", "accounts")
+SERVICES = ("orders", "dispatch", "feedback", "accounts", "reporting")
 OPENAPI = build_openapi()
 
 
-class GatewayService(Pages):
+class GatewayService(Pages, Reports):
     name = "gateway"
 
     orders = RpcProxy("orders")
     dispatch = RpcProxy("dispatch")
     feedback = RpcProxy("feedback")
     accounts = RpcProxy("accounts")
+    reporting = RpcProxy("reporting")
     config = Config()
     limiter = FeedbackLimiter()
 

@@ -322,6 +322,8 @@ class Journey:
         satisfaction = mine.locator(".satisfaction")
         expect(satisfaction).to_contain_text("满意度")
         self.summary["satisfaction_shown"] = satisfaction.inner_text()
+        mine.locator("button.link").click()
+        expect(mine.locator(".timeline li")).to_have_count(5)
         self.shot(ent, "enterprise-closed")
 
         # the calendar and the volunteer's hours

@@ -158,6 +158,12 @@ TABLE = [
     row("POST", "/api/orders/{A}/plan/assign", {"volunteer_id": "v1", "skill": "心理咨询"}, disp1=409, admin=409),
     row("POST", "/api/orders/{A}/no-show", {"volunteer_id": "v1", "reason": "没来"}, disp1=409, admin=409),
     row("POST", "/api/orders/{A}/hours", {"volunteer_id": "v1", "hours": 1, "reason": "补记"}, disp1=409, admin=409),
+    row("PUT", "/api/programs/talk", {"title": ""}, disp1=400, admin=400),
+    row("PUT", "/api/programs/new-one", {"title": ""}, disp1=400, disp2=400, admin=400),
+    row("PUT", "/api/troupes/new-one", {"name": ""}, disp1=400, disp2=400, admin=400),
+    row("PUT", "/api/volunteers/v1", {"name": ""}, disp1=400, admin=400),
+    row("GET", "/api/volunteers/v1/hours", vol=200, disp1=200, admin=200),
+    row("GET", "/api/orders/{A}/sign-in/qr.svg", ent_a=409, disp1=409, admin=409),
     row("GET", "/api/surveys/not-a-token", anon=404, **{w: 404 for w in WHO if w != "anon"}),
 ]
 

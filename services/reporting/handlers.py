@@ -1,0 +1,82 @@
+"""Reporting use cases: take in an event, rebuild the projections from the archive, answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from common.errors import Conflict
+from contracts.events import load_event
+from services.reporting import domain, repository
+
+REBUILD_BATCH = 1000
+
+
+def take_in(source: str, event_type: str, payload: dict, data: dict, uow) -> None:
+    """Archive the event and, unless a rebuild is under way, project it in the same transaction.
+    During a rebuild the event is only archived: the rebuild projects it in its turn, so nothing
+    is counted twice or skipped."""
+    rebuilding = repository.rebuild_lock(uow.db, uow.session) is not None
+    if not repository.archive(uow.db, source, event_type, payload, data["occurred_at"], not rebuilding, uow.session):
+        return  # archived before (a redelivery the inbox did not catch)
+    if rebuilding:
+        return
+    project_events(uow.db, [{**data, "event_type": event_type}], uow.session)
+
+
+def project_events(db, events: list[dict], session=None) -> int:
+    """Project events in order, looking up what is remembered of their orders; one write batch."""
+    order_ids = sorted({e["order_id"] for e in events if e.get("order_id")})
+    known = repository.orders_of(db, order_ids, session) if order_ids else {}
+    ops = domain.Ops()
+    for event in events:
+        oid = event.get("order_id")
+        order = ops.orders.get(oid) or known.get(oid)
+        domain.project(event, order, ops)
+    return repository.apply(db, ops, session)
+
+
+def rebuild(store, by: str, progress=None) -> dict:
+    """Throw the projections away and replay the whole archive, oldest first. One rebuild at a
+    time; consumers only archive meanwhile, and what they archived is projected in its turn."""
+    db = store.db
+    started = dt.datetime.now(dt.UTC)
+    if not repository.take_rebuild_lock(db, by):
+        raise Conflict("统计数据正在重建中，请稍后再试。", "REBUILD_RUNNING")
+    try:
+        repository.drop_projections(db)
+        total = repository.mark_all_unprojected(db)
+        done = drain(store, progress, total, exclusive=True)
+    finally:
+        repository.release_rebuild_lock(db)
+    done += drain(store)  # what consumers archived while the lock was being released
+    return {"events": done, "seconds": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2)}
+
+
+def drain(store, progress=None, total: int = 0, exclusive: bool = False, older_than: float = 0.0) -> int:
+    """Project archived events the projections do not hold yet, oldest first. Under the rebuild
+    lock nobody else projects them; otherwise each event is claimed on its own, so two processes
+    sweeping at once count it once."""
+    done = 0
+    while True:
+        docs = repository.unprojected(store.db, REBUILD_BATCH)
+        if older_than:
+            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than)
+            docs = [d for d in docs if d["occurred_at"] < cutoff]
+        if not docs:
+            return done
+
+        def work(uow, docs=docs):
+            if exclusive:
+                repository.claim(uow.db, [d["_id"] for d in docs], uow.session)
+                mine = docs
+            else:
+                mine = [d for d in docs if repository.claim(uow.db, [d["_id"]], uow.session)]
+            events = [{**load_event(d["source"], d["type"], d["payload"]), "event_type": d["type"]} for d in mine]
+            project_events(uow.db, events, uow.session)
+            return len(mine)
+
+        done += store.transaction(work) or 0
+        if progress:
+            progress(done, total)
+        if len(docs) < REBUILD_BATCH:
+            return done

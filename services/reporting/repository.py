@@ -1,0 +1,167 @@
+"""The reporting database: the event archive and the projections (the only file that knows them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
+
+from services.reporting.domain import Ops
+
+PROJECTIONS = ("facts", "volunteer_months", "reach", "comments", "orders")
+
+
+def ensure_indexes(db) -> None:
+    db.events.create_index([("occurred_at", ASCENDING), ("_id", ASCENDING)])
+    db.events.create_index([("projected", ASCENDING), ("occurred_at", ASCENDING), ("_id", ASCENDING)])
+    db.facts.create_index([("palace", ASCENDING), ("dim", ASCENDING), ("month", ASCENDING)])
+    db.volunteer_months.create_index([("palace", ASCENDING), ("month", ASCENDING), ("hours", DESCENDING)])
+    db.volunteer_months.create_index([("volunteer_id", ASCENDING), ("month", ASCENDING)])
+    db.reach.create_index([("palace", ASCENDING), ("kind", ASCENDING), ("last_served", ASCENDING)])
+    db.comments.create_index([("palace_id", ASCENDING), ("at", DESCENDING)])
+    db.comments.create_index([("at", DESCENDING)])
+
+
+def archive(
+    db, source: str, event_type: str, payload: dict, occurred_at: dt.datetime, projected: bool, session=None
+) -> bool:
+    """Keep the event as it came, with whether the projections hold it; False when already kept."""
+    doc = {"source": source, "type": event_type, "occurred_at": occurred_at, "payload": payload, "projected": projected}
+    result = db.events.update_one({"_id": payload["event_id"]}, {"$setOnInsert": doc}, upsert=True, session=session)
+    return result.upserted_id is not None
+
+
+def unprojected(db, limit: int, session=None) -> list[dict]:
+    """Archived events the projections do not hold yet, oldest first."""
+    return list(
+        db.events.find({"projected": False}, session=session)
+        .sort([("projected", ASCENDING), ("occurred_at", ASCENDING), ("_id", ASCENDING)])
+        .limit(limit)
+    )
+
+
+def claim(db, event_ids: list[str], session=None) -> int:
+    return db.events.update_many(
+        {"_id": {"$in": event_ids}, "projected": False}, {"$set": {"projected": True}}, session=session
+    ).modified_count
+
+
+def mark_all_unprojected(db) -> int:
+    return db.events.update_many({"projected": True}, {"$set": {"projected": False}}).modified_count
+
+
+def rebuild_lock(db, session=None) -> dict | None:
+    return db.rebuild.find_one({"_id": "rebuild", "active": True}, session=session)
+
+
+def take_rebuild_lock(db, by: str) -> bool:
+    db.rebuild.update_one({"_id": "rebuild"}, {"$setOnInsert": {"active": False}}, upsert=True)
+    taken = db.rebuild.update_one(
+        {"_id": "rebuild", "active": False}, {"$set": {"active": True, "by": by, "at": dt.datetime.now(dt.UTC)}}
+    )
+    return taken.modified_count == 1
+
+
+def release_rebuild_lock(db) -> None:
+    db.rebuild.update_one({"_id": "rebuild"}, {"$set": {"active": False}})
+
+
+def count_archived(db) -> int:
+    return db.events.estimated_document_count()
+
+
+def orders_of(db, order_ids: list[str], session=None) -> dict[str, dict]:
+    return {d["_id"]: d for d in db.orders.find({"_id": {"$in": order_ids}}, session=session)}
+
+
+def apply(db, ops: Ops, session=None) -> int:
+    """Write what ``ops`` holds: increments, latest service dates, comments, order facts."""
+    writes = 0
+    facts = []
+    for (palace, month, dim, key), counters in ops.facts.items():
+        update = {
+            "$inc": counters,
+            "$setOnInsert": {"palace": palace, "month": month, "dim": dim, "key": key},
+        }
+        label = ops.labels.get((palace, month, dim, key))
+        if label:
+            update["$set"] = {"label": label}
+        facts.append(UpdateOne({"_id": f"{palace}|{month}|{dim}|{key}"}, update, upsert=True))
+    if facts:
+        db.facts.bulk_write(facts, ordered=False, session=session)
+        writes += len(facts)
+    volunteers = [
+        UpdateOne(
+            {"_id": f"{palace}|{month}|{vid}"},
+            {"$inc": counters, "$setOnInsert": {"palace": palace, "month": month, "volunteer_id": vid}},
+            upsert=True,
+        )
+        for (palace, month, vid), counters in ops.volunteers.items()
+    ]
+    if volunteers:
+        db.volunteer_months.bulk_write(volunteers, ordered=False, session=session)
+        writes += len(volunteers)
+    reach = [
+        UpdateOne(
+            {"_id": f"{palace}|{kind}|{key}"},
+            {
+                "$max": {"last_served": at},
+                "$inc": {"deliveries": ops.reach_count.get((palace, kind, key), 0)},
+                "$setOnInsert": {"palace": palace, "kind": kind, "key": key},
+            },
+            upsert=True,
+        )
+        for (palace, kind, key), at in ops.reach.items()
+    ]
+    if reach:
+        db.reach.bulk_write(reach, ordered=False, session=session)
+        writes += len(reach)
+    if ops.comments:
+        db.comments.bulk_write(
+            [ReplaceOne({"_id": c["_id"]}, c, upsert=True) for c in ops.comments], ordered=False, session=session
+        )
+        writes += len(ops.comments)
+    if ops.orders:
+        db.orders.bulk_write(
+            [
+                ReplaceOne({"_id": oid}, {"_id": oid, **{k: v for k, v in o.items() if k != "_id"}}, upsert=True)
+                for oid, o in ops.orders.items()
+            ],
+            ordered=False,
+            session=session,
+        )
+        writes += len(ops.orders)
+    return writes
+
+
+def drop_projections(db) -> None:
+    for name in PROJECTIONS:
+        db[name].delete_many({})
+
+
+# ------------------------------------------------------------------ questions
+
+
+def facts(db, palace: str, dim: str, start: str, end: str) -> list[dict]:
+    return list(db.facts.find({"palace": palace, "dim": dim, "month": {"$gte": start, "$lte": end}}))
+
+
+def volunteer_months(db, palace: str, start: str, end: str) -> list[dict]:
+    return list(db.volunteer_months.find({"palace": palace, "month": {"$gte": start, "$lte": end}}))
+
+
+def volunteer_history(db, volunteer_id: str) -> list[dict]:
+    return list(db.volunteer_months.find({"volunteer_id": volunteer_id}).sort("month", ASCENDING))
+
+
+def not_reached_since(db, palace: str, kind: str, cutoff: dt.datetime, limit: int = 200) -> list[dict]:
+    return list(
+        db.reach.find({"palace": palace, "kind": kind, "last_served": {"$lt": cutoff}})
+        .sort("last_served", ASCENDING)
+        .limit(limit)
+    )
+
+
+def comments(db, palace: str, limit: int) -> list[dict]:
+    query = {} if palace == "*" else {"palace_id": palace}
+    return list(db.comments.find(query).sort("at", DESCENDING).limit(limit))
