@@ -359,6 +359,104 @@ class VolunteerHours(Schema):
     deliveries = fields.Integer()
 
 
+class ReportFigures(Schema):
+    deliveries = fields.Integer()
+    people_served = fields.Integer()
+    orders_placed = fields.Integer()
+    orders_accepted = fields.Integer()
+    orders_rejected = fields.Integer()
+    orders_cancelled = fields.Integer()
+    orders_unfulfillable = fields.Integer()
+    orders_scheduled = fields.Integer()
+    orders_closed = fields.Integer()
+    hours_to_schedule = fields.Float(allow_none=True)
+    service_hours = fields.Float()
+    responses = fields.Integer()
+    satisfaction = fields.Float(allow_none=True)
+    content = fields.Float(allow_none=True)
+    performers = fields.Float(allow_none=True)
+    organisation = fields.Float(allow_none=True)
+    offers = fields.Integer()
+    decline_rate = fields.Float(allow_none=True)
+    expiry_rate = fields.Float(allow_none=True)
+    no_shows = fields.Integer()
+
+
+class ReportMonth(ReportFigures):
+    month = fields.String()
+
+
+class ReportRow(ReportFigures):
+    key = fields.String()
+    label = fields.String()
+    wanted = fields.Integer()
+    order_share = fields.Float(allow_none=True)  # 点单率: this row's share of the orders placed
+
+
+class Dashboard(Schema):
+    palace_id = fields.String()
+    palace_name = fields.String()
+    start = fields.String()
+    end = fields.String()
+    totals = fields.Nested(ReportFigures)
+    months = fields.List(fields.Nested(ReportMonth))
+    by_district = fields.List(fields.Nested(ReportRow))
+    by_program = fields.List(fields.Nested(ReportRow))
+    by_troupe = fields.List(fields.Nested(ReportRow))
+    by_enterprise = fields.List(fields.Nested(ReportRow))
+    by_wanted = fields.List(fields.Nested(ReportRow))
+
+
+class LeaderRow(Schema):
+    volunteer_id = fields.String()
+    name = fields.String()
+    hours = fields.Float()
+    granted_hours = fields.Float()
+    deliveries = fields.Integer()
+    offers = fields.Integer()
+    decline_rate = fields.Float(allow_none=True)
+    no_show_rate = fields.Float(allow_none=True)
+    no_shows = fields.Integer()
+
+
+class Leaderboard(Schema):
+    palace_id = fields.String()
+    start = fields.String()
+    end = fields.String()
+    items = fields.List(fields.Nested(LeaderRow))
+
+
+class NotReached(Schema):
+    key = fields.String()
+    label = fields.String()
+    last_served = fields.String()
+    deliveries = fields.Integer()
+
+
+class Coverage(Schema):
+    palace_id = fields.String()
+    months = fields.Integer()
+    since = fields.String()
+    enterprise = fields.List(fields.Nested(NotReached))
+    district = fields.List(fields.Nested(NotReached))
+
+
+class AudienceComment(Schema):
+    response_id = fields.String()
+    palace_id = fields.String()
+    order_id = fields.String(allow_none=True)
+    program_title = fields.String(allow_none=True)
+    district = fields.String(allow_none=True)
+    overall = fields.Integer()
+    comment = fields.String()
+    at = fields.String()
+
+
+class Rebuilt(Schema):
+    events = fields.Integer()
+    seconds = fields.Float()
+
+
 class Board(Schema):
     palace_id = fields.String()
     orders = fields.Dict(keys=fields.String(), values=fields.Integer())

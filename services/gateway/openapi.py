@@ -319,6 +319,84 @@ ROUTES = [
         (),
     ),
     ("POST", "/api/orders/{order_id}/survey/close", "评议", "结束评议", None, 200, p.SurveyOut, False, ()),
+    (
+        "GET",
+        "/api/reports/dashboard",
+        "统计",
+        "统计看板：按月、区域、节目（点单率）、艺术团、企业，想看的节目",
+        None,
+        200,
+        p.Dashboard,
+        False,
+        ("palace_id", "start", "end"),
+    ),
+    (
+        "GET",
+        "/api/reports/volunteers",
+        "统计",
+        "志愿者服务时长排行、婉拒率、缺席率",
+        None,
+        200,
+        p.Leaderboard,
+        False,
+        ("palace_id", "start", "end", "limit"),
+    ),
+    (
+        "GET",
+        "/api/reports/coverage",
+        "统计",
+        "N 个月未送达的企业和区域",
+        None,
+        200,
+        p.Coverage,
+        False,
+        ("palace_id", "months"),
+    ),
+    (
+        "GET",
+        "/api/reports/comments",
+        "统计",
+        "观众最新意见",
+        None,
+        200,
+        p.AudienceComment,
+        True,
+        ("palace_id", "limit"),
+    ),
+    ("POST", "/api/reports/rebuild", "统计", "从事件档案重建统计数据（管理员）", None, 200, p.Rebuilt, False, ()),
+    (
+        "GET",
+        "/api/reports/export.xlsx",
+        "统计",
+        "导出全部统计表（Excel）",
+        None,
+        200,
+        None,
+        False,
+        ("palace_id", "start", "end", "months"),
+    ),
+    (
+        "GET",
+        "/api/reports/monthly.pdf",
+        "统计",
+        "月度服务报告（PDF，可打印）",
+        None,
+        200,
+        None,
+        False,
+        ("palace_id", "month"),
+    ),
+    (
+        "GET",
+        "/api/volunteers/{volunteer_id}/certificate.pdf",
+        "志愿者",
+        "志愿服务时长证明（PDF）",
+        None,
+        200,
+        None,
+        False,
+        (),
+    ),
     ("GET", "/api/surveys/{token}", "评议", "观众评议表（匿名）", None, 200, p.PublicSurvey, False, ()),
     (
         "POST",
@@ -353,7 +431,14 @@ ERRORS = {
     "503": "服务暂时不可用",
 }
 
-QUERY_TYPES = {"page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1, "maximum": 100}}
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+QUERY_TYPES = {
+    "page": {"type": "integer", "minimum": 1},
+    "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
+    "start": {"type": "string"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+    "months": {"type": "integer", "minimum": 1, "maximum": 36},
+}
 
 
 def build() -> dict:
@@ -379,7 +464,15 @@ def build() -> dict:
             for name in params
         ]
         if response is None:  # an image or a calendar, not JSON
-            kind = "text/calendar" if path.startswith("/ics/") else "image/svg+xml"
+            kind = (
+                "text/calendar"
+                if path.startswith("/ics/")
+                else XLSX_TYPE
+                if path.endswith(".xlsx")
+                else "application/pdf"
+                if path.endswith(".pdf")
+                else "image/svg+xml"
+            )
             content = {kind: {"schema": {"type": "string"}}}
         else:
             body_schema = {"$ref": f"#/components/schemas/{_register(spec, response)}"}

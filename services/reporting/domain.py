@@ -24,6 +24,7 @@ COUNTERS = (
     "unfulfillable",
     "scheduled",
     "to_schedule_hours",
+    "timed",
     "closed",
     "deliveries",
     "people",
@@ -102,7 +103,8 @@ def _dims(order: dict) -> tuple[dict, dict]:
     dims = {
         "all": ALL,
         "district": order.get("district"),
-        "program": order.get("program_id") or ("custom" if order else None),
+        # a custom request has no program; an order only partly known yet has no program either
+        "program": order.get("program_id") or ("custom" if order.get("placed_at") else None),
         "troupe": order.get("troupe_id"),
         "enterprise": order.get("enterprise_id"),
     }
@@ -134,6 +136,10 @@ def project(event: dict, order: dict | None, ops: Ops) -> None:
             order["placed_at"] = at
         ops.orders[order_id] = order
     dims, labels = _dims(order)
+    if kind in ("order_placed", "order_accepted", "order_rejected", "order_cancelled", "order_unfulfillable"):
+        # a troupe is chosen when the order is scheduled: what comes before is not the troupe's, however
+        # the events of different kinds happen to arrive
+        dims = {**dims, "troupe": None}
 
     if kind == "order_placed":
         ops.inc(palace, month, dims, labels, placed=1)
@@ -152,8 +158,11 @@ def project(event: dict, order: dict | None, ops: Ops) -> None:
         order["start"] = event["start"]
         ops.orders[order_id] = order
         dims, labels = _dims(order)
-        waited = (at - order["placed_at"]).total_seconds() / 3600 if order.get("placed_at") else 0.0
-        ops.inc(palace, month, dims, labels, scheduled=1, to_schedule_hours=round(waited, 3))
+        if order.get("placed_at"):
+            waited = (at - order["placed_at"]).total_seconds() / 3600
+            ops.inc(palace, month, dims, labels, scheduled=1, to_schedule_hours=round(waited, 3), timed=1)
+        else:  # its order_placed not seen yet (events of different kinds may arrive out of order)
+            ops.inc(palace, month, dims, labels, scheduled=1)
     elif kind == "delivery_completed":
         order.update(
             troupe_id=event.get("troupe_id"),
@@ -240,7 +249,7 @@ def figures(totals: dict[str, float]) -> dict:
         "orders_unfulfillable": int(totals["unfulfillable"]),
         "orders_scheduled": int(totals["scheduled"]),
         "orders_closed": int(totals["closed"]),
-        "hours_to_schedule": avg("to_schedule_hours", "scheduled"),
+        "hours_to_schedule": avg("to_schedule_hours", "timed"),
         "deliveries": int(totals["deliveries"]),
         "people_served": int(totals["people"]),
         "service_hours": round(totals["service_hours"], 1),

@@ -164,6 +164,16 @@ TABLE = [
     row("PUT", "/api/volunteers/v1", {"name": ""}, disp1=400, admin=400),
     row("GET", "/api/volunteers/v1/hours", vol=200, disp1=200, admin=200),
     row("GET", "/api/orders/{A}/sign-in/qr.svg", ent_a=409, disp1=409, admin=409),
+    row("GET", "/api/reports/dashboard", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/reports/dashboard?palace_id=haining", disp1=200, admin=200),
+    row("GET", "/api/reports/dashboard?start=2026-13", disp1=400, disp2=400, admin=400),
+    row("GET", "/api/reports/volunteers", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/reports/coverage?months=6", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/reports/comments", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/reports/export.xlsx", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/reports/monthly.pdf", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/volunteers/v1/certificate.pdf", vol=200, disp1=200, admin=200),
+    row("POST", "/api/reports/rebuild", {}, admin=200),
     row("GET", "/api/surveys/not-a-token", anon=404, **{w: 404 for w in WHO if w != "anon"}),
 ]
 

@@ -7,10 +7,11 @@ from nameko.rpc import rpc
 
 from common.errors import NotFound
 from services.accounts.service import AccountsService
+from services.gateway.reports import Reports
 from services.gateway.service import GatewayService
 from services.gateway.web import Pages
-from services.reporting.service import ReportingService
 from services.orders.service import OrdersService
+from services.reporting.service import ReportingService
 
 WINDOW = {"start": "2026-12-05T14:00:00+08:00", "end": "2026-12-05T18:00:00+08:00"}
 
@@ -108,7 +109,14 @@ def test_healthz_is_ok_when_broker_and_every_service_answer(api):
     base, _, ent, disp = api
     r = requests.get(f"{base}/healthz")
     assert r.status_code == 200
-    assert r.json()["checks"] == {"broker": "ok", "orders": "ok", "dispatch": "ok", "feedback": "ok", "accounts": "ok", "reporting": "ok"}
+    assert r.json()["checks"] == {
+        "broker": "ok",
+        "orders": "ok",
+        "dispatch": "ok",
+        "feedback": "ok",
+        "accounts": "ok",
+        "reporting": "ok",
+    }
 
 
 def test_healthz_is_503_and_names_the_service_that_does_not_answer(runner_factory, service_config):
@@ -209,7 +217,8 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api):
     validate(doc)
     entrypoints = {
         (e.method, e.url.replace("<", "{").replace(">", "}"))
-        for e in GatewayService.__dict__.values()
+        for cls in (GatewayService, Reports)
+        for e in cls.__dict__.values()
         for e in getattr(e, "nameko_entrypoints", ())
     }
     documented = {(m, path) for m, path, *_ in ROUTES} | {("GET", "/openapi.json")}
