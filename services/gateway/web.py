@@ -122,6 +122,10 @@ class Pages:
     def volunteer_page(self, request):
         return render(request, "volunteer.html", page="volunteer", role="volunteer")
 
+    @http("GET", "/app/reports")
+    def reports_page(self, request):
+        return render(request, "reports.html", page="reports", role="dispatcher")
+
     @http("GET", "/lang/<code>")
     def set_language(self, request, code):
         if code not in i18n.LANGS:

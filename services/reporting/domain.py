@@ -61,6 +61,23 @@ def months_between(start: str, end: str) -> list[str]:
     return out
 
 
+def periods(start: str, end: str) -> list[str]:
+    """The rows that cover the months start..end once each: a whole calendar year by its year row
+    ("2026"), the other months by their month rows ("2025-11")."""
+    months = months_between(start, end)
+    out: list[str] = []
+    i = 0
+    while i < len(months):
+        year = months[i][:4]
+        if months[i].endswith("-01") and i + 11 < len(months) and months[i + 11] == f"{year}-12":
+            out.append(year)
+            i += 12
+        else:
+            out.append(months[i])
+            i += 1
+    return out
+
+
 @dataclass
 class Ops:
     """What one event (or a batch of them) changes, merged: increments by row, latest service
@@ -79,18 +96,21 @@ class Ops:
             for dim, key in dims.items():
                 if key is None:
                     continue
-                row = (palace_key, month, dim, key)
-                counters = self.facts.setdefault(row, {})
-                for name, amount in by.items():
-                    counters[name] = counters.get(name, 0) + amount
-                if labels.get(dim):
-                    self.labels[row] = labels[dim]
+                for period in (month, month[:4]):  # the month's row and the year's (a year is read in one row)
+                    self._add((palace_key, period, dim, key), labels.get(dim), by)
 
-    def volunteer(self, palace: str, month: str, volunteer_id: str, **by):
-        row = (palace, month, volunteer_id)
-        counters = self.volunteers.setdefault(row, {})
+    def _add(self, row: tuple, label: str | None, by: dict) -> None:
+        counters = self.facts.setdefault(row, {})
         for name, amount in by.items():
             counters[name] = counters.get(name, 0) + amount
+        if label:
+            self.labels[row] = label
+
+    def volunteer(self, palace: str, month: str, volunteer_id: str, **by):
+        for period in (month, month[:4]):
+            counters = self.volunteers.setdefault((palace, period, volunteer_id), {})
+            for name, amount in by.items():
+                counters[name] = counters.get(name, 0) + amount
 
     def served(self, palace: str, kind: str, key: str, at: dt.datetime):
         row = (palace, kind, key)

@@ -80,3 +80,59 @@ def drain(store, progress=None, total: int = 0, exclusive: bool = False, older_t
             progress(done, total)
         if len(docs) < REBUILD_BATCH:
             return done
+
+
+# ------------------------------------------------------------------ answers (each a few reads of pre-aggregated rows)
+
+
+def dashboard(db, palace: str, start: str, end: str) -> dict:
+    periods = domain.periods(start, end)
+    months_in = domain.months_between(start, end)
+    totals = domain.summed(repository.facts(db, palace, "all", periods))
+    by_month = {r["month"]: r for r in repository.facts(db, palace, "all", months_in)}
+    months = [
+        {"month": m, **domain.figures(domain.summed([by_month[m]] if m in by_month else []))}
+        for m in domain.months_between(start, end)
+    ]
+    out = {"palace_id": palace, "start": start, "end": end, "totals": domain.figures(totals), "months": months}
+    for dim in ("district", "program", "troupe", "enterprise", "wanted"):
+        out[f"by_{dim}"] = domain.breakdown(repository.facts(db, palace, dim, periods), totals["placed"])
+    return out
+
+
+def volunteers(db, palace: str, start: str, end: str, limit: int = 50) -> dict:
+    rows = repository.volunteer_months(db, palace, domain.periods(start, end))
+    return {"palace_id": palace, "start": start, "end": end, "items": domain.leaderboard(rows, limit)}
+
+
+def coverage(db, palace: str, months: int, now: dt.datetime) -> dict:
+    cutoff = now - dt.timedelta(days=30 * months)
+    out = {"palace_id": palace, "months": months, "since": cutoff.isoformat()}
+    for kind in ("enterprise", "district"):
+        out[kind] = [
+            {"key": r["key"], "last_served": r["last_served"].isoformat(), "deliveries": r.get("deliveries", 0)}
+            for r in repository.not_reached_since(db, palace, kind, cutoff)
+        ]
+    return out
+
+
+def comments(db, palace: str, limit: int = 50) -> list[dict]:
+    return [
+        {**{k: v for k, v in c.items() if k not in ("_id", "at")}, "response_id": c["_id"], "at": c["at"].isoformat()}
+        for c in repository.comments(db, palace, min(max(limit, 1), 500))
+    ]
+
+
+def volunteer_record(db, volunteer_id: str) -> dict:
+    rows = repository.volunteer_history(db, volunteer_id)
+    months = [
+        {"month": r["month"], "hours": round(r.get("hours", 0), 1), "deliveries": int(r.get("deliveries", 0))}
+        for r in rows
+        if r.get("hours") or r.get("deliveries")
+    ]
+    return {
+        "volunteer_id": volunteer_id,
+        "months": months,
+        "hours": round(sum(m["hours"] for m in months), 1),
+        "deliveries": sum(m["deliveries"] for m in months),
+    }

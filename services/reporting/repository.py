@@ -144,16 +144,19 @@ def drop_projections(db) -> None:
 # ------------------------------------------------------------------ questions
 
 
-def facts(db, palace: str, dim: str, start: str, end: str) -> list[dict]:
-    return list(db.facts.find({"palace": palace, "dim": dim, "month": {"$gte": start, "$lte": end}}))
+def facts(db, palace: str, dim: str, periods: list[str]) -> list[dict]:
+    """Rows of one dimension for the given periods (month rows "2026-03" and year rows "2026")."""
+    return list(db.facts.find({"palace": palace, "dim": dim, "month": {"$in": periods}}))
 
 
-def volunteer_months(db, palace: str, start: str, end: str) -> list[dict]:
-    return list(db.volunteer_months.find({"palace": palace, "month": {"$gte": start, "$lte": end}}))
+def volunteer_months(db, palace: str, periods: list[str]) -> list[dict]:
+    return list(db.volunteer_months.find({"palace": palace, "month": {"$in": periods}}))
 
 
 def volunteer_history(db, volunteer_id: str) -> list[dict]:
-    return list(db.volunteer_months.find({"volunteer_id": volunteer_id}).sort("month", ASCENDING))
+    """A volunteer's month rows (the year rows left out), oldest first."""
+    rows = db.volunteer_months.find({"volunteer_id": volunteer_id}).sort("month", ASCENDING)
+    return [r for r in rows if len(r["month"]) == 7]
 
 
 def not_reached_since(db, palace: str, kind: str, cutoff: dt.datetime, limit: int = 200) -> list[dict]:

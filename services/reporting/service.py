@@ -72,63 +72,23 @@ class ReportingService:
 
     @rpc
     def dashboard(self, palace: str, start: str | None = None, end: str | None = None) -> dict:
-        start, end = period(start, end)
-        db = self.store.db
-        whole = repository.facts(db, palace, "all", start, end)
-        totals = domain.summed(whole)
-        months = []
-        by_month = {r["month"]: r for r in whole}
-        for month in domain.months_between(start, end):
-            months.append(
-                {"month": month, **domain.figures(domain.summed([by_month[month]] if month in by_month else []))}
-            )
-        out = {"palace_id": palace, "start": start, "end": end, "totals": domain.figures(totals), "months": months}
-        for dim in ("district", "program", "troupe", "enterprise", "wanted"):
-            out[f"by_{dim}"] = domain.breakdown(repository.facts(db, palace, dim, start, end), totals["placed"])
-        return out
+        return handlers.dashboard(self.store.db, palace, *period(start, end))
 
     @rpc
     def volunteers(self, palace: str, start: str | None = None, end: str | None = None, limit: int = 50) -> dict:
-        start, end = period(start, end)
-        rows = repository.volunteer_months(self.store.db, palace, start, end)
-        return {"palace_id": palace, "start": start, "end": end, "items": domain.leaderboard(rows, limit)}
+        return handlers.volunteers(self.store.db, palace, *period(start, end), limit)
 
     @rpc
     def coverage(self, palace: str, months: int = 3) -> dict:
-        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=30 * months)
-        out = {"palace_id": palace, "months": months, "since": cutoff.isoformat()}
-        for kind in ("enterprise", "district"):
-            out[kind] = [
-                {"key": r["key"], "last_served": r["last_served"].isoformat(), "deliveries": r.get("deliveries", 0)}
-                for r in repository.not_reached_since(self.store.db, palace, kind, cutoff)
-            ]
-        return out
+        return handlers.coverage(self.store.db, palace, months, dt.datetime.now(dt.UTC))
 
     @rpc
     def comments(self, palace: str, limit: int = 50) -> list[dict]:
-        return [
-            {
-                **{k: v for k, v in c.items() if k not in ("_id", "at")},
-                "response_id": c["_id"],
-                "at": c["at"].isoformat(),
-            }
-            for c in repository.comments(self.store.db, palace, min(max(limit, 1), 500))
-        ]
+        return handlers.comments(self.store.db, palace, limit)
 
     @rpc
     def volunteer_record(self, volunteer_id: str) -> dict:
-        rows = repository.volunteer_history(self.store.db, volunteer_id)
-        months = [
-            {"month": r["month"], "hours": round(r.get("hours", 0), 1), "deliveries": int(r.get("deliveries", 0))}
-            for r in rows
-            if r.get("hours") or r.get("deliveries")
-        ]
-        return {
-            "volunteer_id": volunteer_id,
-            "months": months,
-            "hours": round(sum(m["hours"] for m in months), 1),
-            "deliveries": sum(m["deliveries"] for m in months),
-        }
+        return handlers.volunteer_record(self.store.db, volunteer_id)
 
     @rpc
     def rebuild(self, by: str) -> dict:

@@ -335,6 +335,22 @@ class Journey:
         expect(vol.locator("#hour-items li").first).to_contain_text("书法进企业")
         self.shot(vol, "volunteer-hours")
 
+        # the statistics: the delivery, its people and its satisfaction are counted; Excel and PDF download
+        self.visit(dsp, "/app/reports")
+        expect(dsp.locator("#totals")).to_contain_text("118")
+        expect(dsp.locator("#chart-months svg")).to_be_visible()
+        self.shot(dsp, "dispatcher-reports")
+        with dsp.expect_download() as got:
+            dsp.click("#export")
+        self.summary["export"] = got.value.suggested_filename
+        assert self.summary["export"].endswith(".xlsx"), self.summary["export"]
+        with dsp.expect_download() as got:
+            dsp.click("#monthly")
+        assert got.value.suggested_filename.endswith(".pdf")
+        with vol.expect_download() as got:
+            vol.click("#certificate")
+        assert got.value.suggested_filename.endswith(".pdf")
+
         # a volunteer registers on a phone; the dispatcher approves; the volunteer signs in
         reg = browser.new_context(**PHONE)
         reg.set_default_timeout(TIMEOUT_MS)

@@ -112,7 +112,7 @@ class Memory:
         return [
             {"key": k[3], "label": self.labels.get(k), "month": k[1], **c}
             for k, c in self.facts.items()
-            if k[0] == palace and k[2] == dim
+            if k[0] == palace and k[2] == dim and len(k[1]) == 7  # month rows (year rows repeat them)
         ]
 
 
@@ -142,7 +142,7 @@ def test_a_delivered_order_counts_once_in_every_dimension_and_month():
         assert domain.figures(domain.summed(rows))["deliveries"] == 1
     wanted = mem.rows("p1", "wanted")
     assert [(r["key"], r["wanted"]) for r in wanted] == [("八段锦", 3)]  # once per response, trimmed
-    assert mem.volunteers[("p1", "2026-12", "v2")]["hours"] == 2.0
+    assert mem.volunteers[("p1", "2026-12", "v2")]["hours"] == 2.0 == mem.volunteers[("p1", "2026", "v2")]["hours"]
     assert mem.volunteers[("p1", "2026-12", "v1")]["declined"] == 1
     assert mem.reach[("p1", "enterprise", "e1")] == at(5, 16)
     assert len(mem.comments) == 1
@@ -188,7 +188,7 @@ def test_a_cleared_no_show_no_longer_counts_and_granted_hours_are_kept_apart():
         {**base, "event_type": "hours_granted", "hours": 1.5, "reason": "r", "granted_by": "d", "occurred_at": at(4)},
     ]
     mem = one_by_one(events)
-    board = domain.leaderboard([{"volunteer_id": k[2], **c} for k, c in mem.volunteers.items()], 10)
+    board = domain.leaderboard([{"volunteer_id": k[2], **c} for k, c in mem.volunteers.items() if len(k[1]) == 7], 10)
     assert board == [
         {
             "volunteer_id": "v1",
@@ -229,3 +229,22 @@ def test_projecting_a_batch_adds_up_to_projecting_one_event_at_a_time(seed, orde
     assert batch.facts == single.facts
     assert batch.volunteers == single.volunteers
     assert batch.reach == single.reach
+
+
+def test_a_year_row_holds_the_sum_of_its_month_rows():
+    mem = one_by_one(story("o1", "海宁", "song", "e1", 3, [5, 4]) + story("o2", "许村", "film", "e2", 20, [3]))
+    for (palace, period, dim, key), counters in mem.facts.items():
+        if len(period) == 4:
+            months = [
+                c
+                for (p, m, d, k), c in mem.facts.items()
+                if (p, d, k) == (palace, dim, key) and m[:4] == period and len(m) == 7
+            ]
+            assert domain.summed(months) == domain.summed([counters])
+
+
+def test_periods_cover_each_month_once_with_whole_years_in_one_row():
+    assert domain.periods("2026-01", "2026-12") == ["2026"]
+    assert domain.periods("2025-11", "2027-02") == ["2025-11", "2025-12", "2026", "2027-01", "2027-02"]
+    assert domain.periods("2026-03", "2026-05") == ["2026-03", "2026-04", "2026-05"]
+    assert domain.periods("2025-01", "2026-12") == ["2025", "2026"]

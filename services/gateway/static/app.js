@@ -152,6 +152,45 @@ const App = {
     finally { button.disabled = false; }
   },
 
+  /* a file behind the sign-in, with a progress bar (where the page has one) while it arrives */
+  async download(button, path, fallbackName) {
+    const bar = document.getElementById("progress") || document.createElement("progress");
+    const text = document.getElementById("progress-text") || document.createElement("span");
+    button.disabled = true;
+    bar.hidden = false;
+    bar.removeAttribute("value");
+    text.textContent = t("正在生成…");
+    try {
+      const r = await fetch(path, {headers: {Authorization: "Bearer " + App.token(), "Accept-Language": window.LANG === "en" ? "en" : "zh-CN"}});
+      if (!r.ok) { const err = await r.json(); throw err; }
+      const total = Number(r.headers.get("Content-Length")) || 0;
+      const reader = r.body.getReader();
+      const parts = [];
+      let got = 0;
+      for (;;) {
+        const {done, value} = await reader.read();
+        if (done) break;
+        parts.push(value);
+        got += value.length;
+        if (total) { bar.value = Math.round(got * 100 / total); text.textContent = t("已下载 {p}%", {p: bar.value}); }
+      }
+      const name = decodeURIComponent(((r.headers.get("Content-Disposition") || "").split("UTF-8''")[1] || "")) || fallbackName;
+      const url = URL.createObjectURL(new Blob(parts, {type: r.headers.get("Content-Type") || "application/octet-stream"}));
+      const a = App.el("a", {href: url, download: name});
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      text.textContent = t("已完成：{name}", {name});
+    } catch (err) {
+      App.toast(err.message || t("服务暂时出错，请稍后再试。"), true);
+      text.textContent = "";
+    } finally {
+      bar.hidden = true;
+      button.disabled = false;
+    }
+  },
+
   ref() {
     return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + String(Math.random()).slice(2)).replace(/[^A-Za-z0-9_-]/g, "");
   },

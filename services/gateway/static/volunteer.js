@@ -127,6 +127,7 @@
     if (!document.querySelector("#free-windows .row")) freeRow();
   }
   document.getElementById("add-free").onclick = () => freeRow();
+  document.getElementById("certificate").onclick = (e) => App.download(e.target, `/api/volunteers/${vid}/certificate.pdf`, t("志愿服务时长证明") + ".pdf");
   App.bindForm(document.getElementById("free-form"), async () => {
     const availability = [...document.querySelectorAll("#free-windows .row")].map(r => ({
       start: App.fromLocal(r.querySelector(".w-start").value), end: App.fromLocal(r.querySelector(".w-end").value),
