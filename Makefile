@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv bench-venv bench-dispatch run demo admin dlq chaos test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
+.PHONY: help venv bench-venv bench-dispatch bench-reporting reports-rebuild run demo admin dlq chaos test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
 
 help:
 	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
@@ -18,6 +18,8 @@ help:
 	@echo "make dlq [ARGS='replay 2 3']  list or replay dead letters"
 	@echo "make chaos [ARGS='--orders 60']  fault suite: kills processes, restarts broker and database"
 	@echo "make bench-dispatch [ARGS='--seed 7']  the planner on a city-sized month against a reference bound"
+	@echo "make bench-reporting [ARGS='--responses 1000000']  dashboard questions at 10k/100k/1M responses"
+	@echo "make reports-rebuild   rebuild the statistics from the event archive (shows progress)"
 	@echo "make asyncapi          regenerate contracts/asyncapi.json from the schemas"
 	@echo "make lint              ruff"
 
@@ -37,6 +39,12 @@ bench-venv: $(BENCH_STAMP)
 
 bench-dispatch: bench-venv
 	$(PY) -m bench.dispatch $(ARGS)
+
+bench-reporting: venv
+	$(PY) -m bench.reporting $(ARGS)
+
+reports-rebuild: venv
+	$(PY) scripts/rebuild_reports.py $(ARGS)
 
 run: venv
 	$(PY) scripts/run.py

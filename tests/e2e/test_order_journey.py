@@ -3,6 +3,7 @@ does), real RabbitMQ and MongoDB. One order travels from placement to closed wit
 satisfaction; the events on the bus and the state in each service's database are checked."""
 
 import datetime as dt
+import io
 
 import pytest
 import requests
@@ -240,3 +241,32 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     assert feedback_db.responses.count_documents({}) == 3
     for db in (orders_db, dispatch_db, feedback_db):
         assert db.outbox.count_documents({"published": False}) == 0
+
+    # the statistics saw it too: every event archived once, the numbers in the palace's dashboard
+    reporting_db = mongo[f"{db_prefix}reporting"]
+    wait_until(lambda: reporting_db.events.count_documents({}) >= len(spy.events), what="every event archived")
+    assert reporting_db.events.count_documents({}) == len({p["event_id"] for _, _, p in spy.events})
+    now = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m")
+    # deliveries count in the month they happened, answers in the month they came
+    period = {"start": min(order["scheduled_start"][:7], now), "end": max(order["scheduled_start"][:7], now)}
+    report = http.get(f"{base}/api/reports/dashboard", params=period).json()
+    totals = report["totals"]
+    assert totals["deliveries"] == 1 and totals["people_served"] == 280 and totals["responses"] == 3
+    assert totals["satisfaction"] == pytest.approx(4.33, abs=0.01)
+    assert (
+        totals["orders_closed"] == 1
+        and totals["offers"] == 3
+        and totals["decline_rate"] == pytest.approx(1 / 3, abs=0.001)
+    )
+    board = http.get(f"{base}/api/reports/volunteers", params=period).json()["items"]
+    assert sorted(r["hours"] for r in board if r["deliveries"]) == [2.0, 2.0]
+    xlsx = http.get(f"{base}/api/reports/export.xlsx", params=period)
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"  # a zip: the xlsx container
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(xlsx.content))
+    first = book[book.sheetnames[0]]
+    assert first["A1"].value == "月份" and [c.value for c in first[first.max_row]][0] == "合计"
+    assert [c.value for c in first[first.max_row]][1] == 1  # the deliveries column adds up to the one delivery
+    pdf = http.get(f"{base}/api/reports/monthly.pdf", params={"month": period["end"]})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
