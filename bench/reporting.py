@@ -34,7 +34,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.run import embedded_mongo_command  # noqa: E402
-from services.reporting import domain, handlers, repository  # noqa: E402
+from services.reporting import handlers, repository  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -80,45 +80,100 @@ class City:
         palace = rng.choice(PALACES)
         placed = self.start + dt.timedelta(minutes=rng.randrange(0, 365 * 24 * 60 - 5 * 24 * 60))
         program = rng.choice(self.programs[palace])
-        snap = {"order_id": oid, "palace_id": palace, "enterprise_id": rng.choice(self.enterprises[palace]),
-                "program_id": program, "program_title": program, "district": rng.choice(self.districts[palace]),
-                "site_address": "x", "audience_size": 100, "windows": []}
+        snap = {
+            "order_id": oid,
+            "palace_id": palace,
+            "enterprise_id": rng.choice(self.enterprises[palace]),
+            "program_id": program,
+            "program_title": program,
+            "district": rng.choice(self.districts[palace]),
+            "site_address": "x",
+            "audience_size": 100,
+            "windows": [],
+        }
         events = [{**snap, "event_type": "order_placed", "occurred_at": placed, "event_id": f"{oid}-p"}]
         if rng.random() < 0.05:
-            events.append({**snap, "event_type": "order_rejected", "reason": "满了", "occurred_at": placed + dt.timedelta(hours=2),
-                           "event_id": f"{oid}-r"})
+            events.append(
+                {
+                    **snap,
+                    "event_type": "order_rejected",
+                    "reason": "满了",
+                    "occurred_at": placed + dt.timedelta(hours=2),
+                    "event_id": f"{oid}-r",
+                }
+            )
             return events, oid, palace
         accepted = placed + dt.timedelta(hours=rng.uniform(0.5, 8))
         events.append({**snap, "event_type": "order_accepted", "occurred_at": accepted, "event_id": f"{oid}-a"})
         crew = rng.sample(self.volunteers[palace], rng.randint(1, 4))
         for n, vid in enumerate(crew):
-            events.append({"event_type": "offer_made", "order_id": oid, "palace_id": palace, "volunteer_id": vid,
-                           "skill": "s", "occurred_at": accepted, "event_id": f"{oid}-m{n}"})
+            events.append(
+                {
+                    "event_type": "offer_made",
+                    "order_id": oid,
+                    "palace_id": palace,
+                    "volunteer_id": vid,
+                    "skill": "s",
+                    "occurred_at": accepted,
+                    "event_id": f"{oid}-m{n}",
+                }
+            )
         start = accepted + dt.timedelta(days=rng.uniform(1, 4))
-        events.append({"event_type": "order_scheduled", "order_id": oid, "palace_id": palace,
-                       "troupe_id": rng.choice(self.troupes[palace]), "start": start, "end": start + dt.timedelta(hours=2),
-                       "crew": [], "occurred_at": accepted + dt.timedelta(hours=1), "event_id": f"{oid}-s"})
-        events.append({"event_type": "delivery_completed", "order_id": oid, "palace_id": palace,
-                       "enterprise_id": snap["enterprise_id"], "program_id": program, "program_title": program,
-                       "troupe_id": events[-1]["troupe_id"], "district": snap["district"], "start": start,
-                       "end": start + dt.timedelta(hours=2), "people_served": rng.randint(20, 400),
-                       "completed_at": start + dt.timedelta(hours=2), "occurred_at": start + dt.timedelta(hours=2),
-                       "volunteers": [{"volunteer_id": v, "hours": 2.0, "granted_hours": 0.0} for v in crew],
-                       "event_id": f"{oid}-d"})
+        events.append(
+            {
+                "event_type": "order_scheduled",
+                "order_id": oid,
+                "palace_id": palace,
+                "troupe_id": rng.choice(self.troupes[palace]),
+                "start": start,
+                "end": start + dt.timedelta(hours=2),
+                "crew": [],
+                "occurred_at": accepted + dt.timedelta(hours=1),
+                "event_id": f"{oid}-s",
+            }
+        )
+        events.append(
+            {
+                "event_type": "delivery_completed",
+                "order_id": oid,
+                "palace_id": palace,
+                "enterprise_id": snap["enterprise_id"],
+                "program_id": program,
+                "program_title": program,
+                "troupe_id": events[-1]["troupe_id"],
+                "district": snap["district"],
+                "start": start,
+                "end": start + dt.timedelta(hours=2),
+                "people_served": rng.randint(20, 400),
+                "completed_at": start + dt.timedelta(hours=2),
+                "occurred_at": start + dt.timedelta(hours=2),
+                "volunteers": [{"volunteer_id": v, "hours": 2.0, "granted_hours": 0.0} for v in crew],
+                "event_id": f"{oid}-d",
+            }
+        )
         return events, oid, palace
 
     def responses(self, delivery: dict, count: int) -> list[dict]:
         rng = self.rng
         out = []
         for n in range(count):
-            out.append({"event_type": "response_received", "order_id": delivery["order_id"],
-                        "palace_id": delivery["palace_id"], "survey_id": "s", "response_id": f"{delivery['order_id']}-q{n}",
-                        "overall": rng.choice([3, 4, 4, 5, 5, 5]), "content": rng.choice([None, 4, 5]),
-                        "performers": rng.choice([None, 4, 5]), "organisation": rng.choice([None, 3, 4, 5]),
-                        "comment": "很好，希望常来。" if rng.random() < 0.03 else None,
-                        "wanted_programs": rng.sample(self.wanted, rng.randint(0, 2)),
-                        "occurred_at": delivery["completed_at"] + dt.timedelta(minutes=rng.randint(1, 120)),
-                        "event_id": f"{delivery['order_id']}-q{n}"})
+            out.append(
+                {
+                    "event_type": "response_received",
+                    "order_id": delivery["order_id"],
+                    "palace_id": delivery["palace_id"],
+                    "survey_id": "s",
+                    "response_id": f"{delivery['order_id']}-q{n}",
+                    "overall": rng.choice([3, 4, 4, 5, 5, 5]),
+                    "content": rng.choice([None, 4, 5]),
+                    "performers": rng.choice([None, 4, 5]),
+                    "organisation": rng.choice([None, 3, 4, 5]),
+                    "comment": "很好，希望常来。" if rng.random() < 0.03 else None,
+                    "wanted_programs": rng.sample(self.wanted, rng.randint(0, 2)),
+                    "occurred_at": delivery["completed_at"] + dt.timedelta(minutes=rng.randint(1, 120)),
+                    "event_id": f"{delivery['order_id']}-q{n}",
+                }
+            )
         return out
 
 
@@ -161,8 +216,17 @@ def archive_rate(db, city: City, sample: int) -> float:
         events += evs
     started = time.perf_counter()
     db.events.insert_many(
-        [{"_id": "bench-" + e["event_id"], "source": "x", "type": e["event_type"], "occurred_at": e["occurred_at"],
-          "projected": True, "payload": {k: str(v) for k, v in e.items()}} for e in events[:sample]],
+        [
+            {
+                "_id": "bench-" + e["event_id"],
+                "source": "x",
+                "type": e["event_type"],
+                "occurred_at": e["occurred_at"],
+                "projected": True,
+                "payload": {k: str(v) for k, v in e.items()},
+            }
+            for e in events[:sample]
+        ],
         ordered=False,
     )
     return round(sample / (time.perf_counter() - started), 1)
@@ -211,8 +275,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     data = tempfile.mkdtemp(prefix="bench-reporting-")
     port = free_port()
-    server = subprocess.Popen(embedded_mongo_command(str(port), data, "WARNING"), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        embedded_mongo_command(str(port), data, "WARNING"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     try:
         wait_for_mongo(uri)
@@ -220,12 +285,19 @@ def main(argv=None) -> int:
         repository.ensure_indexes(db)
         city = City(args.seed)
         rng = random.Random(args.seed)
-        stages = [(max(1, args.orders // 100), args.responses // 100), (args.orders // 10, args.responses // 10),
-                  (args.orders, args.responses)]
+        stages = [
+            (max(1, args.orders // 100), args.responses // 100),
+            (args.orders // 10, args.responses // 10),
+            (args.orders, args.responses),
+        ]
         results = {"orders": args.orders, "responses": args.responses, "stages": []}
         loaded_orders = loaded_responses = 0
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-                      TimeElapsedColumn()) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,}/{task.total:,}"),
+            TimeElapsedColumn(),
+        ) as progress:
             task = progress.add_task("responses projected", total=args.responses)
             for orders, responses in stages:
                 started = time.perf_counter()
@@ -233,23 +305,32 @@ def main(argv=None) -> int:
                 load_s = time.perf_counter() - started
                 loaded_orders, loaded_responses = city.n, responses
                 queries = time_queries(db, args.repeat, rng)
-                results["stages"].append({
-                    "responses": responses, "orders": loaded_orders, "events_projected": events,
-                    "load_seconds": round(load_s, 1), "events_per_s": round(events / load_s, 1),
-                    "fact_rows": db.facts.estimated_document_count(),
-                    "volunteer_rows": db.volunteer_months.estimated_document_count(),
-                    "queries": queries,
-                })
-                progress.console.print(f"{responses:>9,} responses: p95 {queries['all_questions']['p95_ms']} ms "
-                                       f"(raw read p50 {queries['raw_find_one_by_id']['p50_ms']} ms)")
+                results["stages"].append(
+                    {
+                        "responses": responses,
+                        "orders": loaded_orders,
+                        "events_projected": events,
+                        "load_seconds": round(load_s, 1),
+                        "events_per_s": round(events / load_s, 1),
+                        "fact_rows": db.facts.estimated_document_count(),
+                        "volunteer_rows": db.volunteer_months.estimated_document_count(),
+                        "queries": queries,
+                    }
+                )
+                progress.console.print(
+                    f"{responses:>9,} responses: p95 {queries['all_questions']['p95_ms']} ms "
+                    f"(raw read p50 {queries['raw_find_one_by_id']['p50_ms']} ms)"
+                )
         results["archive_writes_per_s"] = archive_rate(db, city, 20_000)
         p95 = [s["queries"]["all_questions"]["p95_ms"] for s in results["stages"]]
         results["p95_at_1m_ms"] = p95[-1]
         results["target_p95_ms"] = 200
         results["target_met"] = p95[-1] <= 200
         results["growth_p95_1m_over_10k"] = round(p95[-1] / p95[0], 2)
-        results["peak_rss_mib"] = {"bench": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                                   "database": rss_mib(server.pid)}
+        results["peak_rss_mib"] = {
+            "bench": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "database": rss_mib(server.pid),
+        }
         results["machine"] = {"cpus": os.cpu_count(), "database": "SecantusDB (embedded)"}
         pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         pathlib.Path(args.out).write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")

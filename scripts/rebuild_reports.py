@@ -27,8 +27,13 @@ def main() -> int:
     store = Store(client, name, "reporting", os.environ.get("AMQP_URI", DEFAULTS["AMQP_URI"]), {})
     repository.ensure_indexes(store.db)
     total = repository.count_archived(store.db)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-                  TimeElapsedColumn(), TimeRemainingColumn()) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ) as progress:
         task = progress.add_task("events replayed", total=total)
         result = handlers.rebuild(store, "make reports-rebuild", lambda done, _: progress.update(task, completed=done))
     print(f"rebuilt from {result['events']:,} archived events in {result['seconds']} s")

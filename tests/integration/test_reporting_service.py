@@ -179,7 +179,10 @@ def test_events_become_the_numbers_once_each_and_a_rebuild_gives_the_same(report
     for part in before:
         assert after[part] == before[part], (
             part,
-            [{k: (a.get(k), b.get(k)) for k in a if a.get(k) != b.get(k)} for a, b in zip(after[part], before[part], strict=True)]
+            [
+                {k: (a.get(k), b.get(k)) for k in a if a.get(k) != b.get(k)}
+                for a, b in zip(after[part], before[part], strict=True)
+            ]
             if isinstance(after[part], list)
             else None,
         )
