@@ -89,6 +89,7 @@ class Journey:
             return
         os.makedirs(self.screens, exist_ok=True)
         path = os.path.join(self.screens, name + ".png")
+        page.evaluate("document.getElementById('toast') && (document.getElementById('toast').className = '')")
         page.wait_for_timeout(300)  # let the last paint settle
         page.screenshot(path=path, full_page=True)
         self.summary["screens"].append(path)

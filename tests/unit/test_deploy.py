@@ -54,3 +54,75 @@ def test_the_image_copies_what_the_services_import():
     for target in TARGETS.values():
         module, cls = target.split(":")
         assert os.path.exists(os.path.join(ROOT, *module.split(".")) + ".py")
+
+
+K8S = os.path.join(ROOT, "deploy", "k8s")
+
+
+def manifests() -> list[dict]:
+    docs = []
+    for name in sorted(os.listdir(K8S)):
+        if name.endswith(".yaml"):
+            with open(os.path.join(K8S, name), encoding="utf-8") as f:
+                docs += [d for d in yaml.safe_load_all(f) if d]
+    return docs
+
+
+def test_every_kubernetes_manifest_is_valid_against_the_kubernetes_schemas_offline():
+    import kubernetes_validate
+
+    custom = {("rabbitmq.com/v1beta1", "RabbitmqCluster"), ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity")}
+    checked = 0
+    for doc in manifests():
+        if (doc["apiVersion"], doc["kind"]) in custom:
+            continue  # the operators' own resources: checked below
+        kubernetes_validate.validate(doc, "1.37", strict=True)  # raises on the first mistake
+        checked += 1
+    assert checked >= 14
+
+
+def test_the_broker_is_a_three_node_cluster_and_the_database_a_three_member_replica_set():
+    by_kind = {d["kind"]: d for d in manifests()}
+    rabbit = by_kind["RabbitmqCluster"]["spec"]
+    assert rabbit["replicas"] == 3 and "default_queue_type = quorum" in rabbit["rabbitmq"]["additionalConfig"]
+    mongo = by_kind["MongoDBCommunity"]["spec"]
+    assert mongo["members"] == 3 and mongo["type"] == "ReplicaSet"
+    assert all("passwordSecretRef" in u for u in mongo["users"])
+
+
+def test_every_service_runs_with_probes_resources_and_secrets_from_the_environment():
+    deployments = {d["metadata"]["name"]: d for d in manifests() if d["kind"] == "Deployment"}
+    assert set(deployments) == set(TARGETS)
+    for name, deployment in deployments.items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["SERVICE"]["value"] == name
+        for secret in ("AMQP_URI", "MONGO_URI", "FEED_SECRET"):
+            assert env[secret]["valueFrom"]["secretKeyRef"]["name"] == "songwenhua-secrets"
+        assert container["readinessProbe"] and container["livenessProbe"]
+        limit = container["resources"]["limits"]["memory"]
+        assert limit.endswith("Mi") and int(limit[:-2]) <= 300  # a service process stays under 300 MiB
+        assert deployment["spec"]["replicas"] >= 1
+    assert (
+        deployments["gateway"]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"]
+        == "/healthz"
+    )
+
+
+def test_the_compose_file_follows_the_compose_specification():
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            os.path.join(ROOT, "docker-compose.yml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
