@@ -10,6 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from common.config import setting
 from common.errors import Conflict, Forbidden, NotFound, Unauthorized, load
+from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
@@ -25,6 +26,7 @@ def ensure_indexes(db) -> None:
 
 class AccountsService:
     name = "accounts"
+    metrics = Metrics()
 
     store = MongoStore("accounts", indexes=ensure_indexes, relay=False)
 

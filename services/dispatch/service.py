@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from common.config import setting
 from common.consuming import consumes
 from common.errors import Conflict, load
+from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
@@ -32,6 +33,7 @@ BOOKING_RETRIES = 5
 
 class DispatchService:
     name = "dispatch"
+    metrics = Metrics()
 
     store = MongoStore("dispatch", indexes=repository.ensure_indexes)
 

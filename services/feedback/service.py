@@ -8,6 +8,7 @@ from pymongo.errors import DuplicateKeyError
 from common.config import setting
 from common.consuming import consumes
 from common.errors import Conflict, load
+from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
@@ -24,6 +25,7 @@ def survey_out(survey: dict) -> dict:
 
 class FeedbackService:
     name = "feedback"
+    metrics = Metrics()
 
     store = MongoStore("feedback", indexes=repository.ensure_indexes)
 

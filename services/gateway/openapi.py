@@ -18,6 +18,7 @@ def _name(schema) -> str:
 # (method, path, tag, summary, request body schema, success status, response schema, many, query params)
 ROUTES = [
     ("GET", "/healthz", "运维", "健康检查：消息队列、数据库和每个服务都正常时返回 200", None, 200, p.Health, False, ()),
+    ("GET", "/metrics", "运维", "Prometheus 监控指标（设置 METRICS_TOKEN 后需带令牌）", None, 200, None, False, ()),
     ("POST", "/api/login", "账号", "登录：用户名和密码换取有时效的令牌", p.Login, 200, p.Session, False, ()),
     ("POST", "/api/logout", "账号", "退出登录", None, 200, p.Health, False, ()),
     ("GET", "/api/me", "账号", "当前登录的账号和角色", None, 200, p.Principal, False, ()),
@@ -413,6 +414,7 @@ ROUTES = [
 
 PUBLIC = {
     "/healthz",
+    "/metrics",
     "/api/login",
     "/api/register",
     "/api/surveys/{token}",
@@ -465,7 +467,9 @@ def build() -> dict:
         ]
         if response is None:  # an image or a calendar, not JSON
             kind = (
-                "text/calendar"
+                "text/plain"
+                if path == "/metrics"
+                else "text/calendar"
                 if path.startswith("/ics/")
                 else XLSX_TYPE
                 if path.endswith(".xlsx")

@@ -4,6 +4,7 @@ use; it calls the services by RPC and owns no data."""
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 
 import eventlet
 from kombu import Connection
@@ -11,7 +12,8 @@ from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from common.config import Config, setting
-from common.errors import Conflict, Forbidden, Invalid, NotFound
+from common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from common.observability import Metrics
 from services.gateway import auth
 from services.gateway.calendar import feed_token, schedule_ics, volunteer_of
 from services.gateway.http import body, call, http, json_response, query
@@ -27,6 +29,7 @@ OPENAPI = build_openapi()
 
 class GatewayService(Pages, Reports):
     name = "gateway"
+    metrics = Metrics()
 
     orders = RpcProxy("orders")
     dispatch = RpcProxy("dispatch")
@@ -62,6 +65,16 @@ class GatewayService(Pages, Reports):
             return call(getattr(self, name).ping, timeout=2)
         except Exception as err:  # noqa: BLE001
             return f"error: {getattr(err, 'message', None) or repr(err)}"[:200]
+
+    @http("GET", "/metrics")
+    def metrics_page(self, request):
+        """Prometheus metrics of this gateway process (calls, latency, errors, queue depth)."""
+        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+        token = setting(self.config, "METRICS_TOKEN", "")
+        if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            raise Unauthorized("请提供监控令牌。")
+        return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
     @http("GET", "/openapi.json")
     def openapi(self, request):

@@ -6,6 +6,7 @@ from pymongo.errors import DuplicateKeyError
 
 from common.consuming import consumes
 from common.errors import load
+from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
@@ -16,6 +17,7 @@ _out = payloads.OrderOut()
 
 class OrdersService:
     name = "orders"
+    metrics = Metrics()
 
     store = MongoStore("orders", indexes=repository.ensure_indexes)
 

@@ -10,6 +10,7 @@ from nameko.timer import timer
 
 from common.consuming import consumes
 from common.errors import Invalid
+from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts.events import EVENTS
@@ -52,6 +53,7 @@ def _consumer(source: str, event_type: str):
 
 class ReportingService:
     name = "reporting"
+    metrics = Metrics()
 
     store = MongoStore("reporting", indexes=repository.ensure_indexes, relay=False)
 

@@ -102,6 +102,7 @@ EVERYONE = {w: 200 for w in WHO if w != "anon"}
 TABLE = [
     row("GET", "/healthz", anon=200, **EVERYONE),
     row("GET", "/openapi.json", anon=200, **EVERYONE),
+    row("GET", "/metrics", anon=200, **EVERYONE),
     row("GET", "/api/me", **EVERYONE),
     row("GET", "/api/palaces", **EVERYONE),
     row("POST", "/api/register", {}, anon=400, **{w: 400 for w in WHO if w != "anon"}),

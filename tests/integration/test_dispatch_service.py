@@ -137,3 +137,15 @@ def test_bad_events_are_dead_lettered_with_the_reason_and_dispatch_keeps_serving
     assert_bad_events_are_dead_lettered(service_config, "orders", "order_accepted")
     accepted(service_config, "after")
     wait_until(lambda: len(offers_of(d, "after")) == 2, what="the next good event handled")
+
+
+def test_the_offers_waiting_for_an_answer_are_a_metric(dispatch, service_config):
+    from prometheus_client import REGISTRY, generate_latest
+
+    d, _ = dispatch
+    accepted(service_config, "o1")
+    wait_until(lambda: len(offers_of(d, "o1")) == 2, what="two offers")
+    text = generate_latest(REGISTRY).decode()
+    assert "songwenhua_offers_pending 2.0" in text
+    assert 'songwenhua_outbox_unpublished{service="dispatch"}' in text
+    assert 'songwenhua_entrypoint_calls_total{entrypoint="handle_order_accepted",service="dispatch"} 1.0' in text

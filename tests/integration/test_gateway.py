@@ -265,3 +265,45 @@ def test_passwords_and_tokens_never_reach_the_logs(api, caplog):
     assert "'token': '***'" in text  # the reply was logged, with the token masked
     for secret in ("password-1", "wrong-password-9", session["token"], "/s/tok", "/surveys/tok"):
         assert secret not in text
+
+
+def test_metrics_count_calls_and_read_queue_depth_outbox_lag_and_offers_pending(api):
+    base, _, ent, disp = api
+    r = ent.post(f"{base}/api/orders", json=order())
+    assert r.status_code == 201
+    ent.get(f"{base}/api/orders/does-not-exist")
+    metrics = requests.get(f"{base}/metrics")
+    assert metrics.status_code == 200 and metrics.headers["Content-Type"].startswith("text/plain")
+    text = metrics.text
+    assert 'songwenhua_entrypoint_calls_total{entrypoint="place_order",service="gateway"}' in text
+    assert 'songwenhua_entrypoint_calls_total{entrypoint="place_order",service="orders"}' in text
+    assert 'songwenhua_entrypoint_errors_total{entrypoint="get_order",error="NotFound",service="orders"}' in text
+    assert 'songwenhua_entrypoint_seconds_bucket{entrypoint="place_order",le="0.5",service="orders"}' in text
+    assert 'songwenhua_outbox_unpublished{service="orders"}' in text
+    assert 'songwenhua_queue_messages{queue="evt-dispatch-order_scheduled--orders.handle_order_scheduled"' in text
+
+
+def test_a_log_line_carries_the_order_it_is_about():
+    import json as _json
+    import logging
+
+    from pythonjsonlogger.json import JsonFormatter
+
+    from common.observability import CorrelationFilter, _correlation_of, set_correlation
+
+    class Ctx:
+        args = ({"event_id": "e1", "order_id": "o-42"},)
+        kwargs = {}
+        call_id = "call-1"
+
+    set_correlation(_correlation_of(Ctx()))
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+    CorrelationFilter().filter(record)
+    line = _json.loads(JsonFormatter("%(levelname)s %(correlation_id)s %(message)s").format(record))
+    assert line == {"levelname": "INFO", "correlation_id": "o-42", "message": "hello world"}
+    Ctx.args = ("o-7", {"people_served": 3})
+    Ctx.kwargs = {}
+    set_correlation(_correlation_of(Ctx()))
+    CorrelationFilter().filter(record)
+    assert record.correlation_id == "call-1"
+    set_correlation(None)

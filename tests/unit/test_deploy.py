@@ -126,3 +126,23 @@ def test_the_compose_file_follows_the_compose_specification():
         text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_grafana_dashboard_reads_metrics_the_services_export():
+    import json
+    import re
+
+    with open(os.path.join(ROOT, "deploy", "grafana", "songwenhua-services.json"), encoding="utf-8") as f:
+        dashboard = json.load(f)
+    with open(os.path.join(ROOT, "common", "observability.py"), encoding="utf-8") as f:
+        exported = set(re.findall(r'"(songwenhua_[a-z_]+)"', f.read()))
+    used = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"songwenhua_[a-z_]+", t["expr"])}
+    assert used
+    for metric in used:
+        base = re.sub(r"_(bucket|sum|count)$", "", metric)
+        assert base in exported or base.removesuffix("_total") in {e.removesuffix("_total") for e in exported}, metric
+    for deployment in (d for d in manifests() if d["kind"] == "Deployment"):
+        template = deployment["spec"]["template"]
+        assert template["metadata"]["annotations"]["prometheus.io/port"] == "9100"
+        env = {e["name"]: e.get("value") for e in template["spec"]["containers"][0]["env"]}
+        assert env["METRICS_PORT"] == "9100" and env["LOG_FORMAT"] == "json"
