@@ -79,6 +79,12 @@ class _Collector:
         return []
 
     def collect(self):
+        try:
+            yield from self._collect()
+        except ReferenceError:  # the container stopped (nameko holds it weakly): nothing to read
+            return
+
+    def _collect(self):
         p = self.provider
         service = p.container.service_name
         depth = GaugeMetricFamily(
@@ -137,6 +143,13 @@ class Metrics(DependencyProvider):
             start_http_server(int(port))
             Metrics._servers.add(int(port))
         self._started: dict = {}
+
+    def stop(self):
+        service = self.container.service_name
+        collector = Metrics._collectors.get(service)
+        if collector is not None and collector.provider is self:
+            REGISTRY.unregister(collector)
+            del Metrics._collectors[service]
 
     def queues(self) -> list[str]:
         names = []

@@ -39,7 +39,7 @@ from scripts.service import TARGETS  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
 CST = dt.timezone(dt.timedelta(hours=8))
-PROCESSES = {"orders": 2, "dispatch": 3, "feedback": 2, "accounts": 1, "gateway": 1}
+PROCESSES = {"orders": 2, "dispatch": 3, "feedback": 2, "accounts": 1, "reporting": 1, "gateway": 1}
 FINAL = {"closed", "unfulfillable", "rejected", "cancelled"}
 
 
