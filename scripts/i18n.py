@@ -138,7 +138,9 @@ def extract(root: str = ROOT) -> Messages:
     """Every message with the places it is written, as {message: [(path, line), …]}."""
     sources = [(path, python_messages) for folder in PYTHON_DIRS for path in _files(root, folder, ".py")]
     sources += [(path, template_messages) for path in _files(root, TEMPLATES, ".html")]
-    sources += [(path, script_messages) for path in _files(root, STATIC, ".js")]
+    # the pages' own scripts; third-party code under static/vendor/ is not ours to translate
+    own = os.path.join(root, STATIC)
+    sources += [(path, script_messages) for path in _files(root, STATIC, ".js") if os.path.dirname(path) == own]
     found: Messages = {}
     for path, read in sources:
         with open(path, encoding="utf-8") as f:
