@@ -167,6 +167,16 @@ def not_reached_since(db, palace: str, kind: str, cutoff: dt.datetime, limit: in
     )
 
 
-def comments(db, palace: str, limit: int) -> list[dict]:
-    query = {} if palace == "*" else {"palace_id": palace}
-    return list(db.comments.find(query).sort("at", DESCENDING).limit(limit))
+def comments(db, palace: str, limit: int, now: dt.datetime | None = None) -> list[dict]:
+    """The latest comments. Asked over a widening window of recent days, so a sorted read never
+    has to sort every comment ever kept (the embedded server sorts all matches before the limit)."""
+    now = now or dt.datetime.now(dt.UTC)
+    base = {} if palace == "*" else {"palace_id": palace}
+    for days in (7, 30, 90, 365, None):
+        query = dict(base)
+        if days is not None:
+            query["at"] = {"$gte": now - dt.timedelta(days=days)}
+        found = list(db.comments.find(query).sort("at", DESCENDING).limit(limit))
+        if len(found) >= limit or days is None:
+            return found
+    return []
