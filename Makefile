@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv bench-venv bench-dispatch bench-reporting reports-rebuild run demo admin dlq chaos test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
+.PHONY: help venv bench-venv bench-dispatch bench-reporting bench-intake reports-rebuild run demo admin dlq chaos test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
 
 help:
 	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
@@ -19,6 +19,7 @@ help:
 	@echo "make chaos [ARGS='--orders 60']  fault suite: kills processes, restarts broker and database"
 	@echo "make bench-dispatch [ARGS='--seed 7']  the planner on a city-sized month against a reference bound"
 	@echo "make bench-reporting [ARGS='--responses 1000000']  dashboard questions at 10k/100k/1M responses"
+	@echo "make bench-intake [ARGS='--seconds 20']  audience burst on the public survey endpoint against a bare hello"
 	@echo "make reports-rebuild   rebuild the statistics from the event archive (shows progress)"
 	@echo "make asyncapi          regenerate contracts/asyncapi.json from the schemas"
 	@echo "make lint              ruff"
@@ -42,6 +43,11 @@ bench-dispatch: bench-venv
 
 bench-reporting: venv
 	$(PY) -m bench.reporting $(ARGS)
+
+bench-intake: venv
+	bash scripts/ensure_rabbit.sh
+	bash scripts/ensure_bench_tools.sh
+	$(PY) -m bench.intake $(ARGS)
 
 reports-rebuild: venv
 	$(PY) scripts/rebuild_reports.py $(ARGS)

@@ -33,6 +33,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.system import peak_rss_mib as rss_mib  # noqa: E402
 from scripts.run import embedded_mongo_command  # noqa: E402
 from services.reporting import handlers, repository  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
@@ -46,17 +47,6 @@ BATCH = 40_000
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def rss_mib(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return 0.0
 
 
 class City:

@@ -17,6 +17,8 @@ DEFAULTS = {
     "PORT": "8000",
     "OFFER_HOURS": "24",
     "SURVEY_HOURS": "72",
+    # seconds between a survey's close and its summary: answers accepted just before are stored first
+    "SURVEY_CLOSE_GRACE": "5",
     # keys the volunteers' calendar feed addresses; set your own in production
     "FEED_SECRET": "songwenhua-local-feed-secret",
 }

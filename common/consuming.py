@@ -7,8 +7,8 @@
   so a redelivered event changes nothing;
 - a failing handler is retried with back-off, then dead-lettered with the reason,
   instead of being acked and forgotten (nameko's default on error);
-- while the database cannot be reached, the message goes back to the broker (requeued),
-  so an outage delays events and loses none.
+- while the database (or a service the handler asks, ``TryLater``) cannot be reached, the
+  message goes back to the broker (requeued), so an outage delays events and loses none.
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 RETRIES = 4
 BACKOFF_SECONDS = 0.2
+
+
+class TryLater(Exception):
+    """Another service the handler needs is away: like the database being away, the message goes
+    back to the broker to be handled later, rather than being parked as faulty."""
 
 
 class DeadLetteringQueueConsumer(QueueConsumer):
@@ -108,7 +113,7 @@ def consumes(source: str, event_type: str, *, store_attr: str = "store"):
                 except ServiceError as err:  # the domain refused it: retrying cannot help
                     last_error = err
                     break
-                except (ConnectionFailure, NetworkTimeout):
+                except (ConnectionFailure, NetworkTimeout, TryLater):
                     # the database is away, not the message at fault: hand it back to the
                     # broker (requeue) rather than park it; it is handled when the database is back
                     raise

@@ -3,7 +3,7 @@
 ``Metrics`` is a nameko dependency every service declares. It counts each entrypoint call with its
 latency and errors, and on each scrape reads the depth of the service's queues, its outbox lag
 (events committed but not yet published, and the age of the oldest) and, in dispatch, the offers
-waiting for an answer. The gateway serves them at /metrics; any service serves them on
+waiting for an answer; in notifications, the deliveries pending and failed and the reminders pending. The gateway serves them at /metrics; any service serves them on
 METRICS_PORT when that is set (one port per process, as in a Kubernetes pod).
 
 Every log line carries ``correlation_id``: the order an event or a call is about when there is
@@ -123,6 +123,18 @@ class _Collector:
                 pending = GaugeMetricFamily("songwenhua_offers_pending", "Offers waiting for an answer")
                 pending.add_metric([], db.offers.count_documents({"status": "pending"}))
                 yield pending
+            if service == "notifications":
+                deliveries = GaugeMetricFamily(
+                    "songwenhua_notification_deliveries",
+                    "Email and webhook deliveries waiting to be sent (pending) or given up (failed)",
+                    labels=["status"],
+                )
+                for status in ("pending", "failed"):
+                    deliveries.add_metric([status], db.deliveries.count_documents({"status": status}))
+                yield deliveries
+                reminders = GaugeMetricFamily("songwenhua_reminders_pending", "Reminders not yet due or not yet said")
+                reminders.add_metric([], db.reminders.count_documents({"status": "pending"}))
+                yield reminders
         except Exception as err:  # noqa: BLE001 - the database away: nothing this time
             log.debug("outbox metrics unavailable: %r", err)
 

@@ -233,6 +233,82 @@ class SurveyClosed(EventSchema):
     wanted_programs = fields.List(fields.Nested(_Wanted), required=True)
 
 
+NOTIFICATION_KINDS = (
+    "offer",
+    "reminder",
+    "assignment",
+    "order_status",
+    "survey",
+    "orders",
+    "declined",
+    "expiring",
+    "no_show",
+    "unfulfillable",
+)
+NOTIFICATION_CHANNELS = ("inbox", "email", "webhook")
+
+
+class NotificationCreated(EventSchema):
+    notification_id = Id()
+    username = fields.String(required=True)
+    role = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(NOTIFICATION_KINDS))
+    title = fields.String(required=True)
+    body = fields.String(required=True)
+    link = fields.String(required=False, allow_none=True, load_default=None)
+    order_id = Id(required=False, allow_none=True, load_default=None)
+    palace_id = Id(required=False, allow_none=True, load_default=None)
+    # the event or reminder it was made for
+    cause = fields.String(required=True)
+    # the channels it goes out on (the inbox always); muted: it arrived read, nothing sent outside
+    channels = fields.List(fields.String(validate=validate.OneOf(NOTIFICATION_CHANNELS)), required=True)
+    muted = fields.Boolean(required=True)
+
+
+class AllianceCreated(EventSchema):
+    alliance_id = Id()
+    name = fields.String(required=True)
+    palace_ids = fields.List(Id(), required=True)
+
+
+class TroupeSharingChanged(EventSchema):
+    troupe_id = Id()
+    palace_id = Id()
+    alliance_id = Id(required=False, allow_none=True, load_default=None)
+    shared = fields.Boolean(required=True)
+
+
+class _LoanBase(EventSchema):
+    loan_id = Id()
+    order_id = Id()
+    troupe_id = Id()
+    alliance_id = Id()
+    owner_palace_id = Id()  # the palace the troupe belongs to, which lends it
+    palace_id = Id()  # the palace whose order borrows it
+
+
+class TroupeLoanRequested(_LoanBase):
+    requested_by = fields.String(required=True)
+    note = fields.String(required=False, allow_none=True, load_default=None)
+
+
+class TroupeLoanApproved(_LoanBase):
+    decided_by = fields.String(required=True)
+
+
+class TroupeLoanRefused(_LoanBase):
+    decided_by = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+LOAN_END_CAUSES = ("expired", "order_cancelled")
+
+
+class TroupeLoanEnded(_LoanBase):
+    cause = fields.String(required=True, validate=validate.OneOf(LOAN_END_CAUSES))
+    previous_status = fields.String(required=True)
+
+
 @dataclass(frozen=True)
 class EventSpec:
     source: str
@@ -310,6 +386,44 @@ _SPECS = [
         1,
         "调度员手工补记的服务时长（单独标记）。Hours granted by hand, kept apart.",
     ),
+    EventSpec(
+        "dispatch", "alliance_created", AllianceCreated, 1, "几家文化宫结成文化宫联盟。Palaces formed an alliance."
+    ),
+    EventSpec(
+        "dispatch",
+        "troupe_sharing_changed",
+        TroupeSharingChanged,
+        1,
+        "队伍向联盟共享或取消共享。A troupe was shared with its alliance, or no longer.",
+    ),
+    EventSpec(
+        "dispatch",
+        "troupe_loan_requested",
+        TroupeLoanRequested,
+        1,
+        "联盟成员为一个订单申请借用另一家文化宫的队伍。A member palace asked to borrow a troupe for an order.",
+    ),
+    EventSpec(
+        "dispatch",
+        "troupe_loan_approved",
+        TroupeLoanApproved,
+        1,
+        "队伍所属文化宫同意借用。The owning palace approved the loan.",
+    ),
+    EventSpec(
+        "dispatch",
+        "troupe_loan_refused",
+        TroupeLoanRefused,
+        1,
+        "队伍所属文化宫拒绝借用，附理由。The owning palace refused the loan, with a reason.",
+    ),
+    EventSpec(
+        "dispatch",
+        "troupe_loan_ended",
+        TroupeLoanEnded,
+        1,
+        "借用因过期或订单取消而结束。A loan ended: it expired or the order was cancelled.",
+    ),
     EventSpec("feedback", "survey_opened", SurveyOpened, 1, "服务评议开放。A feedback survey opened for a delivery."),
     EventSpec(
         "feedback",
@@ -320,6 +434,13 @@ _SPECS = [
     ),
     EventSpec(
         "feedback", "survey_closed", SurveyClosed, 1, "评议结束，附满意度汇总。The survey closed with its summary."
+    ),
+    EventSpec(
+        "notifications",
+        "notification_created",
+        NotificationCreated,
+        1,
+        "给某个人的一条通知（站内信，以及邮件、短信/微信网关）。A notification for one person.",
     ),
 ]
 

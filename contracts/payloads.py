@@ -19,7 +19,7 @@ from contracts.base import (
     fields,
     validate,
 )
-from contracts.events import ORDER_STATUSES
+from contracts.events import NOTIFICATION_CHANNELS, NOTIFICATION_KINDS, ORDER_STATUSES
 
 PROGRAM_KINDS = ("performance", "training", "lecture", "screening", "talk", "consultation")
 PHONE = validate.Regexp(r"^[0-9+\- ]{5,20}$", error="电话号码格式不对。")
@@ -268,6 +268,8 @@ class Troupe(StrictSchema):
     members = IdList()
     repertoire = IdList()
     max_deliveries_per_week = Count(required=False, minimum=1, maximum=50, load_default=None, allow_none=True)
+    # shared with the palace's alliance (队伍联用); left out, an edit keeps what was set
+    shared = fields.Boolean(required=False, load_default=None, allow_none=True)
 
 
 class Volunteer(StrictSchema):
@@ -380,6 +382,10 @@ class ReportFigures(Schema):
     decline_rate = fields.Float(allow_none=True)
     expiry_rate = fields.Float(allow_none=True)
     no_shows = fields.Integer()
+    # 队伍联用: loans asked for by the palace, troupes it borrowed and troupes it lent
+    troupe_loans_requested = fields.Integer()
+    troupes_borrowed = fields.Integer()
+    troupes_lent = fields.Integer()
 
 
 class ReportMonth(ReportFigures):
@@ -657,6 +663,7 @@ class PublicSurvey(Schema):
 class ResponseAccepted(Schema):
     response_id = fields.String()
     survey_id = fields.String()
+    status = fields.String(metadata={"description": "received: accepted and queued; counted within seconds"})
 
 
 class SurveyLink(SurveyOut):
@@ -761,3 +768,164 @@ class Session(Schema):
     token = fields.String()
     expires_at = fields.String()
     principal = fields.Nested(Principal)
+
+
+# ---------------------------------------------------------------- notifications
+
+
+class Recipients(StrictSchema):
+    """Whose accounts to look up: volunteers, enterprise unions, a palace's dispatchers."""
+
+    volunteer = IdList()
+    enterprise = IdList()
+    palace = IdList()
+
+
+class Recipient(Schema):
+    username = fields.String()
+    display_name = fields.String(allow_none=True)
+    role = OneOf(ROLES)
+    palace_id = fields.String(allow_none=True)
+    enterprise_id = fields.String(allow_none=True)
+    volunteer_id = fields.String(allow_none=True)
+
+
+class Notification(Schema):
+    notification_id = fields.String()
+    kind = OneOf(NOTIFICATION_KINDS)
+    kind_label = fields.String()
+    title = fields.String()
+    body = fields.String()
+    link = fields.String(allow_none=True)
+    order_id = fields.String(allow_none=True)
+    read = fields.Boolean()
+    muted = fields.Boolean()
+    created_at = Time()
+
+
+class NotificationPage(Schema):
+    items = fields.List(fields.Nested(Notification))
+    unread = fields.Integer()
+    next_before = fields.String(allow_none=True)
+
+
+class ReadAll(Schema):
+    updated = fields.Integer()
+    unread = fields.Integer()
+
+
+class Mute(StrictSchema):
+    kind = OneOf(NOTIFICATION_KINDS)
+    # left out: every channel (the inbox still keeps it, marked read)
+    channels = fields.List(
+        OneOf(NOTIFICATION_CHANNELS),
+        load_default=lambda: list(NOTIFICATION_CHANNELS),
+        validate=validate.Length(min=1, max=len(NOTIFICATION_CHANNELS), error="请至少选择一个渠道。"),
+    )
+
+
+class NotificationPreferences(StrictSchema):
+    """What a person changes: where to reach them, and which kinds to keep quiet."""
+
+    email = fields.Email(required=False, allow_none=True, load_default=None, validate=validate.Length(max=200))
+    webhook = fields.Boolean(required=False, load_default=False)
+    phone = fields.String(required=False, allow_none=True, load_default=None, validate=PHONE)
+    mutes = fields.List(
+        fields.Nested(Mute),
+        load_default=list,
+        validate=validate.Length(max=len(NOTIFICATION_KINDS), error=f"最多 {len(NOTIFICATION_KINDS)} 项。"),
+    )
+
+
+class _KindChoice(Schema):
+    kind = OneOf(NOTIFICATION_KINDS)
+    label = fields.String()
+
+
+class _ChannelChoice(Schema):
+    channel = OneOf(NOTIFICATION_CHANNELS)
+    label = fields.String()
+    available = fields.Boolean()
+
+
+class NotificationSettings(Schema):
+    email = fields.String(allow_none=True)
+    webhook = fields.Boolean()
+    phone = fields.String(allow_none=True)
+    mutes = fields.List(fields.Nested(Mute))
+    kinds = fields.List(fields.Nested(_KindChoice))
+    channels = fields.List(fields.Nested(_ChannelChoice))
+
+
+# ---------------------------------------------------------------- the alliance of palaces (队伍联用)
+
+
+class NewAlliance(StrictSchema):
+    name = Text(max_length=100)
+    palace_ids = fields.List(
+        Id(), required=True, validate=validate.Length(min=2, max=50, error="联盟至少要有两家文化宫。")
+    )
+
+
+class AllianceOut(Schema):
+    alliance_id = fields.String()
+    name = fields.String()
+    palace_ids = fields.List(fields.String())
+    created_at = Time()
+
+
+class ShareTroupe(StrictSchema):
+    shared = fields.Boolean(required=True)
+
+
+class SharedTroupeOut(Schema):
+    """A troupe as the other palaces of the alliance see it: no member's name or phone."""
+
+    troupe_id = fields.String()
+    name = fields.String()
+    palace_id = fields.String()
+    palace_name = fields.String(allow_none=True)
+    district = fields.String(allow_none=True)
+    repertoire = fields.List(fields.String())
+    repertoire_titles = fields.List(fields.String())
+    member_count = fields.Integer()
+    skills = fields.Dict(keys=fields.String(), values=fields.Integer())
+    shared = fields.Boolean()
+
+
+class RequestLoan(StrictSchema):
+    order_id = Id()
+    troupe_id = Id()
+    note = Text(required=False, allow_none=True, max_length=500, load_default=None)
+
+
+class RefuseLoan(StrictSchema):
+    reason = Text(max_length=500)
+
+
+LOAN_STATUSES = ("pending", "approved", "refused", "expired", "ended")
+
+
+class LoanOut(Schema):
+    loan_id = fields.String()
+    order_id = fields.String()
+    troupe_id = fields.String()
+    troupe_name = fields.String(allow_none=True)
+    alliance_id = fields.String()
+    owner_palace_id = fields.String()
+    palace_id = fields.String()
+    status = OneOf(LOAN_STATUSES)
+    program_title = fields.String(allow_none=True)
+    first_start = Time(allow_none=True)
+    note = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    requested_by = fields.String()
+    decided_by = fields.String(allow_none=True)
+    created_at = Time()
+    decided_at = Time(allow_none=True)
+    expires_at = Time(allow_none=True)
+
+
+class LoansOut(Schema):
+    incoming = fields.List(fields.Nested(LoanOut))  # asked of this palace's troupes
+    outgoing = fields.List(fields.Nested(LoanOut))  # asked by this palace

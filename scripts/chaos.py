@@ -39,7 +39,7 @@ from scripts.service import TARGETS  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
 CST = dt.timezone(dt.timedelta(hours=8))
-PROCESSES = {"orders": 2, "dispatch": 3, "feedback": 2, "accounts": 1, "reporting": 1, "gateway": 1}
+PROCESSES = {"orders": 2, "dispatch": 3, "feedback": 2, "accounts": 1, "reporting": 1, "notifications": 1, "gateway": 1}
 FINAL = {"closed", "unfulfillable", "rejected", "cancelled"}
 
 
@@ -283,7 +283,7 @@ def drive(api: Client, n: int, rng: random.Random, first: int = 0) -> dict:
                             json={"overall": 3 + k % 3, "client_ref": ref},
                             headers={"User-Agent": f"phone-{ref}"},  # one phone per audience member
                         )
-                        if r.status_code == 201:
+                        if r.status_code == 202:
                             orders[oid]["responses"].add(ref)
                     api.call("POST", f"/api/orders/{oid}/survey/close")
         time.sleep(0.3)

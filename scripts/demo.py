@@ -36,7 +36,7 @@ def token(username: str) -> str:
     return TOKENS[username]
 
 
-def call(method: str, path: str, expect=(200, 201), as_: str | None = "admin", **kw):
+def call(method: str, path: str, expect=(200, 201, 202), as_: str | None = "admin", **kw):
     headers = {**kw.pop("headers", {}), **({"Authorization": f"Bearer {token(as_)}"} if as_ else {})}
     r = S.request(method, BASE + path, timeout=30, headers=headers, **kw)
     if r.status_code not in expect:

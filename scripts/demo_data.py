@@ -92,6 +92,10 @@ TROUPES = [
     ("teach", "送培训讲师团", ["八段锦"] * 3 + ["心理咨询"] * 3 + ["书法"] * 4),
 ]
 
+# 队伍联用: the two palaces form an alliance and Qingdao shares its art troupe with it
+ALLIANCE = {"name": "文化宫联盟", "palace_ids": ["haining", "qingdao"]}
+SHARED_TROUPES = ["qingdao-art"]
+
 ENTERPRISES = {
     "haining": [
         ("jingbian", "海宁经编产业园联合工会"),
@@ -249,6 +253,10 @@ def load(env: dict | None = None) -> dict:
             rpc.dispatch.upsert_volunteer(volunteer)
         for troupe in data["troupes"]:
             rpc.dispatch.upsert_troupe(troupe)
+        if not rpc.dispatch.list_alliances(ALLIANCE["palace_ids"][0]):
+            rpc.dispatch.create_alliance(ALLIANCE)
+        for troupe_id in SHARED_TROUPES:
+            rpc.dispatch.share_troupe(troupe_id, {"shared": True})
         for enterprise in data["enterprises"]:
             rpc.orders.register_enterprise(enterprise)
         users = accounts(data, env.get("DEMO_PASSWORD") or DEMO_PASSWORD)

@@ -11,6 +11,7 @@ TARGETS = {
     "feedback": "services.feedback.service:FeedbackService",
     "accounts": "services.accounts.service:AccountsService",
     "reporting": "services.reporting.service:ReportingService",
+    "notifications": "services.notifications.service:NotificationsService",
     "gateway": "services.gateway.service:GatewayService",
 }
 

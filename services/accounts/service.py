@@ -22,6 +22,8 @@ def ensure_indexes(db) -> None:
     db.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
     db.users.create_index([("role", ASCENDING), ("palace_id", ASCENDING)])
     db.users.create_index([("status", ASCENDING), ("palace_id", ASCENDING), ("created_at", ASCENDING)])
+    db.users.create_index([("volunteer_id", ASCENDING)])
+    db.users.create_index([("enterprise_id", ASCENDING)])
 
 
 class AccountsService:
@@ -93,6 +95,25 @@ class AccountsService:
             username,
             {"status": "rejected", "active": False, "reason": data["reason"], "decided_by": by, "decided_at": now()},
         )
+
+    @rpc
+    def recipients(self, payload: dict) -> list[dict]:
+        """The open accounts of some volunteers, enterprise unions and palaces (their dispatchers),
+        for notifications: who is told when something happens to them."""
+        data = load(payloads.Recipients, payload)
+        queries = [
+            (data["volunteer"], {"volunteer_id": {"$in": data["volunteer"]}}, "volunteer"),
+            (data["enterprise"], {"enterprise_id": {"$in": data["enterprise"]}}, "enterprise"),
+            (data["palace"], {"role": "dispatcher", "palace_id": {"$in": data["palace"]}}, "dispatcher"),
+        ]
+        found: dict[str, dict] = {}
+        for ids, query, role in queries:
+            if not ids:
+                continue
+            for doc in self.store.db.users.find(query, limit=1000):
+                if doc.get("role") == role and doc.get("active") and doc.get("status", "approved") == "approved":
+                    found[doc["_id"]] = domain.principal({**doc, "username": doc["_id"]})
+        return payloads.Recipient(many=True).dump(sorted(found.values(), key=lambda u: u["username"]))
 
     @rpc
     def login(self, payload: dict) -> dict:

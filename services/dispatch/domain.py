@@ -84,3 +84,68 @@ def hours_summary(volunteer_id: str, plans: list[dict], at: dt.datetime) -> dict
             if start.month == local.month:
                 totals["month"] += total
     return {"volunteer_id": volunteer_id, "items": items, **{k: round(v, 1) for k, v in totals.items()}}
+
+
+# ------------------------------------------------------------------ loans of troupes in an alliance (队伍联用)
+
+LOAN_OPEN = ("pending", "approved")
+_LOAN_LABELS = {"approved": "已经同意", "refused": "已经拒绝", "expired": "已经过期", "ended": "已经结束"}
+
+
+class LoanError(Exception):
+    """A loan cannot move that way; ``code`` and the Chinese message say why."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message, code)
+        self.message, self.code = message, code
+
+
+def decide_loan(loan: dict, verdict: str, by: str, at: dt.datetime, reason: str | None = None) -> dict:
+    """The owning palace's answer to a pending request: "approved", or "refused" with a reason.
+    A pending request whose order starts meanwhile has expired instead."""
+    if loan["status"] != "pending":
+        label = _LOAN_LABELS.get(loan["status"], "已经处理")
+        raise LoanError(f"这份借用申请{label}，不能再答复。", "LOAN_DECIDED")
+    if loan.get("expires_at") and loan["expires_at"] <= at:
+        raise LoanError("这份借用申请已经过期。", "LOAN_EXPIRED")
+    if verdict == "refused" and not (reason or "").strip():
+        raise LoanError("拒绝借用请写明理由。", "REASON_REQUIRED")
+    if verdict not in ("approved", "refused"):
+        raise LoanError("只能同意或拒绝。", "BAD_VERDICT")
+    return {**loan, "status": verdict, "decided_by": by, "decided_at": at, "reason": reason}
+
+
+def end_loan(loan: dict, cause: str, at: dt.datetime) -> dict | None:
+    """An open loan ends when its request expires or its order is cancelled; a closed one stays."""
+    if loan["status"] not in LOAN_OPEN:
+        return None
+    if cause == "expired" and loan["status"] != "pending":
+        return None  # an approved loan lasts as long as its order
+    return {**loan, "status": "expired" if cause == "expired" else "ended", "ended_at": at, "end_cause": cause}
+
+
+def lent_for(loans: list[dict], order_id: str) -> list[str]:
+    """The troupes an order may draw on beyond its own palace: those lent to it, approved."""
+    return sorted({x["troupe_id"] for x in loans if x["order_id"] == order_id and x["status"] == "approved"})
+
+
+def skill_counts(members: list[dict]) -> dict[str, int]:
+    """How many members have each skill: what the allied palaces see of a shared troupe."""
+    out: dict[str, int] = {}
+    for v in members:
+        for s in set(v.get("skills") or ()):
+            out[s] = out.get(s, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def with_lent(
+    volunteers: list[dict], troupes: list[dict], lent_troupes: list[dict], lent_members: list[dict]
+) -> tuple[list[dict], list[dict]]:
+    """An order's candidates: the own palace's people and troupes, then the troupes lent to it
+    and their members (each once). Their bookings and loads are their own wherever they serve."""
+    have = {v["volunteer_id"] for v in volunteers}
+    have_troupes = {t["troupe_id"] for t in troupes}
+    return (
+        [*volunteers, *(v for v in lent_members if v["volunteer_id"] not in have)],
+        [*troupes, *(t for t in lent_troupes if t["troupe_id"] not in have_troupes)],
+    )

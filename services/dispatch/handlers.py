@@ -59,6 +59,8 @@ def on_order_cancelled(event: dict, uow) -> None:
         _withdraw_all(plan, uow)
     plan.update(status="cancelled", reason=event.get("reason"), updated_at=now())
     repository.save_plan(uow, plan)
+    for loan in repository.loans_of_order(uow.db, event["order_id"], session=uow.session):
+        _end_loan(uow, loan, "order_cancelled")
 
 
 def _new_plan(order: dict) -> dict:
@@ -105,10 +107,13 @@ def _instance(
     volunteers=None,
     ignore_offers: set[str] = frozenset(),
     ignore_troupe_plans: set[str] = frozenset(),
+    lent: tuple[list[dict], list[dict]] = ((), ()),
 ) -> planner.Instance:
     """The volunteers who could serve, with their held time and loads, between lo and hi.
 
     ``ignore_offers`` are offers about to be withdrawn (a re-plan): their time and load count as free.
+    ``lent`` are troupes another palace of the alliance lent to the order, and their members:
+    their held time and loads are read like everyone's, so the hard rules hold across palaces.
     """
     rules = planner.Rules.of(palace)
     origin = dt.datetime.combine((lo - dt.timedelta(hours=1)).astimezone(CN).date(), dt.time(0), CN).astimezone(dt.UTC)
@@ -116,6 +121,7 @@ def _instance(
     if volunteers is None:
         volunteers = repository.volunteers_with(uow, palace["palace_id"], sorted(skills))
     troupes = repository.troupes_playing(uow, palace["palace_id"], sorted(program_ids)) if program_ids else []
+    volunteers, troupes = domain.with_lent(volunteers, troupes, list(lent[0]), list(lent[1]))
     districts = {d["name"]: (d["lat"], d["lon"]) for d in palace.get("districts") or []}
     inst = planner.Instance(rules, origin, days, volunteers, troupes, districts)
     vids = inst.ids
@@ -165,9 +171,38 @@ def _underserved(uow, order: dict) -> float:
     return round(0.5 * planner.underserved(days[0]) + 0.5 * planner.underserved(days[1]), 4)
 
 
-def _planner_order(uow, inst: planner.Instance, order: dict, program: dict) -> planner.Order:
-    troupes = [t for t in inst.troupe_ids if order.get("program_id") in (_troupe_repertoire(inst, t))]
+def _planner_order(uow, inst: planner.Instance, order: dict, program: dict, lent: list[str] = ()) -> planner.Order:
+    """The order for the planner; a troupe lent to it may play it, whatever its own catalogue says."""
+    troupes = [t for t in inst.troupe_ids if order.get("program_id") in (_troupe_repertoire(inst, t)) or t in lent]
     return planner.make_order(inst, order, program, troupes, _underserved(uow, order))
+
+
+def _lent(uow, order_id: str, skills: set[str]) -> tuple[list[dict], list[dict]]:
+    """The troupes lent to an order (approved loans) and those of their members with a needed skill."""
+    loans = repository.loans_of_order(uow.db, order_id, ("approved",), uow.session)
+    troupes = repository.by_ids(uow.db, "troupes", domain.lent_for(loans, order_id), uow.session)
+    members = repository.by_ids(uow.db, "volunteers", [m for t in troupes for m in t.get("members") or []], uow.session)
+    return troupes, [v for v in members if skills & set(v.get("skills") or ())]
+
+
+def _alliance_troupes(uow, palace_id: str, program: dict) -> list[dict]:
+    """Shared troupes of the alliance's other palaces with members who have a skill the program
+    needs: what a dispatcher could ask to borrow when the own palace cannot staff an order."""
+    alliance = repository.alliance_of(uow.db, palace_id, uow.session)
+    if alliance is None:
+        return []
+    others = [p for p in alliance["palace_ids"] if p != palace_id]
+    troupes = repository.shared_troupes(uow.db, others, uow.session)
+    members = repository.by_ids(uow.db, "volunteers", [m for t in troupes for m in t.get("members") or []], uow.session)
+    skills_of = {v["volunteer_id"]: v for v in members}
+    needed = {n["skill"] for n in program.get("needs") or []}
+    out = []
+    for t in troupes:
+        counts = domain.skill_counts([skills_of[m] for m in t.get("members") or [] if m in skills_of])
+        useful = {s: n for s, n in counts.items() if s in needed}
+        if useful:
+            out.append({"troupe_id": t["troupe_id"], "name": t["name"], "palace_id": t["palace_id"], "skills": useful})
+    return out
 
 
 def _troupe_repertoire(inst: planner.Instance, troupe_id: str) -> list[str]:
@@ -185,13 +220,20 @@ def _plan(plan: dict, uow, offer_hours: float | None) -> None:
     lo = min(w["start"] for w in order["windows"])
     hi = max(w["end"] for w in order["windows"])
     skills = {n["skill"] for n in program["needs"]}
-    inst = _instance(uow, palace, skills, {program["program_id"]}, lo, hi)
-    porder = _planner_order(uow, inst, order, program)
+    lent = _lent(uow, order["order_id"], skills)
+    inst = _instance(uow, palace, skills, {program["program_id"]}, lo, hi, lent=lent)
+    porder = _planner_order(uow, inst, order, program, [t["troupe_id"] for t in lent[0]])
     choice = planner.plan_order(inst, porder, explain=True)
     plan.update(needs=program["needs"], program_title=program["title"], duration_minutes=program["duration_minutes"])
     if isinstance(choice, planner.Miss):
         plan["explanation"] = {"missing": choice.missing, "excluded": choice.excluded}
-        return _unfulfillable(plan, uow, "NO_CREW", choice.reason())
+        allied = _alliance_troupes(uow, order["palace_id"], program)
+        reason = choice.reason()
+        if allied:
+            plan["explanation"]["alliance_troupes"] = allied
+            names = "、".join(t["name"] for t in allied[:5])
+            reason += f"联盟共享队伍「{names}」有合适的人员，可以申请借用。"
+        return _unfulfillable(plan, uow, "NO_CREW", reason)
     _commit(plan, uow, inst, choice, _offer_hours(uow, order["palace_id"], offer_hours))
 
 
@@ -432,15 +474,24 @@ def _candidate(uow, plan: dict, skill: str, *, only: str | None = None) -> tuple
     palace = _palace(uow, plan["palace_id"])
     program = repository.find(uow.db, "programs", plan["order"].get("program_id") or "", uow.session) or {}
     volunteers = None
+    lent = _lent(uow, plan["order_id"], {skill})
     if only is not None:
         volunteer = repository.get(uow.db, "volunteers", only, uow.session)
-        if volunteer["palace_id"] != plan["palace_id"]:
+        if volunteer["palace_id"] != plan["palace_id"] and only not in {v["volunteer_id"] for v in lent[1]}:
             raise Forbidden("这位志愿者不属于本文化宫。", "OTHER_PALACE")
         if skill not in (volunteer.get("skills") or []):
             raise Conflict(f"这位志愿者没有登记「{skill}」这项技能。", "NO_SUCH_SKILL")
         volunteers = [volunteer]
+        lent = (lent[0], [])
     inst = _instance(
-        uow, palace, {skill}, {program.get("program_id")} - {None}, plan["start"], plan["end"], volunteers=volunteers
+        uow,
+        palace,
+        {skill},
+        {program.get("program_id")} - {None},
+        plan["start"],
+        plan["end"],
+        volunteers=volunteers,
+        lent=lent,
     )
     porder = _planner_order(
         uow,
@@ -451,6 +502,7 @@ def _candidate(uow, plan: dict, skill: str, *, only: str | None = None) -> tuple
             "duration_minutes": plan.get("duration_minutes") or program.get("duration_minutes") or 60,
             "needs": [{"skill": skill, "count": 1}],
         },
+        [t["troupe_id"] for t in lent[0]],
     )
     slot = (inst.bucket(plan["start"]), inst.bucket(plan["end"], ceil=True), plan.get("troupe_id"))
     if slot[2] is not None and slot[2] not in inst.troupe_index:
@@ -824,6 +876,11 @@ def batch_plan(palace_id: str, start, end, include_accepted: bool, uow) -> tuple
         if pid and pid not in programs:
             programs[pid] = repository.find(uow.db, "programs", pid, uow.session)
     plans = [p for p in plans if programs.get(p["order"].get("program_id"))]
+    # an order with a lent troupe has people no other order may use: it is planned on its own
+    on_loan = [
+        p["order_id"] for p in plans if repository.loans_of_order(uow.db, p["order_id"], ("approved",), uow.session)
+    ]
+    plans = [p for p in plans if p["order_id"] not in on_loan]
     withdraw: dict[str, list[str]] = {}
     kept: dict[str, list[dict]] = {}
     for p in plans:
@@ -836,7 +893,7 @@ def batch_plan(palace_id: str, start, end, include_accepted: bool, uow) -> tuple
         kept[p["order_id"]] = keep
         withdraw[p["order_id"]] = [o["offer_id"] for o in offers if o not in keep]
     if not plans:
-        return {"orders": 0}, []
+        return {"orders": 0, "on_loan": on_loan}, []
     skills = {n["skill"] for prog in programs.values() for n in prog["needs"]}
     lo = min(w["start"] for p in plans for w in p["order"]["windows"])
     hi = max(w["end"] for p in plans for w in p["order"]["windows"])
@@ -866,6 +923,7 @@ def batch_plan(palace_id: str, start, end, include_accepted: bool, uow) -> tuple
         "planned": sum(isinstance(r, planner.Choice) for r in results.values()),
         "unfulfillable": sum(isinstance(r, planner.Miss) for r in results.values()),
         "kept_accepted": sum(len(v) for v in kept.values()),
+        "on_loan": on_loan,
     }
     return summary, work
 
@@ -919,3 +977,164 @@ def apply_batch_choice(order_id: str, result, withdraw: list[str], inst: planner
     ]
     _commit(plan, uow, inst, result, _offer_hours(uow, plan["palace_id"]))
     return len(result.crew)
+
+
+# -------------------------------------------------------------- the alliance of palaces (队伍联用)
+
+
+def create_alliance(name: str, palace_ids: list[str], uow) -> dict:
+    """Palaces form an alliance; a palace is in one alliance at most."""
+    palace_ids = sorted(set(palace_ids))
+    if len(palace_ids) < 2:
+        raise Conflict("联盟至少要有两家文化宫。", "ALLIANCE_TOO_SMALL")
+    for pid in palace_ids:
+        repository.get(uow.db, "palaces", pid, uow.session)
+    taken = repository.palaces_in_alliances(uow.db, palace_ids, uow.session)
+    if taken:
+        names = "、".join(taken)
+        raise Conflict(f"这些文化宫已经在别的联盟里：{names}。", "ALREADY_IN_ALLIANCE")
+    alliance = {"alliance_id": new_id(), "name": name, "palace_ids": palace_ids, "created_at": now()}
+    repository.insert_alliance(uow, alliance)
+    uow.emit("alliance_created", alliance_id=alliance["alliance_id"], name=name, palace_ids=palace_ids)
+    return alliance
+
+
+def share_troupe(troupe_id: str, shared: bool, uow) -> dict:
+    """The owning palace shares a troupe with its alliance, or stops sharing it."""
+    troupe = repository.get(uow.db, "troupes", troupe_id, uow.session)
+    alliance = repository.alliance_of(uow.db, troupe["palace_id"], uow.session)
+    if shared and alliance is None:
+        raise Conflict("本文化宫还没有加入文化宫联盟，不能共享队伍。", "NO_ALLIANCE")
+    if bool(troupe.get("shared")) != shared:
+        repository.set_shared(uow, troupe_id, shared)
+        uow.emit(
+            "troupe_sharing_changed",
+            troupe_id=troupe_id,
+            palace_id=troupe["palace_id"],
+            alliance_id=alliance["alliance_id"] if alliance else None,
+            shared=shared,
+        )
+    return {**troupe, "shared": shared}
+
+
+def shared_troupes(palace_id: str | None, alliance_id: str | None, db) -> list[dict]:
+    """The troupes shared in a palace's alliance (or a named alliance): names, repertoire and
+    how many members have each skill; never a member's name or phone number."""
+    if alliance_id:
+        alliance = repository.get(db, "alliances", alliance_id)
+    else:
+        alliance = repository.alliance_of(db, palace_id) if palace_id else None
+    if alliance is None:
+        return []
+    troupes = repository.shared_troupes(db, alliance["palace_ids"])
+    members = {
+        v["volunteer_id"]: v
+        for v in repository.by_ids(db, "volunteers", [m for t in troupes for m in t.get("members") or []])
+    }
+    palaces = {p["palace_id"]: p for p in repository.by_ids(db, "palaces", alliance["palace_ids"])}
+    titles = {
+        p["program_id"]: p["title"]
+        for p in repository.by_ids(db, "programs", [r for t in troupes for r in t.get("repertoire") or []])
+    }
+    out = []
+    for t in troupes:
+        people = [members[m] for m in t.get("members") or [] if m in members]
+        out.append(
+            {
+                "troupe_id": t["troupe_id"],
+                "name": t["name"],
+                "palace_id": t["palace_id"],
+                "palace_name": (palaces.get(t["palace_id"]) or {}).get("name"),
+                "district": t.get("district"),
+                "repertoire": t.get("repertoire") or [],
+                "repertoire_titles": [titles[r] for r in t.get("repertoire") or [] if r in titles],
+                "member_count": len(people),
+                "skills": domain.skill_counts(people),
+                "shared": True,
+            }
+        )
+    return out
+
+
+def _loan_event(loan: dict) -> dict:
+    return {k: loan[k] for k in ("loan_id", "order_id", "troupe_id", "alliance_id", "owner_palace_id", "palace_id")}
+
+
+def request_loan(order_id: str, troupe_id: str, note: str | None, palace_id: str, by: str, uow) -> dict:
+    """A member palace asks to borrow an allied troupe for one of its orders; the owner decides."""
+    plan = repository.get(uow.db, "plans", order_id, uow.session)
+    if plan["palace_id"] != palace_id:
+        raise Forbidden("这个订单不归您管理。", "NOT_YOUR_ORDER")
+    if plan["status"] not in ("planning", "unfulfillable") or not plan.get("order"):
+        raise Conflict("只有还在派单的订单才能申请借用队伍。", "ORDER_NOT_OPEN")
+    troupe = repository.get(uow.db, "troupes", troupe_id, uow.session)
+    if troupe["palace_id"] == palace_id:
+        raise Conflict("这是本文化宫自己的队伍，不用借用。", "OWN_TROUPE")
+    alliance = repository.alliance_of(uow.db, palace_id, uow.session)
+    if alliance is None or troupe["palace_id"] not in alliance["palace_ids"] or not troupe.get("shared"):
+        raise Forbidden("这支队伍没有向本联盟共享。", "NOT_SHARED")
+    if any(x["troupe_id"] == troupe_id for x in repository.loans_of_order(uow.db, order_id, session=uow.session)):
+        raise Conflict("这个订单已经申请过借用这支队伍了。", "LOAN_EXISTS")
+    at = now()
+    first = plan.get("first_start") or min(w["start"] for w in plan["order"]["windows"])
+    if first <= at:
+        raise Conflict("订单的服务时间已经开始，不能再申请借用。", "ORDER_STARTED")
+    loan = {
+        "loan_id": new_id(),
+        "order_id": order_id,
+        "troupe_id": troupe_id,
+        "troupe_name": troupe["name"],
+        "alliance_id": alliance["alliance_id"],
+        "owner_palace_id": troupe["palace_id"],
+        "palace_id": palace_id,
+        "status": "pending",
+        "program_title": plan.get("program_title") or plan["order"].get("program_title"),
+        "first_start": first,
+        "note": note,
+        "reason": None,
+        "requested_by": by,
+        "decided_by": None,
+        "created_at": at,
+        "decided_at": None,
+        "expires_at": first,  # unanswered when the order could start: too late to lend
+    }
+    repository.insert_loan(uow, loan)
+    uow.emit("troupe_loan_requested", requested_by=by, note=note, **_loan_event(loan))
+    return loan
+
+
+def decide_loan(
+    loan_id: str, verdict: str, reason: str | None, owner_palace_id: str | None, by: str, uow, offer_hours=None
+) -> dict:
+    """The owning palace approves or refuses. Approved, an order nobody could staff is planned
+    again at once with the lent troupe and its members among the candidates."""
+    loan = repository.get(uow.db, "loans", loan_id, uow.session)
+    if owner_palace_id is not None and loan["owner_palace_id"] != owner_palace_id:
+        raise Forbidden("只有队伍所属文化宫的调度员才能答复借用申请。", "NOT_OWNER")
+    try:
+        loan = domain.decide_loan(loan, verdict, by, now(), reason)
+    except domain.LoanError as err:
+        raise Conflict(err.message, err.code) from None
+    repository.save_loan(uow, loan)
+    if verdict == "refused":
+        uow.emit("troupe_loan_refused", decided_by=by, reason=reason, **_loan_event(loan))
+        return loan
+    uow.emit("troupe_loan_approved", decided_by=by, **_loan_event(loan))
+    plan = repository.find(uow.db, "plans", loan["order_id"], uow.session)
+    if plan and plan["status"] == "unfulfillable" and plan.get("order"):
+        _plan(_new_plan(plan["order"]), uow, offer_hours)
+    return loan
+
+
+def _end_loan(uow, loan: dict, cause: str) -> None:
+    ended = domain.end_loan(loan, cause, now())
+    if ended is None:
+        return
+    repository.save_loan(uow, ended)
+    uow.emit("troupe_loan_ended", cause=cause, previous_status=loan["status"], **_loan_event(ended))
+
+
+def expire_loan(loan_id: str, uow) -> None:
+    loan = repository.get(uow.db, "loans", loan_id, uow.session)
+    if loan["status"] == "pending" and loan["expires_at"] <= now():
+        _end_loan(uow, loan, "expired")

@@ -17,6 +17,8 @@ KINDS = {
     "plans": ("order_id", "这个订单还没有派单安排。", "PLAN_NOT_FOUND"),
     "offers": ("offer_id", "找不到这个邀约。", "OFFER_NOT_FOUND"),
     "no_shows": ("no_show_id", "找不到这条缺席记录。", "NO_SHOW_NOT_FOUND"),
+    "alliances": ("alliance_id", "找不到这个文化宫联盟。", "ALLIANCE_NOT_FOUND"),
+    "loans": ("loan_id", "找不到这份借用申请。", "LOAN_NOT_FOUND"),
 }
 
 
@@ -41,6 +43,13 @@ def ensure_indexes(db) -> None:
     # no double booking: _id is "<volunteer>:<bucket>", unique by nature; these serve the queries
     db.bookings.create_index([("volunteer_id", ASCENDING), ("bucket", ASCENDING)], unique=True)
     db.bookings.create_index([("offer_id", ASCENDING)])
+    db.alliances.create_index([("palace_ids", ASCENDING)])
+    db.alliances.create_index([("name", ASCENDING)])
+    db.troupes.create_index([("palace_id", ASCENDING), ("shared", ASCENDING)])
+    db.loans.create_index([("order_id", ASCENDING), ("status", ASCENDING)])
+    db.loans.create_index([("owner_palace_id", ASCENDING), ("created_at", ASCENDING)])
+    db.loans.create_index([("palace_id", ASCENDING), ("created_at", ASCENDING)])
+    db.loans.create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
 
 
 def _out(kind: str, doc: dict | None) -> dict | None:
@@ -274,3 +283,70 @@ def save_plan(uow, plan: dict) -> None:
     doc = dict(plan)
     doc["_id"] = doc.pop("order_id")
     uow.db.plans.replace_one({"_id": doc["_id"]}, doc, upsert=True, session=uow.session)
+
+
+# ------------------------------------------------------------------ the alliance of palaces (队伍联用)
+
+
+def alliance_of(db, palace_id: str, session=None) -> dict | None:
+    """The alliance a palace belongs to (a palace is in one alliance at most)."""
+    return _out("alliances", db.alliances.find_one({"palace_ids": palace_id}, session=session))
+
+
+def alliances(db) -> list[dict]:
+    return [_out("alliances", d) for d in db.alliances.find({}).sort("name", ASCENDING).limit(500)]
+
+
+def palaces_in_alliances(db, palace_ids: list[str], session=None) -> list[str]:
+    return sorted(
+        {p for d in db.alliances.find({"palace_ids": {"$in": palace_ids}}, session=session) for p in d["palace_ids"]}
+        & set(palace_ids)
+    )
+
+
+def insert_alliance(uow, alliance: dict) -> None:
+    doc = dict(alliance)
+    doc["_id"] = doc.pop("alliance_id")
+    uow.db.alliances.insert_one(doc, session=uow.session)
+
+
+def set_shared(uow, troupe_id: str, shared: bool) -> None:
+    uow.db.troupes.update_one({"_id": troupe_id}, {"$set": {"shared": shared}}, session=uow.session)
+
+
+def shared_troupes(db, palace_ids: list[str], session=None) -> list[dict]:
+    cursor = db.troupes.find({"palace_id": {"$in": palace_ids}, "shared": True}, session=session)
+    return sorted((_out("troupes", d) for d in cursor), key=lambda t: (t["palace_id"], t["name"]))
+
+
+def by_ids(db, kind: str, keys: list[str], session=None) -> list[dict]:
+    if not keys:
+        return []
+    return [_out(kind, d) for d in db[kind].find({"_id": {"$in": sorted(set(keys))}}, session=session)]
+
+
+def insert_loan(uow, loan: dict) -> None:
+    doc = dict(loan)
+    doc["_id"] = doc.pop("loan_id")
+    uow.db.loans.insert_one(doc, session=uow.session)
+
+
+def save_loan(uow, loan: dict) -> None:
+    doc = dict(loan)
+    doc["_id"] = doc.pop("loan_id")
+    uow.db.loans.replace_one({"_id": doc["_id"]}, doc, session=uow.session)
+
+
+def loans_of_order(db, order_id: str, statuses=domain.LOAN_OPEN, session=None) -> list[dict]:
+    cursor = db.loans.find({"order_id": order_id, "status": {"$in": list(statuses)}}, session=session)
+    return [_out("loans", d) for d in cursor]
+
+
+def loans_of_palace(db, field: str, palace_id: str, limit: int = 200) -> list[dict]:
+    """A palace's loans, newest first: ``owner_palace_id`` (asked of it) or ``palace_id`` (asked by it)."""
+    cursor = db.loans.find({field: palace_id}).sort("created_at", ASCENDING)
+    return [_out("loans", d) for d in cursor][::-1][:limit]
+
+
+def overdue_loan_ids(db, at, limit: int = 100) -> list[str]:
+    return [d["_id"] for d in db.loans.find({"status": "pending", "expires_at": {"$lt": at}}, {"_id": 1}).limit(limit)]

@@ -78,7 +78,18 @@ class DispatchService:
 
     @rpc
     def upsert_troupe(self, payload: dict) -> dict:
-        return self._upsert("troupes", payloads.Troupe, payload)
+        """A troupe's record; ``shared`` left out keeps its sharing, given it changes it like
+        ``share_troupe`` does (checked against the alliance, with its event)."""
+        data = load(payloads.Troupe, payload)
+        wanted = data.get("shared")
+        if wanted and repository.alliance_of(self.store.db, data["palace_id"]) is None:
+            raise Conflict("本文化宫还没有加入文化宫联盟，不能共享队伍。", "NO_ALLIANCE")
+        existing = repository.find(self.store.db, "troupes", data["troupe_id"])
+        data["shared"] = bool((existing or {}).get("shared"))
+        repository.upsert(self.store.db, "troupes", data)
+        if wanted is not None and wanted != data["shared"]:
+            data = self.store.transaction(lambda uow: handlers.share_troupe(data["troupe_id"], wanted, uow))
+        return payloads.Troupe().dump(data)
 
     @rpc
     def get_troupe(self, troupe_id: str) -> dict:
@@ -150,6 +161,8 @@ class DispatchService:
             lambda uow: handlers.batch_plan(palace_id, data["start"], data["end"], data["include_accepted"], uow)
         )
         made = 0
+        for order_id in summary.get("on_loan", []):
+            made += self._run(lambda uow, o=order_id: handlers.replan_one(o, uow, self._offer_hours()))
         for order_id, result, withdraw, inst in work:
             try:
                 made += self.store.transaction(
@@ -287,6 +300,90 @@ class DispatchService:
     @timer(interval=5)
     def expire_due_offers(self):
         self.expire_offers()
+
+    # ---------------------------------------------------------- the alliance of palaces (队伍联用)
+
+    @rpc
+    def create_alliance(self, payload: dict) -> dict:
+        data = load(payloads.NewAlliance, payload)
+        return payloads.AllianceOut().dump(
+            self.store.transaction(lambda uow: handlers.create_alliance(data["name"], data["palace_ids"], uow))
+        )
+
+    @rpc
+    def list_alliances(self, palace_id: str | None = None) -> list[dict]:
+        """Every alliance, or the one a palace belongs to."""
+        if palace_id is None:
+            return payloads.AllianceOut(many=True).dump(repository.alliances(self.store.db))
+        alliance = repository.alliance_of(self.store.db, palace_id)
+        return payloads.AllianceOut(many=True).dump([alliance] if alliance else [])
+
+    @rpc
+    def share_troupe(self, troupe_id: str, payload: dict) -> dict:
+        data = load(payloads.ShareTroupe, payload)
+        troupe = self.store.transaction(lambda uow: handlers.share_troupe(troupe_id, data["shared"], uow))
+        return payloads.Troupe().dump(troupe)
+
+    @rpc
+    def shared_troupes(self, palace_id: str | None = None, alliance_id: str | None = None) -> list[dict]:
+        return payloads.SharedTroupeOut(many=True).dump(handlers.shared_troupes(palace_id, alliance_id, self.store.db))
+
+    @rpc
+    def request_loan(self, palace_id: str, payload: dict, by: str = "dispatcher") -> dict:
+        """A dispatcher asks to borrow an allied troupe for an order of their palace."""
+        data = load(payloads.RequestLoan, payload)
+        return payloads.LoanOut().dump(
+            self.store.transaction(
+                lambda uow: handlers.request_loan(data["order_id"], data["troupe_id"], data["note"], palace_id, by, uow)
+            )
+        )
+
+    @rpc
+    def get_loan(self, loan_id: str) -> dict:
+        return payloads.LoanOut().dump(repository.get(self.store.db, "loans", loan_id))
+
+    @rpc
+    def approve_loan(self, loan_id: str, owner_palace_id: str | None = None, by: str = "dispatcher") -> dict:
+        return payloads.LoanOut().dump(
+            self._run(
+                lambda uow: handlers.decide_loan(
+                    loan_id, "approved", None, owner_palace_id, by, uow, self._offer_hours()
+                )
+            )
+        )
+
+    @rpc
+    def refuse_loan(
+        self, loan_id: str, payload: dict, owner_palace_id: str | None = None, by: str = "dispatcher"
+    ) -> dict:
+        data = load(payloads.RefuseLoan, payload)
+        return payloads.LoanOut().dump(
+            self.store.transaction(
+                lambda uow: handlers.decide_loan(loan_id, "refused", data["reason"], owner_palace_id, by, uow)
+            )
+        )
+
+    @rpc
+    def list_loans(self, palace_id: str) -> dict:
+        """A palace's loans: asked of its troupes (incoming) and asked by it (outgoing)."""
+        db = self.store.db
+        return payloads.LoansOut().dump(
+            {
+                "incoming": repository.loans_of_palace(db, "owner_palace_id", palace_id),
+                "outgoing": repository.loans_of_palace(db, "palace_id", palace_id),
+            }
+        )
+
+    @rpc
+    def expire_loans(self) -> int:
+        overdue = repository.overdue_loan_ids(self.store.db, now())
+        for loan_id in overdue:
+            self.store.transaction(lambda uow, x=loan_id: handlers.expire_loan(x, uow))
+        return len(overdue)
+
+    @timer(interval=60)
+    def expire_due_loans(self):
+        self.expire_loans()
 
     # ---------------------------------------------------------- the day itself
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from common.errors import Conflict
+from contracts import intake
 from contracts.base import new_id, now
 from services.feedback import domain, repository
 
@@ -23,45 +24,88 @@ def open_survey(event: dict, uow, hours: float) -> dict | None:
 
 
 def submit_response(token: str, data: dict, uow) -> dict:
+    """One response taken at once (an RPC caller); the public form goes through the intake queue."""
     survey = repository.get_by_token(uow.db, token, uow.session)
-    if data.get("client_ref"):
-        earlier = repository.find_response(uow, survey["survey_id"], data["client_ref"])
-        if earlier:
-            return {"response_id": earlier["_id"], "survey_id": survey["survey_id"]}
+    response_id = intake.response_id(survey["survey_id"], data.get("client_ref"))
+    if repository.find_response(uow, response_id):
+        return {"response_id": response_id, "survey_id": survey["survey_id"]}
     at = now()
     domain.check_open(survey, at)
-    response_id = new_id()
-    response = {
-        "_id": response_id,
-        "survey_id": survey["survey_id"],
-        "at": at,
-        **{k: data.get(k) for k in ("overall", *domain.ASPECTS, "comment", "wanted_programs", "client_ref")},
-    }
-    repository.add_response(uow, survey["survey_id"], response, domain.increments(data))
-    uow.emit(
-        "response_received",
-        survey_id=survey["survey_id"],
-        order_id=survey["order_id"],
-        palace_id=survey["palace_id"],
-        response_id=response_id,
-        overall=data["overall"],
-        content=data.get("content"),
-        performers=data.get("performers"),
-        organisation=data.get("organisation"),
-        comment=data.get("comment"),
-        wanted_programs=data.get("wanted_programs") or [],
+    store_responses(
+        [{"response_id": response_id, "survey_id": survey["survey_id"], "received_at": at, "answer": data}], uow
     )
     return {"response_id": response_id, "survey_id": survey["survey_id"]}
 
 
-def close_survey(survey_id: str, uow) -> dict:
+def store_responses(items: list[dict], uow) -> dict:
+    """A batch of accepted responses in one transaction: each stored once (a redelivered one is
+    skipped by its id), folded into its survey's running totals, announced by its event.
+
+    A response the gateway accepted while the survey was open is kept even if the survey was
+    closed meanwhile; a closed survey's summary then counts it too."""
+    items = list({item["response_id"]: item for item in items}.values())
+    known = repository.existing_responses(uow, items)
+    items = [i for i in items if i["response_id"] not in known]
+    if not items:
+        return {"stored": 0, "skipped": len(known)}
+    surveys = repository.surveys_by_id(uow, {i["survey_id"] for i in items})
+    docs, totals = [], {}
+    for item in items:
+        survey = surveys.get(item["survey_id"])
+        if survey is None:
+            continue  # the gateway saw this survey; it cannot vanish, but never fail a batch on it
+        data = item["answer"]
+        docs.append(
+            {
+                "_id": item["response_id"],
+                "survey_id": item["survey_id"],
+                "at": item["received_at"],
+                **{k: data.get(k) for k in ("overall", *domain.ASPECTS, "comment", "wanted_programs", "client_ref")},
+            }
+        )
+        inc = totals.setdefault(item["survey_id"], {})
+        for key, value in domain.increments(data).items():
+            inc[key] = inc.get(key, 0) + value
+        uow.emit(
+            "response_received",
+            survey_id=item["survey_id"],
+            order_id=survey["order_id"],
+            palace_id=survey["palace_id"],
+            response_id=item["response_id"],
+            overall=data["overall"],
+            content=data.get("content"),
+            performers=data.get("performers"),
+            organisation=data.get("organisation"),
+            comment=data.get("comment"),
+            wanted_programs=data.get("wanted_programs") or [],
+        )
+    repository.add_responses(uow, docs, totals)
+    late = [s for s in totals if surveys[s]["status"] == "closed"]
+    for survey_id in late:
+        repository.refresh_summary(uow, survey_id)
+    return {"stored": len(docs), "skipped": len(known)}
+
+
+def close_survey(survey_id: str, uow, at=None) -> dict:
+    """Stop taking answers now; the summary is drawn up by ``finalise`` once the answers
+    accepted before this moment have been stored (``grace`` later and the intake drained)."""
     survey = repository.get(uow.db, survey_id, uow.session)
-    if survey["status"] == "closed":
+    if survey["status"] != "open":
         return survey
+    closing = repository.mark_closing(uow, survey_id, at or now())
+    if closing is None:
+        raise Conflict("这份评议正在被关闭，请稍后刷新。", "SURVEY_CLOSING")
+    return closing
+
+
+def finalise(survey_id: str, uow) -> dict | None:
+    survey = repository.get(uow.db, survey_id, uow.session)
+    if survey["status"] != "closing":
+        return None
     summary = domain.summary(survey)
     closed = repository.mark_closed(uow, survey_id, now(), summary)
     if closed is None:
-        raise Conflict("这份评议正在被关闭，请稍后刷新。", "SURVEY_CLOSING")
+        return None
     uow.emit(
         "survey_closed", survey_id=survey_id, order_id=survey["order_id"], palace_id=survey["palace_id"], **summary
     )

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pymongo import ASCENDING, ReturnDocument
 
 from common.errors import NotFound
+from services.feedback import domain
 
 
 def ensure_indexes(db) -> None:
     db.surveys.create_index([("order_id", ASCENDING)], unique=True)
     db.surveys.create_index([("token", ASCENDING)], unique=True)
     db.surveys.create_index([("status", ASCENDING), ("closes_at", ASCENDING)])
+    db.surveys.create_index([("status", ASCENDING), ("closing_at", ASCENDING)])
     db.responses.create_index([("survey_id", ASCENDING), ("at", ASCENDING)])
     db.responses.create_index(
         [("survey_id", ASCENDING), ("client_ref", ASCENDING)],
@@ -58,20 +60,52 @@ def get(db, survey_id: str, session=None) -> dict:
     return survey
 
 
-def find_response(uow, survey_id: str, client_ref: str) -> dict | None:
-    return uow.db.responses.find_one({"survey_id": survey_id, "client_ref": client_ref}, session=uow.session)
+def find_response(uow, response_id: str) -> dict | None:
+    return uow.db.responses.find_one({"_id": response_id}, session=uow.session)
 
 
-def add_response(uow, survey_id: str, response: dict, inc: dict) -> None:
-    uow.db.responses.insert_one(response, session=uow.session)
-    uow.db.surveys.update_one({"_id": survey_id}, {"$inc": inc}, session=uow.session)
+def existing_responses(uow, items: list[dict]) -> set[str]:
+    """The ids among ``items`` already stored (a redelivery, or the same phone again: the id
+    is derived from the phone's client_ref)."""
+    ids = [i["response_id"] for i in items]
+    return {d["_id"] for d in uow.db.responses.find({"_id": {"$in": ids}}, {"_id": 1}, session=uow.session)}
 
 
-def mark_closed(uow, survey_id: str, at, summary: dict) -> dict | None:
-    """Close an open survey; None when another worker closed it first."""
+def surveys_by_id(uow, survey_ids) -> dict[str, dict]:
+    cursor = uow.db.surveys.find({"_id": {"$in": sorted(survey_ids)}}, session=uow.session)
+    return {d["_id"]: _survey(d) for d in cursor}
+
+
+def add_responses(uow, docs: list[dict], totals: dict[str, dict]) -> None:
+    if docs:
+        uow.db.responses.insert_many(docs, session=uow.session)
+    for survey_id, inc in totals.items():
+        uow.db.surveys.update_one({"_id": survey_id}, {"$inc": inc}, session=uow.session)
+
+
+def refresh_summary(uow, survey_id: str) -> None:
+    """A closed survey that took a late answer (accepted before it closed): summary again."""
+    survey = get(uow.db, survey_id, uow.session)
+    uow.db.surveys.update_one({"_id": survey_id}, {"$set": {"summary": domain.summary(survey)}}, session=uow.session)
+
+
+def mark_closing(uow, survey_id: str, at) -> dict | None:
+    """Stop taking answers; None when another worker closed it first."""
     return _survey(
         uow.db.surveys.find_one_and_update(
             {"_id": survey_id, "status": "open"},
+            {"$set": {"status": "closing", "closing_at": at}},
+            session=uow.session,
+            return_document=ReturnDocument.AFTER,
+        )
+    )
+
+
+def mark_closed(uow, survey_id: str, at, summary: dict) -> dict | None:
+    """Close a closing survey with its summary; None when another worker did it first."""
+    return _survey(
+        uow.db.surveys.find_one_and_update(
+            {"_id": survey_id, "status": "closing"},
             {"$set": {"status": "closed", "closed_at": at, "summary": summary}},
             session=uow.session,
             return_document=ReturnDocument.AFTER,
@@ -81,3 +115,9 @@ def mark_closed(uow, survey_id: str, at, summary: dict) -> dict | None:
 
 def due(db, at, limit: int = 100) -> list[str]:
     return [d["_id"] for d in db.surveys.find({"status": "open", "closes_at": {"$lte": at}}, {"_id": 1}).limit(limit)]
+
+
+def closing_due(db, before, limit: int = 100) -> list[str]:
+    """Surveys that stopped taking answers before ``before``: ready for their summary."""
+    query = {"status": "closing", "closing_at": {"$lte": before}}
+    return [d["_id"] for d in db.surveys.find(query, {"_id": 1}).limit(limit)]

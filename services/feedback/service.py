@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+
+from kombu import Connection
+from marshmallow import ValidationError
 from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
+from common.batching import batch_consume
 from common.config import setting
 from common.consuming import consumes
 from common.errors import Conflict, load
 from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
-from contracts import payloads
+from contracts import intake, payloads
 from contracts.base import now
 from services.feedback import domain, handlers, repository
 
+log = logging.getLogger(__name__)
 _out = payloads.SurveyOut()
+_intake = intake.ResponseIntake()
+_answer = payloads.SubmitResponse()
 
 
 def survey_out(survey: dict) -> dict:
     live = survey.get("summary") or domain.summary(survey)
-    return _out.dump({**survey, **live})
+    # a closing survey takes no more answers: closed for everyone, its summary follows shortly
+    status = "open" if survey["status"] == "open" else "closed"
+    return _out.dump({**survey, **live, "status": status})
 
 
 class FeedbackService:
@@ -53,30 +64,92 @@ class FeedbackService:
         }
 
     @rpc
+    def intake_survey(self, token: str) -> dict:
+        """What the gateway needs to take answers for a survey (it keeps this for a second)."""
+        survey = repository.get_by_token(self.store.db, token)
+        return {
+            "survey_id": survey["survey_id"],
+            "status": "open" if survey["status"] == "open" else "closed",
+            "closes_at": survey["closes_at"].isoformat(),
+        }
+
+    @rpc
     def submit_response(self, token: str, payload: dict) -> dict:
-        """One anonymous response; counted once, stored with its response_received event."""
+        """One anonymous response taken at once; counted once, stored with its event."""
         data = load(payloads.SubmitResponse, payload)
         try:
             return self.store.transaction(lambda uow: handlers.submit_response(token, data, uow))
         except DuplicateKeyError:  # the same phone sent it twice at once
             return self.store.transaction(lambda uow: handlers.submit_response(token, data, uow))
 
+    @batch_consume(intake.QUEUE, max_batch=200, max_wait=0.05)
+    def take_responses(self, bodies: list) -> dict:
+        """The audience's answers accepted by the gateway, a batch per transaction."""
+        items = []
+        for body in bodies:
+            try:
+                item = _intake.load(body)
+                item["answer"] = _answer.load(item["answer"])
+            except (ValidationError, TypeError) as err:
+                reason = err.messages if isinstance(err, ValidationError) else str(err)
+                self.store.dead_letter(
+                    body=body,
+                    reason=f"contract: {reason}",
+                    consumer="feedback.take_responses",
+                    source="gateway",
+                    event_type="response_intake",
+                )
+                continue
+            items.append(item)
+        if not items:
+            return {"stored": 0, "skipped": 0}
+        try:
+            return self.store.transaction(lambda uow: handlers.store_responses(items, uow))
+        except DuplicateKeyError:
+            # a phone's earlier answer stored under another id (before ids came from client_ref):
+            # one at a time, and the one already there is the one that counts
+            stored = 0
+            for item in items:
+                try:
+                    stored += self.store.transaction(lambda uow, i=item: handlers.store_responses([i], uow))["stored"]
+                except DuplicateKeyError:
+                    pass
+            return {"stored": stored, "skipped": len(items) - stored}
+
     @rpc
     def close_survey(self, survey_id: str) -> dict:
+        """Stop taking answers now; the summary (and survey_closed) follows after the grace."""
         return survey_out(self.store.transaction(lambda uow: handlers.close_survey(survey_id, uow)))
+
+    def _grace(self) -> float:
+        return float(setting(self.store.config, "SURVEY_CLOSE_GRACE"))
+
+    def _intake_waiting(self) -> int:
+        """Answers accepted by a gateway and not yet taken from the queue."""
+        with Connection(setting(self.store.config, "AMQP_URI")) as conn:
+            _, waiting, _ = intake.QUEUE(conn.default_channel).queue_declare()
+        return waiting
 
     @rpc
     def close_due_surveys(self) -> int:
-        closed = 0
-        for survey_id in repository.due(self.store.db, now()):
+        """Close what is past its time, and sum up what stopped taking answers a grace ago
+        (once the answers accepted before that are stored); returns how many were summed up."""
+        moment = now()
+        for survey in repository.due(self.store.db, moment):
             try:
-                self.store.transaction(lambda uow, s=survey_id: handlers.close_survey(s, uow))
-                closed += 1
+                self.store.transaction(lambda uow, s=survey: handlers.close_survey(s, uow, moment))
             except Conflict:
                 pass
+        ready = repository.closing_due(self.store.db, moment - dt.timedelta(seconds=self._grace()))
+        if not ready or self._intake_waiting():
+            return 0
+        closed = 0
+        for survey_id in ready:
+            if self.store.transaction(lambda uow, s=survey_id: handlers.finalise(s, uow)):
+                closed += 1
         return closed
 
-    @timer(interval=10)
+    @timer(interval=1)
     def close_due(self):
         self.close_due_surveys()
 

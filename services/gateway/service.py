@@ -12,22 +12,26 @@ from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from common.config import Config, setting
-from common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from common.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, load
 from common.observability import Metrics
+from contracts import payloads
 from services.gateway import auth
+from services.gateway.alliances import Alliances
 from services.gateway.calendar import feed_token, schedule_ics, volunteer_of
 from services.gateway.http import body, call, http, json_response, query
+from services.gateway.inbox import Inbox
+from services.gateway.intake import ResponseIntake
 from services.gateway.limits import FeedbackLimiter
 from services.gateway.openapi import build as build_openapi
 from services.gateway.pages import qr_svg
 from services.gateway.reports import Reports
 from services.gateway.web import Pages
 
-SERVICES = ("orders", "dispatch", "feedback", "accounts", "reporting")
+SERVICES = ("orders", "dispatch", "feedback", "accounts", "reporting", "notifications")
 OPENAPI = build_openapi()
 
 
-class GatewayService(Pages, Reports):
+class GatewayService(Pages, Reports, Inbox, Alliances):
     name = "gateway"
     metrics = Metrics()
 
@@ -36,8 +40,10 @@ class GatewayService(Pages, Reports):
     feedback = RpcProxy("feedback")
     accounts = RpcProxy("accounts")
     reporting = RpcProxy("reporting")
+    notifications = RpcProxy("notifications")
     config = Config()
     limiter = FeedbackLimiter()
+    intake = ResponseIntake()
 
     # ------------------------------------------------------------ health
 
@@ -509,6 +515,7 @@ class GatewayService(Pages, Reports):
     def close_survey(self, request, order_id):
         self._order(request, order_id, auth.STAFF)
         survey = call(self.feedback.get_survey_by_order, order_id)
+        self.intake.forget(survey["token"])
         return call(self.feedback.close_survey, survey["survey_id"])
 
     @http("GET", "/api/surveys/<token>")
@@ -520,7 +527,8 @@ class GatewayService(Pages, Reports):
     def respond(self, request, token):
         self.limiter.check_client(request)
         self.limiter.check_survey(token)
-        return 201, call(self.feedback.submit_response, token, body(request))
+        answer = load(payloads.SubmitResponse, body(request))
+        return 202, self.intake.accept(token, answer, lambda: call(self.feedback.intake_survey, token))
 
 
 __all__ = ["GatewayService", "json_response"]

@@ -42,6 +42,9 @@ COUNTERS = (
     "expired",
     "no_shows",
     "wanted",
+    "loans_requested",
+    "troupes_borrowed",
+    "troupes_lent",
 )
 VOLUNTEER_COUNTERS = ("hours", "granted", "deliveries", "offers", "accepted", "declined", "expired", "no_shows")
 
@@ -220,6 +223,11 @@ def project(event: dict, order: dict | None, ops: Ops) -> None:
     elif kind == "no_show_cleared":
         ops.volunteer(palace, month, event["volunteer_id"], no_shows=-1)
         ops.inc(palace, month, {"all": ALL}, {}, no_shows=-1)
+    elif kind == "troupe_loan_requested":
+        ops.inc(palace, month, {"all": ALL}, {}, loans_requested=1)
+    elif kind == "troupe_loan_approved":  # 队伍联用: the borrower and the lender each count it
+        ops.inc(palace, month, {"all": ALL}, {}, troupes_borrowed=1)
+        ops.inc(event["owner_palace_id"], month, {"all": ALL}, {}, troupes_lent=1)
     elif kind == "response_received":
         by = {"responses": 1, "overall_sum": event["overall"]}
         for aspect in ("content", "performers", "organisation"):
@@ -282,6 +290,9 @@ def figures(totals: dict[str, float]) -> dict:
         "decline_rate": round(totals["declined"] / totals["offers"], 3) if totals["offers"] else None,
         "expiry_rate": round(totals["expired"] / totals["offers"], 3) if totals["offers"] else None,
         "no_shows": int(totals["no_shows"]),
+        "troupe_loans_requested": int(totals["loans_requested"]),
+        "troupes_borrowed": int(totals["troupes_borrowed"]),
+        "troupes_lent": int(totals["troupes_lent"]),
     }
 
 

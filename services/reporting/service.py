@@ -58,8 +58,10 @@ class ReportingService:
     store = MongoStore("reporting", indexes=repository.ensure_indexes, relay=False)
 
     # one consumer per event of the contracts: everything that happens is archived and counted
+    # (notifications are what was said about it, not something that happened)
     for _source, _type in EVENTS:
-        locals()[f"on_{_source}_{_type}"] = _consumer(_source, _type)
+        if _source != "notifications":
+            locals()[f"on_{_source}_{_type}"] = _consumer(_source, _type)
     del _source, _type
 
     @timer(interval=SWEEP_SECONDS)

@@ -336,6 +336,33 @@ class Journey:
         expect(vol.locator("#hour-items li").first).to_contain_text("书法进企业")
         self.shot(vol, "volunteer-hours")
 
+        # the bell: what the volunteer was told, read at once; a kind kept out of the inbox
+        self.visit(vol, "/app/volunteer#hours")
+        expect(vol.locator("#bell-count")).to_be_visible()
+        vol.click("#bell")
+        expect(vol.locator("#notif-list li.unread").first).to_be_visible()
+        expect(vol.locator("#notif-list")).to_contain_text("书法进企业")
+        self.shot(vol, "volunteer-notifications")
+        vol.click("#notif-read-all")
+        expect(vol.locator("#bell-count")).to_be_hidden()
+        expect(vol.locator("#notif-list li.unread")).to_have_count(0)
+        vol.click("#notif-settings-open")
+        expect(vol.locator("#notif-settings")).to_be_visible()
+        vol.fill("#notif-form input[name=email]", "not an email")
+        vol.click("#notif-form button[type=submit]")
+        expect(vol.locator("#notif-form [data-err=email]")).to_contain_text("邮箱地址格式不对")
+        vol.fill("#notif-form input[name=email]", "")
+        vol.locator("#notif-kinds input[data-kind=reminder][data-channel=inbox]").uncheck()
+        vol.click("#notif-form button[type=submit]")
+        expect(vol.locator("#notif-settings")).to_be_hidden()
+        expect(vol.locator("#notif-panel")).to_be_hidden()
+        vol.click("#bell")
+        vol.click("#notif-settings-open")
+        expect(vol.locator("#notif-kinds input[data-kind=reminder][data-channel=inbox]")).not_to_be_checked()
+        expect(vol.locator("#notif-kinds input[data-kind=offer][data-channel=inbox]")).to_be_checked()
+        vol.click("#notif-cancel")
+        expect(vol.locator("#notif-settings")).to_be_hidden()
+
         # the statistics: the delivery, its people and its satisfaction are counted; Excel and PDF download
         self.visit(dsp, "/app/reports")
         expect(dsp.locator("#totals")).to_contain_text("118")
@@ -386,6 +413,15 @@ class Journey:
         self.visit(dsp, "/app/dispatcher#resources")
         expect(dsp.locator("#volunteers")).to_contain_text("陆晓梅")
         self.shot(dsp, "dispatcher-resources")
+
+        # the alliance (队伍联用): Qingdao's shared art troupe is seen from Haining, skills counted
+        self.visit(dsp, "/app/dispatcher#alliance")
+        shared = dsp.locator("#shared-troupes tr[data-troupe='qingdao-art']")
+        expect(shared).to_contain_text("青岛市工人文化宫")
+        expect(shared).to_contain_text("声乐×")
+        expect(dsp.locator("#alliance-members")).to_contain_text("海宁市工人文化宫")
+        expect(dsp.locator("#own-troupes")).to_contain_text("向联盟共享")
+        self.shot(dsp, "dispatcher-alliance")
 
         # English, switched from the header
         ent.click("header .langs a[href^='/lang/en']")

@@ -193,7 +193,7 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
             f"{base}/api/surveys/{token}/responses",
             json={"overall": overall, "performers": 5, "comment": "节目很精彩", "wanted_programs": ["八段锦"]},
         )
-        assert r.status_code == 201, r.text
+        assert r.status_code == 202, r.text
     assert http.post(f"{base}/api/orders/{oid}/survey/close").status_code == 200
 
     wait_until(lambda: http.get(f"{base}/api/orders/{oid}").json()["status"] == "closed", what="closed")

@@ -176,6 +176,21 @@ TABLE = [
     row("GET", "/api/volunteers/v1/certificate.pdf", vol=200, disp1=200, admin=200),
     row("POST", "/api/reports/rebuild", {}, admin=200),
     row("GET", "/api/surveys/not-a-token", anon=404, **{w: 404 for w in WHO if w != "anon"}),
+    row("GET", "/api/notifications", **EVERYONE),
+    row("GET", "/api/notifications?limit=0", **{w: 400 for w in WHO if w != "anon"}),
+    row("POST", "/api/notifications/nope/read", {}, **{w: 404 for w in WHO if w != "anon"}),
+    row("POST", "/api/notifications/read-all", {}, **EVERYONE),
+    row("GET", "/api/notifications/preferences", **EVERYONE),
+    row("PUT", "/api/notifications/preferences", {"email": "不是邮箱"}, **{w: 400 for w in WHO if w != "anon"}),
+    row("GET", "/api/alliances", disp1=200, disp2=200, admin=200),
+    row("POST", "/api/alliances", {"name": "联盟"}, admin=400),
+    row("GET", "/api/alliances/troupes", disp1=200, disp2=200, admin=400),
+    row("PUT", "/api/troupes/nope/sharing", {"shared": True}, disp1=404, disp2=404, admin=404),
+    row("GET", "/api/loans", disp1=200, disp2=200, admin=400),
+    row("GET", "/api/loans?palace_id=haining", disp1=200, admin=200),
+    row("POST", "/api/loans", {}, disp1=400, disp2=400),
+    row("POST", "/api/loans/nope/approve", {}, disp1=404, disp2=404, admin=404),
+    row("POST", "/api/loans/nope/refuse", {"reason": "不借"}, disp1=404, disp2=404, admin=404),
 ]
 
 
@@ -236,3 +251,60 @@ def test_the_board_counts_orders_by_status_and_shows_offers_waiting(world):
     assert board["orders"]["accepted"] == 1 and board["orders"]["rejected"] == 1
     assert board["offers_pending"] == 1  # the offer to v1, due in a day
     assert board["offers_due_soon"] == []
+
+
+def test_each_person_sees_only_their_own_notifications(world):
+    base, sessions, ids = world
+
+    def inbox(who):
+        return sessions[who].get(f"{base}/api/notifications").json()["items"]
+
+    # order A accepted and C rejected (the enterprise), both placed (the palace), the offer (the volunteer)
+    mine = wait_until(lambda: len(inbox("ent_a")) >= 2 and inbox("ent_a"), what="the enterprise told")
+    assert {n["order_id"] for n in mine} >= {ids["A"], ids["C"]}
+    assert wait_until(lambda: [n for n in inbox("disp1") if n["kind"] == "orders"], what="the palace told")
+    assert wait_until(lambda: [n for n in inbox("vol") if n["kind"] == "offer"], what="the volunteer told")
+    assert inbox("ent_b") == [] and inbox("disp2") == [] and inbox("admin") == []
+    for who in ("ent_b", "disp2", "vol", "admin"):
+        r = sessions[who].post(f"{base}/api/notifications/{mine[0]['notification_id']}/read")
+        assert r.status_code == 404
+    assert all(PHONE not in n["body"] for n in inbox("ent_a"))
+
+
+def test_troupes_are_lent_only_inside_an_alliance_and_only_the_owner_answers(world):
+    """Runs last: it puts both palaces of this module in one alliance."""
+    base, sessions, ids = world
+    disp1, disp2, admin = sessions["disp1"], sessions["disp2"], sessions["admin"]
+    r = disp2.put(
+        f"{base}/api/troupes/q-opera", json={"name": "青岛越剧队", "district": "市南", "members": [], "repertoire": []}
+    )
+    assert r.status_code == 200, r.text
+    r = disp2.put(f"{base}/api/troupes/q-opera/sharing", json={"shared": True})
+    assert r.status_code == 409 and r.json()["code"] == "NO_ALLIANCE"  # no alliance yet
+    assert disp1.get(f"{base}/api/alliances/troupes").json() == []  # outside any alliance: nothing
+    loan = {"order_id": ids["A"], "troupe_id": "q-opera"}
+    r = disp1.post(f"{base}/api/loans", json=loan)
+    assert r.status_code == 403 and r.json()["message"] == "这支队伍没有向本联盟共享。"
+    assert (
+        disp1.post(f"{base}/api/alliances", json={"name": "联盟", "palace_ids": ["haining", "qingdao"]}).status_code
+        == 403
+    )
+    r = admin.post(f"{base}/api/alliances", json={"name": "文化宫联盟", "palace_ids": ["haining", "qingdao"]})
+    assert r.status_code == 201, r.text
+    assert [a["name"] for a in disp2.get(f"{base}/api/alliances").json()] == ["文化宫联盟"]
+    assert disp1.put(f"{base}/api/troupes/q-opera/sharing", json={"shared": True}).status_code == 403  # not theirs
+    assert disp2.put(f"{base}/api/troupes/q-opera/sharing", json={"shared": True}).status_code == 200
+    shared = disp1.get(f"{base}/api/alliances/troupes").json()
+    assert [(t["troupe_id"], t["palace_name"]) for t in shared] == [("q-opera", "青岛市工人文化宫")]
+    assert disp2.post(f"{base}/api/loans", json=loan).status_code == 403  # not disp2's order
+    assert admin.post(f"{base}/api/loans", json=loan).status_code == 403  # a member palace asks
+    r = disp1.post(f"{base}/api/loans", json=loan)
+    assert r.status_code == 201, r.text
+    loan_id = r.json()["loan_id"]
+    assert disp1.post(f"{base}/api/loans/{loan_id}/approve").status_code == 403  # only the owner answers
+    assert [x["loan_id"] for x in disp2.get(f"{base}/api/loans").json()["incoming"]] == [loan_id]
+    r = disp2.post(f"{base}/api/loans/{loan_id}/refuse", json={})
+    assert r.status_code == 400
+    r = disp2.post(f"{base}/api/loans/{loan_id}/refuse", json={"reason": "队伍那天有演出"})
+    assert r.status_code == 200 and r.json()["status"] == "refused"
+    assert disp1.get(f"{base}/api/loans").json()["outgoing"][0]["status"] == "refused"

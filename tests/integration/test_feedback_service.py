@@ -129,3 +129,76 @@ def test_bad_events_are_dead_lettered_with_the_reason_and_feedback_keeps_serving
     assert_bad_events_are_dead_lettered(service_config, "dispatch", "delivery_completed")
     delivered(service_config, order_id="after")
     assert survey_of(rpc, "after")["status"] == "open"
+
+
+def test_answers_through_the_intake_queue_are_stored_once_in_batches_and_counted_before_the_summary(
+    feedback, service_config, mongo, db_prefix
+):
+    """The public form's path: the gateway's intake publishes each answer (confirmed) and the
+    feedback service stores them in batches. A resubmission (same phone) is stored once, a
+    malformed message is parked with its reason, and answers accepted just before the close
+    are all in the summary."""
+    from contracts import intake as contract
+    from services.gateway.intake import _Intake
+    from tests.helpers import dead_letters
+
+    rpc, spy = feedback
+    delivered(service_config, completed_at="2099-01-01T00:00:00+08:00")
+    survey = survey_of(rpc, "o1")
+    gateway = _Intake(service_config["AMQP_URI"], ttl=1)
+    fetches = []
+
+    def fetch():
+        fetches.append(1)
+        return rpc.intake_survey(survey["token"])
+
+    answers = [
+        {"overall": 5 if i % 4 else 3, "content": 4, "client_ref": f"phone-{i}", "wanted_programs": []}
+        for i in range(300)
+    ]
+    pool = eventlet.GreenPool(30)
+    receipts = list(pool.imap(lambda a: gateway.accept(survey["token"], a, fetch), answers))
+    again = gateway.accept(survey["token"], answers[7], fetch)  # the same phone, a bad network
+    assert again["response_id"] == receipts[7]["response_id"] and again["status"] == "received"
+    assert len(fetches) <= 3  # the survey is looked up once a second, not once per answer
+    with kombu_producer(service_config) as publish:
+        publish({"version": 1, "response_id": "x1", "survey_id": survey["survey_id"], "answer": "not an answer"})
+
+    closed = rpc.close_survey(survey["survey_id"])  # at once: some answers may still be queued
+    assert closed["status"] == "closed"
+    gateway.forget(survey["token"])  # as the gateway does when it closes a survey
+    with pytest.raises(Conflict):
+        gateway.accept(survey["token"], {"overall": 5}, fetch)
+    (event,) = spy.wait_for("feedback", "survey_closed", timeout=30)
+    expected = sum(a["overall"] for a in answers) / 300
+    assert event["responses"] == 300 and event["satisfaction"] == round(expected, 2)
+    db = mongo[f"{db_prefix}feedback"]
+    assert db.responses.count_documents({}) == 300
+    assert len(spy.wait_for("feedback", "response_received", count=300)) == 300
+    (parked,) = wait_until(lambda: dead_letters(service_config), what="the malformed answer parked")
+    assert "contract" in parked[0]["reason"] and parked[0]["consumer"] == "feedback.take_responses"
+    assert contract.QUEUE.name == "feedback.intake.responses"
+
+
+class kombu_producer:
+    """Publish straight onto the intake queue (what a faulty gateway might send)."""
+
+    def __init__(self, config):
+        from kombu import Connection
+
+        self.conn = Connection(config["AMQP_URI"])
+
+    def __enter__(self):
+        from contracts import intake as contract
+
+        producer = self.conn.Producer()
+        return lambda body: producer.publish(
+            body,
+            exchange=contract.EXCHANGE,
+            routing_key=contract.ROUTING_KEY,
+            serializer="json",
+            declare=[contract.EXCHANGE, contract.QUEUE],
+        )
+
+    def __exit__(self, *exc):
+        self.conn.release()

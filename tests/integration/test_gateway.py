@@ -7,9 +7,12 @@ from nameko.rpc import rpc
 
 from common.errors import NotFound
 from services.accounts.service import AccountsService
+from services.gateway.alliances import Alliances
+from services.gateway.inbox import Inbox
 from services.gateway.reports import Reports
 from services.gateway.service import GatewayService
 from services.gateway.web import Pages
+from services.notifications.service import NotificationsService
 from services.orders.service import OrdersService
 from services.reporting.service import ReportingService
 
@@ -52,15 +55,24 @@ class Feedback:
             "closes_at": "2026-12-08T00:00:00+00:00",
         }
 
-    @rpc
-    def submit_response(self, token, payload):
-        return {"response_id": "r1", "survey_id": "s1"}
+    @rpc(expected_exceptions=NotFound)
+    def intake_survey(self, token):
+        if token != "tok":
+            raise NotFound("找不到这份评议，请检查二维码或链接。", "SURVEY_NOT_FOUND")
+        return {"survey_id": "s1", "status": "open", "closes_at": "2099-12-08T00:00:00+00:00"}
 
 
 @pytest.fixture
 def api(runner_factory, service_config):
     runner = runner_factory(
-        service_config, GatewayService, OrdersService, AccountsService, Dispatch, Feedback, ReportingService
+        service_config,
+        GatewayService,
+        OrdersService,
+        AccountsService,
+        Dispatch,
+        Feedback,
+        ReportingService,
+        NotificationsService,
     )
     runner.start()
     base = f"http://{service_config['WEB_SERVER_ADDRESS']}"
@@ -116,6 +128,7 @@ def test_healthz_is_ok_when_broker_and_every_service_answer(api):
         "feedback": "ok",
         "accounts": "ok",
         "reporting": "ok",
+        "notifications": "ok",
     }
 
 
@@ -217,7 +230,7 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api):
     validate(doc)
     entrypoints = {
         (e.method, e.url.replace("<", "{").replace(">", "}"))
-        for cls in (GatewayService, Reports)
+        for cls in (GatewayService, Reports, Inbox, Alliances)
         for e in cls.__dict__.values()
         for e in getattr(e, "nameko_entrypoints", ())
     }
@@ -235,9 +248,9 @@ def test_the_feedback_form_is_rate_limited_per_client_and_per_survey(runner_fact
     url = f"http://{config['WEB_SERVER_ADDRESS']}/api/surveys/tok/responses"
     phone = {"User-Agent": "phone-1"}
     assert [requests.post(url, json={"overall": 5}, headers=phone).status_code for _ in range(4)] == [
-        201,
-        201,
-        201,
+        202,
+        202,
+        202,
         429,
     ]
     r = requests.post(url, json={"overall": 5}, headers=phone)
@@ -245,7 +258,7 @@ def test_the_feedback_form_is_rate_limited_per_client_and_per_survey(runner_fact
     others = [
         requests.post(url, json={"overall": 5}, headers={"User-Agent": f"phone-{i}"}).status_code for i in range(2, 5)
     ]
-    assert others == [201, 201, 429]  # the survey's own allowance (5) is spent
+    assert others == [202, 202, 429]  # the survey's own allowance (5) is spent
 
 
 def test_passwords_and_tokens_never_reach_the_logs(api, caplog):

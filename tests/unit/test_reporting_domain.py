@@ -248,3 +248,18 @@ def test_periods_cover_each_month_once_with_whole_years_in_one_row():
     assert domain.periods("2025-11", "2027-02") == ["2025-11", "2025-12", "2026", "2027-01", "2027-02"]
     assert domain.periods("2026-03", "2026-05") == ["2026-03", "2026-04", "2026-05"]
     assert domain.periods("2025-01", "2026-12") == ["2025", "2026"]
+
+
+def test_an_approved_loan_counts_as_borrowed_by_one_palace_and_lent_by_the_other():
+    loan = {"loan_id": "l1", "order_id": "b1", "troupe_id": "t9", "alliance_id": "a1", "owner_palace_id": "p2"}
+    events = [
+        {**loan, "palace_id": "p1", "event_type": "troupe_loan_requested", "occurred_at": at(3)},
+        {**loan, "palace_id": "p1", "event_type": "troupe_loan_approved", "occurred_at": at(4)},
+        {**loan, "loan_id": "l2", "palace_id": "p1", "event_type": "troupe_loan_requested", "occurred_at": at(5)},
+        {**loan, "loan_id": "l2", "palace_id": "p1", "event_type": "troupe_loan_refused", "occurred_at": at(6)},
+    ]
+    mem = one_by_one(events)
+    borrower = domain.figures(domain.summed(mem.rows("p1", "all")))
+    lender = domain.figures(domain.summed(mem.rows("p2", "all")))
+    assert (borrower["troupe_loans_requested"], borrower["troupes_borrowed"], borrower["troupes_lent"]) == (2, 1, 0)
+    assert (lender["troupe_loans_requested"], lender["troupes_borrowed"], lender["troupes_lent"]) == (0, 0, 1)

@@ -174,7 +174,8 @@
       const attended = Object.fromEntries((plan.attendance || []).map(a => [a.volunteer_id, a]));
       parts.push(el("table", {class: "offers"}, el("thead", {}, el("tr", {}, el("th", {}, t("志愿者")), el("th", {}, t("角色")), el("th", {}, t("状态")), el("th", {}, t("签到")), el("th", {}, ""))),
         el("tbody", {}, plan.offers.map(of => el("tr", {dataset: {volunteer: of.volunteer_id}},
-          el("td", {}, name(of.volunteer_id), of.kind === "override" ? el("span", {class: "muted"}, " " + t("（指定）")) : null),
+          el("td", {}, name(of.volunteer_id), of.kind === "override" ? el("span", {class: "muted"}, " " + t("（指定）")) : null,
+            !people[of.volunteer_id] ? el("span", {class: "muted"}, " " + t("（联盟借用）")) : null),
           el("td", {}, of.skill),
           el("td", {}, badge(of.status, offerLabel(of.status)), of.reason ? el("div", {class: "muted"}, of.reason) : null),
           el("td", {}, attended[of.volunteer_id] && attended[of.volunteer_id].checked_in_at ? App.fmtTime(attended[of.volunteer_id].checked_in_at) + (attended[of.volunteer_id].checked_out_at ? "–" + App.fmtTime(attended[of.volunteer_id].checked_out_at) : "") : ""),
@@ -195,6 +196,12 @@
             {name: "volunteer_id", label: t("志愿者"), type: "select", options: Object.values(people).map(v => [v.volunteer_id, v.name + "（" + (v.skills || []).join("、") + "）"])}],
           async (data) => { await App.api("POST", `/api/orders/${o.order_id}/plan/assign`, data); App.toast(t("已发出邀约。")); await orderDetail(o, box); });
         }}, t("指定人选")));
+      }
+      if (["planning", "unfulfillable"].includes(plan.status) && me.role === "dispatcher") {
+        const suggested = (plan.explanation && plan.explanation.alliance_troupes) || [];
+        suggested.forEach(st => acts.append(el("button", {type: "button", class: "ok", dataset: {loan: st.troupe_id}, onclick: () => askLoan(o, st.troupe_id)},
+          t("申请借用「{name}」", {name: st.name}))));
+        acts.append(el("button", {type: "button", onclick: () => askLoan(o)}, t("借用联盟队伍")));
       }
       if (plan.status === "scheduled") {
         acts.append(el("button", {type: "button", class: "ok", onclick: () => edit(t("服务完成"), [{name: "people_served", label: t("服务人次"), type: "number", value: o.audience_size}],
@@ -340,6 +347,81 @@
   document.getElementById("new-troupe").onclick = () => editTroupe();
   document.getElementById("new-volunteer").onclick = () => editVolunteer();
 
+  /* ---------------------------------------------------------------- the alliance: shared troupes and loans */
+  const LOAN_STATUS = {pending: t("待答复"), approved: t("已同意"), refused: t("已拒绝"), expired: t("已过期"), ended: t("已结束")};
+  let shared = [];
+  async function askLoan(o, troupeId) {
+    shared = await App.api("GET", "/api/alliances/troupes");
+    const others = shared.filter(x => x.palace_id !== palaceId);
+    if (!others.length) { App.toast(t("联盟里没有别的文化宫共享的队伍。")); return; }
+    edit(t("借用联盟队伍"), [
+      {name: "troupe_id", label: t("队伍"), type: "select", value: troupeId, options: others.map(x => [x.troupe_id, x.name + "（" + (x.palace_name || x.palace_id) + "）"])},
+      {name: "note", label: t("说明（可选）"), type: "textarea"}],
+    async (data) => {
+      await App.api("POST", "/api/loans", {order_id: o.order_id, troupe_id: data.troupe_id, note: data.note || null});
+      App.toast(t("已发出借用申请，等对方文化宫答复。"));
+      await loadAlliance();
+    });
+  }
+  function loanItem(x, incoming) {
+    const acts = el("div", {class: "actions"});
+    if (incoming && x.status === "pending") {
+      acts.append(
+        el("button", {type: "button", class: "ok", onclick: (e) => App.act(e.target, async () => {
+          await App.api("POST", `/api/loans/${x.loan_id}/approve`); App.toast(t("已同意借用。")); await loadAlliance();
+        })}, t("同意")),
+        el("button", {type: "button", onclick: () => askReason(t("拒绝借用"), t("理由（对方文化宫会看到）"), async (reason) => {
+          await App.api("POST", `/api/loans/${x.loan_id}/refuse`, {reason}); App.toast(t("已拒绝。")); await loadAlliance();
+        })}, t("拒绝")));
+    }
+    return el("li", {dataset: {loan: x.loan_id, status: x.status}},
+      el("div", {class: "row"}, el("b", {class: "grow"}, x.troupe_name || x.troupe_id), badge(x.status === "approved" ? "scheduled" : x.status === "pending" ? "pending" : "cancelled", LOAN_STATUS[x.status] || x.status)),
+      el("div", {}, incoming ? t("申请方：{palace}", {palace: palaceName(x.palace_id)}) : t("队伍所属：{palace}", {palace: palaceName(x.owner_palace_id)}), " · ", x.program_title || "", x.first_start ? " · " + App.fmt(x.first_start) : ""),
+      x.note ? el("div", {class: "muted"}, t("说明："), x.note) : null,
+      x.reason ? el("div", {class: "muted"}, t("理由："), x.reason) : null,
+      acts);
+  }
+  let palaceNames = {};
+  const palaceName = (id) => palaceNames[id] || id;
+  async function loadAlliance() {
+    const q = me.role === "admin" ? "?palace_id=" + pid : "";
+    const [alliances, palaces, loans, sharedNow] = await Promise.all([
+      App.api("GET", "/api/alliances" + q), App.api("GET", "/api/palaces"), App.api("GET", "/api/loans" + q), App.api("GET", "/api/alliances/troupes" + q)]);
+    palaceNames = Object.fromEntries(palaces.map(p => [p.palace_id, p.name]));
+    shared = sharedNow;
+    const alliance = alliances[0];
+    App.fill("alliance-name", alliance ? alliance.name : t("文化宫联盟"));
+    App.fill("alliance-members", alliance ? t("成员：{names}", {names: alliance.palace_ids.map(palaceName).join("、")}) : t("本文化宫还没有加入文化宫联盟。"));
+    const newAlliance = document.getElementById("new-alliance");
+    newAlliance.hidden = me.role !== "admin";
+    newAlliance.onclick = () => edit(t("建立联盟"), [
+      {name: "name", label: t("联盟名称"), value: ""},
+      {name: "palace_ids", label: t("成员文化宫编号"), value: "", hint: t("用逗号分隔：") + palaces.map(p => p.palace_id + " " + p.name).join("，")}],
+    async (data) => {
+      await App.api("POST", "/api/alliances", {name: data.name, palace_ids: list(data.palace_ids)});
+      App.toast(t("联盟已建立。"));
+      await loadAlliance();
+    });
+    const waiting = loans.incoming.filter(x => x.status === "pending").length;
+    const count = document.getElementById("loan-count");
+    count.textContent = waiting;
+    count.hidden = !waiting;
+    App.fill("loans-in", loans.incoming.length ? loans.incoming.map(x => loanItem(x, true)) : el("li", {class: "empty"}, t("没有借用申请。")));
+    App.fill("loans-out", loans.outgoing.length ? loans.outgoing.map(x => loanItem(x, false)) : el("li", {class: "empty"}, t("没有借用申请。")));
+    const others = shared.filter(x => x.palace_id !== palaceId);
+    App.fill("shared-troupes", others.length ? table([t("队伍"), t("所属文化宫"), t("保留节目"), t("队员人数"), t("特长人数")], others.map(x => el("tr", {dataset: {troupe: x.troupe_id}},
+      el("td", {}, x.name), el("td", {}, x.palace_name || x.palace_id), el("td", {}, (x.repertoire_titles || []).join("、")), el("td", {}, x.member_count),
+      el("td", {}, Object.entries(x.skills).map(([k, n]) => k + "×" + n).join("，"))))) : el("p", {class: "muted"}, t("联盟里没有别的文化宫共享的队伍。")));
+    await loadPeople();
+    App.fill("own-troupes", table([t("艺术团"), t("共享"), ""], troupes.map(tr => el("tr", {dataset: {troupe: tr.troupe_id}},
+      el("td", {}, tr.name), el("td", {}, tr.shared ? t("已向联盟共享") : t("未共享")),
+      el("td", {}, alliance ? el("button", {type: "button", onclick: (e) => App.act(e.target, async () => {
+        await App.api("PUT", `/api/troupes/${encodeURIComponent(tr.troupe_id)}/sharing`, {shared: !tr.shared});
+        App.toast(tr.shared ? t("已取消共享。") : t("已向联盟共享。"));
+        await loadAlliance();
+      })}, tr.shared ? t("取消共享") : t("向联盟共享")) : null)))));
+  }
+
   /* ---------------------------------------------------------------- refresh */
   async function refresh() {
     shownOrders = "";
@@ -353,6 +435,7 @@
     if (e.detail === "calendar") loadWeek();
     if (e.detail === "registrations") loadRegistrations();
     if (e.detail === "resources") loadResources();
+    if (e.detail === "alliance") loadAlliance();
   });
   App.poll(async () => {
     await loadBoard();
@@ -363,5 +446,6 @@
   if (first === "calendar") loadWeek();
   if (first === "registrations") loadRegistrations();
   if (first === "resources") loadResources();
+  if (first === "alliance") loadAlliance();
   document.body.dataset.ready = "1";  // the screen is wired up (browser tests wait for this)
 })();

@@ -1,0 +1,171 @@
+"""A whole system for a benchmark: its own RabbitMQ vhost, its own embedded database in a temp
+directory, N processes per service, and what the broker and the database did meanwhile.
+
+Used by bench/pipeline.py and bench/intake.py; the processes are those of `make run`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from urllib.parse import quote
+
+import requests
+from pymongo import MongoClient
+
+from scripts.run import ROOT, embedded_mongo_command, stop, wait_healthy
+from scripts.service import TARGETS
+from tests.servers import free_port, wait_for_mongo
+
+MANAGEMENT = os.environ.get("RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
+AUTH = ("guest", "guest")
+
+
+def ensure_rabbit() -> None:
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "ensure_rabbit.sh")], check=True)
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set (VmHWM), in MiB; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+class Vhost:
+    """A RabbitMQ vhost of its own, so counts and queues are this run's only."""
+
+    def __init__(self, prefix: str = "bench"):
+        self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.api = f"{MANAGEMENT}/api/vhosts/{quote(self.name, safe='')}"
+
+    def __enter__(self) -> Vhost:
+        requests.put(self.api, auth=AUTH, timeout=10).raise_for_status()
+        requests.put(
+            f"{MANAGEMENT}/api/permissions/{quote(self.name, safe='')}/guest",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+            auth=AUTH,
+            timeout=10,
+        ).raise_for_status()
+        return self
+
+    @property
+    def amqp_uri(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:5672/{quote(self.name, safe='')}"
+
+    def published(self) -> int:
+        """Messages published into the vhost so far, from the queues' own counters (what
+        every consumer was handed), summed; the management API's totals lag by a few seconds."""
+        queues = requests.get(
+            f"{MANAGEMENT}/api/queues/{quote(self.name, safe='')}",
+            auth=AUTH,
+            timeout=10,
+            params={"columns": "name,message_stats"},
+        ).json()
+        return sum((q.get("message_stats") or {}).get("publish", 0) for q in queues)
+
+    def __exit__(self, *exc) -> None:
+        requests.delete(self.api, auth=AUTH, timeout=30)
+
+
+class EmbeddedMongo:
+    """SecantusDB in a temp directory, synced on every commit like `make run`."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="secantus-bench-")
+        self.uri = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> EmbeddedMongo:
+        self.proc = subprocess.Popen(
+            embedded_mongo_command(str(self.port), self.dir, "WARNING"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for_mongo(self.uri, 60)
+        return self
+
+    def writes(self) -> int:
+        """Documents written so far (inserts, updates, deletes) from serverStatus' opcounters."""
+        ops = MongoClient(self.uri).admin.command("serverStatus").get("opcounters", {})
+        return int(ops.get("insert", 0)) + int(ops.get("update", 0)) + int(ops.get("delete", 0))
+
+    def peak_rss_mib(self) -> float:
+        return peak_rss_mib(self.proc.pid) if self.proc else 0.0
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class System:
+    """Every service with `processes` processes each (the gateway with `gateways`), as
+    `make run` starts them, on a vhost and a database prefix of their own."""
+
+    def __init__(self, amqp_uri: str, mongo_uri: str, processes: int = 1, gateways: int = 1, **env):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.prefix = f"b{uuid.uuid4().hex[:6]}_"
+        self.processes = processes
+        self.gateways = gateways
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "AMQP_URI": amqp_uri,
+            "MONGO_URI": mongo_uri,
+            "DB_PREFIX": self.prefix,
+            "PORT": str(self.port),
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.port}",
+            "LOG_LEVEL": "WARNING",
+            **{k: str(v) for k, v in env.items()},
+        }
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.log_path = os.path.join(ROOT, "var", "log", f"bench-{self.prefix}.log")
+
+    @property
+    def config(self) -> dict:
+        return {"AMQP_URI": self.env["AMQP_URI"], "MONGO_URI": self.env["MONGO_URI"], "DB_PREFIX": self.prefix}
+
+    def __enter__(self) -> System:
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        log = open(self.log_path, "ab")
+        for name, target in TARGETS.items():
+            count = self.gateways if name == "gateway" else self.processes
+            for i in range(count):
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "nameko", "run", "--config", os.path.join(ROOT, "config.yml"), target],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                self.children.append((f"{name}#{i + 1}", proc))
+        try:
+            wait_healthy(self.base, self.children, timeout=120)
+        except BaseException:
+            stop(self.children)
+            raise
+        return self
+
+    def peak_rss(self) -> dict[str, float]:
+        return {name: peak_rss_mib(proc.pid) for name, proc in self.children}
+
+    def __exit__(self, *exc) -> None:
+        stop(self.children)

@@ -1,0 +1,110 @@
+"""A queue consumer that hands a service method a batch of messages at a time.
+
+``@batch_consume(queue, max_batch=200, max_wait=0.05)`` takes up to ``max_batch`` messages, or
+what arrived within ``max_wait`` seconds of the first, and calls the method once with their
+bodies. The messages are acknowledged only after the method returned, so a batch the method
+could not finish (the database away, the process killed) is delivered again; the method must
+make a repeat harmless. A method that raises gets the batch back after a pause (requeued),
+never dropped. Bodies the method cannot use it dead-letters itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+from eventlet.event import Event
+from kombu import Connection, Consumer
+from nameko.extensions import Entrypoint
+
+from common.config import setting
+
+log = logging.getLogger(__name__)
+
+
+class BatchConsumer(Entrypoint):
+    def __init__(self, queue, max_batch: int = 200, max_wait: float = 0.05, **kwargs):
+        self.queue = queue
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self._running = False
+        self._gt = None
+        super().__init__(**kwargs)
+
+    def setup(self):
+        self.amqp_uri = setting(self.container.config, "AMQP_URI")
+
+    def start(self):
+        self._running = True
+        self._gt = self.container.spawn_managed_thread(self._run, identifier=f"batch_consume:{self.queue.name}")
+
+    def stop(self):
+        self._running = False
+        if self._gt is not None:
+            self._gt.wait()
+
+    def kill(self):
+        self._running = False
+        if self._gt is not None:
+            self._gt.kill()
+
+    # ------------------------------------------------------------------ loop
+
+    def _run(self):
+        while self._running:
+            try:
+                self._consume()
+            except Exception:  # the broker went away: connect again, the unacked come back
+                log.exception("batch consumer on %s lost its connection; reconnecting", self.queue.name)
+                time.sleep(1)
+
+    def _consume(self):
+        pending: list = []
+        with Connection(self.amqp_uri, heartbeat=30) as conn:
+            channel = conn.channel()
+            queue = self.queue(channel)
+            queue.declare()
+            consumer = Consumer(
+                channel,
+                queues=[queue],
+                callbacks=[lambda body, message: pending.append(message)],
+                accept=["json"],
+                prefetch_count=self.max_batch * 2,
+            )
+            with consumer:
+                first_at = None
+                while self._running:
+                    try:
+                        conn.drain_events(timeout=self.max_wait)
+                    except socket.timeout:
+                        conn.heartbeat_check()
+                    if pending and first_at is None:
+                        first_at = time.monotonic()
+                    full = len(pending) >= self.max_batch
+                    if pending and (full or time.monotonic() - first_at >= self.max_wait):
+                        batch, pending[:] = pending[: self.max_batch], pending[self.max_batch :]
+                        self._handle(batch)
+                        first_at = time.monotonic() if pending else None
+                # stopping: what is not acknowledged goes back to the queue with the connection
+
+    def _handle(self, messages: list) -> None:
+        done = Event()
+
+        def handle_result(worker_ctx, result, exc_info):
+            done.send(exc_info)
+            return result, exc_info
+
+        self.container.spawn_worker(self, ([m.payload for m in messages],), {}, handle_result=handle_result)
+        exc_info = done.wait()
+        if exc_info is None:
+            for message in messages:
+                message.ack()
+            return
+        log.error("batch of %d from %s failed (%r); handing it back", len(messages), self.queue.name, exc_info[1])
+        time.sleep(0.5)
+        for message in messages:
+            message.requeue()
+
+
+batch_consume = BatchConsumer.decorator

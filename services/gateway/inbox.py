@@ -1,0 +1,75 @@
+"""Each signed-in person's notifications: the inbox behind the bell, marking read, and which
+kinds to keep quiet on which channel. Everyone sees and changes only their own."""
+
+from __future__ import annotations
+
+import re
+
+from common.errors import Invalid
+from services.gateway import i18n
+from services.gateway.http import body, call, http, query
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_LIMIT = 500
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 20
+    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        raise Invalid("查询参数有误。", fields={"limit": [f"应为 1 到 {MAX_LIMIT} 之间的整数。"]})
+    return int(value)
+
+
+def _translated(request, notification: dict) -> dict:
+    """A notification in the reader's language (written in Chinese, kept with its values)."""
+    lang = i18n.pick(request)
+    cat = i18n.catalogue(lang)
+    if cat is None:
+        return notification
+    return {**notification, **{k: cat.get(notification[k]) for k in ("title", "body", "kind_label")}}
+
+
+class Inbox:
+    """Notification entrypoints mixed into the gateway service."""
+
+    @http("GET", "/api/notifications")
+    def list_notifications(self, request):
+        """My notifications, newest first, with the unread count; ?before=<id> for the next page."""
+        who = self._who(request)
+        q = query(request, ("before", "limit"))
+        before = q.get("before")
+        if before is not None and not _ID.match(before):
+            raise Invalid("查询参数有误。", fields={"before": ["编号格式不对。"]})
+        page = call(self.notifications.inbox, who["username"], before, min(_limit(q.get("limit")), 100))
+        page["items"] = [_translated(request, n) for n in page["items"]]
+        return page
+
+    @http("POST", "/api/notifications/<notification_id>/read")
+    def read_notification(self, request, notification_id):
+        who = self._who(request)
+        return _translated(request, call(self.notifications.mark_read, who["username"], notification_id))
+
+    @http("POST", "/api/notifications/read-all")
+    def read_all_notifications(self, request):
+        who = self._who(request)
+        return call(self.notifications.read_all, who["username"])
+
+    @http("GET", "/api/notifications/preferences")
+    def notification_preferences(self, request):
+        """Where I am reached (email, the SMS/WeChat gateway) and the kinds I keep quiet."""
+        who = self._who(request)
+        return self._settings_in(request, call(self.notifications.preferences, who))
+
+    @http("PUT", "/api/notifications/preferences")
+    def set_notification_preferences(self, request):
+        who = self._who(request)
+        return self._settings_in(request, call(self.notifications.set_preferences, who, body(request)))
+
+    def _settings_in(self, request, settings: dict) -> dict:
+        cat = i18n.catalogue(i18n.pick(request))
+        if cat is None:
+            return settings
+        for group in ("kinds", "channels"):
+            settings[group] = [{**item, "label": cat.get(item["label"])} for item in settings[group]]
+        return settings

@@ -1,0 +1,272 @@
+"""Who is told what, when, and on which channel. No I/O.
+
+An event becomes drafts: a notification of one kind addressed to a scope (a volunteer, an
+enterprise union, a palace's dispatchers). The handler turns each draft into one notification
+per account of that scope. A person mutes a kind per channel; the inbox is always written (a
+kind muted there arrives already read), so nothing said to a person is ever lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from contracts.events import NOTIFICATION_CHANNELS, NOTIFICATION_KINDS
+
+CN = dt.timezone(dt.timedelta(hours=8))
+INBOX = "inbox"
+EXTERNAL = tuple(c for c in NOTIFICATION_CHANNELS if c != INBOX)
+
+# kind -> (label, the roles it is for)
+KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "offer": ("新的邀约", ("volunteer",)),
+    "reminder": ("服务提醒", ("volunteer", "enterprise")),
+    "assignment": ("任务变动和服务时长", ("volunteer",)),
+    "order_status": ("订单进展", ("enterprise",)),
+    "survey": ("观众评议", ("enterprise",)),
+    "orders": ("新订单和取消", ("dispatcher", "admin")),
+    "declined": ("志愿者婉拒", ("dispatcher", "admin")),
+    "expiring": ("邀约即将到期和已过期", ("dispatcher", "admin")),
+    "no_show": ("志愿者缺席", ("dispatcher", "admin")),
+    "unfulfillable": ("无法安排的订单", ("dispatcher", "admin")),
+}
+assert set(KINDS) == set(NOTIFICATION_KINDS)
+CHANNEL_LABELS = {"inbox": "站内消息", "email": "电子邮件", "webhook": "短信/微信"}
+
+# reminders before a delivery, and the least time left for each to be worth sending
+LEADS = {"48h": dt.timedelta(hours=48), "2h": dt.timedelta(hours=2)}
+WORTH = {"48h": dt.timedelta(hours=36), "2h": dt.timedelta(minutes=90)}
+# dispatchers hear of an offer still unanswered this long before its deadline
+EXPIRING_LEAD = dt.timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class Draft:
+    kind: str
+    scope: str  # "volunteer" | "enterprise" | "palace"
+    scope_id: str
+    title: str
+    body: str
+    link: str | None = None
+    order_id: str | None = None
+    palace_id: str | None = None
+
+
+@dataclass
+class Preferences:
+    email: str | None = None
+    webhook: bool = False
+    phone: str | None = None
+    mutes: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, doc: dict | None) -> Preferences:
+        doc = doc or {}
+        return cls(
+            email=doc.get("email"),
+            webhook=bool(doc.get("webhook")),
+            phone=doc.get("phone"),
+            mutes={m["kind"]: set(m["channels"]) for m in doc.get("mutes") or []},
+        )
+
+
+def kinds_for(role: str) -> list[str]:
+    return [k for k, (_, roles) in KINDS.items() if role in roles]
+
+
+def routing(prefs: Preferences, kind: str, available: dict[str, bool]) -> tuple[list[str], bool]:
+    """The channels a notification of ``kind`` goes out on for this person, and whether the inbox
+    keeps it quietly (already read). ``available``: the external channels configured here."""
+    muted = prefs.mutes.get(kind, set())
+    reach = {"email": bool(prefs.email), "webhook": prefs.webhook}
+    channels = [INBOX] + [c for c in EXTERNAL if available.get(c) and reach.get(c) and c not in muted]
+    return channels, INBOX in muted
+
+
+def address(prefs: Preferences, channel: str, username: str) -> str:
+    return prefs.email if channel == "email" else (prefs.phone or username)
+
+
+def retry_delay(attempts: int, base_seconds: float) -> dt.timedelta:
+    """Back-off after the n-th failed attempt: base, 2 base, 4 base, … at most a day."""
+    return dt.timedelta(seconds=min(base_seconds * 2 ** max(attempts - 1, 0), 86_400))
+
+
+# ------------------------------------------------------------------ reminders
+
+
+def reminder_times(start: dt.datetime, now: dt.datetime) -> dict[str, dt.datetime]:
+    """When to remind of a delivery at ``start``: 48 h and 2 h before, each only while it still
+    tells the person something (a crew completed a day ahead gets the 2-hour one only)."""
+    return {lead: start - before for lead, before in LEADS.items() if start - now > WORTH[lead]}
+
+
+def expiring_time(deadline: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    due = deadline - EXPIRING_LEAD
+    return due if due > now else None
+
+
+# ------------------------------------------------------------------ wording
+
+
+def when(t: dt.datetime | None) -> str:
+    if t is None:
+        return "时间待定"
+    local = t.astimezone(CN)
+    month, day, hm = local.month, local.day, local.strftime("%H:%M")
+    return f"{month}月{day}日 {hm}"
+
+
+def what(order: dict | None, event: dict | None = None) -> str:
+    for source in (event or {}, order or {}):
+        for key in ("program_title", "custom_request"):
+            if source.get(key):
+                return str(source[key])[:40]
+    return "文化服务"
+
+
+def _site(order: dict | None) -> str:
+    return (order or {}).get("site_address") or "服务地点"
+
+
+def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, str], crew: list[str]) -> list[Draft]:
+    """The notifications an event calls for. ``order``: what is known of its order (title, site,
+    enterprise, start); ``names``: volunteers' names; ``crew``: the volunteers holding or offered
+    a place on the order (told when it is cancelled)."""
+    o = order or {}
+    palace = event.get("palace_id") or o.get("palace_id")
+    order_id = event.get("order_id")
+    enterprise = event.get("enterprise_id") or o.get("enterprise_id")
+    title = what(o, event)
+    site = _site(o)
+    start = event.get("start") or o.get("start")
+    at = when(start)
+    vid = event.get("volunteer_id")
+    volunteer = names.get(vid or "", f"志愿者 {vid}") if vid else ""
+    skill = event.get("skill") or ""
+    out: list[Draft] = []
+
+    def to(kind, scope, scope_id, head, text, link=None):
+        if scope_id:
+            out.append(Draft(kind, scope, scope_id, head, text, link, order_id, palace))
+
+    ent_link, disp_link, vol_link = "/app/enterprise#orders", "/app/dispatcher", "/app/volunteer"
+    if event_type == "order_placed":
+        district = event.get("district") or ""
+        to("orders", "palace", palace, "新订单待受理", f"「{title}」，{district} {site}，请及时受理。", disp_link)
+    elif event_type == "order_accepted":
+        to(
+            "order_status",
+            "enterprise",
+            enterprise,
+            "订单已受理",
+            f"您的订单「{title}」已受理，正在安排人员。",
+            ent_link,
+        )
+    elif event_type == "order_rejected":
+        reason = event.get("reason") or ""
+        to("order_status", "enterprise", enterprise, "订单未被受理", f"您的订单「{title}」未被受理：{reason}", ent_link)
+    elif event_type == "order_cancelled":
+        to("order_status", "enterprise", enterprise, "订单已取消", f"您的订单「{title}」已取消。", ent_link)
+        if event.get("previous_status") not in ("submitted", None):
+            to("orders", "palace", palace, "订单已取消", f"「{title}」（{site}）已被企业取消。", disp_link)
+        for member in crew:
+            to(
+                "assignment",
+                "volunteer",
+                member,
+                "服务已取消",
+                f"{at} 在{site}的「{title}」已取消，无需前往。",
+                vol_link,
+            )
+    elif event_type == "order_closed":
+        score = event.get("satisfaction")
+        result = f"满意度 {score:.1f} 分" if isinstance(score, (int, float)) else "没有收到评议"
+        to("order_status", "enterprise", enterprise, "服务已完结", f"「{title}」评议结束，{result}。", ent_link)
+    elif event_type == "offer_made":
+        deadline = when(event.get("deadline"))
+        head = {"swap": "同事请您接替一项任务", "cover": "紧急顶替邀约"}.get(event.get("kind"), "新的服务邀约")
+        text = f"{at}，{site}，「{title}」（{skill}）。请在 {deadline} 前答复。"
+        to("offer", "volunteer", vid, head, text, vol_link + "#offers")
+    elif event_type == "offer_declined":
+        reason = event.get("reason") or "未说明理由"
+        text = f"{volunteer}婉拒了「{title}」（{skill}）的邀约：{reason}。已转给下一位人选。"
+        to("declined", "palace", palace, "志愿者婉拒了邀约", text, disp_link)
+    elif event_type == "offer_expired":
+        text = f"{volunteer}没有在期限内答复「{title}」（{skill}）的邀约，已转给下一位人选。"
+        to("expiring", "palace", palace, "邀约已过期", text, disp_link)
+        to("offer", "volunteer", vid, "邀约已过期", f"「{title}」（{at}）的邀约已过答复期限。", vol_link + "#offers")
+    elif event_type == "order_scheduled":
+        to("order_status", "enterprise", enterprise, "服务时间已排定", f"「{title}」定于 {at} 到{site}服务。", ent_link)
+        for member in event.get("crew") or []:
+            text = f"「{title}」人员已齐：{at}，{site}。"
+            to("assignment", "volunteer", member["volunteer_id"], "演出人员已齐", text, vol_link + "#schedule")
+    elif event_type == "order_unfulfillable":
+        reason = event.get("reason") or ""
+        text = f"「{title}」暂时找不到合适的人员：{reason}。文化宫调度员会与您联系。"
+        to("order_status", "enterprise", enterprise, "订单暂时无法安排", text, ent_link)
+        to("unfulfillable", "palace", palace, "订单无法安排人员", f"「{title}」无法安排人员：{reason}", disp_link)
+    elif event_type == "assignment_handed_over":
+        colleague = names.get(event["to_volunteer_id"], "同事")
+        text = f"您在「{title}」（{at}）的任务已由{colleague}接替。"
+        to("assignment", "volunteer", event["from_volunteer_id"], "任务已转交", text, vol_link + "#schedule")
+    elif event_type == "volunteer_no_show":
+        reason = event.get("reason") or ""
+        cover = "已发出顶替邀约。" if event.get("cover_offer_id") else "没有找到顶替人选，请手动安排。"
+        to(
+            "no_show",
+            "palace",
+            palace,
+            "志愿者缺席",
+            f"{volunteer}没有到「{title}」（{site}）：{reason}。{cover}",
+            disp_link,
+        )
+        text = f"您在「{title}」（{at}）被登记为缺席：{reason}。如有误请联系调度员。"
+        to("assignment", "volunteer", vid, "已登记缺席", text, vol_link + "#schedule")
+    elif event_type == "delivery_completed":
+        people = event.get("people_served", 0)
+        text = f"「{title}」已完成，服务 {people} 人次。"
+        to("order_status", "enterprise", enterprise, "服务已完成", text, ent_link)
+        for v in event.get("volunteers") or []:
+            hours = round(float(v.get("hours") or 0) + float(v.get("granted_hours") or 0), 1)
+            text = f"「{title}」已完成，记入服务时长 {hours} 小时。"
+            to("assignment", "volunteer", v["volunteer_id"], "服务时长已记录", text, vol_link + "#hours")
+    elif event_type == "survey_opened":
+        closes = when(event.get("closes_at"))
+        text = f"请让职工扫码评议「{title}」，{closes} 截止。"
+        to("survey", "enterprise", enterprise, "观众评议已开放", text, ent_link)
+    return out
+
+
+def reminder_drafts(reminder: dict, order: dict | None, names: dict[str, str]) -> list[Draft]:
+    """What a due reminder says, and to whom."""
+    o = order or {}
+    title, site, at = what(o), _site(o), when(reminder.get("start"))
+    order_id, palace = reminder.get("order_id"), reminder.get("palace_id") or o.get("palace_id")
+    lead = reminder["lead"]
+    if lead == "expiring":
+        vid = reminder.get("volunteer_id")
+        volunteer = names.get(vid or "", f"志愿者 {vid}")
+        deadline = when(reminder.get("deadline"))
+        skill = reminder.get("skill") or ""
+        text = f"{volunteer}还没有答复「{title}」（{skill}）的邀约，{deadline} 到期。"
+        return [Draft("expiring", "palace", palace, "邀约即将到期", text, "/app/dispatcher", order_id, palace)]
+    if reminder.get("volunteer_id"):
+        if lead == "48h":
+            head, text = "服务提醒：两天后", f"{at}，{site}，「{title}」。请提前安排好时间。"
+        else:
+            head, text = "服务提醒：两小时后开始", f"{at}，{site}，「{title}」。到场后请用签到码签到。"
+        link = "/app/volunteer#schedule"
+        return [Draft("reminder", "volunteer", reminder["volunteer_id"], head, text, link, order_id, palace)]
+    enterprise = reminder.get("enterprise_id") or o.get("enterprise_id")
+    if not enterprise:
+        return []
+    text = f"{at}，「{title}」将到{site}服务，请准备好场地并通知职工。"
+    return [Draft("reminder", "enterprise", enterprise, "服务提醒", text, "/app/enterprise#orders", order_id, palace)]
+
+
+def is_stale(reminder: dict, now: dt.datetime) -> bool:
+    """A reminder found due only after what it is about has begun (or its offer's deadline
+    passed) is dropped rather than sent late."""
+    limit = reminder.get("deadline") if reminder["lead"] == "expiring" else reminder.get("start")
+    return limit is not None and now >= limit

@@ -1,0 +1,152 @@
+"""notifications: tells volunteers, enterprise unions and dispatchers what concerns them.
+
+Every notification is written to the person's inbox (and published as ``notification_created``)
+in the same transaction as the event that caused it; email and the webhook (an SMS or WeChat
+gateway) are delivered afterwards by a timer, retried with back-off, each try recorded.
+Reminders 48 h and 2 h before a delivery are kept as due rows and said by a timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import eventlet
+from nameko.exceptions import UnknownService
+from nameko.rpc import RpcProxy
+from nameko.timer import timer
+
+from common.config import Config
+from common.consuming import TryLater, consumes
+from common.errors import NotFound
+from common.observability import Metrics
+from common.rpc import rpc
+from common.store import MongoStore
+from contracts.base import now
+from services.notifications import channels, handlers, repository
+
+log = logging.getLogger(__name__)
+
+RPC_TIMEOUT = 10
+TICK_SECONDS = 1
+
+CONSUMED = [
+    ("orders", "order_placed"),
+    ("orders", "order_amended"),
+    ("orders", "order_accepted"),
+    ("orders", "order_rejected"),
+    ("orders", "order_cancelled"),
+    ("orders", "order_closed"),
+    ("dispatch", "offer_made"),
+    ("dispatch", "offer_accepted"),
+    ("dispatch", "offer_declined"),
+    ("dispatch", "offer_expired"),
+    ("dispatch", "order_scheduled"),
+    ("dispatch", "order_unfulfillable"),
+    ("dispatch", "assignment_handed_over"),
+    ("dispatch", "volunteer_no_show"),
+    ("dispatch", "delivery_completed"),
+    ("feedback", "survey_opened"),
+]
+
+
+def _consumer(source: str, event_type: str):
+    def handle(self, data, uow):
+        handlers.take_in(event_type, data, uow, self._directory, self._settings(), now(), self._find_order)
+
+    handle.__name__ = f"on_{source}_{event_type}"
+    return consumes(source, event_type)(handle)
+
+
+class NotificationsService:
+    name = "notifications"
+    metrics = Metrics()
+    config = Config()
+    accounts = RpcProxy("accounts")
+    orders = RpcProxy("orders")
+
+    store = MongoStore("notifications", indexes=repository.ensure_indexes)
+
+    for _source, _type in CONSUMED:
+        locals()[f"on_{_source}_{_type}"] = _consumer(_source, _type)
+    del _source, _type
+
+    # ------------------------------------------------------------ plumbing
+
+    def _channels(self) -> dict:
+        return channels.configured(self.config)
+
+    def _settings(self) -> handlers.Settings:
+        return handlers.Settings.of(self.config, self._channels())
+
+    def _directory(self, scopes: dict[str, set[str]]) -> list[dict]:
+        """The accounts of the scopes, from accounts; while it is away the event waits."""
+        payload = {k: sorted(v) for k, v in scopes.items()}
+        try:
+            with eventlet.Timeout(RPC_TIMEOUT):
+                return self.accounts.recipients(payload)
+        except (eventlet.Timeout, UnknownService) as err:
+            time.sleep(1)  # handed back to the broker: not at once again
+            raise TryLater(f"accounts did not answer: {err!r}") from None
+
+    def _find_order(self, order_id: str) -> dict | None:
+        """An order as the orders service knows it (None when it does not); while it is away the
+        event waits."""
+        try:
+            with eventlet.Timeout(RPC_TIMEOUT):
+                return self.orders.get_order(order_id)
+        except NotFound:
+            return None
+        except (eventlet.Timeout, UnknownService) as err:
+            time.sleep(1)  # handed back to the broker: not at once again
+            raise TryLater(f"orders did not answer: {err!r}") from None
+
+    # ------------------------------------------------------------ timers
+
+    @timer(interval=TICK_SECONDS)
+    def send_reminders(self):
+        """Say the reminders that are due (48 h and 2 h before a delivery, offers about to expire)."""
+        try:
+            handlers.send_due_reminders(self.store, self._directory, self._settings(), now)
+        except TryLater as err:
+            log.warning("reminders wait: %s", err)
+
+    @timer(interval=TICK_SECONDS)
+    def deliver(self):
+        """Send what is due on email and the webhook; failures are retried with back-off."""
+        handlers.deliver_due(self.store.db, self._channels(), self._settings(), self.store.holder, now)
+
+    # ------------------------------------------------------------ the inbox
+
+    @rpc
+    def inbox(self, username: str, before: str | None = None, limit: int = 20) -> dict:
+        return handlers.inbox(self.store.db, username, before, limit, now())
+
+    @rpc
+    def mark_read(self, username: str, notification_id: str) -> dict:
+        return handlers.mark_read(self.store.db, username, notification_id, now())
+
+    @rpc
+    def read_all(self, username: str) -> dict:
+        return handlers.read_all(self.store.db, username, now())
+
+    @rpc
+    def preferences(self, principal: dict) -> dict:
+        return handlers.preferences(self.store.db, principal, self._settings())
+
+    @rpc
+    def set_preferences(self, principal: dict, payload: dict) -> dict:
+        return handlers.set_preferences(self.store.db, principal, payload, self._settings(), now())
+
+    @rpc
+    def deliveries(self, notification_id: str) -> list[dict]:
+        """Where a notification went: each external channel's status, attempts and last error."""
+        return [
+            {k: d.get(k) for k in ("channel", "status", "attempts", "last_error")}
+            for d in repository.deliveries_of(self.store.db, notification_id)
+        ]
+
+    @rpc
+    def ping(self) -> str:
+        self.store.db.command("ping")
+        return "ok"
