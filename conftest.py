@@ -8,20 +8,85 @@ import eventlet
 
 eventlet.monkey_patch()  # noqa: E402  nameko 2.14.1's pytest plugin no longer does this
 
+import collections  # noqa: E402
+import gc  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import traceback  # noqa: E402
 import uuid  # noqa: E402
 
+import greenlet  # noqa: E402
 import pytest  # noqa: E402
+from eventlet import hubs  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from scripts.run import embedded_mongo_command  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
+
+
+# A test phase (setup, call or teardown) that waits longer than this fails on its own,
+# with the stack of every green thread printed, and the run goes on.
+PHASE_LIMIT = float(os.environ.get("TEST_PHASE_LIMIT", "240"))
+
+
+class PhaseTimeout(BaseException):
+    """Thrown into a test phase that waited past PHASE_LIMIT."""
+
+
+def green_stacks():
+    """Every live green thread's stack, identical stacks folded together."""
+    stacks = collections.Counter()
+    for obj in gc.get_objects():
+        if isinstance(obj, greenlet.greenlet) and obj.gr_frame is not None:
+            stacks["".join(traceback.format_stack(obj.gr_frame))] += 1
+    parts = [f"--- {n} green thread(s):\n{stack}" for stack, n in stacks.most_common()]
+    return "\n".join(parts)
+
+
+def _limited(item, phase):
+    waiting = greenlet.getcurrent()
+
+    def expire():
+        sys.__stderr__.write(
+            f"\n{item.nodeid} {phase} waited more than {PHASE_LIMIT:.0f} s; "
+            f"green threads:\n{green_stacks()}\n"
+        )
+        sys.__stderr__.flush()
+        waiting.throw(PhaseTimeout(f"{phase} waited more than {PHASE_LIMIT:.0f} s"))
+
+    return hubs.get_hub().schedule_call_global(PHASE_LIMIT, expire)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    timer = _limited(item, "setup")
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    timer = _limited(item, "call")
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    timer = _limited(item, "teardown")
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 @pytest.fixture(scope="session")
