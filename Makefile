@@ -5,18 +5,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv bench-venv bench-dispatch bench-reporting bench-intake reports-rebuild run demo admin dlq chaos test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
+.PHONY: help venv bench-venv bench bench-pipeline bench-dispatch bench-reporting bench-intake reports-rebuild run demo admin dlq chaos test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
 
 help:
 	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make demo              drive a realistic scenario through the running system"
-	@echo "make test              all tests (unit, integration, end-to-end) against real RabbitMQ and MongoDB"
+	@echo "make test              all tests (unit, integration, end-to-end, benchmarks at tiny sizes) against real RabbitMQ and MongoDB"
 	@echo "make test-unit | test-integration | test-e2e | test-browser"
 	@echo "make screens           refresh the screenshots of every main screen under docs/screens/"
 	@echo "make i18n [ARGS=--check]  extract new messages into the English catalogue (or check it is complete)"
 	@echo "make admin             create the first admin (asks for user name and password)"
 	@echo "make dlq [ARGS='replay 2 3']  list or replay dead letters"
 	@echo "make chaos [ARGS='--orders 60']  fault suite: kills processes, restarts broker and database"
+	@echo "make bench             every benchmark at its default sizes (about an hour), then bench/results/README.md with plots"
+	@echo "make bench-pipeline [ARGS='--orders 120 --processes 1 2']  orders through every service against the broker's and database's own rates"
 	@echo "make bench-dispatch [ARGS='--seed 7']  the planner on a city-sized month against a reference bound"
 	@echo "make bench-reporting [ARGS='--responses 1000000']  dashboard questions at 10k/100k/1M responses"
 	@echo "make bench-intake [ARGS='--seconds 20']  audience burst on the public survey endpoint against a bare hello"
@@ -37,6 +39,19 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	touch $(BENCH_STAMP)
 
 bench-venv: $(BENCH_STAMP)
+
+bench: bench-venv
+	bash scripts/ensure_rabbit.sh
+	bash scripts/ensure_bench_tools.sh
+	$(PY) -m bench.pipeline
+	$(PY) -m bench.intake
+	$(PY) -m bench.dispatch
+	$(PY) -m bench.reporting
+	$(PY) -m bench.report
+
+bench-pipeline: bench-venv
+	bash scripts/ensure_rabbit.sh
+	$(PY) -m bench.pipeline $(ARGS)
 
 bench-dispatch: bench-venv
 	$(PY) -m bench.dispatch $(ARGS)
@@ -68,9 +83,10 @@ chaos: venv
 	bash scripts/ensure_rabbit.sh
 	$(PY) scripts/chaos.py $(ARGS)
 
-test: venv
+test: bench-venv
 	bash scripts/ensure_rabbit.sh
 	bash scripts/ensure_chromium.sh
+	bash scripts/ensure_bench_tools.sh
 	$(PY) -m pytest -q
 
 test-browser: venv

@@ -1,0 +1,41 @@
+"""Each benchmark run once per test session at the tiniest sizes it accepts, writing into a
+temporary results folder (never bench/results); the smoke tests and bench.report's test share
+the results."""
+
+import json
+
+import pytest
+
+# The small LP instance of the dispatch benchmark is generated with 20 districts; with seed 7,
+# 500 orders (100 volunteers) is the least that leaves no troupe's district without volunteers.
+DISPATCH = "--orders 60 --volunteers 20 --troupes 5 --districts 3 --budget 0.5 --online 20 --iterations 20 --small 500"
+REPORTING = "--orders 100 --responses 300 --repeat 3"
+INTAKE = "--surveys 2 --connections 2 --seconds 1"
+
+
+@pytest.fixture(scope="session")
+def bench_results(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench-results")
+
+
+@pytest.fixture(scope="session")
+def dispatch_result(bench_results):
+    from bench import dispatch
+
+    return dispatch.main([*DISPATCH.split(), "--out", str(bench_results / "dispatch.json")])
+
+
+@pytest.fixture(scope="session")
+def reporting_result(bench_results):
+    from bench import reporting
+
+    out = bench_results / "reporting.json"
+    reporting.main([*REPORTING.split(), "--out", str(out)])
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="session")
+def intake_result(bench_results):
+    from bench import intake
+
+    return intake.main([*INTAKE.split(), "--out", str(bench_results / "intake.json")])
