@@ -407,8 +407,11 @@ def accept_offer(offer_id: str, volunteer_id: str, uow) -> dict:
     if offer.get("kind") == "swap" and offer.get("replaces_offer_id"):
         _hand_over(uow, plan, offer)
     accepted = _crew(uow, plan)
+    # Every acceptance writes the plan, so two members accepting at the same moment conflict
+    # and one is retried: each alone would see only its own acceptance and never the crew.
+    plan["updated_at"] = now()
     if plan["status"] == "planning" and domain.covered(plan["needs"], [o["skill"] for o in accepted]):
-        plan.update(status="scheduled", sign_in_code=domain.sign_in_code(), updated_at=now())
+        plan.update(status="scheduled", sign_in_code=domain.sign_in_code())
         repository.save_plan(uow, plan)
         uow.emit(
             "order_scheduled",
@@ -419,6 +422,8 @@ def accept_offer(offer_id: str, volunteer_id: str, uow) -> dict:
             end=plan["end"],
             crew=[{"volunteer_id": o["volunteer_id"], "skill": o["skill"]} for o in accepted],
         )
+    else:
+        repository.save_plan(uow, plan)
     return offer
 
 

@@ -149,3 +149,21 @@ def test_the_offers_waiting_for_an_answer_are_a_metric(dispatch, service_config)
     assert "songwenhua_offers_pending 2.0" in text
     assert 'songwenhua_outbox_unpublished{service="dispatch"}' in text
     assert 'songwenhua_entrypoint_calls_total{entrypoint="handle_order_accepted",service="dispatch"}' in text
+
+
+def test_a_crew_accepting_at_the_same_moment_still_gets_the_order_scheduled(dispatch, service_config):
+    """Both accepts run at once: each transaction alone sees only its own acceptance, so
+    without a write they both touch, neither would see the crew complete."""
+    d, spy = dispatch
+    orders = [f"same{i}" for i in range(4)]
+    for i, oid in enumerate(orders):
+        accepted(service_config, oid, start=8 + 3 * i, end=10 + 3 * i)
+    for oid in orders:
+        offers = wait_until(lambda oid=oid: len(offers_of(d, oid)) == 2 and offers_of(d, oid), what="two offers")
+        replies = [
+            d.accept_offer.call_async(offer["offer_id"], {"volunteer_id": offer["volunteer_id"]}) for offer in offers
+        ]
+        for reply in replies:
+            reply.result()
+    wait_until(lambda: all(d.get_plan(oid)["status"] == "scheduled" for oid in orders), what="every order scheduled")
+    assert len(spy.wait_for("dispatch", "order_scheduled", count=4)) == 4
