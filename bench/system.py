@@ -62,16 +62,17 @@ class Vhost:
     def amqp_uri(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:5672/{quote(self.name, safe='')}"
 
-    def published(self) -> int:
+    def published(self, exclude: str | None = None) -> int:
         """Messages published into the vhost so far, from the queues' own counters (what
-        every consumer was handed), summed; the management API's totals lag by a few seconds."""
+        every consumer was handed), summed, leaving out the queue named `exclude`; the
+        counters refresh every 5 s."""
         queues = requests.get(
             f"{MANAGEMENT}/api/queues/{quote(self.name, safe='')}",
             auth=AUTH,
             timeout=10,
             params={"columns": "name,message_stats"},
         ).json()
-        return sum((q.get("message_stats") or {}).get("publish", 0) for q in queues)
+        return sum((q.get("message_stats") or {}).get("publish", 0) for q in queues if q["name"] != exclude)
 
     def __exit__(self, *exc) -> None:
         requests.delete(self.api, auth=AUTH, timeout=30)
@@ -97,9 +98,25 @@ class EmbeddedMongo:
         return self
 
     def writes(self) -> int:
-        """Documents written so far (inserts, updates, deletes) from serverStatus' opcounters."""
+        """Write commands so far (inserts, updates, deletes; a many-document insert or update
+        is one) from serverStatus' opcounters."""
         ops = MongoClient(self.uri).admin.command("serverStatus").get("opcounters", {})
         return int(ops.get("insert", 0)) + int(ops.get("update", 0)) + int(ops.get("delete", 0))
+
+    def top(self, prefix: str = "") -> dict[str, dict[str, int]]:
+        """Per collection (databases starting with `prefix`, which is left out of the name):
+        write commands, read commands and the server's time on it in microseconds, from `top`."""
+        totals = MongoClient(self.uri).admin.command("top")["totals"]
+        out = {}
+        for ns, t in totals.items():
+            if ns == "note" or not ns.startswith(prefix):
+                continue
+            out[ns.removeprefix(prefix)] = {
+                "writes": t["insert"]["count"] + t["update"]["count"] + t["remove"]["count"],
+                "reads": t["queries"]["count"] + t["getmore"]["count"],
+                "time_us": t["total"]["time"],
+            }
+        return out
 
     def peak_rss_mib(self) -> float:
         return peak_rss_mib(self.proc.pid) if self.proc else 0.0

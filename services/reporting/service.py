@@ -55,7 +55,8 @@ class ReportingService:
     name = "reporting"
     metrics = Metrics()
 
-    store = MongoStore("reporting", indexes=repository.ensure_indexes, relay=False)
+    # every event adds to the same palace-month counters: its transactions run one at a time
+    store = MongoStore("reporting", indexes=repository.ensure_indexes, relay=False, serial=True)
 
     # one consumer per event of the contracts: everything that happens is archived and counted
     # (notifications are what was said about it, not something that happened)

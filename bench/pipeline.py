@@ -1,0 +1,706 @@
+"""make bench-pipeline: orders carried from placement to closed through every service, against
+what the broker and the database themselves can do on this machine in the same run.
+
+Each order goes the way people drive it through the gateway's HTTP API: the enterprise union
+places it, the dispatcher accepts it, dispatch plans and offers the roles, each volunteer
+accepts their offer (reacting to `offer_made`, as a phone would to a push), the dispatcher
+completes the delivery once `order_scheduled` arrives, three audience members answer the
+survey and the dispatcher closes it; the order counts when `orders.order_closed` is seen.
+
+In the same run, the raw limits: kombu publishing and consuming persistent messages (with
+publisher confirms, as the services publish) on the same broker, and single-document inserts
+on the same database. Broker messages and database writes per order are counted (queue
+publish counters from the management API, `serverStatus` opcounters), so
+
+    limit_orders_per_s = min(raw messages/s / messages per order, raw writes/s / writes per order)
+    ratio              = measured orders/s / limit_orders_per_s
+
+With --growth K the databases are then grown K-fold (volunteers, troupes and every order's
+history copied with new ids) and the same orders are carried again: cost per order must not
+grow with the data. Writes bench/results/pipeline.json.
+
+Usage: python -m bench.pipeline [--orders 120] [--processes 1 2 4] [--growth 10] [--in-flight 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime as dt
+import json
+import os
+import pathlib
+import re
+import secrets
+import statistics
+import sys
+import threading
+import time
+import uuid
+
+import requests
+from kombu import Connection, Exchange, Queue
+from nameko.standalone.rpc import ClusterRpcProxy
+from pymongo import MongoClient
+from pymongo.errors import BulkWriteError
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.system import EmbeddedMongo, System, Vhost, ensure_rabbit  # noqa: E402
+from contracts.base import new_id  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+CN = dt.timezone(dt.timedelta(hours=8))
+PASSWORD = "bench-password-1"
+SLOTS = (9, 13, 17)  # three deliveries a day, two hours each, a rest gap between
+DAYS = 120  # volunteers are free every day this far ahead
+PALACE = "haining"
+ENTERPRISE = "jingbian"
+SOURCES = ("orders", "dispatch", "feedback")
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+# ------------------------------------------------------------------ raw limits
+
+
+def raw_broker(amqp_uri: str, messages: int = 4000, publishers: int = 4) -> dict:
+    """Persistent messages published (confirmed, like nameko's publishers) and consumed (acked)
+    through one durable queue; messages/s from the first publish to the last ack."""
+    name = f"raw-{uuid.uuid4().hex[:6]}"
+    exchange = Exchange(name, type="direct", durable=True)
+    queue = Queue(name, exchange, routing_key=name, durable=True)
+    body = json.dumps({"order_id": new_id(), "payload": "x" * 400})
+    with Connection(amqp_uri) as conn:
+        queue(conn.channel()).declare()
+    got = 0
+    done = threading.Event()
+
+    def consume():
+        nonlocal got
+        with Connection(amqp_uri) as conn:
+
+            def on_message(_body, message):
+                nonlocal got
+                message.ack()
+                got += 1
+                if got >= messages:
+                    done.set()
+
+            with conn.Consumer(queue, callbacks=[on_message], prefetch_count=200):
+                while not done.is_set():
+                    try:
+                        conn.drain_events(timeout=1)
+                    except TimeoutError:
+                        pass
+
+    def publish(count: int):
+        with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+            producer = conn.Producer()
+            for _ in range(count):
+                producer.publish(
+                    body, exchange=exchange, routing_key=name, delivery_mode=2, content_type="application/json"
+                )
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    time.sleep(0.3)
+    started = time.perf_counter()
+    each = messages // publishers
+    with cf.ThreadPoolExecutor(publishers) as pool:
+        list(pool.map(publish, [each] * (publishers - 1) + [messages - each * (publishers - 1)]))
+    done.wait(120)
+    seconds = time.perf_counter() - started
+    with Connection(amqp_uri) as conn:
+        queue(conn.channel()).delete()
+    return {
+        "messages": got,
+        "seconds": round(seconds, 2),
+        "messages_per_s": round(got / seconds, 1),
+        "publishers": publishers,
+    }
+
+
+def raw_database(mongo_uri: str, seconds: float = 6.0, writers: int = 4) -> dict:
+    """Single-document inserts from `writers` threads on the same server, for `seconds`."""
+    client = MongoClient(mongo_uri)
+    coll = client[f"raw{uuid.uuid4().hex[:6]}"].docs
+    coll.insert_one({"warm": True})
+    counts = [0] * writers
+    stop_at = time.perf_counter() + seconds
+
+    def write(i: int):
+        while time.perf_counter() < stop_at:
+            coll.insert_one({"order_id": new_id(), "status": "placed", "at": dt.datetime.now(CN), "n": counts[i]})
+            counts[i] += 1
+
+    started = time.perf_counter()
+    with cf.ThreadPoolExecutor(writers) as pool:
+        list(pool.map(write, range(writers)))
+    took = time.perf_counter() - started
+    client.drop_database(coll.database.name)
+    client.close()
+    return {
+        "writes": sum(counts),
+        "seconds": round(took, 2),
+        "writes_per_s": round(sum(counts) / took, 1),
+        "writers": writers,
+    }
+
+
+# ------------------------------------------------------------------ data
+
+
+def day_windows(first: dt.date, days: int) -> list[dict]:
+    out = []
+    for d in range(days):
+        day = first + dt.timedelta(days=d)
+        out.append(
+            {
+                "start": dt.datetime.combine(day, dt.time(8), CN).isoformat(),
+                "end": dt.datetime.combine(day, dt.time(21), CN).isoformat(),
+            }
+        )
+    return out
+
+
+def order_window(first: dt.date, n: int) -> dict:
+    day = first + dt.timedelta(days=n // len(SLOTS))
+    start = dt.datetime.combine(day, dt.time(SLOTS[n % len(SLOTS)]), CN)
+    return {"start": start.isoformat(), "end": (start + dt.timedelta(hours=2)).isoformat()}
+
+
+class People:
+    """Sign-ins for the enterprise clerk, the dispatcher and every volunteer."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.tokens: dict[str, str] = {}
+        self.volunteer_tokens: dict[str, str] = {}
+
+    def login(self, username: str) -> str:
+        r = requests.post(f"{self.base}/api/login", json={"username": username, "password": PASSWORD}, timeout=60)
+        r.raise_for_status()
+        return r.json()["token"]
+
+
+def seed(system: System, first: dt.date, singers: int, players: int, troupes: int) -> People:
+    """One palace, one program needing a singer and a player, volunteers free every day."""
+    free = day_windows(first, DAYS)
+    volunteers = [(new_id(), "声乐") for _ in range(singers)] + [(new_id(), "器乐") for _ in range(players)]
+    troupe_ids = [new_id() for _ in range(troupes)]
+    with ClusterRpcProxy(system.config, timeout=120) as rpc:
+        rpc.dispatch.upsert_palace({"palace_id": PALACE, "name": "海宁市工人文化宫", "district": "海宁"})
+        rpc.dispatch.upsert_program(
+            {
+                "program_id": "song",
+                "palace_id": PALACE,
+                "title": "劳动者之歌 文艺演出",
+                "kind": "performance",
+                "duration_minutes": 120,
+                "needs": [{"skill": "声乐", "count": 1}, {"skill": "器乐", "count": 1}],
+            }
+        )
+        add_volunteers(rpc, volunteers, troupe_ids, free)
+        rpc.orders.register_enterprise(
+            {"enterprise_id": ENTERPRISE, "palace_id": PALACE, "name": "海宁经编产业园联合工会", "district": "海宁"}
+        )
+        rpc.accounts.create_user(
+            {
+                "username": "union",
+                "password": PASSWORD,
+                "role": "enterprise",
+                "palace_id": PALACE,
+                "enterprise_id": ENTERPRISE,
+            }
+        )
+        rpc.accounts.create_user(
+            {"username": "dispatcher", "password": PASSWORD, "role": "dispatcher", "palace_id": PALACE}
+        )
+        add_accounts(rpc, [v for v, _ in volunteers])
+    people = People(system.base)
+    people.tokens = {"union": people.login("union"), "dispatcher": people.login("dispatcher")}
+    login_volunteers(people, [v for v, _ in volunteers])
+    return people
+
+
+def add_volunteers(rpc, volunteers: list[tuple[str, str]], troupe_ids: list[str], free: list[dict]) -> None:
+    for i, (vid, skill) in enumerate(volunteers):
+        rpc.dispatch.upsert_volunteer(
+            {
+                "volunteer_id": vid,
+                "palace_id": PALACE,
+                "name": f"志愿者{i + 1}",
+                "phone": "13900000000",
+                "skills": [skill],
+                "district": "海宁",
+                "troupe_ids": [troupe_ids[i % len(troupe_ids)]],
+                "availability": free,
+            }
+        )
+    for t, tid in enumerate(troupe_ids):
+        members = [v for i, (v, _) in enumerate(volunteers) if i % len(troupe_ids) == t]
+        rpc.dispatch.upsert_troupe(
+            {
+                "troupe_id": tid,
+                "palace_id": PALACE,
+                "name": f"职工艺术团{t + 1}",
+                "district": "海宁",
+                "members": members,
+                "repertoire": ["song"],
+            }
+        )
+
+
+def add_accounts(rpc, volunteer_ids: list[str]) -> None:
+    for vid in volunteer_ids:
+        rpc.accounts.create_user(
+            {
+                "username": f"v-{vid}",
+                "password": PASSWORD,
+                "role": "volunteer",
+                "palace_id": PALACE,
+                "volunteer_id": vid,
+            }
+        )
+
+
+def login_volunteers(people: People, volunteer_ids: list[str]) -> None:
+    with cf.ThreadPoolExecutor(4) as pool:
+        for vid, token in zip(volunteer_ids, pool.map(lambda v: people.login(f"v-{v}"), volunteer_ids), strict=True):
+            people.volunteer_tokens[vid] = token
+
+
+# ------------------------------------------------------------------ growth
+
+
+HEX_ID = re.compile(r"[0-9a-f]{32}")
+TOKEN = re.compile(r"[A-Za-z0-9_-]{22,44}")
+KEEP = {PALACE, ENTERPRISE, "song"}
+SKIP = {"outbox"}  # copied events would be published again
+
+
+class Remap:
+    """One copy's new ids: the same old id gets the same new id in every collection."""
+
+    def __init__(self):
+        self.mapping: dict[str, str] = {}
+
+    def _new(self, old: str) -> str:
+        if old not in self.mapping:
+            fresh = new_id() if HEX_ID.fullmatch(old) else secrets.token_urlsafe(max(16, len(old) * 3 // 4))
+            self.mapping[old] = fresh
+        return self.mapping[old]
+
+    def __call__(self, value):
+        if isinstance(value, str):
+            if value in KEEP:
+                return value
+            if TOKEN.fullmatch(value) and not HEX_ID.fullmatch(value):
+                return self._new(value)
+            # ids alone or inside keys such as "<volunteer>:<bucket>" or "dispatch:<event>"
+            return HEX_ID.sub(lambda m: self._new(m.group(0)), value)
+        if isinstance(value, dict):
+            return {self(key) if isinstance(key, str) else key: self(v) for key, v in value.items()}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        return value
+
+
+def grow(mongo_uri: str, prefix: str, factor: int) -> dict:
+    """Copy every service's documents factor-1 times with fresh ids (orders, plans, offers,
+    bookings, surveys, answers, volunteers, troupes, processed events...), so the volunteers,
+    troupes and history are factor times what they were. Accounts are not copied (their keys
+    are secrets); the copied volunteers get accounts of their own. Documents a unique key
+    other than an id keeps from being copied (per-palace counters) are left single."""
+    client = MongoClient(mongo_uri, tz_aware=True)
+    copied: dict[str, int] = {}
+    new_volunteers: list[str] = []
+    dbs = [n for n in client.list_database_names() if n.startswith(prefix) and not n.endswith("accounts")]
+    copies = [Remap() for _ in range(1, factor)]  # one id mapping per copy, across collections
+    for name in dbs:
+        db = client[name]
+        for coll in db.list_collection_names():
+            if coll in SKIP:
+                continue
+            originals = list(db[coll].find({}))
+            for remap in copies if originals else []:
+                docs = [remap(d) for d in originals]
+                for d in docs:
+                    if not isinstance(d.get("_id"), str):
+                        d.pop("_id", None)
+                try:
+                    n = len(db[coll].insert_many(docs, ordered=False).inserted_ids)
+                except BulkWriteError as err:
+                    n = err.details.get("nInserted", 0)
+                key = f"{name.removeprefix(prefix)}.{coll}"
+                copied[key] = copied.get(key, 0) + n
+                if coll == "volunteers" and name.endswith("dispatch"):
+                    new_volunteers += [d.get("volunteer_id", d["_id"]) for d in docs]
+    client.close()
+    return {"copied": copied, "volunteers": new_volunteers}
+
+
+# ------------------------------------------------------------------ the driver
+
+
+class Driver:
+    """Reacts to the flow's events as the people would, through the gateway."""
+
+    def __init__(self, system: System, people: People, workers: int = 12):
+        self.system = system
+        self.people = people
+        self.pool = cf.ThreadPoolExecutor(workers)
+        self.local = threading.local()
+        self.placed: dict[str, float] = {}
+        self.closed: dict[str, float] = {}
+        self.failed: dict[str, str] = {}
+        self.errors: list[str] = []
+        self.lock = threading.Lock()
+        self.slots: threading.Semaphore | None = None
+        self.queue_name = f"bench-driver-{uuid.uuid4().hex[:6]}"
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.listener = threading.Thread(target=self._listen, daemon=True)
+        self.listener.start()
+        if not self.ready.wait(30):
+            raise RuntimeError("the driver could not bind to the events")
+
+    def _session(self) -> requests.Session:
+        s = getattr(self.local, "s", None)
+        if s is None:
+            s = self.local.s = requests.Session()
+        return s
+
+    def call(self, method: str, path: str, token: str | None, ok=(200, 201, 202), **kw) -> dict:
+        headers = kw.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        for attempt in range(5):
+            r = self._session().request(method, self.system.base + path, headers=headers, timeout=60, **kw)
+            if r.status_code in ok:
+                return r.json() if r.content else {}
+            if r.status_code in (429, 502, 503, 504) and attempt < 4:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:200]}")
+        raise AssertionError("unreachable")
+
+    # events → actions
+    def _listen(self) -> None:
+        with Connection(self.system.env["AMQP_URI"]) as conn:
+            queue = Queue(self.queue_name, auto_delete=True, durable=False)
+            channel = conn.channel()
+            bound = queue(channel)
+            bound.declare()
+            for source in SOURCES:
+                ex = Exchange(f"{source}.events", type="topic", durable=True)(channel)
+                ex.declare()
+                for key in (
+                    "offer_made",
+                    "order_scheduled",
+                    "survey_opened",
+                    "order_closed",
+                    "order_unfulfillable",
+                    "order_rejected",
+                ):
+                    bound.bind_to(exchange=ex, routing_key=key)
+            self.ready.set()
+            with conn.Consumer(bound, callbacks=[self._on_event], accept=["json"], prefetch_count=100):
+                while not self.stop.is_set():
+                    try:
+                        conn.drain_events(timeout=0.5)
+                    except TimeoutError:
+                        pass
+
+    def _on_event(self, body, message) -> None:
+        message.ack()
+        kind = message.delivery_info["routing_key"]
+        payload = body if isinstance(body, dict) else json.loads(body)
+        order_id = payload.get("order_id")
+        if order_id not in self.placed:
+            return
+        if kind == "offer_made":
+            self.pool.submit(self._guard, order_id, self._accept_offer, payload)
+        elif kind == "order_scheduled":
+            self.pool.submit(self._guard, order_id, self._complete, order_id)
+        elif kind == "survey_opened":
+            self.pool.submit(self._guard, order_id, self._answer_and_close, order_id)
+        elif kind == "order_closed":
+            self._finish(order_id, None)
+        else:
+            self._finish(order_id, f"{kind}: {payload.get('reason')}")
+
+    def _guard(self, order_id: str, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as err:  # noqa: BLE001 - a step that failed ends this order, not the run
+            self._finish(order_id, str(err))
+
+    def _finish(self, order_id: str, error: str | None) -> None:
+        with self.lock:
+            if order_id in self.closed or order_id in self.failed:
+                return
+            if error is None:
+                self.closed[order_id] = time.perf_counter()
+            else:
+                self.failed[order_id] = error
+        if self.slots:
+            self.slots.release()
+
+    def _accept_offer(self, offer: dict) -> None:
+        token = self.people.volunteer_tokens.get(offer["volunteer_id"])
+        if token is None:
+            raise RuntimeError(f"no sign-in for volunteer {offer['volunteer_id']}")
+        self.call("POST", f"/api/offers/{offer['offer_id']}/accept", token, json={})
+
+    def _complete(self, order_id: str) -> None:
+        self.call(
+            "POST", f"/api/orders/{order_id}/complete", self.people.tokens["dispatcher"], json={"people_served": 280}
+        )
+
+    def _answer_and_close(self, order_id: str) -> None:
+        dispatcher = self.people.tokens["dispatcher"]
+        survey = self.call("GET", f"/api/orders/{order_id}/survey", dispatcher)
+        for i, overall in enumerate((5, 4, 4)):
+            self.call(
+                "POST",
+                f"/api/surveys/{survey['token']}/responses",
+                None,
+                json={"overall": overall, "performers": 5, "comment": "节目很精彩", "client_ref": f"{order_id}-{i}"},
+                headers={"User-Agent": f"phone-{order_id}-{i}"},
+            )
+        self.call("POST", f"/api/orders/{order_id}/survey/close", dispatcher, json={})
+
+    def place(self, window: dict) -> None:
+        order = self.call(
+            "POST",
+            "/api/orders",
+            self.people.tokens["union"],
+            json={
+                "enterprise_id": ENTERPRISE,
+                "palace_id": PALACE,
+                "program_id": "song",
+                "site_address": "经编园区 3 号厂房",
+                "district": "海宁",
+                "audience_size": 300,
+                "windows": [window],
+                "contact_name": "王芳",
+                "contact_phone": "0573-87000000",
+            },
+        )
+        order_id = order["order_id"]
+        with self.lock:
+            self.placed[order_id] = time.perf_counter()
+        self.call("POST", f"/api/orders/{order_id}/accept", self.people.tokens["dispatcher"], json={"note": "安排"})
+
+    def run(self, windows: list[dict], in_flight: int, timeout: float) -> dict:
+        self.slots = threading.Semaphore(in_flight)
+        started = time.perf_counter()
+        placer = cf.ThreadPoolExecutor(4)
+        for window in windows:
+            self.slots.acquire()
+            placer.submit(self._place_guarded, window)
+        placer.shutdown(wait=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if len(self.closed) + len(self.failed) >= len(self.placed):
+                    break
+            time.sleep(0.1)
+        ended = max(self.closed.values(), default=started)
+        latencies = sorted(self.closed[o] - self.placed[o] for o in self.closed)
+        return {
+            "orders": len(windows),
+            "placed": len(self.placed),
+            "closed": len(self.closed),
+            "failed": len(self.failed),
+            "failures": sorted(set(self.failed.values()))[:5] + self.errors[:5],
+            "seconds": round(ended - started, 2),
+            "orders_per_s": round(len(self.closed) / (ended - started), 2) if self.closed else 0.0,
+            "latency_p50_s": round(statistics.median(latencies), 2) if latencies else None,
+            "latency_p99_s": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2)
+            if latencies
+            else None,
+        }
+
+    def _place_guarded(self, window: dict) -> None:
+        try:
+            self.place(window)
+        except Exception as err:  # noqa: BLE001
+            self.errors.append(str(err))
+            self.slots.release()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.join(5)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def carry(system, people, vhost, mongo, windows, in_flight, timeout) -> dict:
+    """Carry the orders through and count what the broker and the database did for them."""
+    driver = Driver(system, people)
+    try:
+        time.sleep(1.0)  # queue counters settle after the sign-ins' calls
+        messages_before, writes_before = vhost.published(exclude=driver.queue_name), mongo.writes()
+        top_before = mongo.top(system.prefix)
+        result = driver.run(windows, in_flight, timeout)
+        time.sleep(6.0)  # management counters refresh every 5 s
+        messages = vhost.published(exclude=driver.queue_name) - messages_before
+        writes = mongo.writes() - writes_before
+        top = mongo.top(system.prefix)
+    finally:
+        driver.close()
+    n = max(1, result["closed"])
+    result["messages_per_order"] = round(messages / n, 1)
+    result["writes_per_order"] = round(writes / n, 1)
+    result["idle_writes_per_s"] = idle_writes_per_s(mongo)
+    result["busiest_collections"] = busiest(top, top_before, n)
+    return result
+
+
+def idle_writes_per_s(mongo: EmbeddedMongo, seconds: float = 5.0) -> float:
+    """Writes with no order under way (leases renewed, timers looking for work)."""
+    before = mongo.writes()
+    time.sleep(seconds)
+    return round((mongo.writes() - before) / seconds, 1)
+
+
+def busiest(top: dict, before: dict, orders: int, count: int = 12) -> list[dict]:
+    """The collections the database spent most time on, per order: where the writes go."""
+    rows = []
+    for ns, t in top.items():
+        b = before.get(ns, {"writes": 0, "reads": 0, "time_us": 0})
+        rows.append(
+            {
+                "collection": ns,
+                "writes_per_order": round((t["writes"] - b["writes"]) / orders, 1),
+                "reads_per_order": round((t["reads"] - b["reads"]) / orders, 1),
+                "ms_per_order": round((t["time_us"] - b["time_us"]) / orders / 1000, 2),
+            }
+        )
+    rows.sort(key=lambda r: -r["ms_per_order"])
+    return rows[:count]
+
+
+def limits(result: dict, raw: dict) -> None:
+    by_broker = raw["broker_messages_per_s"] / max(result["messages_per_order"], 0.1)
+    by_db = raw["database_writes_per_s"] / max(result["writes_per_order"], 0.1)
+    result["limit_orders_per_s"] = round(min(by_broker, by_db), 2)
+    result["limited_by"] = "broker" if by_broker < by_db else "database"
+    result["ratio"] = (
+        round(result["orders_per_s"] / result["limit_orders_per_s"], 3) if result["limit_orders_per_s"] else None
+    )
+
+
+def one_level(args, processes: int, raw: dict, mongo: EmbeddedMongo, growth: int = 0) -> dict:
+    first = dt.datetime.now(CN).date() + dt.timedelta(days=3)
+    with Vhost() as vhost:
+        env = {"SURVEY_CLOSE_GRACE": args.grace}
+        with System(vhost.amqp_uri, mongo.uri, processes=processes, gateways=processes, **env) as system:
+            log(f"  {processes} process(es) per service: seeding {args.singers}+{args.singers} volunteers")
+            people = seed(system, first, args.singers, args.singers, args.troupes)
+            windows = [order_window(first, n) for n in range(args.orders)]
+            result = carry(system, people, vhost, mongo, windows, args.in_flight, args.timeout)
+            limits(result, raw)
+            result["processes"] = processes
+            log(
+                f"    {result['closed']}/{result['orders']} closed, {result['orders_per_s']} orders/s, "
+                f"{result['messages_per_order']} messages and {result['writes_per_order']} writes per order, "
+                f"limit {result['limit_orders_per_s']}/s ({result['limited_by']}), ratio {result['ratio']}"
+            )
+            grown = None
+            if growth > 1:
+                log(f"  growing the data {growth}-fold")
+                t = time.perf_counter()
+                extra = grow(mongo.uri, system.prefix, growth)
+                with ClusterRpcProxy(system.config, timeout=120) as rpc:
+                    add_accounts(rpc, extra["volunteers"])
+                login_volunteers(people, extra["volunteers"])
+                log(f"    copied {sum(extra['copied'].values())} documents in {time.perf_counter() - t:.0f} s")
+                later = [order_window(first, n) for n in range(args.orders, 2 * args.orders)]
+                grown = carry(system, people, vhost, mongo, later, args.in_flight, args.timeout)
+                limits(grown, raw)
+                grown["processes"] = processes
+                grown["copied_documents"] = extra["copied"]
+                log(
+                    f"    grown: {grown['closed']}/{grown['orders']} closed, {grown['orders_per_s']} orders/s, "
+                    f"{grown['messages_per_order']} messages and {grown['writes_per_order']} writes per order"
+                )
+            rss = system.peak_rss()
+    result["peak_rss_mib"] = rss
+    if grown is not None:
+        grown["peak_rss_mib"] = rss
+    return {"run": result, "grown": grown}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=120)
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--growth", type=int, default=10, help="grow the data this many times (0: skip)")
+    parser.add_argument("--singers", type=int, default=20, help="singers, and as many players")
+    parser.add_argument("--troupes", type=int, default=4)
+    parser.add_argument("--in-flight", type=int, default=40, help="orders under way at once")
+    parser.add_argument("--grace", default="1", help="SURVEY_CLOSE_GRACE for the services, seconds")
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--out", default=str(RESULTS / "pipeline.json"))
+    args = parser.parse_args(argv)
+    ensure_rabbit()
+
+    runs, growth = [], None
+    with EmbeddedMongo() as mongo:
+        with Vhost("raw") as vhost:
+            log("raw limits on this broker and database")
+            broker = raw_broker(vhost.amqp_uri, messages=max(500, args.orders * 20))
+            database = raw_database(mongo.uri)
+        raw = {
+            "broker_messages_per_s": broker["messages_per_s"],
+            "database_writes_per_s": database["writes_per_s"],
+            "broker": broker,
+            "database": database,
+        }
+        log(f"  broker {broker['messages_per_s']} messages/s, database {database['writes_per_s']} writes/s")
+        for i, processes in enumerate(args.processes):
+            out = one_level(args, processes, raw, mongo, growth=args.growth if i == 0 else 0)
+            runs.append(out["run"])
+            if out["grown"] is not None:
+                base, grown = out["run"], out["grown"]
+                growth = {
+                    "scale": args.growth,
+                    "base": base,
+                    "grown": grown,
+                    "writes_per_order_ratio": round(grown["writes_per_order"] / base["writes_per_order"], 3)
+                    if base["writes_per_order"]
+                    else None,
+                    "messages_per_order_ratio": round(grown["messages_per_order"] / base["messages_per_order"], 3)
+                    if base["messages_per_order"]
+                    else None,
+                    "seconds_per_order_ratio": round(base["orders_per_s"] / grown["orders_per_s"], 3)
+                    if grown["orders_per_s"]
+                    else None,
+                }
+        runs[-1]["peak_rss_mib"]["database"] = mongo.peak_rss_mib()
+    report = {
+        "benchmark": "pipeline",
+        "when": dt.datetime.now(CN).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count()},
+        "settings": vars(args) | {"out": None},
+        "raw": raw,
+        "runs": runs,
+        "growth": growth,
+        "target": {"ratio": 0.6},
+        "met": all((r["ratio"] or 0) >= 0.6 for r in runs),
+    }
+    if args.out:
+        pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        log(f"wrote {args.out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
