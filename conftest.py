@@ -28,7 +28,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from scripts.run import embedded_mongo_command  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
-
 # A test phase (setup, call or teardown) that waits longer than this fails on its own,
 # with the stack of every green thread printed, and the run goes on.
 PHASE_LIMIT = float(os.environ.get("TEST_PHASE_LIMIT", "240"))
@@ -53,8 +52,7 @@ def _limited(item, phase):
 
     def expire():
         sys.__stderr__.write(
-            f"\n{item.nodeid} {phase} waited more than {PHASE_LIMIT:.0f} s; "
-            f"green threads:\n{green_stacks()}\n"
+            f"\n{item.nodeid} {phase} waited more than {PHASE_LIMIT:.0f} s; green threads:\n{green_stacks()}\n"
         )
         sys.__stderr__.flush()
         waiting.throw(PhaseTimeout(f"{phase} waited more than {PHASE_LIMIT:.0f} s"))

@@ -31,6 +31,7 @@ import json
 import os
 import pathlib
 import re
+import resource
 import secrets
 import statistics
 import sys
@@ -547,19 +548,28 @@ def carry(system, people, vhost, mongo, windows, in_flight, timeout) -> dict:
         time.sleep(1.0)  # queue counters settle after the sign-ins' calls
         messages_before, writes_before = vhost.published(exclude=driver.queue_name), mongo.writes()
         top_before = mongo.top(system.prefix)
+        cpu_before = {**system.cpu_seconds(), "database": mongo.cpu_seconds(), "driver": own_cpu()}
         result = driver.run(windows, in_flight, timeout)
         time.sleep(6.0)  # management counters refresh every 5 s
         messages = vhost.published(exclude=driver.queue_name) - messages_before
         writes = mongo.writes() - writes_before
         top = mongo.top(system.prefix)
+        cpu = {**system.cpu_seconds(), "database": mongo.cpu_seconds(), "driver": own_cpu()}
     finally:
         driver.close()
     n = max(1, result["closed"])
     result["messages_per_order"] = round(messages / n, 1)
     result["writes_per_order"] = round(writes / n, 1)
+    result["cpu_ms_per_order"] = {k: round((cpu[k] - cpu_before.get(k, 0.0)) * 1000 / n, 1) for k in cpu}
+    result["cpu_ms_per_order"]["all"] = round(sum(result["cpu_ms_per_order"].values()), 1)
     result["idle_writes_per_s"] = idle_writes_per_s(mongo)
     result["busiest_collections"] = busiest(top, top_before, n)
     return result
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def idle_writes_per_s(mongo: EmbeddedMongo, seconds: float = 5.0) -> float:

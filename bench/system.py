@@ -41,6 +41,16 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """Processor time the process has used so far (user + system), in seconds; 0 once gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class Vhost:
     """A RabbitMQ vhost of its own, so counts and queues are this run's only."""
 
@@ -121,6 +131,9 @@ class EmbeddedMongo:
     def peak_rss_mib(self) -> float:
         return peak_rss_mib(self.proc.pid) if self.proc else 0.0
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.proc.pid) if self.proc else 0.0
+
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -180,6 +193,14 @@ class System:
             stop(self.children)
             raise
         return self
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """Processor seconds used so far by each service, its processes summed."""
+        out: dict[str, float] = {}
+        for name, proc in self.children:
+            service = name.split("#")[0]
+            out[service] = out.get(service, 0.0) + cpu_seconds(proc.pid)
+        return out
 
     def peak_rss(self) -> dict[str, float]:
         return {name: peak_rss_mib(proc.pid) for name, proc in self.children}

@@ -9,7 +9,6 @@ by the next relay that holds the lease (at least once; consumers drop repeats vi
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -91,9 +90,7 @@ class UnitOfWork:
 class Store:
     """A service's database with transactions, outbox relay and dead-letter publishing."""
 
-    def __init__(
-        self, client: MongoClient, db_name: str, source: str, amqp_uri: str, config: dict, serial: bool = False
-    ):
+    def __init__(self, client: MongoClient, db_name: str, source: str, amqp_uri: str, config: dict):
         self.client = client
         self.db = client[db_name]
         self.source = source
@@ -102,10 +99,6 @@ class Store:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
         self._wake = threading.Event()
         self._running = False
-        # one transaction at a time in this process: for services whose every transaction
-        # writes the same few documents (counters), where concurrent ones would only conflict
-        # and be retried
-        self._serial = threading.Lock() if serial else contextlib.nullcontext()
 
     # -------------------------------------------------------------- transactions
 
@@ -119,7 +112,7 @@ class Store:
             uow._write_outbox()
             result[:] = [value, bool(uow.events)]
 
-        with self._serial, self.client.start_session() as session:
+        with self.client.start_session() as session:
             session.with_transaction(callback)
         if result and result[1]:
             self._wake.set()
@@ -259,11 +252,10 @@ class MongoStore(DependencyProvider):
     ``indexes(db)`` creates the service's indexes at start-up: every query path has one.
     """
 
-    def __init__(self, db_name: str, indexes: Callable | None = None, relay: bool = True, serial: bool = False):
+    def __init__(self, db_name: str, indexes: Callable | None = None, relay: bool = True):
         self.db_name = db_name
         self.indexes = indexes
         self.relay = relay
-        self.serial = serial
         self.store: Store | None = None
 
     def setup(self):
@@ -274,9 +266,7 @@ class MongoStore(DependencyProvider):
             serverSelectionTimeoutMS=int(setting(config, "MONGO_TIMEOUT_MS", 10_000)),
         )
         db_name = f"{setting(config, 'DB_PREFIX', '')}{self.db_name}"
-        self.store = Store(
-            client, db_name, self.container.service_name, setting(config, "AMQP_URI"), config, serial=self.serial
-        )
+        self.store = Store(client, db_name, self.container.service_name, setting(config, "AMQP_URI"), config)
         self.store.ensure_outbox_indexes()
         if self.indexes:
             self.indexes(self.store.db)

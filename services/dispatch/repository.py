@@ -43,6 +43,7 @@ def ensure_indexes(db) -> None:
     # no double booking: _id is "<volunteer>:<bucket>", unique by nature; these serve the queries
     db.bookings.create_index([("volunteer_id", ASCENDING), ("bucket", ASCENDING)], unique=True)
     db.bookings.create_index([("offer_id", ASCENDING)])
+    db.bookings.create_index([("bucket", ASCENDING)])
     db.alliances.create_index([("palace_ids", ASCENDING)])
     db.alliances.create_index([("name", ASCENDING)])
     db.troupes.create_index([("palace_id", ASCENDING), ("shared", ASCENDING)])
@@ -117,13 +118,17 @@ def held_buckets(uow, volunteer_ids: list[str], start, end, ignore_offers=frozen
     if not volunteer_ids:
         return {}
     span = domain.buckets(start, end)
+    wanted = set(volunteer_ids)
     out: dict[str, list[int]] = {}
+    # Everything booked in the window, by the bucket index, then the candidates kept here: the
+    # cost follows how many are busy at that time, not how many candidates or how much history
+    # (the embedded server walks a volunteer's whole history for a volunteer_id $in query).
     for d in uow.db.bookings.find(
-        {"volunteer_id": {"$in": volunteer_ids}, "bucket": {"$gte": span.start, "$lt": span.stop}},
+        {"bucket": {"$gte": span.start, "$lt": span.stop}},
         {"volunteer_id": 1, "bucket": 1, "offer_id": 1},
         session=uow.session,
     ):
-        if d.get("offer_id") not in ignore_offers:
+        if d["volunteer_id"] in wanted and d.get("offer_id") not in ignore_offers:
             out.setdefault(d["volunteer_id"], []).append(d["bucket"])
     return out
 

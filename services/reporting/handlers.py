@@ -12,15 +12,10 @@ REBUILD_BATCH = 1000
 
 
 def take_in(source: str, event_type: str, payload: dict, data: dict, uow) -> None:
-    """Archive the event and, unless a rebuild is under way, project it in the same transaction.
-    During a rebuild the event is only archived: the rebuild projects it in its turn, so nothing
-    is counted twice or skipped."""
-    rebuilding = repository.rebuild_lock(uow.db, uow.session) is not None
-    if not repository.archive(uow.db, source, event_type, payload, data["occurred_at"], not rebuilding, uow.session):
-        return  # archived before (a redelivery the inbox did not catch)
-    if rebuilding:
-        return
-    project_events(uow.db, [{**data, "event_type": event_type}], uow.session)
+    """Archive the event, in the consumer's transaction with its inbox entry. The projector
+    (``drain``) counts it moments later together with the others that arrived, and during a
+    rebuild the rebuild counts it in its turn, so nothing is counted twice or skipped."""
+    repository.archive(uow.db, source, event_type, payload, data["occurred_at"], False, uow.session)
 
 
 def project_events(db, events: list[dict], session=None) -> int:
@@ -52,25 +47,24 @@ def rebuild(store, by: str, progress=None) -> dict:
     return {"events": done, "seconds": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2)}
 
 
-def drain(store, progress=None, total: int = 0, exclusive: bool = False, older_than: float = 0.0) -> int:
-    """Project archived events the projections do not hold yet, oldest first. Under the rebuild
-    lock nobody else projects them; otherwise each event is claimed on its own, so two processes
-    sweeping at once count it once."""
+def drain(store, progress=None, total: int = 0, exclusive: bool = False) -> int:
+    """Project archived events the projections do not hold yet, oldest first, a batch per
+    transaction. Under the rebuild lock nobody else projects them; otherwise the batch is
+    claimed in the transaction, so two processes draining at once count each event once (the
+    later one conflicts, is retried and finds the events claimed)."""
     done = 0
     while True:
         docs = repository.unprojected(store.db, REBUILD_BATCH)
-        if older_than:
-            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than)
-            docs = [d for d in docs if d["occurred_at"] < cutoff]
         if not docs:
             return done
 
         def work(uow, docs=docs):
             if exclusive:
-                repository.claim(uow.db, [d["_id"] for d in docs], uow.session)
                 mine = docs
             else:
-                mine = [d for d in docs if repository.claim(uow.db, [d["_id"]], uow.session)]
+                still = repository.still_unprojected(uow.db, [d["_id"] for d in docs], uow.session)
+                mine = [d for d in docs if d["_id"] in still]
+            repository.claim(uow.db, [d["_id"] for d in mine], uow.session)
             events = [{**load_event(d["source"], d["type"], d["payload"]), "event_type": d["type"]} for d in mine]
             project_events(uow.db, events, uow.session)
             return len(mine)

@@ -47,6 +47,15 @@ def claim(db, event_ids: list[str], session=None) -> int:
     ).modified_count
 
 
+def still_unprojected(db, event_ids: list[str], session=None) -> set[str]:
+    found = db.events.find({"_id": {"$in": event_ids}, "projected": False}, {"_id": 1}, session=session)
+    return {d["_id"] for d in found}
+
+
+def count_unprojected(db) -> int:
+    return db.events.count_documents({"projected": False})
+
+
 def mark_all_unprojected(db) -> int:
     return db.events.update_many({"projected": True}, {"$set": {"projected": False}}).modified_count
 

@@ -117,6 +117,7 @@ def test_events_become_the_numbers_once_each_and_a_rebuild_gives_the_same(report
     sent += an_order(service_config, reporting, "o2", "许村", "film", [3])
 
     wait_until(lambda: reporting.archive_size() == len(sent), what="every event archived")
+    wait_until(lambda: reporting.backlog() == 0, what="every event counted")
     report = reporting.dashboard("p1", "2026-12", "2026-12")
     totals = report["totals"]
     assert totals["orders_placed"] == 2 and totals["orders_scheduled"] == 2
@@ -141,6 +142,7 @@ def test_events_become_the_numbers_once_each_and_a_rebuild_gives_the_same(report
         service_config, reporting, "o3", "海宁", "song", []
     )  # a later order shows the redeliveries were seen
     wait_until(lambda: reporting.archive_size() == len(sent) + len(marker), what="every event archived")
+    wait_until(lambda: reporting.backlog() == 0, what="every event counted")
     again = reporting.dashboard("p1", "2026-12", "2026-12")["totals"]
     assert again["orders_placed"] == 3 and again["responses"] == 3
     assert reporting.archive_size() == len(sent) + len(marker)
@@ -169,6 +171,7 @@ def test_events_become_the_numbers_once_each_and_a_rebuild_gives_the_same(report
     )
     marker.append(old)
     wait_until(lambda: reporting.archive_size() == len(sent) + len(marker), what="the June delivery")
+    wait_until(lambda: reporting.backlog() == 0, what="every event counted")
     cover = reporting.coverage("p1", 3)
     assert [r["key"] for r in cover["district"]] == ["长安镇"] and [r["key"] for r in cover["enterprise"]] == ["e9"]
 
