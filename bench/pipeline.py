@@ -360,6 +360,7 @@ class Driver:
         self.closed: dict[str, float] = {}
         self.failed: dict[str, str] = {}
         self.errors: list[str] = []
+        self.seen: set[str] = set()
         self.lock = threading.Lock()
         self.slots: threading.Semaphore | None = None
         self.queue_name = f"bench-driver-{uuid.uuid4().hex[:6]}"
@@ -424,6 +425,10 @@ class Driver:
         order_id = payload.get("order_id")
         if order_id not in self.placed:
             return
+        with self.lock:  # events are delivered at least once: act on each once
+            if payload.get("event_id") in self.seen:
+                return
+            self.seen.add(payload.get("event_id"))
         if kind == "offer_made":
             self.pool.submit(self._guard, order_id, self._accept_offer, payload)
         elif kind == "order_scheduled":

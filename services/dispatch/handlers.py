@@ -390,6 +390,9 @@ def _pending_offer(uow, offer_id: str, volunteer_id: str | None) -> dict:
 
 
 def accept_offer(offer_id: str, volunteer_id: str, uow) -> dict:
+    current = repository.get(uow.db, "offers", offer_id, uow.session)
+    if current["status"] == "accepted" and current["volunteer_id"] == volunteer_id:
+        return current  # the same answer again (a phone retrying after a lost reply) changes nothing
     offer = _pending_offer(uow, offer_id, volunteer_id)
     if offer["deadline"] <= now():
         raise Conflict("这个邀约已过答复期限。", "OFFER_EXPIRED")

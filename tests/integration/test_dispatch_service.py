@@ -28,6 +28,8 @@ def test_an_accepted_order_gets_offers_then_a_decline_goes_to_the_next_and_accep
     cover = wait_until(lambda: [o for o in offers_of(d, "o1") if o["skill"] == "声乐"], what="next singer")[0]
     assert cover["volunteer_id"] in {"s2", "s3"} and cover["rank"] == 2
     d.accept_offer(player["offer_id"], {"volunteer_id": "p1"})
+    again = d.accept_offer(player["offer_id"], {"volunteer_id": "p1"})  # a retry after a lost reply
+    assert again["status"] == "accepted"
     d.accept_offer(cover["offer_id"], {"volunteer_id": cover["volunteer_id"]})
     (scheduled,) = spy.wait_for("dispatch", "order_scheduled")
     assert sorted(c["volunteer_id"] for c in scheduled["crew"]) == sorted(["p1", cover["volunteer_id"]])
