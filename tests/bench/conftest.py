@@ -11,7 +11,6 @@ import pytest
 DISPATCH = "--orders 60 --volunteers 20 --troupes 5 --districts 3 --budget 0.5 --online 20 --iterations 20 --small 500"
 REPORTING = "--orders 100 --responses 300 --repeat 3"
 INTAKE = "--surveys 2 --connections 2 --seconds 1"
-PIPELINE = "--orders 3 --processes 1 --growth 2 --singers 3 --troupes 1 --in-flight 3 --timeout 120"
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +39,3 @@ def intake_result(bench_results):
     from bench import intake
 
     return intake.main([*INTAKE.split(), "--out", str(bench_results / "intake.json")])
-
-
-@pytest.fixture(scope="session")
-def pipeline_result(bench_results):
-    from bench import pipeline
-
-    return pipeline.main([*PIPELINE.split(), "--out", str(bench_results / "pipeline.json")])
