@@ -41,8 +41,11 @@ def green_stacks():
     """Every live green thread's stack, identical stacks folded together."""
     stacks = collections.Counter()
     for obj in gc.get_objects():
-        if isinstance(obj, greenlet.greenlet) and obj.gr_frame is not None:
-            stacks["".join(traceback.format_stack(obj.gr_frame))] += 1
+        try:
+            if isinstance(obj, greenlet.greenlet) and obj.gr_frame is not None:
+                stacks["".join(traceback.format_stack(obj.gr_frame))] += 1
+        except ReferenceError:  # a weak proxy whose object is gone
+            continue
     parts = [f"--- {n} green thread(s):\n{stack}" for stack, n in stacks.most_common()]
     return "\n".join(parts)
 
@@ -85,6 +88,26 @@ def pytest_runtest_teardown(item):
         yield
     finally:
         timer.cancel()
+
+
+@pytest.fixture(scope="session")
+def rabbit_manager(request):
+    """nameko's management API client, each request tried again while the API drops the
+    connection for a moment: nameko's vhost pipeline creates vhosts in a green thread that dies
+    on the first error, and every test after it would then wait for a vhost forever."""
+    from nameko.testing import rabbit
+
+    class Patient(rabbit.Client):
+        def _request(self, method, *args, **kwargs):
+            for attempt in range(10):
+                try:
+                    return super()._request(method, *args, **kwargs)
+                except Exception:  # noqa: BLE001 - the API's connection error
+                    if attempt == 9:
+                        raise
+                    eventlet.sleep(0.5 * (attempt + 1))
+
+    return Patient(request.config.getoption("RABBIT_API_URI"))
 
 
 @pytest.fixture(scope="session")
