@@ -26,7 +26,7 @@ from pymongo import MongoClient  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from scripts.run import embedded_mongo_command  # noqa: E402
-from tests.servers import free_port, wait_for_mongo  # noqa: E402
+from tests.servers import forget_databases, free_port, wait_for_mongo  # noqa: E402
 
 # A test phase (setup, call or teardown) that waits longer than this fails on its own,
 # with the stack of every green thread printed, and the run goes on.
@@ -139,11 +139,7 @@ def mongo_uri():
 def db_prefix(mongo_uri):
     prefix = f"t{uuid.uuid4().hex[:8]}_"
     yield prefix
-    client = MongoClient(mongo_uri)
-    for name in client.list_database_names():
-        if name.startswith(prefix):
-            client.drop_database(name)
-    client.close()
+    forget_databases(mongo_uri, prefix)
 
 
 @pytest.fixture

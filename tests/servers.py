@@ -75,3 +75,21 @@ def running_system(amqp_uri: str, mongo_uri: str, db_prefix: str, **extra_env):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def forget_databases(mongo_uri: str, prefix: str) -> None:
+    """Drop a test's databases on a MongoDB given from outside (``MONGO_URI``).
+
+    The embedded server started for the tests is thrown away whole at the end, so its
+    databases are left in place: its dropDatabase holds the server's global lock while it
+    waits for rows that an open transaction holds, and a service still counting in a
+    transaction then waits for that lock for ever (the whole server stops answering)."""
+    if not os.environ.get("MONGO_URI"):
+        return
+    client = MongoClient(mongo_uri)
+    try:
+        for name in client.list_database_names():
+            if name.startswith(prefix):
+                client.drop_database(name)
+    finally:
+        client.close()

@@ -11,10 +11,9 @@ import uuid
 
 import pytest
 import requests
-from pymongo import MongoClient
 
 from tests.browser.journey import CHROMIUM
-from tests.servers import ROOT, running_system
+from tests.servers import ROOT, forget_databases, running_system
 
 pytestmark = pytest.mark.timeout(600)
 PASSWORD = "songwenhua-demo"
@@ -43,11 +42,7 @@ def ui_system(request, vhost_pipeline, mongo_uri):
                 assert time.time() < deadline, "the demo data was not loaded"
                 time.sleep(0.5)  # the system answers health checks before the demo data is in
             yield base
-    client = MongoClient(mongo_uri)
-    for name in client.list_database_names():
-        if name.startswith(prefix):
-            client.drop_database(name)
-    client.close()
+    forget_databases(mongo_uri, prefix)
 
 
 def test_each_role_main_path_in_a_browser(ui_system):

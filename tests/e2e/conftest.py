@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from tests.helpers import BusSpy
-from tests.servers import running_system
+from tests.servers import forget_databases, running_system
 
 
 @pytest.fixture
@@ -30,10 +30,4 @@ def module_system(request, vhost_pipeline, mongo_uri):
         amqp_uri = f"{uri.scheme}://{uri.netloc}/{vhost}"
         with running_system(amqp_uri, mongo_uri, prefix) as base:
             yield base, {"AMQP_URI": amqp_uri}
-    from pymongo import MongoClient
-
-    client = MongoClient(mongo_uri)
-    for name in client.list_database_names():
-        if name.startswith(prefix):
-            client.drop_database(name)
-    client.close()
+    forget_databases(mongo_uri, prefix)

@@ -21,7 +21,7 @@ from pymongo import MongoClient
 from common.config import nameko_config
 from scripts.service import TARGETS
 from tests.helpers import publish_event, wait_until
-from tests.servers import ROOT
+from tests.servers import ROOT, forget_databases
 
 CST = dt.timezone(dt.timedelta(hours=8))
 # a Monday far enough ahead that the whole week is in the future
@@ -80,10 +80,7 @@ def cluster(request, vhost_pipeline, mongo_uri):
                         assert time.time() < deadline
                         time.sleep(0.5)
                 yield rpc.dispatch, config, MongoClient(mongo_uri, tz_aware=True)[f"{prefix}dispatch"]
-    client = MongoClient(mongo_uri)
-    for name in client.list_database_names():
-        if name.startswith(prefix):
-            client.drop_database(name)
+    forget_databases(mongo_uri, prefix)
 
 
 @st.composite
