@@ -140,11 +140,23 @@ def open_surveys(system: System, count: int) -> list[str]:
     return [d["token"] for d in surveys.find({}, {"token": 1})]
 
 
-def burst(system: System, tokens: list[str], connections: int, seconds: int) -> dict:
+def _cpu(system: System, mongo: EmbeddedMongo) -> dict[str, float]:
+    return {**system.cpu_seconds(), "database": mongo.cpu_seconds()}
+
+
+def _per_response(before: dict, after: dict, responses: int) -> dict[str, float]:
+    return {k: round((after[k] - before.get(k, 0.0)) * 1000 / max(1, responses), 2) for k in after}
+
+
+def burst(system: System, mongo: EmbeddedMongo, tokens: list[str], connections: int, seconds: int) -> dict:
+    """The burst, then the wait until every accepted answer is stored; processor time per
+    accepted answer by service in each of the two phases, and the database's work by collection."""
     db = MongoClient(system.env["MONGO_URI"])[f"{system.prefix}feedback"]
     before = db.responses.count_documents({})
+    cpu_start, top_start = _cpu(system, mongo), mongo.top(system.prefix)
     result = wrk(system.base, "survey.lua", [",".join(tokens)], connections, seconds, "/")
     ended = time.time()
+    cpu_burst = _cpu(system, mongo)
     accepted = result["accepted"]
     stored = before
     deadline = ended + 300
@@ -153,6 +165,20 @@ def burst(system: System, tokens: list[str], connections: int, seconds: int) -> 
         if stored - before >= accepted:
             break
         time.sleep(0.1)
+    cpu_end, top_end = _cpu(system, mongo), mongo.top(system.prefix)
+    result["cpu_ms_per_response"] = {
+        "during_burst": _per_response(cpu_start, cpu_burst, accepted),
+        "storing_after": _per_response(cpu_burst, cpu_end, accepted),
+    }
+    result["database_per_response"] = {
+        ns: {
+            "writes": round((t["writes"] - top_start.get(ns, {}).get("writes", 0)) / max(1, accepted), 2),
+            "reads": round((t["reads"] - top_start.get(ns, {}).get("reads", 0)) / max(1, accepted), 2),
+            "time_ms": round((t["time_us"] - top_start.get(ns, {}).get("time_us", 0)) / 1000 / max(1, accepted), 3),
+        }
+        for ns, t in sorted(top_end.items(), key=lambda kv: -kv[1]["time_us"])
+        if t["time_us"] > top_start.get(ns, {}).get("time_us", 0)
+    }
     result["stored"] = stored - before
     result["lost"] = max(0, accepted - (stored - before))
     result["all_stored_after_s"] = round(time.time() - ended, 2)
@@ -180,7 +206,7 @@ def main(argv=None) -> dict:
         with System(vhost.amqp_uri, mongo.uri, processes=args.processes, gateways=args.gateways) as system:
             tokens = open_surveys(system, args.surveys)
             print(f"burst: {len(tokens)} open surveys, {args.connections} phones at once, {args.seconds} s", flush=True)
-            result = burst(system, tokens, args.connections, args.seconds)
+            result = burst(system, mongo, tokens, args.connections, args.seconds)
             rss = system.peak_rss()
         rss["database"] = mongo.peak_rss_mib()
     print(
