@@ -1,8 +1,9 @@
 """The audience's responses on their way from the gateway to the feedback service.
 
 The gateway checks a response (schema, survey open), publishes it to this durable quorum queue
-with a publisher confirm and answers 202; the feedback service stores what it takes from the
-queue in batches, one transaction per batch, and acknowledges only after the commit. So a burst
+with a publisher confirm and answers 202. A message holds a list of responses (the answers that
+reached one gateway process together) or one response alone, as earlier gateways sent it. The
+feedback service stores what it takes from the queue in batches, one transaction per batch, and acknowledges only after the commit. So a burst
 of answers costs the database one transaction per batch, not one per answer, and an answer the
 gateway accepted is never lost (at worst stored twice from a redelivery, which the response's
 id makes a no-op).
@@ -26,7 +27,12 @@ QUEUE = Queue(
     queue_arguments={"x-queue-type": "quorum"},
 )
 ROUTING_KEY = "response"
-VERSION = 1
+VERSION = 1  # of one response; the list around them needs none
+
+
+def responses(body) -> list:
+    """The responses a message holds: a list of them, or one alone (older gateways)."""
+    return body if isinstance(body, list) else [body]
 
 
 class ResponseIntake(Schema):

@@ -53,6 +53,12 @@ def get_by_token(db, token: str, session=None) -> dict:
     return survey
 
 
+def get_many_by_token(db, tokens: list[str]) -> list[dict]:
+    """The surveys of these tokens (unknown tokens are left out)."""
+    wanted = [t for t in tokens if isinstance(t, str)]
+    return [_survey(d) for d in db.surveys.find({"token": {"$in": wanted}})] if wanted else []
+
+
 def get(db, survey_id: str, session=None) -> dict:
     survey = _survey(db.surveys.find_one({"_id": survey_id}, session=session))
     if survey is None:

@@ -13,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from common.batching import batch_consume
 from common.config import setting
 from common.consuming import consumes
-from common.errors import Conflict, load
+from common.errors import Conflict, Invalid, load
 from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
@@ -64,13 +64,18 @@ class FeedbackService:
         }
 
     @rpc
-    def intake_survey(self, token: str) -> dict:
-        """What the gateway needs to take answers for a survey (it keeps this for a second)."""
-        survey = repository.get_by_token(self.store.db, token)
+    def intake_surveys(self, tokens: list) -> dict:
+        """What the gateway needs to take answers for these surveys, by token (it keeps this for
+        a second and asks again for all it keeps at once); unknown tokens are left out."""
+        if not isinstance(tokens, list) or len(tokens) > 1000:
+            raise Invalid("评议标识有误。", fields={"tokens": ["至多 1000 个评议标识。"]})
         return {
-            "survey_id": survey["survey_id"],
-            "status": "open" if survey["status"] == "open" else "closed",
-            "closes_at": survey["closes_at"].isoformat(),
+            survey["token"]: {
+                "survey_id": survey["survey_id"],
+                "status": "open" if survey["status"] == "open" else "closed",
+                "closes_at": survey["closes_at"].isoformat(),
+            }
+            for survey in repository.get_many_by_token(self.store.db, tokens)
         }
 
     @rpc
@@ -82,11 +87,12 @@ class FeedbackService:
         except DuplicateKeyError:  # the same phone sent it twice at once
             return self.store.transaction(lambda uow: handlers.submit_response(token, data, uow))
 
-    @batch_consume(intake.QUEUE, max_batch=200, max_wait=0.05)
-    def take_responses(self, bodies: list) -> dict:
-        """The audience's answers accepted by the gateway, a batch per transaction."""
+    @batch_consume(intake.QUEUE, max_batch=20, max_wait=0.05)
+    def take_responses(self, messages: list) -> dict:
+        """The audience's answers accepted by the gateway (each message a group of them), a
+        batch per transaction."""
         items = []
-        for body in bodies:
+        for body in (b for m in messages for b in intake.responses(m)):
             try:
                 item = _intake.load(body)
                 item["answer"] = _answer.load(item["answer"])

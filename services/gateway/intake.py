@@ -2,11 +2,17 @@
 feedback service through a durable queue (contracts/intake.py) instead of a call per answer.
 
 Which surveys are open is kept per process (fresh for ``SURVEY_CACHE_SECONDS``, 1 s; looked up
-again in the background after that, the last state used meanwhile for at most 3 s), so a burst
+again in the background after that, every survey due in one call, the last state used meanwhile
+for at most 3 s), so a burst
 of answers to the same survey costs about one lookup a second, not one per answer; the feedback
 service sums a closed survey up only after a grace longer than that (``SURVEY_CLOSE_GRACE``, 5 s).
 Answers accepted later than that (another gateway process had not yet seen the close) are
 still stored and counted on the survey; only the survey_closed event was sent before them.
+
+Answers that arrive together leave together: while one message is on its way to the broker the
+next answers wait, and go as one message (up to ``MAX_GROUP``) with one publisher confirm. Each
+answer is confirmed to its phone only once the broker has its message, as before, but a burst
+costs the broker one message and one confirm per group instead of per answer.
 """
 
 from __future__ import annotations
@@ -14,17 +20,71 @@ from __future__ import annotations
 import time
 
 import eventlet
+from eventlet.event import Event
 from eventlet.semaphore import Semaphore
 from kombu import Connection
 from kombu.pools import producers
 from nameko.extensions import DependencyProvider
 
 from common.config import setting
-from common.errors import Conflict
+from common.errors import Conflict, NotFound
 from contracts import intake
 from contracts.base import now
 
 _schema = intake.ResponseIntake()
+MAX_GROUP = 200
+REFRESH_AT_ONCE = 500
+
+
+class _Grouped:
+    """Publishes what is handed to it, several items per message: one green thread sends while
+    the callers wait; whatever arrived meanwhile goes next, as one message."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.waiting: list[tuple[dict, Event]] = []
+        self.sending = False
+        self.declared = False
+
+    def publish(self, item: dict) -> None:
+        """Returns once the broker has confirmed the message holding ``item``; raises if not."""
+        done = Event()
+        self.waiting.append((item, done))
+        if not self.sending:
+            self.sending = True
+            eventlet.spawn_n(self._send_all)
+        failure = done.wait()
+        if failure is not None:
+            raise failure
+
+    def _send_all(self) -> None:
+        try:
+            while self.waiting:
+                group, self.waiting = self.waiting[:MAX_GROUP], self.waiting[MAX_GROUP:]
+                try:
+                    self._send([item for item, _ in group])
+                except Exception as exc:  # noqa: BLE001 - each waiting caller gets the failure
+                    for _, done in group:
+                        done.send(exc)
+                else:
+                    for _, done in group:
+                        done.send(None)
+        finally:
+            self.sending = False
+
+    def _send(self, items: list[dict]) -> None:
+        with producers[self.connection].acquire(block=True) as producer:
+            producer.publish(
+                items,
+                exchange=intake.EXCHANGE,
+                routing_key=intake.ROUTING_KEY,
+                serializer="json",
+                delivery_mode=2,
+                declare=[] if self.declared else [intake.EXCHANGE, intake.QUEUE],
+                retry=True,
+                retry_policy={"max_retries": 3},
+            )
+        self.declared = True
 
 
 class _Intake:
@@ -33,41 +93,75 @@ class _Intake:
         self.ttl = ttl
         self.surveys: dict[str, tuple[float, dict]] = {}
         self.locks: dict[str, Semaphore] = {}
-        self.refreshing: set[str] = set()
-        self.declared = False
+        self.due: set[str] = set()
+        self.asked: dict[str, float] = {}
+        self.looking_up: set[str] = set()
+        self.refreshing = False
+        self.outgoing = _Grouped(self.connection)
 
     def survey(self, token: str, fetch) -> dict:
         """The survey as last looked up: fresh for ``ttl`` seconds; after that the first ask
-        looks it up again in the background while answers keep using the last known state
-        (for at most ``3 × ttl``), so a busy database never holds the audience up."""
+        marks it for the next lookup in the background (one call for every survey due, so a
+        hundred surveys open at once cost one call a second, not a hundred) while answers keep
+        using the last known state (for at most ``3 × ttl``), so a busy database never holds the
+        audience up. ``fetch(tokens)`` answers {token: survey} and leaves unknown ones out."""
         hit = self.surveys.get(token)
         moment = time.monotonic()
+        self.asked[token] = moment
         if hit and hit[0] > moment:
             return hit[1]
         if hit and hit[0] + 2 * self.ttl > moment:
-            if token not in self.refreshing:
-                self.refreshing.add(token)
-                eventlet.spawn_n(self._refresh, token, fetch)
+            if token not in self.looking_up:
+                self.due.add(token)
+            if not self.refreshing:
+                self.refreshing = True
+                eventlet.spawn_n(self._refresh, fetch)
             return hit[1]
         # nothing usable: one lookup per survey at a time, the others wait for it
         with self.locks.setdefault(token, Semaphore(1)):
             hit = self.surveys.get(token)
             if hit and hit[0] > time.monotonic():
                 return hit[1]
-            return self._store(token, fetch())
+            found = fetch([token])
+            if token not in found:
+                raise NotFound("找不到这份评议，请检查二维码或链接。", "SURVEY_NOT_FOUND")
+            return self._store(token, found[token])
 
-    def _refresh(self, token: str, fetch) -> None:
+    def _refresh(self, fetch) -> None:
+        """Looks up the surveys due, and with them every other survey asked for lately whose
+        freshness ends within half a ``ttl``: from then on they go stale together and come back
+        in one call."""
         try:
-            self._store(token, fetch())
-        except Exception:  # noqa: BLE001 - the next ask looks it up in the foreground
-            self.surveys.pop(token, None)
+            moment = time.monotonic()
+            self.due.update(
+                token
+                for token, (fresh_until, _) in self.surveys.items()
+                if fresh_until < moment + self.ttl / 2 and self.asked.get(token, 0) > moment - 3 * self.ttl
+            )
+            while self.due:
+                tokens, self.due = sorted(self.due)[:REFRESH_AT_ONCE], set(sorted(self.due)[REFRESH_AT_ONCE:])
+                self.looking_up = set(tokens)
+                try:
+                    found = fetch(tokens)
+                except Exception:  # noqa: BLE001 - the next ask looks them up in the foreground
+                    for token in tokens:
+                        self.surveys.pop(token, None)
+                    continue
+                finally:
+                    self.looking_up = set()
+                for token in tokens:
+                    if token in found:
+                        self._store(token, found[token])
+                    else:
+                        self.surveys.pop(token, None)
         finally:
-            self.refreshing.discard(token)
+            self.refreshing = False
 
     def _store(self, token: str, survey: dict) -> dict:
         survey = {**survey, "closes_at": _schema.fields["received_at"].deserialize(survey["closes_at"])}
         if len(self.surveys) > 10_000:
             self.surveys.clear()
+            self.asked.clear()
             self.locks = {}
         self.surveys[token] = (time.monotonic() + self.ttl, survey)
         return survey
@@ -89,19 +183,7 @@ class _Intake:
             "received_at": at,
             "answer": answer,
         }
-        body = _schema.dump(item)
-        with producers[self.connection].acquire(block=True) as producer:
-            producer.publish(
-                body,
-                exchange=intake.EXCHANGE,
-                routing_key=intake.ROUTING_KEY,
-                serializer="json",
-                delivery_mode=2,
-                declare=[] if self.declared else [intake.EXCHANGE, intake.QUEUE],
-                retry=True,
-                retry_policy={"max_retries": 3},
-            )
-        self.declared = True
+        self.outgoing.publish(_schema.dump(item))
         return {"response_id": item["response_id"], "survey_id": item["survey_id"], "status": "received"}
 
 

@@ -528,7 +528,7 @@ class GatewayService(Pages, Reports, Inbox, Alliances):
         self.limiter.check_client(request)
         self.limiter.check_survey(token)
         answer = load(payloads.SubmitResponse, body(request))
-        return 202, self.intake.accept(token, answer, lambda: call(self.feedback.intake_survey, token))
+        return 202, self.intake.accept(token, answer, lambda tokens: call(self.feedback.intake_surveys, tokens))
 
 
 __all__ = ["GatewayService", "json_response"]

@@ -134,10 +134,10 @@ def test_bad_events_are_dead_lettered_with_the_reason_and_feedback_keeps_serving
 def test_answers_through_the_intake_queue_are_stored_once_in_batches_and_counted_before_the_summary(
     feedback, service_config, mongo, db_prefix
 ):
-    """The public form's path: the gateway's intake publishes each answer (confirmed) and the
-    feedback service stores them in batches. A resubmission (same phone) is stored once, a
-    malformed message is parked with its reason, and answers accepted just before the close
-    are all in the summary."""
+    """The public form's path: the gateway's intake publishes the answers (confirmed, those
+    arriving together in one message) and the feedback service stores them in batches. A
+    resubmission (same phone) is stored once, a malformed answer is parked with its reason (alone
+    or in a group), and answers accepted just before the close are all in the summary."""
     from contracts import intake as contract
     from services.gateway.intake import _Intake
     from tests.helpers import dead_letters
@@ -148,21 +148,26 @@ def test_answers_through_the_intake_queue_are_stored_once_in_batches_and_counted
     gateway = _Intake(service_config["AMQP_URI"], ttl=1)
     fetches = []
 
-    def fetch():
-        fetches.append(1)
-        return rpc.intake_survey(survey["token"])
+    def fetch(tokens):
+        fetches.append(tokens)
+        return rpc.intake_surveys(tokens)
 
     answers = [
         {"overall": 5 if i % 4 else 3, "content": 4, "client_ref": f"phone-{i}", "wanted_programs": []}
         for i in range(300)
     ]
+    groups = []
+    send = gateway.outgoing._send
+    gateway.outgoing._send = lambda items: (groups.append(len(items)), send(items))[1]
     pool = eventlet.GreenPool(30)
     receipts = list(pool.imap(lambda a: gateway.accept(survey["token"], a, fetch), answers))
     again = gateway.accept(survey["token"], answers[7], fetch)  # the same phone, a bad network
+    assert sum(groups) == 301 and len(groups) <= 150  # answers arriving together leave together
     assert again["response_id"] == receipts[7]["response_id"] and again["status"] == "received"
     assert len(fetches) <= 3  # the survey is looked up once a second, not once per answer
     with kombu_producer(service_config) as publish:
         publish({"version": 1, "response_id": "x1", "survey_id": survey["survey_id"], "answer": "not an answer"})
+        publish([{"version": 1, "response_id": "x2", "survey_id": survey["survey_id"]}])
 
     closed = rpc.close_survey(survey["survey_id"])  # at once: some answers may still be queued
     assert closed["status"] == "closed"
@@ -175,8 +180,11 @@ def test_answers_through_the_intake_queue_are_stored_once_in_batches_and_counted
     db = mongo[f"{db_prefix}feedback"]
     assert db.responses.count_documents({}) == 300
     assert len(spy.wait_for("feedback", "response_received", count=300)) == 300
-    (parked,) = wait_until(lambda: dead_letters(service_config), what="the malformed answer parked")
-    assert "contract" in parked[0]["reason"] and parked[0]["consumer"] == "feedback.take_responses"
+    parked = wait_until(
+        lambda: (found := dead_letters(service_config)) and len(found) == 2 and found, what="both parked"
+    )
+    assert {body["response_id"] for _, body in parked} == {"x1", "x2"}
+    assert all("contract" in head["reason"] and head["consumer"] == "feedback.take_responses" for head, _ in parked)
     assert contract.QUEUE.name == "feedback.intake.responses"
 
 
@@ -202,3 +210,32 @@ class kombu_producer:
 
     def __exit__(self, *exc):
         self.conn.release()
+
+
+def test_the_gateway_looks_up_every_open_survey_again_in_one_call_and_forgets_an_unknown_one(feedback, service_config):
+    from services.gateway.intake import _Intake
+
+    rpc, _ = feedback
+    for order_id in ("a", "b", "c"):
+        delivered(service_config, order_id=order_id, completed_at="2099-01-01T00:00:00+08:00")
+    tokens = [survey_of(rpc, order_id)["token"] for order_id in ("a", "b", "c")]
+    gateway = _Intake(service_config["AMQP_URI"], ttl=0.3)
+    calls = []
+
+    def fetch(asked):
+        calls.append(sorted(asked))
+        return rpc.intake_surveys(asked)
+
+    for token in tokens:
+        assert gateway.accept(token, {"overall": 4}, fetch)["status"] == "received"
+    assert calls == [[t] for t in tokens]  # the first answer to each looks it up in the foreground
+    eventlet.sleep(0.4)  # stale now, still usable: the answers go on while one call refreshes all
+    for token in tokens:
+        assert gateway.accept(token, {"overall": 5}, fetch)["status"] == "received"
+    wait_until(lambda: len(calls) >= 4, what="the refresh")
+    assert len(calls) == 4, calls
+    assert calls[3] == sorted(tokens)
+    with pytest.raises(NotFound):
+        gateway.accept("no-such-token", {"overall": 5}, fetch)
+    with pytest.raises(Exception, match="1000"):
+        rpc.intake_surveys(["t"] * 1001)
