@@ -5,7 +5,11 @@ what arrived within ``max_wait`` seconds of the first, and calls the method once
 bodies. The messages are acknowledged only after the method returned, so a batch the method
 could not finish (the database away, the process killed) is delivered again; the method must
 make a repeat harmless. A method that raises gets the batch back after a pause (requeued),
-never dropped. Bodies the method cannot use it dead-letters itself.
+never dropped. Bodies the method cannot use it dead-letters itself; a body that cannot even be
+decoded is dead-lettered here, as it came.
+
+``queue`` is a kombu Queue, or a function of the service's config that returns one (for a queue
+on nameko's event exchanges, which depend on the config).
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import socket
 import time
 
 from eventlet.event import Event
-from kombu import Connection, Consumer
+from kombu import Connection, Consumer, Queue
 from nameko.extensions import Entrypoint
 
 from common.config import setting
+from common.store import publish_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,8 @@ class BatchConsumer(Entrypoint):
 
     def setup(self):
         self.amqp_uri = setting(self.container.config, "AMQP_URI")
+        if not isinstance(self.queue, Queue):
+            self.queue = self.queue(self.container.config)
 
     def start(self):
         self._running = True
@@ -68,7 +75,7 @@ class BatchConsumer(Entrypoint):
             consumer = Consumer(
                 channel,
                 queues=[queue],
-                callbacks=[lambda body, message: pending.append(message)],
+                on_message=pending.append,  # decoded later, one by one (a bad body is parked)
                 accept=["json"],
                 prefetch_count=self.max_batch * 2,
             )
@@ -88,14 +95,41 @@ class BatchConsumer(Entrypoint):
                         first_at = time.monotonic() if pending else None
                 # stopping: what is not acknowledged goes back to the queue with the connection
 
+    def _payloads(self, messages: list) -> tuple[list, list]:
+        """The decoded bodies with their messages; an undecodable one is parked and acknowledged."""
+        good, bodies = [], []
+        for message in messages:
+            try:
+                body = message.decode()
+            except Exception as exc:  # noqa: BLE001 - kombu's decode errors have no common base
+                info = message.delivery_info or {}
+                publish_dead_letter(
+                    self.amqp_uri,
+                    message.body,
+                    reason=f"undecodable: {exc!r}",
+                    consumer=f"{self.container.service_name}.{self.method_name}",
+                    source=str(info.get("exchange", "")).removesuffix(".events"),
+                    event_type=str(info.get("routing_key", "")),
+                    raw=True,
+                    content_type=message.content_type,
+                )
+                message.ack()
+                continue
+            good.append(message)
+            bodies.append(body)
+        return good, bodies
+
     def _handle(self, messages: list) -> None:
+        messages, bodies = self._payloads(messages)
+        if not messages:
+            return
         done = Event()
 
         def handle_result(worker_ctx, result, exc_info):
             done.send(exc_info)
             return result, exc_info
 
-        self.container.spawn_worker(self, ([m.payload for m in messages],), {}, handle_result=handle_result)
+        self.container.spawn_worker(self, (bodies,), {}, handle_result=handle_result)
         exc_info = done.wait()
         if exc_info is None:
             for message in messages:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from marshmallow import ValidationError
+
 from common.errors import Conflict
-from contracts.events import load_event
+from contracts.events import EVENTS, UnknownEvent, load_event
 from services.reporting import domain, repository
 
 REBUILD_BATCH = 1000
@@ -16,6 +18,27 @@ def take_in(source: str, event_type: str, payload: dict, data: dict, uow) -> Non
     (``drain``) counts it moments later together with the others that arrived, and during a
     rebuild the rebuild counts it in its turn, so nothing is counted twice or skipped."""
     repository.archive(uow.db, source, event_type, payload, data["occurred_at"], False, uow.session)
+
+
+def take_in_batch(store, source: str, event_type: str, bodies: list, consumer: str) -> dict:
+    """Archive many events of one type in one transaction (the audience's answers come in
+    bursts). The archive is keyed by event id, so a redelivered one changes nothing; one that
+    breaks its contract is parked with the reason."""
+    events = []
+    for body in bodies:
+        try:
+            data = load_event(source, event_type, body)
+        except (UnknownEvent, ValidationError) as err:
+            reason = err.messages if isinstance(err, ValidationError) else str(err)
+            store.dead_letter(
+                body=body, reason=f"contract: {reason}", consumer=consumer, source=source, event_type=event_type
+            )
+            continue
+        events.append((EVENTS[(source, event_type)].schema().dump(data), data["occurred_at"]))
+    if not events:
+        return {"archived": 0, "repeated": 0}
+    new = store.transaction(lambda uow: repository.archive_many(uow.db, source, event_type, events, uow.session))
+    return {"archived": new, "repeated": len(events) - new}
 
 
 def project_events(db, events: list[dict], session=None) -> int:

@@ -32,6 +32,28 @@ def archive(
     return result.upserted_id is not None
 
 
+def archive_many(db, source: str, event_type: str, events: list[tuple[dict, dt.datetime]], session=None) -> int:
+    """Keep many events of one type at once (payload, occurred_at); those already kept stay as
+    they were. Returns how many were new."""
+    ops = [
+        UpdateOne(
+            {"_id": payload["event_id"]},
+            {
+                "$setOnInsert": {
+                    "source": source,
+                    "type": event_type,
+                    "occurred_at": occurred_at,
+                    "payload": payload,
+                    "projected": False,
+                }
+            },
+            upsert=True,
+        )
+        for payload, occurred_at in events
+    ]
+    return db.events.bulk_write(ops, ordered=False, session=session).upserted_count if ops else 0
+
+
 def unprojected(db, limit: int, session=None) -> list[dict]:
     """Archived events the projections do not hold yet, oldest first."""
     return list(

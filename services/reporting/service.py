@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from kombu import Queue
+from nameko.standalone.events import get_event_exchange
 from nameko.timer import timer
 
+from common.batching import batch_consume
 from common.consuming import consumes
 from common.errors import Invalid
 from common.observability import Metrics
@@ -45,6 +48,34 @@ def period(start: str | None, end: str | None) -> tuple[str, str]:
     return start, end
 
 
+# Events that come in bursts (hundreds of answers within a minute of a performance's end): taken
+# many per transaction from the same queue nameko's handler would use.
+BATCHED = {("feedback", "response_received")}
+
+
+def _event_queue(source: str, event_type: str):
+    def build(config) -> Queue:
+        return Queue(
+            f"evt-{source}-{event_type}--reporting.on_{source}_{event_type}",
+            exchange=get_event_exchange(source, config),
+            routing_key=event_type,
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )
+
+    return build
+
+
+def _batch_consumer(source: str, event_type: str):
+    name = f"on_{source}_{event_type}"
+
+    def handle(self, bodies: list) -> dict:
+        return handlers.take_in_batch(self.store, source, event_type, bodies, f"reporting.{name}")
+
+    handle.__name__ = name
+    return batch_consume(queue=_event_queue(source, event_type), max_batch=200, max_wait=0.1)(handle)
+
+
 def _consumer(source: str, event_type: str):
     def handle(self, data, uow):
         payload = EVENTS[(source, event_type)].schema().dump(data)  # JSON-ready, as it travelled
@@ -63,7 +94,9 @@ class ReportingService:
     # one consumer per event of the contracts: everything that happens is archived and counted
     # (notifications are what was said about it, not something that happened)
     for _source, _type in EVENTS:
-        if _source != "notifications":
+        if (_source, _type) in BATCHED:
+            locals()[f"on_{_source}_{_type}"] = _batch_consumer(_source, _type)
+        elif _source != "notifications":
             locals()[f"on_{_source}_{_type}"] = _consumer(_source, _type)
     del _source, _type
 

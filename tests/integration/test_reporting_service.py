@@ -198,3 +198,17 @@ def test_a_bad_month_is_a_clear_error(reporting):
     with pytest.raises(Invalid) as err:
         reporting.dashboard("p1", "2026-13", None)
     assert err.value.fields == {"start": ["月份格式应为 YYYY-MM，例如 2026-12。"]}
+
+
+def test_bad_answers_in_a_burst_are_parked_with_the_reason_and_the_good_ones_counted(reporting, service_config):
+    """The audience's answers are archived many per transaction; a broken one in the burst is
+    parked (schema, unknown version, undecodable) and the rest are counted all the same."""
+    from tests.helpers import assert_bad_events_are_dead_lettered
+
+    reasons = assert_bad_events_are_dead_lettered(service_config, "feedback", "response_received")
+    assert len(reasons) == 3
+    sent = an_order(service_config, reporting, "o1", "海宁", "song", [5, 4, 3, 5])
+    wait_until(lambda: reporting.archive_size() == len(sent), what="every event archived")
+    wait_until(lambda: reporting.backlog() == 0, what="every event counted")
+    totals = reporting.dashboard("p1", "2026-12", "2026-12")["totals"]
+    assert totals["responses"] == 4 and totals["satisfaction"] == 4.25
