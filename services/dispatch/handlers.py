@@ -96,6 +96,41 @@ def _palace(uow, palace_id: str) -> dict:
     return repository.find(uow.db, "palaces", palace_id, uow.session) or {"palace_id": palace_id}
 
 
+# An online plan reads the held time and loads of at most this many candidates per skill, those
+# most likely to be chosen; only when they cannot staff the order are all the others read too.
+# So a new order costs the same in a palace of 50 volunteers and of 5,000.
+SHORTLIST = 40
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _shortlist(uow, volunteers: list[dict], skills: set[str], palace: dict, order: dict, program_id: str, lo, hi):
+    """Per skill, the ``SHORTLIST`` candidates ranked first by what the volunteer's own record
+    tells: free at some time of the order's windows, in a troupe that plays the program, nearest
+    to the site. Everyone when there are no more than that."""
+    if all(sum(1 for v in volunteers if s in (v.get("skills") or ())) <= SHORTLIST for s in skills):
+        return volunteers
+    troupes = repository.troupes_playing(uow, palace["palace_id"], [program_id])
+    members = {m for t in troupes for m in t.get("members") or ()}
+    districts = {d["name"]: (d["lat"], d["lon"]) for d in palace.get("districts") or []}
+    site = districts.get(order.get("district"))
+
+    def rank(v: dict):
+        free = any(_aware(w["start"]) < hi and _aware(w["end"]) > lo for w in v.get("availability") or ())
+        plays = v["volunteer_id"] in members
+        km = planner.km_between(districts.get(v.get("district")), site)
+        return (not free, not plays, km if km is not None else math.inf, v["volunteer_id"])
+
+    kept: dict[str, dict] = {}
+    for skill in sorted(skills):
+        having = sorted((v for v in volunteers if skill in (v.get("skills") or ())), key=rank)
+        for v in having[:SHORTLIST]:
+            kept[v["volunteer_id"]] = v
+    return list(kept.values())
+
+
 def _instance(
     uow,
     palace: dict,
@@ -221,9 +256,15 @@ def _plan(plan: dict, uow, offer_hours: float | None) -> None:
     hi = max(w["end"] for w in order["windows"])
     skills = {n["skill"] for n in program["needs"]}
     lent = _lent(uow, order["order_id"], skills)
-    inst = _instance(uow, palace, skills, {program["program_id"]}, lo, hi, lent=lent)
+    everyone = repository.volunteers_with(uow, palace["palace_id"], sorted(skills))
+    first = _shortlist(uow, everyone, skills, palace, order, program["program_id"], lo, hi)
+    inst = _instance(uow, palace, skills, {program["program_id"]}, lo, hi, volunteers=first, lent=lent)
     porder = _planner_order(uow, inst, order, program, [t["troupe_id"] for t in lent[0]])
     choice = planner.plan_order(inst, porder, explain=True)
+    if isinstance(choice, planner.Miss) and len(first) < len(everyone):  # the shortlist cannot: all of them
+        inst = _instance(uow, palace, skills, {program["program_id"]}, lo, hi, volunteers=everyone, lent=lent)
+        porder = _planner_order(uow, inst, order, program, [t["troupe_id"] for t in lent[0]])
+        choice = planner.plan_order(inst, porder, explain=True)
     plan.update(needs=program["needs"], program_title=program["title"], duration_minutes=program["duration_minutes"])
     if isinstance(choice, planner.Miss):
         plan["explanation"] = {"missing": choice.missing, "excluded": choice.excluded}

@@ -214,3 +214,21 @@ def test_a_volunteer_checks_in_with_the_code_shown_on_site(dispatch, service_con
     assert err.value.code == "BAD_SIGN_IN_CODE"
     assert d.check_in("k1", {"volunteer_id": "s1", "code": code}, staff=False)["checked_in_at"]
     assert d.check_in("k1", {"volunteer_id": "p1"})["checked_in_at"]  # a dispatcher signs p1 in by hand
+
+
+def test_a_large_palace_reads_a_shortlist_first_and_everyone_when_the_shortlist_cannot_staff(
+    dispatch, service_config, monkeypatch
+):
+    """The candidates most likely to be chosen are read first (here one per skill: the troupe's
+    members); an order they cannot staff, because they are busy then, is planned with all."""
+    from services.dispatch import handlers
+
+    monkeypatch.setattr(handlers, "SHORTLIST", 1)
+    d, _ = dispatch
+    accepted(service_config, "L1")
+    first = wait_until(lambda: len(offers_of(d, "L1")) == 2 and offers_of(d, "L1"), what="offers for L1")
+    assert {o["volunteer_id"] for o in first} == {"s1", "p1"}  # the troupe's members, read first
+    assert all(o["explanation"]["runners_up"] == [] for o in first)  # nobody else was read
+    accepted(service_config, "L2")  # the same afternoon: s1 and p1 are held, so all are read
+    second = wait_until(lambda: len(offers_of(d, "L2")) == 2 and offers_of(d, "L2"), what="offers for L2")
+    assert {o["volunteer_id"] for o in second} in ({"s2", "p2"}, {"s3", "p2"})
