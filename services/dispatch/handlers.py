@@ -106,13 +106,15 @@ def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
-def _shortlist(uow, volunteers: list[dict], skills: set[str], palace: dict, order: dict, program_id: str, lo, hi):
+def _shortlist(
+    uow, volunteers: list[dict], skills: set[str], palace: dict, order: dict, program_id: str | None, lo, hi
+):
     """Per skill, the ``SHORTLIST`` candidates ranked first by what the volunteer's own record
     tells: free at some time of the order's windows, in a troupe that plays the program, nearest
     to the site. Everyone when there are no more than that."""
     if all(sum(1 for v in volunteers if s in (v.get("skills") or ())) <= SHORTLIST for s in skills):
         return volunteers
-    troupes = repository.troupes_playing(uow, palace["palace_id"], [program_id])
+    troupes = repository.troupes_playing(uow, palace["palace_id"], [program_id]) if program_id else []
     members = {m for t in troupes for m in t.get("members") or ()}
     districts = {d["name"]: (d["lat"], d["lon"]) for d in palace.get("districts") or []}
     site = districts.get(order.get("district"))
@@ -519,19 +521,36 @@ def decline_offer(offer_id: str, volunteer_id: str | None, reason: str | None, u
 
 def _candidate(uow, plan: dict, skill: str, *, only: str | None = None) -> tuple[planner.Instance, object]:
     """The best volunteer still free for one role of a planned order (its slot and troupe fixed),
-    or why nobody (or ``only``) can take it. Everyone already asked is left out."""
+    or why nobody (or ``only``) can take it. Everyone already asked is left out. The shortlist of
+    those not yet asked is tried first, everyone only when nobody on it can."""
     palace = _palace(uow, plan["palace_id"])
     program = repository.find(uow.db, "programs", plan["order"].get("program_id") or "", uow.session) or {}
-    volunteers = None
     lent = _lent(uow, plan["order_id"], {skill})
+    taken = set(plan.get("asked", [])) | {o["volunteer_id"] for o in _crew(uow, plan)}
     if only is not None:
         volunteer = repository.get(uow.db, "volunteers", only, uow.session)
         if volunteer["palace_id"] != plan["palace_id"] and only not in {v["volunteer_id"] for v in lent[1]}:
             raise Forbidden("这位志愿者不属于本文化宫。", "OTHER_PALACE")
         if skill not in (volunteer.get("skills") or []):
             raise Conflict(f"这位志愿者没有登记「{skill}」这项技能。", "NO_SUCH_SKILL")
-        volunteers = [volunteer]
-        lent = (lent[0], [])
+        taken.discard(only)
+        if only in {o["volunteer_id"] for o in _crew(uow, plan)}:
+            raise Conflict("这位志愿者已经在这次服务的名单里。", "ALREADY_IN_CREW")
+        return _candidate_among(uow, plan, palace, program, skill, [volunteer], (lent[0], []), taken)
+    everyone = repository.volunteers_with(uow, palace["palace_id"], [skill])
+    fresh = [v for v in everyone if v["volunteer_id"] not in taken]
+    first = _shortlist(
+        uow, fresh, {skill}, palace, plan["order"], program.get("program_id"), plan["start"], plan["end"]
+    )
+    inst, choice = _candidate_among(uow, plan, palace, program, skill, first, lent, taken)
+    if isinstance(choice, planner.Miss) and len(first) < len(everyone):
+        inst, choice = _candidate_among(uow, plan, palace, program, skill, everyone, lent, taken)
+    return inst, choice
+
+
+def _candidate_among(
+    uow, plan: dict, palace: dict, program: dict, skill: str, volunteers: list[dict], lent, taken: set[str]
+) -> tuple[planner.Instance, object]:
     inst = _instance(
         uow,
         palace,
@@ -556,11 +575,6 @@ def _candidate(uow, plan: dict, skill: str, *, only: str | None = None) -> tuple
     slot = (inst.bucket(plan["start"]), inst.bucket(plan["end"], ceil=True), plan.get("troupe_id"))
     if slot[2] is not None and slot[2] not in inst.troupe_index:
         slot = (slot[0], slot[1], None)
-    taken = set(plan.get("asked", [])) | {o["volunteer_id"] for o in _crew(uow, plan)}
-    if only is not None:
-        taken.discard(only)
-        if only in {o["volunteer_id"] for o in _crew(uow, plan)}:
-            raise Conflict("这位志愿者已经在这次服务的名单里。", "ALREADY_IN_CREW")
     return inst, planner.plan_order(inst, porder, explain=True, fixed=slot, exclude=taken)
 
 
