@@ -281,7 +281,7 @@ def login_volunteers(people: People, volunteer_ids: list[str]) -> None:
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 TOKEN = re.compile(r"[A-Za-z0-9_-]{22,44}")
 KEEP = {PALACE, ENTERPRISE, "song"}
-SKIP = {"outbox"}  # copied events would be published again
+SKIP = {"outbox", "directory"}  # copied events would be published again; directory versions move instead
 
 
 class Remap:
@@ -341,6 +341,8 @@ def grow(mongo_uri: str, prefix: str, factor: int) -> dict:
                 copied[key] = copied.get(key, 0) + n
                 if coll == "volunteers" and name.endswith("dispatch"):
                     new_volunteers += [d.get("volunteer_id", d["_id"]) for d in docs]
+        if name.endswith("dispatch"):  # dispatch keeps its volunteers in memory until this moves
+            db.directory.update_many({}, {"$inc": {"version": 1}})
     client.close()
     return {"copied": copied, "volunteers": new_volunteers}
 

@@ -76,7 +76,40 @@ def find(db, kind: str, key: str, session=None) -> dict | None:
 def upsert(db, kind: str, data: dict) -> None:
     doc = dict(data)
     doc["_id"] = doc.pop(KINDS[kind][0])
+    before = db.volunteers.find_one({"_id": doc["_id"]}, {"palace_id": 1}) if kind == "volunteers" else None
     db[kind].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    if kind == "volunteers":  # after the write: a process that read the old version reads again
+        for palace_id in {doc.get("palace_id"), (before or {}).get("palace_id")} - {None}:
+            directory_changed(db, palace_id)
+
+
+# ------------------------------------------------------------------ the volunteer directory, kept in each process
+#
+# Planning an order looks at every volunteer of the palace with a needed skill. Reading them all
+# for every order made its cost grow with the palace; each process keeps them instead, and asks
+# the database only for the palace's directory version, which every change of a volunteer moves.
+# (A volunteer written to the database by other means than ``upsert`` must move it too.)
+
+_directories: dict[tuple[str, str], tuple[int, list[dict]]] = {}
+
+
+def directory_changed(db, palace_id: str) -> None:
+    db.directory.update_one({"_id": palace_id}, {"$inc": {"version": 1}}, upsert=True)
+
+
+def palace_volunteers(uow, palace_id: str) -> list[dict]:
+    """Every volunteer of the palace, as of the version the transaction sees."""
+    mark = uow.db.directory.find_one({"_id": palace_id}, session=uow.session)
+    version = (mark or {}).get("version", 0)
+    key = (uow.db.name, palace_id)
+    kept = _directories.get(key)
+    if kept is None or kept[0] != version:
+        docs = [_out("volunteers", d) for d in uow.db.volunteers.find({"palace_id": palace_id}, session=uow.session)]
+        kept = (version, docs)
+        if len(_directories) > 1000:
+            _directories.clear()
+        _directories[key] = kept
+    return kept[1]
 
 
 def listing(db, kind: str, palace_id: str | None, sort: str) -> list[dict]:
@@ -90,8 +123,8 @@ def troupes_playing(uow, palace_id: str, program_ids: list[str]) -> list[dict]:
 
 
 def volunteers_with(uow, palace_id: str, skills: list[str]) -> list[dict]:
-    cursor = uow.db.volunteers.find({"palace_id": palace_id, "skills": {"$in": skills}}, session=uow.session)
-    return [_out("volunteers", d) for d in cursor]
+    wanted = set(skills)
+    return [dict(v) for v in palace_volunteers(uow, palace_id) if wanted & set(v.get("skills") or ())]
 
 
 def book(uow, offer: dict) -> None:

@@ -239,3 +239,18 @@ def test_a_large_palace_reads_a_shortlist_first_and_everyone_when_the_shortlist_
     second = wait_until(lambda: len(offers_of(d, "L2")) == 2 and offers_of(d, "L2"), what="offers for L2")
     held = {o["volunteer_id"] for o in offers_of(d, "L1")}
     assert {o["volunteer_id"] for o in second} & held == set() and "p2" in {o["volunteer_id"] for o in second}
+
+
+def test_a_change_to_a_volunteer_is_seen_by_the_next_plan(dispatch, service_config):
+    """Each dispatch process keeps the palace's volunteers in memory; any change moves the
+    palace's directory version, so the next plan reads them again."""
+    d, _ = dispatch
+    accepted(service_config, "c1", start=9, end=11)
+    first = wait_until(lambda: len(offers_of(d, "c1")) == 2 and offers_of(d, "c1"), what="offers for c1")
+    assert "s1" in {o["volunteer_id"] for o in first}  # the troupe's singer, read and kept
+    d.set_availability("s1", {"availability": [{"start": iso(8), "end": iso(12)}]})  # mornings only now
+    accepted(service_config, "c2", start=14, end=18)
+    second = wait_until(lambda: len(offers_of(d, "c2")) == 2 and offers_of(d, "c2"), what="offers for c2")
+    assert "s1" not in {o["volunteer_id"] for o in second}
+    version = db_of(service_config).directory.find_one({"_id": "haining"})["version"]
+    assert version == 6  # five volunteers written by the fixture, then one change
