@@ -2,6 +2,7 @@
 
 import eventlet
 import pytest
+from eventlet.semaphore import Semaphore
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from common.errors import Conflict, Invalid, NotFound
@@ -147,10 +148,12 @@ def test_answers_through_the_intake_queue_are_stored_once_in_batches_and_counted
     survey = survey_of(rpc, "o1")
     gateway = _Intake(service_config["AMQP_URI"], ttl=1)
     fetches = []
+    one_at_a_time = Semaphore(1)  # this test's standalone proxy serves one green thread at a time
 
     def fetch(tokens):
         fetches.append(tokens)
-        return rpc.intake_surveys(tokens)
+        with one_at_a_time:
+            return rpc.intake_surveys(tokens)
 
     answers = [
         {"overall": 5 if i % 4 else 3, "content": 4, "client_ref": f"phone-{i}", "wanted_programs": []}
@@ -221,10 +224,12 @@ def test_the_gateway_looks_up_every_open_survey_again_in_one_call_and_forgets_an
     tokens = [survey_of(rpc, order_id)["token"] for order_id in ("a", "b", "c")]
     gateway = _Intake(service_config["AMQP_URI"], ttl=0.3)
     calls = []
+    one_at_a_time = Semaphore(1)  # this test's standalone proxy serves one green thread at a time
 
     def fetch(asked):
         calls.append(sorted(asked))
-        return rpc.intake_surveys(asked)
+        with one_at_a_time:
+            return rpc.intake_surveys(asked)
 
     for token in tokens:
         assert gateway.accept(token, {"overall": 4}, fetch)["status"] == "received"
@@ -232,7 +237,7 @@ def test_the_gateway_looks_up_every_open_survey_again_in_one_call_and_forgets_an
     eventlet.sleep(0.4)  # stale now, still usable: the answers go on while one call refreshes all
     for token in tokens:
         assert gateway.accept(token, {"overall": 5}, fetch)["status"] == "received"
-    wait_until(lambda: len(calls) >= 4, what="the refresh")
+    wait_until(lambda: len(calls) >= 4 and not gateway.refreshing, what="the refresh")
     assert len(calls) == 4, calls
     assert calls[3] == sorted(tokens)
     with pytest.raises(NotFound):
