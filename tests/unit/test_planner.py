@@ -58,6 +58,16 @@ def test_the_slot_lies_inside_a_window_and_every_volunteers_availability():
     assert (inst.time(choice.start), inst.time(choice.end)) == (at(0, 16), at(0, 18))
 
 
+def test_free_times_that_meet_count_as_one():
+    # 8-10 and 10-12 declared separately: a delivery from 9 to 11 fits; 8-10 and 10:30-12 do not.
+    joined = instance([volunteer("a", ["声乐"], free=((0, 8, 10), (0, 10, 12)))])
+    apart = instance([volunteer("a", ["声乐"], free=((0, 8, 10), (0, 10.5, 12)))])
+    for inst, fits in ((joined, True), (apart, False)):
+        got = P.plan_order(inst, order(inst, needs=[("声乐", 1)], windows=((0, 9, 11),), minutes=120))
+        assert isinstance(got, P.Choice) is fits
+        assert covered(inst.volunteers[0]["availability"], at(0, 9), at(0, 11)) is fits
+
+
 def test_a_rest_gap_is_kept_between_two_assignments():
     rules = P.Rules(rest_minutes=60)
     inst = instance([volunteer("s", ["声乐"]), volunteer("p", ["器乐"])], rules=rules)
@@ -196,6 +206,21 @@ def cities(draw):
     return people, troupes, rules, orders
 
 
+def covered(availability, start, end) -> bool:
+    """Whether the volunteer's free times, joined where they meet or overlap, hold [start, end]."""
+    reach = None
+    for w in sorted(availability, key=lambda w: w["start"]):
+        if reach is None or w["start"] > reach:
+            if reach is not None and reach >= end:
+                break
+            began, reach = w["start"], w["end"]
+        else:
+            reach = max(reach, w["end"])
+        if began <= start and end <= reach:
+            return True
+    return False
+
+
 def broken_rules(people, troupes, rules, orders, inst, results) -> list[str]:
     """Checked from the inputs, not from the planner's grids."""
     by_id = {p["volunteer_id"]: p for p in people}
@@ -222,7 +247,7 @@ def broken_rules(people, troupes, rules, orders, inst, results) -> list[str]:
             p = by_id[vid]
             if skill not in p["skills"]:
                 errors.append(f"{vid} lacks {skill}")
-            if not any(w["start"] <= start and end <= w["end"] for w in p["availability"]):
+            if not covered(p["availability"], start, end):
                 errors.append(f"{vid} not available for {oid}")
             km = P.km_between(PLACES[p["district"]], PLACES[district]) if p["district"] != district else 0
             if km > rules.max_travel_km:
