@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from typing import Any, Callable
 
 from kombu import Connection, Exchange, Queue
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_EXCHANGE = "dead_letters"
 DEAD_LETTER_QUEUE = "dead_letters"
-RELAY_LEASE_SECONDS = 10
+RELAY_LEASE = dt.timedelta(seconds=10)
+LEASE_LOOK_AGAIN = dt.timedelta(seconds=2)
 RELAY_BATCH = 200
 
 
@@ -96,9 +98,11 @@ class Store:
         self.source = source
         self.amqp_uri = amqp_uri
         self.config = config
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._wake = threading.Event()
         self._running = False
+        self._held_until: dt.datetime | None = None
+        self._look_again = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     # -------------------------------------------------------------- transactions
 
@@ -125,24 +129,36 @@ class Store:
     # -------------------------------------------------------------- relay
 
     def _take_lease(self) -> bool:
+        """Whether this process holds the relay lease, writing to the database only to take it or
+        to renew it once it is half spent; a process that sees another holder looks again no
+        sooner than that lease ends or LEASE_LOOK_AGAIN passes (an idle system writes no
+        lease at every poll)."""
         moment = now()
+        if self._held_until is not None and moment < self._held_until - RELAY_LEASE / 2:
+            return True
+        if moment < self._look_again:
+            return False
+        lease = self.db.outbox_lease.find_one({"_id": "relay"})
+        if lease and lease.get("holder") != self.holder and _aware(lease["until"]) > moment:
+            self._held_until = None
+            self._look_again = min(_aware(lease["until"]), moment + LEASE_LOOK_AGAIN)
+            return False
         try:
             self.db.outbox_lease.find_one_and_update(
                 {"_id": "relay", "$or": [{"until": {"$lt": moment}}, {"holder": self.holder}]},
-                {
-                    "$set": {
-                        "holder": self.holder,
-                        "until": moment + dt.timedelta(seconds=RELAY_LEASE_SECONDS),
-                    }
-                },
+                {"$set": {"holder": self.holder, "until": moment + RELAY_LEASE}},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
-            return True
-        except DuplicateKeyError:
+        except DuplicateKeyError:  # taken between our look and our write
+            self._held_until = None
+            self._look_again = moment + LEASE_LOOK_AGAIN
             return False
+        self._held_until = moment + RELAY_LEASE
+        return True
 
     def release_lease(self) -> None:
+        self._held_until = None
         try:
             self.db.outbox_lease.delete_one({"_id": "relay", "holder": self.holder})
         except PyMongoError:
@@ -244,6 +260,10 @@ def publish_dead_letter(
                 retry=True,
                 **encoding,
             )
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 class MongoStore(DependencyProvider):

@@ -87,6 +87,43 @@ def test_events_left_in_the_outbox_by_a_crashed_process_are_published_by_the_nex
     client.close()
 
 
+def test_one_relay_holds_the_lease_and_writes_it_only_to_take_or_renew_it(service_config, monkeypatch):
+    import datetime as dt
+
+    import common.store as store_module
+
+    clock = [dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)]
+    monkeypatch.setattr(store_module, "now", lambda: clock[0])
+    client = MongoClient(service_config["MONGO_URI"], tz_aware=True)
+    name = f"{service_config['DB_PREFIX']}lease"
+    first, second = (Store(client, name, "orders", service_config["AMQP_URI"], service_config) for _ in range(2))
+    lease = first.db.outbox_lease
+
+    def until():
+        return lease.find_one({"_id": "relay"})["until"]
+
+    def later(seconds):
+        clock[0] += dt.timedelta(seconds=seconds)
+
+    assert first._take_lease() and not second._take_lease()
+    taken = until()
+    later(4)  # less than half the lease spent: nothing written
+    assert first._take_lease() and until() == taken and not second._take_lease()
+    later(2)  # more than half spent: renewed
+    assert first._take_lease() and until() == clock[0] + store_module.RELAY_LEASE and not second._take_lease()
+    first.release_lease()
+    later(1)  # the second saw a holder one second ago: it looks again only after two
+    assert not second._take_lease() and lease.count_documents({}) == 0
+    later(1.5)
+    assert second._take_lease() and lease.find_one({"_id": "relay"})["holder"] == second.holder
+    # the holder dies without releasing: the lease passes on once it has run out, not before
+    later(9)
+    assert not first._take_lease()
+    later(2)
+    assert first._take_lease() and lease.find_one({"_id": "relay"})["holder"] == first.holder
+    client.close()
+
+
 def test_a_redelivered_event_is_handled_once_even_when_delivered_concurrently(probe, service_config):
     store, _, _ = probe
     event = publish_event(
