@@ -150,6 +150,28 @@ class Miss:
         return f"在可选时间段内凑不齐人员：缺少 {parts}。" + (f"（候选人中：{why}）" if why else "")
 
 
+SPANS_KEPT = 4096
+_spans: dict[int, tuple[list, int, np.ndarray]] = {}
+
+
+def free_spans(availability: list[dict]) -> np.ndarray:
+    """A volunteer's free windows as rows of [start, end) in seconds since the epoch.
+
+    Remembered per availability list (the same list object, of the same length): dispatch keeps
+    each palace's volunteers in memory, and a volunteer free every day of the next months has
+    hundreds of windows, which every plan would otherwise convert again. Such lists are read,
+    never changed in place; a changed volunteer comes as a new document."""
+    kept = _spans.get(id(availability))
+    if kept is not None and kept[0] is availability and kept[1] == len(availability):
+        return kept[2]
+    spans = np.array([(w["start"].timestamp(), w["end"].timestamp()) for w in availability], dtype=float)
+    spans = spans.reshape(-1, 2)
+    if len(_spans) >= SPANS_KEPT:
+        _spans.clear()
+    _spans[id(availability)] = (availability, len(availability), spans)
+    return spans
+
+
 class Instance:
     """Volunteers, troupes and their time over a horizon of whole days, as numpy grids."""
 
@@ -194,13 +216,18 @@ class Instance:
         self.latlon = self.latlon.reshape(V, 2)
         self.home = [v.get("district") for v in volunteers]
         by_skill: dict[str, list[int]] = {}
+        origin_s = origin.timestamp()
         for i, v in enumerate(volunteers):
             for s in set(v.get("skills") or ()):
                 by_skill.setdefault(s, []).append(i)
-            for w in v.get("availability") or ():
-                a, b = self.bucket(w["start"], ceil=True), self.bucket(w["end"])
-                if b > a:
-                    self.avail[i, max(a, 0) : max(b, 0)] = True
+            if v.get("availability"):
+                rel = (free_spans(v["availability"]) - origin_s) / (60 * BUCKET_MINUTES)
+                rel = rel[(rel[:, 1] > 0) & (rel[:, 0] < self.T)]  # the windows that meet the horizon
+                for a, b in zip(
+                    np.ceil(rel[:, 0] - 1e-9).astype(int), np.floor(rel[:, 1] + 1e-9).astype(int), strict=True
+                ):
+                    if b > a:
+                        self.avail[i, max(a, 0) : b] = True
         self.by_skill = {s: np.array(ix, dtype=np.int64) for s, ix in by_skill.items()}
         # availability as running sums: "free for all of [a, b)" is one subtraction per volunteer
         self.avail_sum = np.zeros((V, self.T + 1), dtype=np.int32)
