@@ -8,7 +8,12 @@
 - a failing handler is retried with back-off, then dead-lettered with the reason,
   instead of being acked and forgotten (nameko's default on error);
 - while the database (or a service the handler asks, ``TryLater``) cannot be reached, the
-  message goes back to the broker (requeued), so an outage delays events and loses none.
+  message goes back to the broker (requeued), so an outage delays events and loses none;
+- with ``one_at_a_time=<field>``, events with the same value of that field are handled one after
+  another in this process (others keep flowing): handlers that would write the same documents
+  (the same order's record, the same palace's loads) then wait for their turn instead of
+  running into write conflicts and running their transaction again and again. Across processes
+  the database's conflict detection still decides; this only spares the retries.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from contextlib import contextmanager
 from functools import partial
 
+from eventlet.semaphore import Semaphore
 from marshmallow import ValidationError
 from nameko.events import EventHandler
 from nameko.messaging import QueueConsumer
@@ -81,7 +88,32 @@ class ReliableEventHandler(EventHandler):
         self.queue.queue_arguments = {**(self.queue.queue_arguments or {}), "x-queue-type": "quorum"}
 
 
-def consumes(source: str, event_type: str, *, store_attr: str = "store"):
+class Turns:
+    """One holder at a time per key, within this process (green threads wait for their turn)."""
+
+    def __init__(self):
+        self._held: dict = {}  # key → [semaphore, holders and waiters]
+
+    @contextmanager
+    def turn(self, key):
+        if key is None:
+            yield
+            return
+        entry = self._held.setdefault(key, [Semaphore(1), 0])
+        entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._held[key]
+
+
+_turns = Turns()
+
+
+def consumes(source: str, event_type: str, *, store_attr: str = "store", one_at_a_time: str | None = None):
     def decorator(fn):
         @functools.wraps(fn)
         def wrapper(self, payload):
@@ -104,6 +136,12 @@ def consumes(source: str, event_type: str, *, store_attr: str = "store"):
                 uow.once(consumer, data["event_id"])
                 return fn(self, data, uow)
 
+            work.__qualname__ = consumer
+            key = (one_at_a_time, data.get(one_at_a_time)) if one_at_a_time and data.get(one_at_a_time) else None
+            with _turns.turn(key):
+                return handle(work, data, payload, store, consumer)
+
+        def handle(work, data, payload, store, consumer):
             last_error = None
             for attempt in range(RETRIES):
                 try:

@@ -22,6 +22,7 @@ from kombu import Connection, Exchange, Queue
 from kombu.pools import producers
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
+from prometheus_client import Counter
 from pymongo import ASCENDING, MongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -30,6 +31,7 @@ from contracts.base import new_id, now
 from contracts.events import dump_event
 
 log = logging.getLogger(__name__)
+RETRIES = Counter("songwenhua_transaction_retries_total", "Transactions run again after a write conflict", ["service"])
 
 DEAD_LETTER_EXCHANGE = "dead_letters"
 DEAD_LETTER_QUEUE = "dead_letters"
@@ -109,15 +111,23 @@ class Store:
     def transaction(self, fn: Callable[[UnitOfWork], Any]) -> Any:
         """Run ``fn(uow)`` in a transaction with its outbox; retried on transient errors."""
         result: list[Any] = []
+        attempts = [0]
 
         def callback(session):
+            attempts[0] += 1
             uow = UnitOfWork(self.db, session, self.source)
             value = fn(uow)
             uow._write_outbox()
             result[:] = [value, bool(uow.events)]
 
         with self.client.start_session() as session:
-            session.with_transaction(callback)
+            try:
+                session.with_transaction(callback)
+            finally:
+                if attempts[0] > 1:
+                    RETRIES.labels(self.source).inc(attempts[0] - 1)
+                    if attempts[0] >= 3:
+                        log.warning("transaction %s ran %d times (write conflicts)", _name(fn), attempts[0])
         if result and result[1]:
             self._wake.set()
         return result[0] if result else None
@@ -260,6 +270,10 @@ def publish_dead_letter(
                 retry=True,
                 **encoding,
             )
+
+
+def _name(fn: Callable) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

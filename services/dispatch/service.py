@@ -416,14 +416,14 @@ class DispatchService:
 
     # ---------------------------------------------------------- events
 
-    @consumes("orders", "order_accepted")
+    @consumes("orders", "order_accepted", one_at_a_time="palace_id")
     def handle_order_accepted(self, event, uow):
         handlers.on_order_accepted(event, uow, self._offer_hours())
 
-    @consumes("orders", "order_amended")
+    @consumes("orders", "order_amended", one_at_a_time="palace_id")
     def handle_order_amended(self, event, uow):
         handlers.on_order_amended(event, uow, self._offer_hours())
 
-    @consumes("orders", "order_cancelled")
+    @consumes("orders", "order_cancelled", one_at_a_time="palace_id")
     def handle_order_cancelled(self, event, uow):
         handlers.on_order_cancelled(event, uow)

@@ -51,11 +51,12 @@ CONSUMED = [
 
 
 def _consumer(source: str, event_type: str):
+    # events about the same order write the same order record and reminders: one at a time
     def handle(self, data, uow):
         handlers.take_in(event_type, data, uow, self._directory, self._settings(), now(), self._find_order)
 
     handle.__name__ = f"on_{source}_{event_type}"
-    return consumes(source, event_type)(handle)
+    return consumes(source, event_type, one_at_a_time="order_id")(handle)
 
 
 class NotificationsService:
