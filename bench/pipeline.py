@@ -363,6 +363,7 @@ class Driver:
         self.failed: dict[str, str] = {}
         self.errors: list[str] = []
         self.seen: set[str] = set()
+        self.stages: dict[str, dict[str, float]] = {}  # order → event → when first seen
         self.lock = threading.Lock()
         self.slots: threading.Semaphore | None = None
         self.queue_name = f"bench-driver-{uuid.uuid4().hex[:6]}"
@@ -431,6 +432,7 @@ class Driver:
             if payload.get("event_id") in self.seen:
                 return
             self.seen.add(payload.get("event_id"))
+            self.stages.setdefault(order_id, {}).setdefault(kind, time.perf_counter())
         if kind == "offer_made":
             self.pool.submit(self._guard, order_id, self._accept_offer, payload)
         elif kind == "order_scheduled":
@@ -539,6 +541,23 @@ class Driver:
             "latency_p99_s": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2)
             if latencies
             else None,
+            "stage_p50_p90_s": self._stage_times(),
+        }
+
+    def _stage_times(self) -> dict[str, list[float]]:
+        """Median and 90th percentile seconds of each leg of a closed order: placed → first offer → scheduled → survey
+        opened → closed (where an order waits, when the figure above is low)."""
+        legs = ("offer_made", "order_scheduled", "survey_opened", "order_closed")
+        spans: dict[str, list[float]] = {}
+        for order_id, done in self.closed.items():
+            seen = {**self.stages.get(order_id, {}), "order_closed": done}
+            before, at = "placed", self.placed[order_id]
+            for leg in legs:
+                if leg in seen:
+                    spans.setdefault(f"{before}→{leg}", []).append(seen[leg] - at)
+                    before, at = leg, seen[leg]
+        return {
+            leg: [round(statistics.median(v), 2), round(sorted(v)[int(len(v) * 0.9)], 2)] for leg, v in spans.items()
         }
 
     def _place_guarded(self, window: dict) -> None:
