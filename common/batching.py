@@ -8,8 +8,10 @@ make a repeat harmless. A method that raises gets the batch back after a pause (
 never dropped. Bodies the method cannot use it dead-letters itself; a body that cannot even be
 decoded is dead-lettered here, as it came.
 
-``queue`` is a kombu Queue, or a function of the service's config that returns one (for a queue
-on nameko's event exchanges, which depend on the config).
+``queue`` is a kombu Queue or a list of them, or a function of the service's config that returns
+either (for queues on nameko's event exchanges, which depend on the config): one connection
+consumes them all. With ``routed=True`` the method gets ``(exchange, routing_key, body)`` for
+each message, so one batch can hold several kinds of events.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ log = logging.getLogger(__name__)
 
 
 class BatchConsumer(Entrypoint):
-    def __init__(self, queue, max_batch: int = 200, max_wait: float = 0.05, **kwargs):
+    def __init__(self, queue, max_batch: int = 200, max_wait: float = 0.05, routed: bool = False, **kwargs):
         self.queue = queue
+        self.queues: list[Queue] = []
+        self.routed = routed
         self.max_batch = max_batch
         self.max_wait = max_wait
         self._running = False
@@ -39,12 +43,19 @@ class BatchConsumer(Entrypoint):
 
     def setup(self):
         self.amqp_uri = setting(self.container.config, "AMQP_URI")
-        if not isinstance(self.queue, Queue):
-            self.queue = self.queue(self.container.config)
+        queues = self.queue if isinstance(self.queue, (Queue, list)) else self.queue(self.container.config)
+        self.queues = [queues] if isinstance(queues, Queue) else list(queues)
+        self.label = self.queues[0].name + (f" and {len(self.queues) - 1} more" if len(self.queues) > 1 else "")
 
     def start(self):
+        # the queues exist once the service has started, as with nameko's own consumers: an
+        # event published from then on waits in them even before the first batch is taken
+        with Connection(self.amqp_uri) as conn:
+            channel = conn.channel()
+            for queue in self.queues:
+                queue(channel).declare()
         self._running = True
-        self._gt = self.container.spawn_managed_thread(self._run, identifier=f"batch_consume:{self.queue.name}")
+        self._gt = self.container.spawn_managed_thread(self._run, identifier=f"batch_consume:{self.label}")
 
     def stop(self):
         self._running = False
@@ -63,18 +74,19 @@ class BatchConsumer(Entrypoint):
             try:
                 self._consume()
             except Exception:  # the broker went away: connect again, the unacked come back
-                log.exception("batch consumer on %s lost its connection; reconnecting", self.queue.name)
+                log.exception("batch consumer on %s lost its connection; reconnecting", self.label)
                 time.sleep(1)
 
     def _consume(self):
         pending: list = []
         with Connection(self.amqp_uri, heartbeat=30) as conn:
             channel = conn.channel()
-            queue = self.queue(channel)
-            queue.declare()
+            queues = [queue(channel) for queue in self.queues]
+            for queue in queues:
+                queue.declare()
             consumer = Consumer(
                 channel,
-                queues=[queue],
+                queues=queues,
                 on_message=pending.append,  # decoded later, one by one (a bad body is parked)
                 accept=["json"],
                 prefetch_count=self.max_batch * 2,
@@ -116,6 +128,9 @@ class BatchConsumer(Entrypoint):
                 message.ack()
                 continue
             good.append(message)
+            if self.routed:
+                info = message.delivery_info or {}
+                body = (info.get("exchange", ""), info.get("routing_key", ""), body)
             bodies.append(body)
         return good, bodies
 
@@ -135,7 +150,7 @@ class BatchConsumer(Entrypoint):
             for message in messages:
                 message.ack()
             return
-        log.error("batch of %d from %s failed (%r); handing it back", len(messages), self.queue.name, exc_info[1])
+        log.error("batch of %d from %s failed (%r); handing it back", len(messages), self.label, exc_info[1])
         time.sleep(0.5)
         for message in messages:
             message.requeue()

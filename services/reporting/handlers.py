@@ -13,19 +13,15 @@ from services.reporting import domain, repository
 REBUILD_BATCH = 1000
 
 
-def take_in(source: str, event_type: str, payload: dict, data: dict, uow) -> None:
-    """Archive the event, in the consumer's transaction with its inbox entry. The projector
-    (``drain``) counts it moments later together with the others that arrived, and during a
-    rebuild the rebuild counts it in its turn, so nothing is counted twice or skipped."""
-    repository.archive(uow.db, source, event_type, payload, data["occurred_at"], False, uow.session)
-
-
-def take_in_batch(store, source: str, event_type: str, bodies: list, consumer: str) -> dict:
-    """Archive many events of one type in one transaction (the audience's answers come in
-    bursts). The archive is keyed by event id, so a redelivered one changes nothing; one that
-    breaks its contract is parked with the reason."""
+def take_in_batch(store, messages: list, consumer: str) -> dict:
+    """Archive many events, of any kinds, in one transaction: ``(exchange, event type, body)``
+    as they came off the broker. The archive is keyed by event id, so a redelivered one changes
+    nothing; the projector (``drain``) counts them moments later, and during a rebuild the
+    rebuild counts them in their turn, so nothing is counted twice or skipped. One that breaks
+    its contract is parked with the reason."""
     events = []
-    for body in bodies:
+    for exchange, event_type, body in messages:
+        source = exchange.removesuffix(".events")
         try:
             data = load_event(source, event_type, body)
         except (UnknownEvent, ValidationError) as err:
@@ -34,10 +30,11 @@ def take_in_batch(store, source: str, event_type: str, bodies: list, consumer: s
                 body=body, reason=f"contract: {reason}", consumer=consumer, source=source, event_type=event_type
             )
             continue
-        events.append((EVENTS[(source, event_type)].schema().dump(data), data["occurred_at"]))
+        payload = EVENTS[(source, event_type)].schema().dump(data)  # JSON-ready, as it travelled
+        events.append((source, event_type, payload, data["occurred_at"]))
     if not events:
         return {"archived": 0, "repeated": 0}
-    new = store.transaction(lambda uow: repository.archive_many(uow.db, source, event_type, events, uow.session))
+    new = store.transaction(lambda uow: repository.archive_many(uow.db, events, uow.session))
     return {"archived": new, "repeated": len(events) - new}
 
 

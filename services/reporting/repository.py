@@ -23,18 +23,9 @@ def ensure_indexes(db) -> None:
     db.comments.create_index([("at", DESCENDING)])
 
 
-def archive(
-    db, source: str, event_type: str, payload: dict, occurred_at: dt.datetime, projected: bool, session=None
-) -> bool:
-    """Keep the event as it came, with whether the projections hold it; False when already kept."""
-    doc = {"source": source, "type": event_type, "occurred_at": occurred_at, "payload": payload, "projected": projected}
-    result = db.events.update_one({"_id": payload["event_id"]}, {"$setOnInsert": doc}, upsert=True, session=session)
-    return result.upserted_id is not None
-
-
-def archive_many(db, source: str, event_type: str, events: list[tuple[dict, dt.datetime]], session=None) -> int:
-    """Keep many events of one type at once (payload, occurred_at); those already kept stay as
-    they were. Returns how many were new."""
+def archive_many(db, events: list[tuple[str, str, dict, dt.datetime]], session=None) -> int:
+    """Keep many events at once (source, type, payload, occurred_at); those already kept stay
+    as they were. Returns how many were new."""
     ops = [
         UpdateOne(
             {"_id": payload["event_id"]},
@@ -49,7 +40,7 @@ def archive_many(db, source: str, event_type: str, events: list[tuple[dict, dt.d
             },
             upsert=True,
         )
-        for payload, occurred_at in events
+        for source, event_type, payload, occurred_at in events
     ]
     return db.events.bulk_write(ops, ordered=False, session=session).upserted_count if ops else 0
 

@@ -11,7 +11,6 @@ from nameko.standalone.events import get_event_exchange
 from nameko.timer import timer
 
 from common.batching import batch_consume
-from common.consuming import consumes
 from common.errors import Invalid
 from common.observability import Metrics
 from common.rpc import rpc
@@ -48,41 +47,20 @@ def period(start: str | None, end: str | None) -> tuple[str, str]:
     return start, end
 
 
-# Events that come in bursts (hundreds of answers within a minute of a performance's end): taken
-# many per transaction from the same queue nameko's handler would use.
-BATCHED = {("feedback", "response_received")}
-
-
-def _event_queue(source: str, event_type: str):
-    def build(config) -> Queue:
-        return Queue(
+def _event_queues(config) -> list[Queue]:
+    """The queue of every event reporting takes in, named as nameko's per-event handlers named
+    them (what waited in them before is taken in as well)."""
+    return [
+        Queue(
             f"evt-{source}-{event_type}--reporting.on_{source}_{event_type}",
             exchange=get_event_exchange(source, config),
             routing_key=event_type,
             durable=True,
             queue_arguments={"x-queue-type": "quorum"},
         )
-
-    return build
-
-
-def _batch_consumer(source: str, event_type: str):
-    name = f"on_{source}_{event_type}"
-
-    def handle(self, bodies: list) -> dict:
-        return handlers.take_in_batch(self.store, source, event_type, bodies, f"reporting.{name}")
-
-    handle.__name__ = name
-    return batch_consume(queue=_event_queue(source, event_type), max_batch=200, max_wait=0.1)(handle)
-
-
-def _consumer(source: str, event_type: str):
-    def handle(self, data, uow):
-        payload = EVENTS[(source, event_type)].schema().dump(data)  # JSON-ready, as it travelled
-        handlers.take_in(source, event_type, payload, data, uow)
-
-    handle.__name__ = f"on_{source}_{event_type}"
-    return consumes(source, event_type)(handle)
+        for source, event_type in EVENTS
+        if source != "notifications"  # what was said about something, not something that happened
+    ]
 
 
 class ReportingService:
@@ -91,14 +69,12 @@ class ReportingService:
 
     store = MongoStore("reporting", indexes=repository.ensure_indexes, relay=False)
 
-    # one consumer per event of the contracts: everything that happens is archived and counted
-    # (notifications are what was said about it, not something that happened)
-    for _source, _type in EVENTS:
-        if (_source, _type) in BATCHED:
-            locals()[f"on_{_source}_{_type}"] = _batch_consumer(_source, _type)
-        elif _source != "notifications":
-            locals()[f"on_{_source}_{_type}"] = _consumer(_source, _type)
-    del _source, _type
+    @batch_consume(queue=_event_queues, max_batch=200, max_wait=0.05, routed=True)
+    def take_events(self, messages: list) -> dict:
+        """Every event of the contracts, archived many per transaction whatever their kinds
+        (answers come in bursts of hundreds; an order's events by the dozen); counted by the
+        projector moments later."""
+        return handlers.take_in_batch(self.store, messages, "reporting.take_events")
 
     @timer(interval=PROJECT_SECONDS)
     def project(self):
