@@ -473,10 +473,15 @@ class Driver:
             self.call("POST", f"/api/orders/{order_id}/complete", dispatcher, json={"people_served": 280})
         except RuntimeError as err:
             # a first try that timed out at the gateway may still have completed it: the retry
-            # is then refused as no longer scheduled, and the order shows it delivered
-            status = self.call("GET", f"/api/orders/{order_id}", dispatcher).get("status")
-            if "NOT_SCHEDULED" not in str(err) or status not in ("delivered", "closed"):
+            # is then refused as no longer scheduled, and the order shows it delivered once the
+            # orders service has heard of it (moments later under load)
+            if "NOT_SCHEDULED" not in str(err):
                 raise
+            deadline = time.monotonic() + 60
+            while self.call("GET", f"/api/orders/{order_id}", dispatcher).get("status") not in ("delivered", "closed"):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def _answer_and_close(self, order_id: str) -> None:
         dispatcher = self.people.tokens["dispatcher"]

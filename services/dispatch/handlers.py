@@ -248,6 +248,7 @@ def _troupe_repertoire(inst: planner.Instance, troupe_id: str) -> list[str]:
 
 def _plan(plan: dict, uow, offer_hours: float | None) -> None:
     order = plan["order"]
+    repository.planning_turn(uow, order["palace_id"])
     if not order.get("program_id"):
         return _unfulfillable(plan, uow, "NO_PROGRAM", "自定义需求需要调度员先指定一个节目，才能派单。")
     program = repository.find(uow.db, "programs", order["program_id"], uow.session)

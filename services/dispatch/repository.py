@@ -183,6 +183,14 @@ def month_key(t: dt.datetime) -> str:
     return f"{local.year}-{local.month:02d}"
 
 
+def planning_turn(uow, palace_id: str) -> None:
+    """The palace's planning turn, the first write of a plan: plans of one palace read and count
+    the same volunteers' loads, so a second process planning for the palace at the same moment
+    conflicts here at once and runs again after a pause, instead of conflicting at the end of a
+    whole plan (the loads) and planning again and again."""
+    uow.db.planning.update_one({"_id": palace_id}, {"$inc": {"plans": 1}}, upsert=True, session=uow.session)
+
+
 def take_load(uow, key: str, amount: int, limit: int) -> None:
     """Count ``amount`` against ``limit`` on the counter ``key``; at the limit, the insert of an
     existing key fails with DuplicateKeyError and the use case runs again and sees the count."""
