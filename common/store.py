@@ -3,8 +3,10 @@
 All pymongo use in the services goes through ``Store``: a state change and the events it
 causes are written in one transaction (the outbox), and a relay publishes the outbox to
 RabbitMQ with publisher confirms, marking each event published only after the broker has
-confirmed it. Killed at any line, a process loses no event: an unpublished event is published
-by the next relay that holds the lease (at least once; consumers drop repeats via the inbox).
+confirmed it. Each process publishes the events it committed itself as soon as they are
+committed (no query); the process holding the relay lease also looks, every second, for events
+left unpublished for LEFTOVER_AFTER (their process died, or the broker was away). Killed at any
+line, a process loses no event (at least once; consumers drop repeats via the inbox).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from typing import Any, Callable
 
 from kombu import Connection, Exchange, Queue
@@ -38,6 +41,8 @@ DEAD_LETTER_QUEUE = "dead_letters"
 RELAY_LEASE = dt.timedelta(seconds=10)
 LEASE_LOOK_AGAIN = dt.timedelta(seconds=2)
 RELAY_BATCH = 200
+LEFTOVER_AFTER = dt.timedelta(seconds=2)
+LEFTOVER_POLL_SECONDS = 1.0
 
 
 class AlreadyHandled(Exception):
@@ -52,6 +57,7 @@ class UnitOfWork:
         self.session = session
         self.source = source
         self.events: list[tuple[str, dict]] = []
+        self.outbox: list[dict] = []
 
     def emit(self, event_type: str, **data: Any) -> dict:
         data.setdefault("event_id", new_id())
@@ -63,9 +69,7 @@ class UnitOfWork:
     def once(self, consumer: str, event_id: str) -> None:
         """Record that ``consumer`` handled ``event_id``; raise AlreadyHandled on a repeat."""
         key = f"{consumer}:{event_id}"
-        if self.db.inbox.find_one({"_id": key}, {"_id": 1}, session=self.session):
-            raise AlreadyHandled(key)
-        try:
+        try:  # a repeat fails on the key (no read first): the transaction is then abandoned
             self.db.inbox.insert_one({"_id": key, "at": now()}, session=self.session)
         except DuplicateKeyError:
             raise AlreadyHandled(key) from None
@@ -74,21 +78,19 @@ class UnitOfWork:
         if not self.events:
             return
         stamp = time.time_ns()
-        self.db.outbox.insert_many(
-            [
-                {
-                    "_id": payload["event_id"],
-                    "source": self.source,
-                    "event_type": event_type,
-                    "payload": payload,
-                    "published": False,
-                    "seq": stamp + i,
-                    "created_at": now(),
-                }
-                for i, (event_type, payload) in enumerate(self.events)
-            ],
-            session=self.session,
-        )
+        self.outbox = [
+            {
+                "_id": payload["event_id"],
+                "source": self.source,
+                "event_type": event_type,
+                "payload": payload,
+                "published": False,
+                "seq": stamp + i,
+                "created_at": now(),
+            }
+            for i, (event_type, payload) in enumerate(self.events)
+        ]
+        self.db.outbox.insert_many(self.outbox, session=self.session)
 
 
 class Store:
@@ -102,6 +104,7 @@ class Store:
         self.config = config
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._wake = threading.Event()
+        self._fresh: deque[dict] = deque()  # outbox documents this process committed, to publish
         self._running = False
         self._held_until: dt.datetime | None = None
         self._look_again = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -118,7 +121,7 @@ class Store:
             uow = UnitOfWork(self.db, session, self.source)
             value = fn(uow)
             uow._write_outbox()
-            result[:] = [value, bool(uow.events)]
+            result[:] = [value, uow.outbox]
 
         with self.client.start_session() as session:
             try:
@@ -128,7 +131,8 @@ class Store:
                     RETRIES.labels(self.source).inc(attempts[0] - 1)
                     if attempts[0] >= 3:
                         log.warning("transaction %s ran %d times (write conflicts)", _name(fn), attempts[0])
-        if result and result[1]:
+        if result and result[1]:  # committed: this process publishes them at once
+            self._fresh.extend(result[1])
             self._wake.set()
         return result[0] if result else None
 
@@ -174,47 +178,73 @@ class Store:
         except PyMongoError:
             pass
 
-    def publish_pending(self, connection: Connection) -> int:
-        """Publish unpublished outbox events in order; returns how many were published."""
+    def _publish(self, connection: Connection, docs: list[dict]) -> None:
+        """Publish outbox documents in order, each confirmed by the broker, then mark them."""
+        with producers[connection].acquire(block=True) as producer:
+            for doc in docs:
+                exchange = get_event_exchange(doc["source"], self.config)
+                producer.publish(
+                    doc["payload"],
+                    exchange=exchange,
+                    routing_key=doc["event_type"],
+                    serializer="json",
+                    delivery_mode=2,
+                    declare=[exchange],
+                    headers={"event_type": doc["event_type"], "source": doc["source"]},
+                    retry=True,
+                    retry_policy={"max_retries": 3},
+                )
+        self.db.outbox.update_many(
+            {"_id": {"$in": [d["_id"] for d in docs]}}, {"$set": {"published": True, "published_at": now()}}
+        )
+
+    def publish_fresh(self, connection: Connection) -> int:
+        """Publish what this process committed since the last call; on failure they stay in the
+        outbox, and the lease holder's look for leftovers publishes them later."""
+        docs = []
+        while self._fresh and len(docs) < RELAY_BATCH:
+            docs.append(self._fresh.popleft())
+        if docs:
+            self._publish(connection, docs)
+        return len(docs)
+
+    def publish_pending(self, connection: Connection, older_than: dt.timedelta = LEFTOVER_AFTER) -> int:
+        """Publish unpublished outbox events committed at least ``older_than`` ago, oldest first
+        (under the relay lease); returns how many were published."""
         if not self._take_lease():
             return 0
         sent = 0
         while True:
-            batch = list(self.db.outbox.find({"published": False}).sort("seq", ASCENDING).limit(RELAY_BATCH))
+            settled = time.time_ns() - int(older_than.total_seconds() * 1e9)
+            batch = list(
+                self.db.outbox.find({"published": False, "seq": {"$lt": settled}})
+                .sort("seq", ASCENDING)
+                .limit(RELAY_BATCH)
+            )
             if not batch:
                 return sent
-            done = []
-            with producers[connection].acquire(block=True) as producer:
-                for doc in batch:
-                    exchange = get_event_exchange(doc["source"], self.config)
-                    producer.publish(
-                        doc["payload"],
-                        exchange=exchange,
-                        routing_key=doc["event_type"],
-                        serializer="json",
-                        delivery_mode=2,
-                        declare=[exchange],
-                        headers={"event_type": doc["event_type"], "source": doc["source"]},
-                        retry=True,
-                        retry_policy={"max_retries": 3},
-                    )
-                    done.append(doc["_id"])
-            self.db.outbox.update_many({"_id": {"$in": done}}, {"$set": {"published": True, "published_at": now()}})
-            sent += len(done)
+            self._publish(connection, batch)
+            sent += len(batch)
             if len(batch) < RELAY_BATCH:
                 return sent
 
-    def relay_forever(self, interval: float = 0.5) -> None:
+    def relay_forever(self, interval: float = LEFTOVER_POLL_SECONDS) -> None:
         self._running = True
         connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+        looked = 0.0
         try:
             while self._running:
                 self._wake.wait(interval)
                 self._wake.clear()
                 try:
-                    self.publish_pending(connection)
+                    while self.publish_fresh(connection):
+                        pass
+                    if time.monotonic() - looked >= interval:
+                        looked = time.monotonic()
+                        self.publish_pending(connection)
                 except Exception:  # broker or database away: keep the events, try again
                     log.exception("outbox relay failed; retrying")
+                    self._fresh.clear()  # still in the outbox: the look for leftovers takes them
                     connection.release()
                     connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
                     time.sleep(1)

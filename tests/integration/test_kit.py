@@ -87,6 +87,34 @@ def test_events_left_in_the_outbox_by_a_crashed_process_are_published_by_the_nex
     client.close()
 
 
+def test_each_process_publishes_what_it_committed_and_the_lease_holder_takes_the_leftovers(service_config):
+    import datetime as dt
+
+    from kombu import Connection
+
+    spy = BusSpy(service_config)
+    client = MongoClient(service_config["MONGO_URI"], tz_aware=True)
+    name = f"{service_config['DB_PREFIX']}fresh"
+    holder, other, crashed = (
+        Store(client, name, "orders", service_config["AMQP_URI"], service_config) for _ in range(3)
+    )
+    holder.ensure_outbox_indexes()
+    assert holder._take_lease()
+    other.transaction(lambda uow: uow.emit("order_rejected", **rejected("fresh")))
+    crashed.transaction(lambda uow: uow.emit("order_rejected", **rejected("left")))
+    crashed._fresh.clear()  # died before publishing what it committed
+    with Connection(service_config["AMQP_URI"], transport_options={"confirm_publish": True}) as conn:
+        assert other.publish_pending(conn, older_than=dt.timedelta(0)) == 0  # not the lease holder
+        assert other.publish_fresh(conn) == 1 and other.publish_fresh(conn) == 0
+        assert [p["order_id"] for p in spy.wait_for("orders", "order_rejected", count=1)] == ["fresh"]
+        assert holder.publish_pending(conn) == 0  # committed just now: its own process may still send it
+        assert holder.publish_pending(conn, older_than=dt.timedelta(0)) == 1
+    assert sorted(p["order_id"] for p in spy.wait_for("orders", "order_rejected", count=2)) == ["fresh", "left"]
+    assert holder.db.outbox.count_documents({"published": False}) == 0
+    spy.close()
+    client.close()
+
+
 def test_one_relay_holds_the_lease_and_writes_it_only_to_take_or_renew_it(service_config, monkeypatch):
     import datetime as dt
 
