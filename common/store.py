@@ -106,8 +106,7 @@ class Store:
         self._wake = threading.Event()
         self._fresh: deque[dict] = deque()  # outbox documents this process committed, to publish
         self._running = False
-        self._held_until: dt.datetime | None = None
-        self._look_again = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self._leases: dict[str, tuple[dt.datetime | None, dt.datetime | None]] = {}  # name → held until, look again at
 
     # -------------------------------------------------------------- transactions
 
@@ -142,39 +141,42 @@ class Store:
 
     # -------------------------------------------------------------- relay
 
-    def _take_lease(self) -> bool:
-        """Whether this process holds the relay lease, writing to the database only to take it or
-        to renew it once it is half spent; a process that sees another holder looks again no
-        sooner than that lease ends or LEASE_LOOK_AGAIN passes (an idle system writes no
-        lease at every poll)."""
+    def holds(self, name: str = "relay") -> bool:
+        """Whether this process holds the lease ``name`` (one process of the service at a time:
+        the relay's look for leftovers, a timer's sweep), writing to the database only to take it
+        or to renew it once it is half spent; a process that sees another holder looks again no
+        sooner than that lease ends or LEASE_LOOK_AGAIN passes (an idle system writes no lease
+        at every poll). Leases live in ``outbox_lease``, one document per name."""
         moment = now()
-        if self._held_until is not None and moment < self._held_until - RELAY_LEASE / 2:
+        held_until, look_again = self._leases.get(name, (None, None))
+        if held_until is not None and moment < held_until - RELAY_LEASE / 2:
             return True
-        if moment < self._look_again:
+        if look_again is not None and moment < look_again:
             return False
-        lease = self.db.outbox_lease.find_one({"_id": "relay"})
+        lease = self.db.outbox_lease.find_one({"_id": name})
         if lease and lease.get("holder") != self.holder and _aware(lease["until"]) > moment:
-            self._held_until = None
-            self._look_again = min(_aware(lease["until"]), moment + LEASE_LOOK_AGAIN)
+            self._leases[name] = (None, min(_aware(lease["until"]), moment + LEASE_LOOK_AGAIN))
             return False
         try:
             self.db.outbox_lease.find_one_and_update(
-                {"_id": "relay", "$or": [{"until": {"$lt": moment}}, {"holder": self.holder}]},
+                {"_id": name, "$or": [{"until": {"$lt": moment}}, {"holder": self.holder}]},
                 {"$set": {"holder": self.holder, "until": moment + RELAY_LEASE}},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:  # taken between our look and our write
-            self._held_until = None
-            self._look_again = moment + LEASE_LOOK_AGAIN
+            self._leases[name] = (None, moment + LEASE_LOOK_AGAIN)
             return False
-        self._held_until = moment + RELAY_LEASE
+        self._leases[name] = (moment + RELAY_LEASE, None)
         return True
 
-    def release_lease(self) -> None:
-        self._held_until = None
+    def release_leases(self) -> None:
+        """Give up every lease this process holds (a clean stop: another takes over at once)."""
+        held = [name for name, (until, _) in self._leases.items() if until is not None]
+        self._leases.clear()
         try:
-            self.db.outbox_lease.delete_one({"_id": "relay", "holder": self.holder})
+            if held:
+                self.db.outbox_lease.delete_many({"_id": {"$in": held}, "holder": self.holder})
         except PyMongoError:
             pass
 
@@ -211,7 +213,7 @@ class Store:
     def publish_pending(self, connection: Connection, older_than: dt.timedelta = LEFTOVER_AFTER) -> int:
         """Publish unpublished outbox events committed at least ``older_than`` ago, oldest first
         (under the relay lease); returns how many were published."""
-        if not self._take_lease():
+        if not self.holds("relay"):
             return 0
         sent = 0
         while True:
@@ -342,7 +344,7 @@ class MongoStore(DependencyProvider):
     def stop(self):
         if self.store:
             self.store.stop_relay()
-            self.store.release_lease()
+            self.store.release_leases()
 
     def kill(self):
         self.stop()

@@ -157,7 +157,10 @@ class FeedbackService:
 
     @timer(interval=1)
     def close_due(self):
-        self.close_due_surveys()
+        """One process of the service at a time (the surveys lease): concurrent sweeps only
+        conflicted over the same surveys."""
+        if self.store.holds("surveys"):
+            self.close_due_surveys()
 
     @rpc
     def ping(self) -> str:

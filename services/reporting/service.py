@@ -79,8 +79,10 @@ class ReportingService:
     @timer(interval=PROJECT_SECONDS)
     def project(self):
         """Count what was archived since, oldest first, many events per transaction (each event
-        claimed once, so several processes count it once); paused while a rebuild runs."""
-        if repository.rebuild_lock(self.store.db) is None:
+        claimed once, so two processes would count it once); one process of the service at a
+        time (the projector lease: concurrent projectors only conflicted over the same events),
+        paused while a rebuild runs."""
+        if self.store.holds("projector") and repository.rebuild_lock(self.store.db) is None:
             n = handlers.drain(self.store)
             if n:
                 log.debug("projected %d archived events", n)

@@ -99,7 +99,7 @@ def test_each_process_publishes_what_it_committed_and_the_lease_holder_takes_the
         Store(client, name, "orders", service_config["AMQP_URI"], service_config) for _ in range(3)
     )
     holder.ensure_outbox_indexes()
-    assert holder._take_lease()
+    assert holder.holds()
     other.transaction(lambda uow: uow.emit("order_rejected", **rejected("fresh")))
     crashed.transaction(lambda uow: uow.emit("order_rejected", **rejected("left")))
     crashed._fresh.clear()  # died before publishing what it committed
@@ -133,22 +133,24 @@ def test_one_relay_holds_the_lease_and_writes_it_only_to_take_or_renew_it(servic
     def later(seconds):
         clock[0] += dt.timedelta(seconds=seconds)
 
-    assert first._take_lease() and not second._take_lease()
+    assert first.holds() and not second.holds()
     taken = until()
     later(4)  # less than half the lease spent: nothing written
-    assert first._take_lease() and until() == taken and not second._take_lease()
+    assert first.holds() and until() == taken and not second.holds()
     later(2)  # more than half spent: renewed
-    assert first._take_lease() and until() == clock[0] + store_module.RELAY_LEASE and not second._take_lease()
-    first.release_lease()
+    assert first.holds() and until() == clock[0] + store_module.RELAY_LEASE and not second.holds()
+    first.release_leases()
     later(1)  # the second saw a holder one second ago: it looks again only after two
-    assert not second._take_lease() and lease.count_documents({}) == 0
+    assert not second.holds() and lease.count_documents({}) == 0
     later(1.5)
-    assert second._take_lease() and lease.find_one({"_id": "relay"})["holder"] == second.holder
+    assert second.holds() and lease.find_one({"_id": "relay"})["holder"] == second.holder
     # the holder dies without releasing: the lease passes on once it has run out, not before
     later(9)
-    assert not first._take_lease()
+    assert not first.holds()
     later(2)
-    assert first._take_lease() and lease.find_one({"_id": "relay"})["holder"] == first.holder
+    assert first.holds() and lease.find_one({"_id": "relay"})["holder"] == first.holder
+    # each name is a lease of its own
+    assert second.holds("projector") and not first.holds("projector") and first.holds("relay")
     client.close()
 
 
