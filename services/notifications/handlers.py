@@ -313,6 +313,8 @@ def send_due_reminders(store, directory: Directory, settings: Settings, now: Cal
     """Say every reminder that is due, each in its own transaction (claimed there: several
     processes never say one twice, and one that fails is due again)."""
     sent = 0
+    if not repository.reminder_due(store.db, now()):
+        return sent
     for _ in range(REMINDERS_PER_TICK):
 
         def work(uow):
@@ -347,6 +349,8 @@ def deliver_due(db, channels: dict, settings: Settings, holder: str, now: Callab
     """Send what is due on the external channels, one claimed delivery at a time; a failure is
     tried again with back-off, and after the last attempt kept as failed with its reason."""
     done = 0
+    if not repository.delivery_due(db, now()):
+        return done
     for _ in range(DELIVERIES_PER_TICK):
         doc = repository.claim_delivery(db, now(), DELIVERY_LEASE, holder)
         if doc is None:

@@ -94,6 +94,11 @@ def pending_reminders(db, order_id: str, session=None) -> list[dict]:
     return [r for r in db.reminders.find({"order_id": order_id}, session=session) if r["status"] == "pending"]
 
 
+def reminder_due(db, now: dt.datetime) -> bool:
+    """Whether any reminder is due (a read: most ticks find none, and a claim is a write)."""
+    return db.reminders.find_one({"status": "pending", "due": {"$lte": now}}, {"_id": 1}) is not None
+
+
 def claim_due_reminder(db, now: dt.datetime, session=None) -> dict | None:
     """One reminder due by ``now``, marked sent inside the caller's transaction: if the
     transaction fails it is due again, and two processes never both take it."""
@@ -165,6 +170,11 @@ def mark_all_read(db, username: str, now: dt.datetime) -> int:
 
 
 # ------------------------------------------------------------------ deliveries
+
+
+def delivery_due(db, now: dt.datetime) -> bool:
+    """Whether any delivery is due (a read: most ticks find none, and a claim is a write)."""
+    return db.deliveries.find_one({"status": "pending", "next_at": {"$lte": now}}, {"_id": 1}) is not None
 
 
 def claim_delivery(db, now: dt.datetime, lease: dt.timedelta, holder: str) -> dict | None:
