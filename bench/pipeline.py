@@ -622,7 +622,7 @@ def idle_writes_per_s(mongo: EmbeddedMongo, seconds: float = 5.0) -> float:
     return round((mongo.writes() - before) / seconds, 1)
 
 
-def busiest(top: dict, before: dict, orders: int, count: int = 12) -> list[dict]:
+def busiest(top: dict, before: dict, orders: int, count: int = 40) -> list[dict]:
     """The collections the database spent most time on, per order: where the writes go."""
     rows = []
     for ns, t in top.items():
