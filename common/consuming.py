@@ -113,23 +113,27 @@ class Turns:
 _turns = Turns()
 
 
+def load_or_park(store, source: str, event_type: str, payload, consumer: str) -> dict | None:
+    """The event loaded with its contract, or None once a malformed event or an unknown version
+    has been parked in the dead-letter queue with the reason."""
+    try:
+        return load_event(source, event_type, payload)
+    except (UnknownEvent, ValidationError) as err:
+        reason = err.messages if isinstance(err, ValidationError) else str(err)
+        store.dead_letter(
+            body=payload, reason=f"contract: {reason}", consumer=consumer, source=source, event_type=event_type
+        )
+        return None
+
+
 def consumes(source: str, event_type: str, *, store_attr: str = "store", one_at_a_time: str | None = None):
     def decorator(fn):
         @functools.wraps(fn)
         def wrapper(self, payload):
             store = getattr(self, store_attr)
             consumer = f"{self.name}.{fn.__name__}"
-            try:
-                data = load_event(source, event_type, payload)
-            except (UnknownEvent, ValidationError) as err:
-                reason = err.messages if isinstance(err, ValidationError) else str(err)
-                store.dead_letter(
-                    body=payload,
-                    reason=f"contract: {reason}",
-                    consumer=consumer,
-                    source=source,
-                    event_type=event_type,
-                )
+            data = load_or_park(store, source, event_type, payload, consumer)
+            if data is None:
                 return None
 
             def work(uow):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from marshmallow import ValidationError
-
+from common.consuming import load_or_park
 from common.errors import Conflict
-from contracts.events import EVENTS, UnknownEvent, load_event
+from contracts.events import EVENTS, load_event
 from services.reporting import domain, repository
 
 REBUILD_BATCH = 1000
@@ -22,13 +21,8 @@ def take_in_batch(store, messages: list, consumer: str) -> dict:
     events = []
     for exchange, event_type, body in messages:
         source = exchange.removesuffix(".events")
-        try:
-            data = load_event(source, event_type, body)
-        except (UnknownEvent, ValidationError) as err:
-            reason = err.messages if isinstance(err, ValidationError) else str(err)
-            store.dead_letter(
-                body=body, reason=f"contract: {reason}", consumer=consumer, source=source, event_type=event_type
-            )
+        data = load_or_park(store, source, event_type, body, consumer)
+        if data is None:
             continue
         payload = EVENTS[(source, event_type)].schema().dump(data)  # JSON-ready, as it travelled
         events.append((source, event_type, payload, data["occurred_at"]))
