@@ -676,11 +676,14 @@ def one_level(args, processes: int, raw: dict, mongo: EmbeddedMongo, growth: int
                     add_accounts(rpc, extra["volunteers"])
                 login_volunteers(people, extra["volunteers"])
                 log(f"    copied {sum(extra['copied'].values())} documents in {time.perf_counter() - t:.0f} s")
+                settled = settle(mongo)
+                log(f"    the database was busy for {settled:.0f} s more after the copy")
                 later = [order_window(first, n) for n in range(args.orders, 2 * args.orders)]
                 grown = carry(system, people, vhost, mongo, later, args.in_flight, args.timeout)
                 limits(grown, raw)
                 grown["processes"] = processes
                 grown["copied_documents"] = extra["copied"]
+                grown["settled_after_copy_s"] = round(settled, 1)
                 log(
                     f"    grown: {grown['closed']}/{grown['orders']} closed, {grown['orders_per_s']} orders/s, "
                     f"{grown['messages_per_order']} messages and {grown['writes_per_order']} writes per order"
@@ -690,6 +693,19 @@ def one_level(args, processes: int, raw: dict, mongo: EmbeddedMongo, growth: int
     if grown is not None:
         grown["peak_rss_mib"] = rss
     return {"run": result, "grown": grown}
+
+
+def settle(mongo: EmbeddedMongo, idle_share: float = 0.05, window: float = 2.0, limit: float = 180.0) -> float:
+    """Wait until the database is at rest after the bulk copy (its own work on what was written:
+    below ``idle_share`` of a processor over ``window`` seconds), so the grown orders are measured
+    on the data at rest, not beside that work; returns the seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        before = mongo.cpu_seconds()
+        time.sleep(window)
+        if mongo.cpu_seconds() - before < idle_share * window:
+            break
+    return time.perf_counter() - started
 
 
 def grown_figures(scale: int, base: dict, grown: dict) -> dict:
