@@ -43,6 +43,7 @@ LEASE_LOOK_AGAIN = dt.timedelta(seconds=2)
 RELAY_BATCH = 200
 LEFTOVER_AFTER = dt.timedelta(seconds=2)
 LEFTOVER_POLL_SECONDS = 1.0
+FRESH_KEPT = 10_000
 
 
 class AlreadyHandled(Exception):
@@ -104,7 +105,10 @@ class Store:
         self.config = config
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._wake = threading.Event()
-        self._fresh: deque[dict] = deque()  # outbox documents this process committed, to publish
+        # outbox documents this process committed, for its relay to publish; bounded (a store
+        # without a running relay never drains it: what falls off waits in the outbox for the
+        # lease holder's look for leftovers)
+        self._fresh: deque[dict] = deque(maxlen=FRESH_KEPT)
         self._running = False
         self._leases: dict[str, tuple[dt.datetime | None, dt.datetime | None]] = {}  # name → held until, look again at
 
