@@ -143,34 +143,31 @@ def consumes(source: str, event_type: str, *, store_attr: str = "store", one_at_
             work.__qualname__ = consumer
             key = (one_at_a_time, data.get(one_at_a_time)) if one_at_a_time and data.get(one_at_a_time) else None
             with _turns.turn(key):
-                return handle(work, data, payload, store, consumer)
-
-        def handle(work, data, payload, store, consumer):
-            last_error = None
-            for attempt in range(RETRIES):
-                try:
-                    return store.transaction(work)
-                except AlreadyHandled:
-                    return None
-                except ServiceError as err:  # the domain refused it: retrying cannot help
-                    last_error = err
-                    break
-                except (ConnectionFailure, NetworkTimeout, TryLater):
-                    # the database is away, not the message at fault: hand it back to the
-                    # broker (requeue) rather than park it; it is handled when the database is back
-                    raise
-                except Exception as err:  # noqa: BLE001 - any failure is retried, then parked
-                    last_error = err
-                    log.warning("%s failed on %s (attempt %d): %r", consumer, data["event_id"], attempt + 1, err)
-                    time.sleep(BACKOFF_SECONDS * 2**attempt)
-            store.dead_letter(
-                body=payload,
-                reason=f"handler: {last_error!r}",
-                consumer=consumer,
-                source=source,
-                event_type=event_type,
-            )
-            return None
+                last_error = None
+                for attempt in range(RETRIES):
+                    try:
+                        return store.transaction(work)
+                    except AlreadyHandled:
+                        return None
+                    except ServiceError as err:  # the domain refused it: retrying cannot help
+                        last_error = err
+                        break
+                    except (ConnectionFailure, NetworkTimeout, TryLater):
+                        # the database is away, not the message at fault: hand it back to the
+                        # broker (requeue) rather than park it; it is handled when the database is back
+                        raise
+                    except Exception as err:  # noqa: BLE001 - any failure is retried, then parked
+                        last_error = err
+                        log.warning("%s failed on %s (attempt %d): %r", consumer, data["event_id"], attempt + 1, err)
+                        time.sleep(BACKOFF_SECONDS * 2**attempt)
+                store.dead_letter(
+                    body=payload,
+                    reason=f"handler: {last_error!r}",
+                    consumer=consumer,
+                    source=source,
+                    event_type=event_type,
+                )
+                return None
 
         return ReliableEventHandler.decorator(source, event_type, requeue_on_error=True)(wrapper)
 

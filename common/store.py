@@ -38,7 +38,7 @@ RETRIES = Counter("songwenhua_transaction_retries_total", "Transactions run agai
 
 DEAD_LETTER_EXCHANGE = "dead_letters"
 DEAD_LETTER_QUEUE = "dead_letters"
-RELAY_LEASE = dt.timedelta(seconds=10)
+LEASE = dt.timedelta(seconds=10)
 LEASE_LOOK_AGAIN = dt.timedelta(seconds=2)
 RELAY_BATCH = 200
 LEFTOVER_AFTER = dt.timedelta(seconds=2)
@@ -153,7 +153,7 @@ class Store:
         at every poll). Leases live in ``outbox_lease``, one document per name."""
         moment = now()
         held_until, look_again = self._leases.get(name, (None, None))
-        if held_until is not None and moment < held_until - RELAY_LEASE / 2:
+        if held_until is not None and moment < held_until - LEASE / 2:
             return True
         if look_again is not None and moment < look_again:
             return False
@@ -164,14 +164,14 @@ class Store:
         try:
             self.db.outbox_lease.find_one_and_update(
                 {"_id": name, "$or": [{"until": {"$lt": moment}}, {"holder": self.holder}]},
-                {"$set": {"holder": self.holder, "until": moment + RELAY_LEASE}},
+                {"$set": {"holder": self.holder, "until": moment + LEASE}},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:  # taken between our look and our write
             self._leases[name] = (None, moment + LEASE_LOOK_AGAIN)
             return False
-        self._leases[name] = (moment + RELAY_LEASE, None)
+        self._leases[name] = (moment + LEASE, None)
         return True
 
     def release_leases(self) -> None:

@@ -138,7 +138,7 @@ def test_one_relay_holds_the_lease_and_writes_it_only_to_take_or_renew_it(servic
     later(4)  # less than half the lease spent: nothing written
     assert first.holds() and until() == taken and not second.holds()
     later(2)  # more than half spent: renewed
-    assert first.holds() and until() == clock[0] + store_module.RELAY_LEASE and not second.holds()
+    assert first.holds() and until() == clock[0] + store_module.LEASE and not second.holds()
     first.release_leases()
     later(1)  # the second saw a holder one second ago: it looks again only after two
     assert not second.holds() and lease.count_documents({}) == 0
