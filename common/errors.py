@@ -9,7 +9,7 @@ from __future__ import annotations
 from marshmallow import ValidationError
 from nameko.exceptions import deserialize_to_instance
 
-from contracts.base import flatten_errors
+from contracts.base import flatten_errors, schema_of
 
 
 class ServiceError(Exception):
@@ -69,7 +69,8 @@ class Conflict(ServiceError):
 def load(schema_cls, data, **kwargs) -> dict:
     """Load an input payload with its contract, or raise Invalid with field messages."""
     try:
-        return schema_cls(**kwargs).load(data if data is not None else {})
+        schema = schema_cls(**kwargs) if kwargs else schema_of(schema_cls)
+        return schema.load(data if data is not None else {})
     except ValidationError as err:
         raise Invalid.from_validation(err) from None
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 from marshmallow import Schema
 
-from contracts.base import Count, EventSchema, Id, Time, fields, validate
+from contracts.base import Count, EventSchema, Id, Time, fields, schema_of, validate
 
 ORDER_STATUSES = (
     "submitted",
@@ -477,15 +477,15 @@ def load_event(source: str, event_type: str, payload: dict) -> dict:
     event_spec = spec(source, event_type)
     if not isinstance(payload, dict):
         raise UnknownEvent(f"{source}.{event_type}: payload is not an object")
-    return event_spec.schema().load(upcast(event_spec, dict(payload)))
+    return schema_of(event_spec.schema).load(upcast(event_spec, dict(payload)))
 
 
 def dump_event(source: str, event_type: str, data: dict) -> dict:
     """Validate an outgoing event and return its JSON-ready form."""
     event_spec = spec(source, event_type)
-    schema = event_spec.schema()
-    data = {**data, "version": event_spec.version}
-    errors = schema.validate(schema.dump(data))
+    schema = schema_of(event_spec.schema)
+    dumped = schema.dump({**data, "version": event_spec.version})
+    errors = schema.validate(dumped)
     if errors:
         raise ValueError(f"{source}.{event_type} does not match its contract: {errors}")
-    return schema.dump(data)
+    return dumped

@@ -14,7 +14,7 @@ from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
-from contracts.base import now
+from contracts.base import now, schema_of
 from services.accounts import domain
 
 
@@ -58,14 +58,14 @@ class AccountsService:
             self.store.db.users.insert_one(doc)
         except DuplicateKeyError:
             raise Conflict("这个用户名已被使用。", "USERNAME_TAKEN", {"username": ["这个用户名已被使用。"]}) from None
-        return payloads.RegistrationOut().dump(domain.registration_view(doc))
+        return schema_of(payloads.RegistrationOut).dump(domain.registration_view(doc))
 
     @rpc
     def get_registration(self, username: str) -> dict:
         doc = self.store.db.users.find_one({"_id": username, "status": {"$exists": True}})
         if doc is None:
             raise NotFound("找不到这份注册申请。", "REGISTRATION_NOT_FOUND")
-        return payloads.RegistrationOut().dump(domain.registration_view(doc))
+        return schema_of(payloads.RegistrationOut).dump(domain.registration_view(doc))
 
     @rpc
     def list_registrations(self, palace_id: str | None, status: str = "pending") -> list[dict]:
@@ -82,7 +82,7 @@ class AccountsService:
             if current["status"] == change["status"]:
                 return current  # decided the same way before: asking again changes nothing
             raise Conflict("这份注册申请已经处理过了。", "REGISTRATION_DECIDED")
-        return payloads.RegistrationOut().dump(domain.registration_view(doc))
+        return schema_of(payloads.RegistrationOut).dump(domain.registration_view(doc))
 
     @rpc
     def approve_registration(self, username: str, by: str) -> dict:

@@ -7,6 +7,7 @@ import datetime as dt
 from pymongo import ASCENDING, DESCENDING
 
 from common.errors import NotFound
+from common.store import find_in
 from services.dispatch import domain
 
 KINDS = {
@@ -167,7 +168,7 @@ def held_buckets(uow, volunteer_ids: list[str], start, end, ignore_offers=frozen
 
 
 def offers_by_ids(uow, offer_ids: list[str]) -> list[dict]:
-    return [_out("offers", d) for d in uow.db.offers.find({"_id": {"$in": offer_ids}}, session=uow.session)]
+    return [_out("offers", d) for d in find_in(uow.db.offers, "_id", offer_ids, session=uow.session)]
 
 
 # ------------------------------------------------------------------ limits, counted under a unique key
@@ -210,7 +211,7 @@ def give_load(uow, key: str, amount: int) -> None:
 def loads(uow, keys: list[str]) -> dict[str, int]:
     if not keys:
         return {}
-    return {d["_id"]: d["n"] for d in uow.db.loads.find({"_id": {"$in": keys}}, session=uow.session)}
+    return {d["_id"]: d["n"] for d in find_in(uow.db.loads, "_id", keys, session=uow.session)}
 
 
 class LimitReached(Exception):
@@ -221,7 +222,7 @@ class LimitReached(Exception):
 
 
 def last_served(uow, keys: list[str]) -> dict[str, dt.datetime]:
-    return {d["_id"]: d["at"] for d in uow.db.reach.find({"_id": {"$in": keys}}, session=uow.session)}
+    return {d["_id"]: d["at"] for d in find_in(uow.db.reach, "_id", keys, session=uow.session)}
 
 
 def mark_served(uow, keys: list[str], at: dt.datetime) -> None:
@@ -368,7 +369,7 @@ def shared_troupes(db, palace_ids: list[str], session=None) -> list[dict]:
 def by_ids(db, kind: str, keys: list[str], session=None) -> list[dict]:
     if not keys:
         return []
-    return [_out(kind, d) for d in db[kind].find({"_id": {"$in": sorted(set(keys))}}, session=session)]
+    return [_out(kind, d) for d in find_in(db[kind], "_id", sorted(set(keys)), session=session)]
 
 
 def insert_loan(uow, loan: dict) -> None:

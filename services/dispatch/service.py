@@ -17,7 +17,7 @@ from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
-from contracts.base import now
+from contracts.base import now, schema_of
 from services.dispatch import domain, handlers, repository
 from services.dispatch.planner import CN
 
@@ -70,7 +70,7 @@ class DispatchService:
 
     @rpc
     def get_program(self, program_id: str) -> dict:
-        return payloads.Program().dump(repository.get(self.store.db, "programs", program_id))
+        return schema_of(payloads.Program).dump(repository.get(self.store.db, "programs", program_id))
 
     @rpc
     def list_programs(self, palace_id: str | None = None) -> list[dict]:
@@ -89,11 +89,11 @@ class DispatchService:
         repository.upsert(self.store.db, "troupes", data)
         if wanted is not None and wanted != data["shared"]:
             data = self.store.transaction(lambda uow: handlers.share_troupe(data["troupe_id"], wanted, uow))
-        return payloads.Troupe().dump(data)
+        return schema_of(payloads.Troupe).dump(data)
 
     @rpc
     def get_troupe(self, troupe_id: str) -> dict:
-        return payloads.Troupe().dump(repository.get(self.store.db, "troupes", troupe_id))
+        return schema_of(payloads.Troupe).dump(repository.get(self.store.db, "troupes", troupe_id))
 
     @rpc
     def list_troupes(self, palace_id: str | None = None) -> list[dict]:
@@ -105,7 +105,7 @@ class DispatchService:
 
     @rpc
     def get_volunteer(self, volunteer_id: str) -> dict:
-        return payloads.Volunteer().dump(repository.get(self.store.db, "volunteers", volunteer_id))
+        return schema_of(payloads.Volunteer).dump(repository.get(self.store.db, "volunteers", volunteer_id))
 
     @rpc
     def list_volunteers(self, palace_id: str | None = None) -> list[dict]:
@@ -117,7 +117,7 @@ class DispatchService:
         volunteer = repository.get(self.store.db, "volunteers", volunteer_id)
         volunteer["availability"] = sorted(data["availability"], key=lambda w: w["start"])
         repository.upsert(self.store.db, "volunteers", volunteer)
-        return payloads.Volunteer().dump(volunteer)
+        return schema_of(payloads.Volunteer).dump(volunteer)
 
     # ---------------------------------------------------------- plans and offers
 
@@ -170,7 +170,7 @@ class DispatchService:
                 )
             except DuplicateKeyError:
                 made += self._run(lambda uow, o=order_id: handlers.replan_one(o, uow, self._offer_hours()))
-        return payloads.ReplanOut().dump(
+        return schema_of(payloads.ReplanOut).dump(
             {
                 "palace_id": palace_id,
                 "start": data["start"],
@@ -225,18 +225,20 @@ class DispatchService:
     @rpc
     def report_no_show(self, order_id: str, payload: dict, by: str = "dispatcher") -> dict:
         data = load(payloads.ReportNoShow, payload)
-        return payloads.NoShowOut().dump(
+        return schema_of(payloads.NoShowOut).dump(
             self._run(lambda uow: handlers.report_no_show(order_id, data["volunteer_id"], data["reason"], by, uow))
         )
 
     @rpc
     def clear_no_show(self, no_show_id: str, payload: dict) -> dict:
         data = load(payloads.ClearNoShow, payload)
-        return payloads.NoShowOut().dump(self._run(lambda uow: handlers.clear_no_show(no_show_id, data["reason"], uow)))
+        return schema_of(payloads.NoShowOut).dump(
+            self._run(lambda uow: handlers.clear_no_show(no_show_id, data["reason"], uow))
+        )
 
     @rpc
     def get_no_show(self, no_show_id: str) -> dict:
-        return payloads.NoShowOut().dump(repository.get(self.store.db, "no_shows", no_show_id))
+        return schema_of(payloads.NoShowOut).dump(repository.get(self.store.db, "no_shows", no_show_id))
 
     @rpc
     def list_no_shows(self, palace_id: str | None = None, volunteer_id: str | None = None) -> list[dict]:
@@ -249,7 +251,7 @@ class DispatchService:
         grant = self._run(
             lambda uow: handlers.grant_hours(order_id, data["volunteer_id"], data["hours"], data["reason"], by, uow)
         )
-        return payloads.GrantOut().dump(grant)
+        return schema_of(payloads.GrantOut).dump(grant)
 
     @rpc
     def deliveries(self, palace_id: str, payload: dict) -> list[dict]:
@@ -264,7 +266,9 @@ class DispatchService:
         """A volunteer's service hours by delivery (counted and granted kept apart), with totals."""
         repository.get(self.store.db, "volunteers", volunteer_id)
         plans = repository.hours_of_volunteer(self.store.db, volunteer_id)
-        return payloads.VolunteerHours().dump(domain.hours_summary(volunteer_id, plans, dt.datetime.now(dt.UTC)))
+        return schema_of(payloads.VolunteerHours).dump(
+            domain.hours_summary(volunteer_id, plans, dt.datetime.now(dt.UTC))
+        )
 
     @rpc
     def list_offers(self, volunteer_id: str, status: str | None = None) -> list[dict]:
@@ -306,7 +310,7 @@ class DispatchService:
     @rpc
     def create_alliance(self, payload: dict) -> dict:
         data = load(payloads.NewAlliance, payload)
-        return payloads.AllianceOut().dump(
+        return schema_of(payloads.AllianceOut).dump(
             self.store.transaction(lambda uow: handlers.create_alliance(data["name"], data["palace_ids"], uow))
         )
 
@@ -322,7 +326,7 @@ class DispatchService:
     def share_troupe(self, troupe_id: str, payload: dict) -> dict:
         data = load(payloads.ShareTroupe, payload)
         troupe = self.store.transaction(lambda uow: handlers.share_troupe(troupe_id, data["shared"], uow))
-        return payloads.Troupe().dump(troupe)
+        return schema_of(payloads.Troupe).dump(troupe)
 
     @rpc
     def shared_troupes(self, palace_id: str | None = None, alliance_id: str | None = None) -> list[dict]:
@@ -332,7 +336,7 @@ class DispatchService:
     def request_loan(self, palace_id: str, payload: dict, by: str = "dispatcher") -> dict:
         """A dispatcher asks to borrow an allied troupe for an order of their palace."""
         data = load(payloads.RequestLoan, payload)
-        return payloads.LoanOut().dump(
+        return schema_of(payloads.LoanOut).dump(
             self.store.transaction(
                 lambda uow: handlers.request_loan(data["order_id"], data["troupe_id"], data["note"], palace_id, by, uow)
             )
@@ -340,11 +344,11 @@ class DispatchService:
 
     @rpc
     def get_loan(self, loan_id: str) -> dict:
-        return payloads.LoanOut().dump(repository.get(self.store.db, "loans", loan_id))
+        return schema_of(payloads.LoanOut).dump(repository.get(self.store.db, "loans", loan_id))
 
     @rpc
     def approve_loan(self, loan_id: str, owner_palace_id: str | None = None, by: str = "dispatcher") -> dict:
-        return payloads.LoanOut().dump(
+        return schema_of(payloads.LoanOut).dump(
             self._run(
                 lambda uow: handlers.decide_loan(
                     loan_id, "approved", None, owner_palace_id, by, uow, self._offer_hours()
@@ -357,7 +361,7 @@ class DispatchService:
         self, loan_id: str, payload: dict, owner_palace_id: str | None = None, by: str = "dispatcher"
     ) -> dict:
         data = load(payloads.RefuseLoan, payload)
-        return payloads.LoanOut().dump(
+        return schema_of(payloads.LoanOut).dump(
             self.store.transaction(
                 lambda uow: handlers.decide_loan(loan_id, "refused", data["reason"], owner_palace_id, by, uow)
             )
@@ -367,7 +371,7 @@ class DispatchService:
     def list_loans(self, palace_id: str) -> dict:
         """A palace's loans: asked of its troupes (incoming) and asked by it (outgoing)."""
         db = self.store.db
-        return payloads.LoansOut().dump(
+        return schema_of(payloads.LoansOut).dump(
             {
                 "incoming": repository.loans_of_palace(db, "owner_palace_id", palace_id),
                 "outgoing": repository.loans_of_palace(db, "palace_id", palace_id),
@@ -390,7 +394,7 @@ class DispatchService:
     @rpc
     def check_in(self, order_id: str, payload: dict, staff: bool = True) -> dict:
         data = load(payloads.CheckInOut, payload)
-        return payloads.Attendance().dump(
+        return schema_of(payloads.Attendance).dump(
             self._run(
                 lambda uow: handlers.check_in(order_id, data["volunteer_id"], data["at"], uow, data["code"], staff)
             )
@@ -399,7 +403,7 @@ class DispatchService:
     @rpc
     def check_out(self, order_id: str, payload: dict) -> dict:
         data = load(payloads.CheckInOut, payload)
-        return payloads.Attendance().dump(
+        return schema_of(payloads.Attendance).dump(
             self._run(lambda uow: handlers.check_out(order_id, data["volunteer_id"], data["at"], uow))
         )
 

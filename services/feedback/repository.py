@@ -5,6 +5,7 @@ from __future__ import annotations
 from pymongo import ASCENDING, ReturnDocument
 
 from common.errors import NotFound
+from common.store import find_in
 from services.feedback import domain
 
 
@@ -14,11 +15,11 @@ def ensure_indexes(db) -> None:
     db.surveys.create_index([("status", ASCENDING), ("closes_at", ASCENDING)])
     db.surveys.create_index([("status", ASCENDING), ("closing_at", ASCENDING)])
     db.responses.create_index([("survey_id", ASCENDING), ("at", ASCENDING)])
-    db.responses.create_index(
-        [("survey_id", ASCENDING), ("client_ref", ASCENDING)],
-        unique=True,
-        partialFilterExpression={"client_ref": {"$type": "string"}},
-    )
+    # A phone's answer is stored once by its id, which is derived from the survey and the phone's
+    # client_ref (contracts.intake.response_id); earlier versions also kept a unique index on
+    # the two, which cost each stored answer as much again as its insert.
+    if "survey_id_1_client_ref_1" in db.responses.index_information():
+        db.responses.drop_index("survey_id_1_client_ref_1")
 
 
 def _survey(doc: dict | None) -> dict | None:
@@ -56,7 +57,7 @@ def get_by_token(db, token: str, session=None) -> dict:
 def get_many_by_token(db, tokens: list[str]) -> list[dict]:
     """The surveys of these tokens (unknown tokens are left out)."""
     wanted = [t for t in tokens if isinstance(t, str)]
-    return [_survey(d) for d in db.surveys.find({"token": {"$in": wanted}})] if wanted else []
+    return [_survey(d) for d in find_in(db.surveys, "token", wanted)]
 
 
 def get(db, survey_id: str, session=None) -> dict:
@@ -74,7 +75,7 @@ def existing_responses(uow, items: list[dict]) -> set[str]:
     """The ids among ``items`` already stored (a redelivery, or the same phone again: the id
     is derived from the phone's client_ref)."""
     ids = [i["response_id"] for i in items]
-    return {d["_id"] for d in uow.db.responses.find({"_id": {"$in": ids}}, {"_id": 1}, session=uow.session)}
+    return {d["_id"] for d in find_in(uow.db.responses, "_id", ids, projection={"_id": 1}, session=uow.session)}
 
 
 def surveys_by_id(uow, survey_ids) -> dict[str, dict]:

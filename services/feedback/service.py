@@ -112,7 +112,7 @@ class FeedbackService:
         try:
             return self.store.transaction(lambda uow: handlers.store_responses(items, uow))
         except DuplicateKeyError:
-            # a phone's earlier answer stored under another id (before ids came from client_ref):
+            # another consumer stored some of them meanwhile (a redelivery racing its original):
             # one at a time, and the one already there is the one that counts
             stored = 0
             for item in items:

@@ -11,7 +11,7 @@ from typing import Callable
 from common.config import setting
 from common.errors import NotFound, load
 from contracts import payloads
-from contracts.base import new_id
+from contracts.base import new_id, schema_of
 from services.notifications import domain, repository
 
 log = logging.getLogger(__name__)
@@ -399,7 +399,7 @@ def _time_of(notification_id: str | None, default: dt.datetime) -> dt.datetime:
 
 
 def view(doc: dict) -> dict:
-    return payloads.Notification().dump(
+    return schema_of(payloads.Notification).dump(
         {
             **doc,
             "notification_id": doc["_id"],
@@ -440,7 +440,7 @@ def read_all(db, username: str, now: dt.datetime) -> dict:
 def settings_view(doc: dict | None, role: str, settings: Settings) -> dict:
     prefs = domain.Preferences.of(doc)
     kinds = domain.kinds_for(role)
-    return payloads.NotificationSettings().dump(
+    return schema_of(payloads.NotificationSettings).dump(
         {
             "email": prefs.email,
             "webhook": prefs.webhook,

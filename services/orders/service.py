@@ -10,6 +10,7 @@ from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
+from contracts.base import schema_of
 from services.orders import handlers, repository
 
 _out = payloads.OrderOut()
@@ -112,7 +113,7 @@ class OrdersService:
 
     @rpc
     def get_enterprise(self, enterprise_id: str) -> dict:
-        return payloads.Enterprise().dump(repository.get_enterprise(self.store.db, enterprise_id))
+        return schema_of(payloads.Enterprise).dump(repository.get_enterprise(self.store.db, enterprise_id))
 
     @rpc
     def list_enterprises(self, palace_id: str | None = None) -> list[dict]:

@@ -6,6 +6,7 @@ import datetime as dt
 
 from common.consuming import load_or_park
 from common.errors import Conflict
+from contracts.base import schema_of
 from contracts.events import EVENTS, load_event
 from services.reporting import domain, repository
 
@@ -24,7 +25,7 @@ def take_in_batch(store, messages: list, consumer: str) -> dict:
         data = load_or_park(store, source, event_type, body, consumer)
         if data is None:
             continue
-        payload = EVENTS[(source, event_type)].schema().dump(data)  # JSON-ready, as it travelled
+        payload = schema_of(EVENTS[(source, event_type)].schema).dump(data)  # JSON-ready, as it travelled
         events.append((source, event_type, payload, data["occurred_at"]))
     if not events:
         return {"archived": 0, "repeated": 0}

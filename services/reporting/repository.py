@@ -6,6 +6,7 @@ import datetime as dt
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 
+from common.store import find_in, in_chunks
 from services.reporting.domain import Ops
 
 PROJECTIONS = ("facts", "volunteer_months", "reach", "comments", "orders")
@@ -25,24 +26,28 @@ def ensure_indexes(db) -> None:
 
 def archive_many(db, events: list[tuple[str, str, dict, dt.datetime]], session=None) -> int:
     """Keep many events at once (source, type, payload, occurred_at); those already kept stay
-    as they were. Returns how many were new."""
-    ops = [
-        UpdateOne(
-            {"_id": payload["event_id"]},
-            {
-                "$setOnInsert": {
-                    "source": source,
-                    "type": event_type,
-                    "occurred_at": occurred_at,
-                    "payload": payload,
-                    "projected": False,
-                }
-            },
-            upsert=True,
-        )
+    as they were. Returns how many were new. (One read of which are kept and one insert of the
+    rest: for the embedded database an upsert per event cost about ten inserts.)"""
+    fresh = {
+        payload["event_id"]: (source, event_type, payload, occurred_at)
         for source, event_type, payload, occurred_at in events
+    }
+    for doc in find_in(db.events, "_id", list(fresh), projection={"_id": 1}, session=session):
+        fresh.pop(doc["_id"], None)
+    docs = [
+        {
+            "_id": event_id,
+            "source": source,
+            "type": event_type,
+            "occurred_at": occurred_at,
+            "payload": payload,
+            "projected": False,
+        }
+        for event_id, (source, event_type, payload, occurred_at) in fresh.items()
     ]
-    return db.events.bulk_write(ops, ordered=False, session=session).upserted_count if ops else 0
+    if docs:
+        db.events.insert_many(docs, ordered=True, session=session)
+    return len(docs)
 
 
 def unprojected(db, limit: int, session=None) -> list[dict]:
@@ -55,14 +60,16 @@ def unprojected(db, limit: int, session=None) -> list[dict]:
 
 
 def claim(db, event_ids: list[str], session=None) -> int:
-    return db.events.update_many(
-        {"_id": {"$in": event_ids}, "projected": False}, {"$set": {"projected": True}}, session=session
-    ).modified_count
+    return sum(
+        db.events.update_many(
+            {"_id": {"$in": ids}, "projected": False}, {"$set": {"projected": True}}, session=session
+        ).modified_count
+        for ids in in_chunks(event_ids)
+    )
 
 
 def still_unprojected(db, event_ids: list[str], session=None) -> set[str]:
-    found = db.events.find({"_id": {"$in": event_ids}, "projected": False}, {"_id": 1}, session=session)
-    return {d["_id"] for d in found}
+    return {d["_id"] for d in find_in(db.events, "_id", event_ids, {"projected": False}, {"_id": 1}, session)}
 
 
 def count_unprojected(db) -> int:
@@ -94,7 +101,7 @@ def count_archived(db) -> int:
 
 
 def orders_of(db, order_ids: list[str], session=None) -> dict[str, dict]:
-    return {d["_id"]: d for d in db.orders.find({"_id": {"$in": order_ids}}, session=session)}
+    return {d["_id"]: d for d in find_in(db.orders, "_id", order_ids, session=session)}
 
 
 def apply(db, ops: Ops, session=None) -> int:
