@@ -25,7 +25,7 @@ from pymongo import MongoClient  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from scripts.run import embedded_mongo_command  # noqa: E402
+from scripts.run import embedded_mongo_command, embedded_mongo_uri  # noqa: E402
 from tests.servers import forget_databases, free_port, wait_for_mongo  # noqa: E402
 
 # A test phase (setup, call or teardown) that waits longer than this fails on its own,
@@ -122,7 +122,7 @@ def mongo_uri():
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    uri = embedded_mongo_uri(port)
     try:
         wait_for_mongo(uri)
         yield uri

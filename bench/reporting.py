@@ -34,7 +34,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.system import peak_rss_mib as rss_mib  # noqa: E402
-from scripts.run import embedded_mongo_command  # noqa: E402
+from scripts.run import embedded_mongo_command, embedded_mongo_uri  # noqa: E402
 from services.reporting import handlers, repository  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
@@ -268,7 +268,7 @@ def main(argv=None) -> int:
     server = subprocess.Popen(
         embedded_mongo_command(str(port), data, "WARNING"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    uri = embedded_mongo_uri(port)
     try:
         wait_for_mongo(uri)
         db = MongoClient(uri, tz_aware=True).bench_reporting

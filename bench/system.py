@@ -17,7 +17,7 @@ from urllib.parse import quote
 import requests
 from pymongo import MongoClient
 
-from scripts.run import ROOT, embedded_mongo_command, stop, wait_healthy
+from scripts.run import ROOT, embedded_mongo_command, embedded_mongo_uri, stop, wait_healthy
 from scripts.service import TARGETS
 from tests.servers import free_port, wait_for_mongo
 
@@ -94,7 +94,7 @@ class EmbeddedMongo:
     def __init__(self):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="secantus-bench-")
-        self.uri = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        self.uri = embedded_mongo_uri(self.port)
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> EmbeddedMongo:

@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from scripts import demo_data  # noqa: E402
-from scripts.run import embedded_mongo_command  # noqa: E402
+from scripts.run import embedded_mongo_command, embedded_mongo_uri  # noqa: E402
 from scripts.service import TARGETS  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
@@ -54,7 +54,7 @@ class System:
         self.workdir = workdir
         self.mongo_port = free_port()
         self.port = free_port()
-        self.mongo_uri = f"mongodb://127.0.0.1:{self.mongo_port}/?directConnection=true"
+        self.mongo_uri = embedded_mongo_uri(self.mongo_port)
         self.amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
         self.env = {
             **os.environ,

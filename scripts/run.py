@@ -44,13 +44,23 @@ def embedded_mongo_command(port, data: str, log_level: str = "WARNING") -> list[
     ]
 
 
+def embedded_mongo_uri(port) -> str:
+    """How the services reach the embedded server: without retryable writes. The server keeps
+    a record of every retryable write for 30 minutes (up to 10,000) and walks them all on each
+    write, sorting them once full: a single insert cost it 1.4 ms of processor fresh and 16 ms
+    after 12,000 writes, where without the records it stays at 1.1 ms. The services need no
+    retry there: a write outside a transaction that fails is done again by its caller (the relay,
+    the timers, the person's request), and transactions retry their commit regardless."""
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
+
+
 def start_mongo(env: dict, children: list) -> str:
     from pymongo import MongoClient
 
     port = env.get("MONGO_PORT", "27017")
     data = os.path.join(env.get("DATA_DIR", os.path.join(ROOT, "var")), "mongo")
     os.makedirs(data, exist_ok=True)
-    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    uri = embedded_mongo_uri(port)
     try:
         MongoClient(uri, serverSelectionTimeoutMS=300).admin.command("ping")
         log(f"a database already answers on {uri}; using it")

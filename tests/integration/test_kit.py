@@ -15,7 +15,7 @@ from pymongo.errors import PyMongoError
 
 from common.consuming import consumes
 from common.store import MongoStore, Store
-from scripts.run import embedded_mongo_command
+from scripts.run import embedded_mongo_command, embedded_mongo_uri
 from tests.helpers import BusSpy, publish_event, wait_until
 from tests.servers import free_port, wait_for_mongo
 
@@ -191,7 +191,7 @@ def test_pymongo_under_eventlet_rides_through_a_database_restart():
     port = free_port()
     data = tempfile.mkdtemp(prefix="secantus-restart-")
     cmd = embedded_mongo_command(str(port), data, "ERROR")
-    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    uri = embedded_mongo_uri(port)
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_mongo(uri)
