@@ -212,7 +212,6 @@ def archive_rate(db, city: City, sample: int) -> float:
                 "source": "x",
                 "type": e["event_type"],
                 "occurred_at": e["occurred_at"],
-                "projected": True,
                 "payload": {k: str(v) for k, v in e.items()},
             }
             for e in events[:sample]

@@ -246,7 +246,7 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     reporting_db = mongo[f"{db_prefix}reporting"]
     wait_until(lambda: reporting_db.events.count_documents({}) >= len(spy.events), what="every event archived")
     assert reporting_db.events.count_documents({}) == len({p["event_id"] for _, _, p in spy.events})
-    wait_until(lambda: reporting_db.events.count_documents({"projected": False}) == 0, what="every event counted")
+    wait_until(lambda: reporting_db.pending.count_documents({}) == 0, what="every event counted")
     now = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m")
     # deliveries count in the month they happened, answers in the month they came
     period = {"start": min(order["scheduled_start"][:7], now), "end": max(order["scheduled_start"][:7], now)}

@@ -212,3 +212,37 @@ def test_bad_answers_in_a_burst_are_parked_with_the_reason_and_the_good_ones_cou
     wait_until(lambda: reporting.backlog() == 0, what="every event counted")
     totals = reporting.dashboard("p1", "2026-12", "2026-12")["totals"]
     assert totals["responses"] == 4 and totals["satisfaction"] == 4.25
+
+
+def test_events_flagged_by_an_earlier_version_are_still_counted(mongo, db_prefix):
+    """Earlier versions flagged archived events as projected or not; starting this version, the
+    ones not yet counted are pending and the flag's indexes go."""
+    import datetime as dt
+
+    from pymongo import ASCENDING
+
+    from services.reporting import repository
+
+    db = mongo[f"{db_prefix}reporting-upgrade"]
+    db.events.create_index([("occurred_at", ASCENDING), ("_id", ASCENDING)])
+    db.events.create_index([("projected", ASCENDING), ("occurred_at", ASCENDING), ("_id", ASCENDING)])
+    at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    db.events.insert_many(
+        [
+            {
+                "_id": f"e{i}",
+                "source": "orders",
+                "type": "x",
+                "occurred_at": at + dt.timedelta(minutes=i),
+                "payload": {},
+                "projected": i < 3,
+            }
+            for i in range(5)
+        ]
+    )
+    repository.ensure_indexes(db)
+    repository.ensure_indexes(db)  # again: nothing changes
+    assert [d["_id"] for d in repository.unprojected(db, 10)] == ["e3", "e4"]
+    assert set(db.events.index_information()) == {"_id_"}
+    assert repository.claim(db, ["e3", "e4"]) == 2 and repository.count_unprojected(db) == 0
+    assert repository.mark_all_unprojected(db) == 5 and repository.count_unprojected(db) == 5
