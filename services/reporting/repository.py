@@ -34,7 +34,7 @@ def _from_flags(db) -> None:
     flagged = "projected_1_occurred_at_1__id_1"
     if flagged in indexes:
         waiting = db.events.find({"projected": False}, {"occurred_at": 1})
-        for chunk in _batches(waiting, 1000):
+        for chunk in in_chunks(waiting, 1000):
             db.pending.bulk_write(
                 [
                     UpdateOne({"_id": d["_id"]}, {"$setOnInsert": {"occurred_at": d["occurred_at"]}}, upsert=True)
@@ -47,15 +47,8 @@ def _from_flags(db) -> None:
         db.events.drop_index("occurred_at_1__id_1")
 
 
-def _batches(cursor, size: int):
-    batch = []
-    for doc in cursor:
-        batch.append(doc)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _pending(docs) -> list[dict]:
+    return [{"_id": d["_id"], "occurred_at": d["occurred_at"]} for d in docs]
 
 
 def archive_many(db, events: list[tuple[str, str, dict, dt.datetime]], session=None) -> int:
@@ -74,9 +67,7 @@ def archive_many(db, events: list[tuple[str, str, dict, dt.datetime]], session=N
     ]
     if docs:
         db.events.insert_many(docs, ordered=True, session=session)
-        db.pending.insert_many(
-            [{"_id": d["_id"], "occurred_at": d["occurred_at"]} for d in docs], ordered=True, session=session
-        )
+        db.pending.insert_many(_pending(docs), ordered=True, session=session)
     return len(docs)
 
 
@@ -111,8 +102,8 @@ def mark_all_unprojected(db) -> int:
     """Every archived event pending again (a rebuild counts them all anew)."""
     db.pending.delete_many({})
     marked = 0
-    for chunk in _batches(db.events.find({}, {"occurred_at": 1}), 1000):
-        db.pending.insert_many([{"_id": d["_id"], "occurred_at": d["occurred_at"]} for d in chunk], ordered=False)
+    for chunk in in_chunks(db.events.find({}, {"occurred_at": 1}), 1000):
+        db.pending.insert_many(_pending(chunk), ordered=False)
         marked += len(chunk)
     return marked
 
