@@ -48,7 +48,7 @@ from pymongo.errors import BulkWriteError
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.system import EmbeddedMongo, System, Vhost, ensure_rabbit  # noqa: E402
+from bench.system import OPS, EmbeddedMongo, System, Vhost, ensure_rabbit  # noqa: E402
 from contracts.base import new_id  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -633,6 +633,14 @@ def busiest(top: dict, before: dict, orders: int, count: int = 40) -> list[dict]
                 "writes_per_order": round((t["writes"] - b["writes"]) / orders, 1),
                 "reads_per_order": round((t["reads"] - b["reads"]) / orders, 1),
                 "ms_per_order": round((t["time_us"] - b["time_us"]) / orders / 1000, 2),
+                "by_kind": {
+                    op: [
+                        round((t[f"{op}_count"] - b.get(f"{op}_count", 0)) / orders, 1),
+                        round((t[f"{op}_us"] - b.get(f"{op}_us", 0)) / orders / 1000, 2),
+                    ]
+                    for op in OPS
+                    if t[f"{op}_count"] - b.get(f"{op}_count", 0)
+                },
             }
         )
     rows.sort(key=lambda r: -r["ms_per_order"])

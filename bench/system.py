@@ -23,6 +23,8 @@ from tests.servers import free_port, wait_for_mongo
 
 MANAGEMENT = os.environ.get("RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
 AUTH = ("guest", "guest")
+# the kinds of command the database's `top` keeps apart
+OPS = ("insert", "update", "remove", "queries", "getmore", "commands")
 
 
 def ensure_rabbit() -> None:
@@ -125,6 +127,8 @@ class EmbeddedMongo:
                 "writes": t["insert"]["count"] + t["update"]["count"] + t["remove"]["count"],
                 "reads": t["queries"]["count"] + t["getmore"]["count"],
                 "time_us": t["total"]["time"],
+                **{f"{op}_count": t[op]["count"] for op in OPS},
+                **{f"{op}_us": t[op]["time"] for op in OPS},
             }
         return out
 
