@@ -106,6 +106,8 @@ def test_each_process_publishes_what_it_committed_and_the_lease_holder_takes_the
     with Connection(service_config["AMQP_URI"], transport_options={"confirm_publish": True}) as conn:
         assert other.publish_pending(conn, older_than=dt.timedelta(0)) == 0  # not the lease holder
         assert other.publish_fresh(conn) == 1 and other.publish_fresh(conn) == 0
+        assert other.db.outbox.count_documents({}) == 2  # published, kept a moment to be deleted with others
+        assert other.forget_sent(older_than=60) == 0 and other.forget_sent() == 1
         assert [p["order_id"] for p in spy.wait_for("orders", "order_rejected", count=1)] == ["fresh"]
         assert holder.publish_pending(conn) == 0  # committed just now: its own process may still send it
         assert holder.publish_pending(conn, older_than=dt.timedelta(0)) == 1
