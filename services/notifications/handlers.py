@@ -224,7 +224,7 @@ def _scopes(drafts: list[domain.Draft], volunteers: set[str] = frozenset()) -> d
     return scopes
 
 
-def _members(users: list[dict], scope: str, scope_id: str) -> list[dict]:
+def members(users: list[dict], scope: str, scope_id: str) -> list[dict]:
     if scope == "volunteer":
         return [u for u in users if u["role"] == "volunteer" and u.get("volunteer_id") == scope_id]
     if scope == "enterprise":
@@ -239,7 +239,7 @@ def notify(uow, drafts: list[domain.Draft], users: list[dict], settings: Setting
     prefs = repository.preferences(db, sorted({u["username"] for u in users}), s)
     made = 0
     for i, draft in enumerate(drafts):
-        for user in _members(users, draft.scope, draft.scope_id):
+        for user in members(users, draft.scope, draft.scope_id):
             username = user["username"]
             pref = domain.Preferences.of(prefs.get(username))
             channels, quiet = domain.routing(pref, draft.kind, settings.available)
@@ -260,8 +260,7 @@ def notify(uow, drafts: list[domain.Draft], users: list[dict], settings: Setting
                 "channels": channels,
                 "created_at": now,
             }
-            if not repository.add_notification(db, doc, s):
-                continue
+            repository.add_notification(db, doc, s)
             repository.add_deliveries(
                 db,
                 [
@@ -331,9 +330,9 @@ def send_due_reminders(store, directory: Directory, settings: Settings, now: Cal
             users = directory(_scopes(first, wanted)) if first else []
             names = {u["volunteer_id"]: u.get("display_name") or u["username"] for u in users if u.get("volunteer_id")}
             drafts = domain.reminder_drafts(reminder, order, names)
-            return notify(
-                uow, drafts, users, settings, f"reminder|{reminder['_id']}|{reminder['due'].isoformat()}", moment
-            )
+            # said once per claim (a reminder moved away and back is due again at the same time)
+            cause = f"reminder|{reminder['_id']}|{reminder['due'].isoformat()}|{moment.isoformat()}"
+            return notify(uow, drafts, users, settings, cause, moment)
 
         made = store.transaction(work)
         if made is None:
