@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 
 from argon2 import PasswordHasher
@@ -29,10 +28,6 @@ def password_matches(stored_hash: str, password: str) -> bool:
 def new_token() -> str:
     """A session token: 32 random bytes (256 bits). Only its SHA-256 is stored."""
     return secrets.token_urlsafe(32)
-
-
-def token_key(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_user(data: dict, at: dt.datetime) -> dict:

@@ -4,7 +4,9 @@ and their sessions. Passwords are hashed with argon2; sessions expire."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
+from nameko.events import EventDispatcher
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -13,9 +15,12 @@ from common.errors import Conflict, Forbidden, NotFound, Unauthorized, load
 from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
-from contracts import payloads
+from contracts import payloads, signals
 from contracts.base import now, schema_of
+from contracts.signals import token_key
 from services.accounts import domain
+
+log = logging.getLogger(__name__)
 
 
 def ensure_indexes(db) -> None:
@@ -31,9 +36,19 @@ class AccountsService:
     metrics = Metrics()
 
     store = MongoStore("accounts", indexes=ensure_indexes, relay=False)
+    signal = EventDispatcher()
 
     def _session_hours(self) -> float:
         return float(setting(self.store.config, "SESSION_HOURS", "12"))
+
+    def _tell(self, signal_type: str, **data) -> None:
+        """Tell the processes that keep sessions or recipients in memory (``contracts.signals``);
+        a broker away only delays what they forget to their cache's time limit."""
+        payload = schema_of(signals.SIGNALS[signal_type]).dump(data)
+        try:
+            self.signal(signal_type, payload)
+        except Exception as err:  # noqa: BLE001 - the change itself is stored; the signal is a hint
+            log.warning("signal %s not sent: %r", signal_type, err)
 
     @rpc
     def create_user(self, payload: dict) -> dict:
@@ -45,6 +60,7 @@ class AccountsService:
             self.store.db.users.insert_one(doc)
         except DuplicateKeyError:
             raise Conflict("这个用户名已被使用。", "USERNAME_TAKEN", {"username": ["这个用户名已被使用。"]}) from None
+        self._tell(signals.ACCOUNTS_CHANGED, usernames=[doc["_id"]])
         return domain.principal({**doc, "username": doc["_id"]})
 
     # ---------------------------------------------------------- self-registration
@@ -82,6 +98,7 @@ class AccountsService:
             if current["status"] == change["status"]:
                 return current  # decided the same way before: asking again changes nothing
             raise Conflict("这份注册申请已经处理过了。", "REGISTRATION_DECIDED")
+        self._tell(signals.ACCOUNTS_CHANGED, usernames=[username])
         return schema_of(payloads.RegistrationOut).dump(domain.registration_view(doc))
 
     @rpc
@@ -132,24 +149,35 @@ class AccountsService:
         expires = now() + dt.timedelta(hours=self._session_hours())
         user = {**doc, "username": doc["_id"]}
         self.store.db.sessions.insert_one(
-            {"_id": domain.token_key(token), "principal": domain.principal(user), "expires_at": expires}
+            {"_id": token_key(token), "principal": domain.principal(user), "expires_at": expires}
         )
         return {"token": token, "expires_at": expires.isoformat(), "principal": domain.principal(user)}
+
+    def _live_session(self, token: str) -> dict:
+        if not isinstance(token, str) or not token:
+            raise Unauthorized("请先登录。")
+        session = self.store.db.sessions.find_one({"_id": token_key(token)})
+        if session is None or session["expires_at"] <= now():
+            raise Unauthorized("登录已过期，请重新登录。", "SESSION_EXPIRED")
+        return session
 
     @rpc
     def authenticate(self, token: str) -> dict:
         """The principal of a live session, or 401."""
-        if not isinstance(token, str) or not token:
-            raise Unauthorized("请先登录。")
-        session = self.store.db.sessions.find_one({"_id": domain.token_key(token)})
-        if session is None or session["expires_at"] <= now():
-            raise Unauthorized("登录已过期，请重新登录。", "SESSION_EXPIRED")
-        return session["principal"]
+        return self._live_session(token)["principal"]
+
+    @rpc
+    def session(self, token: str) -> dict:
+        """The principal of a live session and when the session ends, or 401: for a caller that
+        keeps it in memory until then (or until told of a sign-out, ``contracts.signals``)."""
+        session = self._live_session(token)
+        return {"principal": session["principal"], "expires_at": session["expires_at"].isoformat()}
 
     @rpc
     def logout(self, token: str) -> dict:
         if isinstance(token, str):
-            self.store.db.sessions.delete_one({"_id": domain.token_key(token)})
+            self.store.db.sessions.delete_one({"_id": token_key(token)})
+            self._tell(signals.SESSION_ENDED, token_key=token_key(token))
         return {"status": "ok"}
 
     @rpc

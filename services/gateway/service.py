@@ -25,13 +25,14 @@ from services.gateway.limits import FeedbackLimiter
 from services.gateway.openapi import build as build_openapi
 from services.gateway.pages import qr_svg
 from services.gateway.reports import Reports
+from services.gateway.sessions import SessionSignals
 from services.gateway.web import Pages
 
 SERVICES = ("orders", "dispatch", "feedback", "accounts", "reporting", "notifications")
 OPENAPI = build_openapi()
 
 
-class GatewayService(Pages, Reports, Inbox, Alliances):
+class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
     name = "gateway"
     metrics = Metrics()
 
@@ -90,7 +91,8 @@ class GatewayService(Pages, Reports, Inbox, Alliances):
     # ------------------------------------------------------------ sign-in
 
     def _who(self, request, roles: tuple[str, ...] = auth.ALL) -> dict:
-        return auth.allow(call(self.accounts.authenticate, auth.bearer(request)), roles)
+        principal = self.sessions.principal(auth.bearer(request), lambda token: call(self.accounts.session, token))
+        return auth.allow(principal, roles)
 
     @http("POST", "/api/login")
     def login(self, request):
@@ -99,7 +101,9 @@ class GatewayService(Pages, Reports, Inbox, Alliances):
 
     @http("POST", "/api/logout")
     def logout(self, request):
-        return call(self.accounts.logout, auth.bearer(request))
+        token = auth.bearer(request)
+        self.sessions.ended(token)
+        return call(self.accounts.logout, token)
 
     @http("GET", "/api/me")
     def me(self, request):

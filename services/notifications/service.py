@@ -12,6 +12,7 @@ import logging
 import time
 
 import eventlet
+from nameko.events import BROADCAST, event_handler
 from nameko.exceptions import UnknownService
 from nameko.rpc import RpcProxy
 from nameko.timer import timer
@@ -22,8 +23,10 @@ from common.errors import NotFound
 from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
+from contracts import signals
 from contracts.base import now
 from services.notifications import channels, handlers, repository
+from services.notifications.recipients import Recipients
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ class NotificationsService:
     orders = RpcProxy("orders")
 
     store = MongoStore("notifications", indexes=repository.ensure_indexes)
+    recipients = Recipients()
 
     for _source, _type in CONSUMED:
         locals()[f"on_{_source}_{_type}"] = _consumer(_source, _type)
@@ -81,14 +85,25 @@ class NotificationsService:
         return handlers.Settings.of(self.config, self._channels())
 
     def _directory(self, scopes: dict[str, set[str]]) -> list[dict]:
-        """The accounts of the scopes, from accounts; while it is away the event waits."""
-        payload = {k: sorted(v) for k, v in scopes.items()}
+        """The accounts of the scopes: those this process knows from the last
+        RECIPIENTS_CACHE_SECONDS, the rest from accounts; while it is away the event waits."""
+        known, missing = self.recipients.split(scopes)
+        if not any(missing.values()):
+            return self.recipients.merge(known, [])
+        stamp = self.recipients.stamp()
         try:
             with eventlet.Timeout(RPC_TIMEOUT):
-                return self.accounts.recipients(payload)
+                found = self.accounts.recipients({k: sorted(v) for k, v in missing.items()})
         except (eventlet.Timeout, UnknownService) as err:
             time.sleep(1)  # handed back to the broker: not at once again
             raise TryLater(f"accounts did not answer: {err!r}") from None
+        self.recipients.keep(missing, found, stamp)
+        return self.recipients.merge(known, found)
+
+    @event_handler(signals.SOURCE, signals.ACCOUNTS_CHANGED, handler_type=BROADCAST, reliable_delivery=False)
+    def on_accounts_changed(self, payload):
+        """Accounts were created, approved or rejected: ask again who is in each scope."""
+        self.recipients.forget_all()
 
     def _find_order(self, order_id: str) -> dict | None:
         """An order as the orders service knows it (None when it does not); while it is away the

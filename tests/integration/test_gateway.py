@@ -15,6 +15,7 @@ from services.gateway.web import Pages
 from services.notifications.service import NotificationsService
 from services.orders.service import OrdersService
 from services.reporting.service import ReportingService
+from tests.helpers import wait_until
 
 WINDOW = {"start": "2026-12-05T14:00:00+08:00", "end": "2026-12-05T18:00:00+08:00"}
 
@@ -138,6 +139,23 @@ def test_healthz_is_503_and_names_the_service_that_does_not_answer(runner_factor
     assert r.status_code == 503
     checks = r.json()["checks"]
     assert checks["orders"] != "ok" and checks["dispatch"] == "ok" and checks["broker"] == "ok"
+
+
+def test_a_signed_out_token_stops_working_at_once_on_every_gateway_process(api, service_config):
+    """The gateway keeps sessions in memory; a sign-out through this process forgets it here, one
+    through another process (here: straight to accounts) is told to every process."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    base, _, ent, disp = api
+    assert ent.get(f"{base}/api/me").json()["username"] == "ent1"
+    assert ent.post(f"{base}/api/logout").status_code == 200
+    r = ent.get(f"{base}/api/me")
+    assert r.status_code == 401 and r.json()["code"] == "SESSION_EXPIRED"
+
+    assert disp.get(f"{base}/api/me").json()["username"] == "disp1"  # now kept in this process
+    with ClusterRpcProxy(service_config) as proxy:
+        proxy.accounts.logout(disp.headers["Authorization"].removeprefix("Bearer "))
+    wait_until(lambda: disp.get(f"{base}/api/me").status_code == 401, what="the sign-out told to the gateway")
 
 
 def test_an_order_placed_over_http_can_be_read_back_with_its_program_title(api):

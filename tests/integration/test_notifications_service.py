@@ -595,3 +595,17 @@ def test_email_goes_over_starttls_only_to_a_server_whose_certificate_is_trusted(
         # without STARTTLS the server (which requires TLS) refuses the mail, and the reason is kept
         with pytest.raises(smtplib.SMTPException):
             Email({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port)}).send(delivery)
+
+
+def test_an_account_made_after_its_scope_was_looked_up_is_told_of_the_next_event(system):
+    """Whom a scope reaches is kept in memory for a while; a new account is told to every
+    notifications process at once (a signal from accounts), so it misses nothing meanwhile."""
+    rpc, config, mails, calls, spy = system
+    publish_event(config, "orders", "order_accepted", **snapshot("o50", enterprise_id="e5"))
+    time.sleep(1.5)  # handled: enterprise e5 has no account yet, and that is remembered
+    rpc.accounts.create_user(
+        {"username": "ent5", "role": "enterprise", "palace_id": "p1", "enterprise_id": "e5", "password": PASSWORD}
+    )
+    publish_event(config, "orders", "order_accepted", **snapshot("o51", enterprise_id="e5"))
+    got = wait_until(lambda: inbox(rpc, "ent5")["items"], what="the new account's notification")
+    assert [n["order_id"] for n in got] == ["o51"]

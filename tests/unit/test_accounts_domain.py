@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 
 from common.errors import Invalid
+from contracts.signals import token_key
 from services.accounts import domain
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
@@ -40,7 +41,7 @@ def test_session_tokens_are_unguessable_and_kept_only_as_a_hash():
     tokens = {domain.new_token() for _ in range(1000)}
     assert len(tokens) == 1000 and all(len(t) >= 43 for t in tokens)  # 256 bits
     token = tokens.pop()
-    assert domain.token_key(token) != token and len(domain.token_key(token)) == 64
+    assert token_key(token) != token and len(token_key(token)) == 64
 
 
 def test_the_principal_carries_role_and_scope_but_no_secret():
