@@ -48,7 +48,7 @@ from pymongo.errors import BulkWriteError
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.system import OPS, EmbeddedMongo, System, Vhost, ensure_rabbit  # noqa: E402
+from bench.system import OPS, EmbeddedMongo, System, Vhost, broker_cpu_seconds, ensure_rabbit  # noqa: E402
 from contracts.base import new_id  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -585,13 +585,23 @@ def carry(system, people, vhost, mongo, windows, in_flight, timeout) -> dict:
         time.sleep(1.0)  # queue counters settle after the sign-ins' calls
         messages_before, writes_before = vhost.published(exclude=driver.queue_name), mongo.writes()
         top_before = mongo.top(system.prefix)
-        cpu_before = {**system.cpu_seconds(), "database": mongo.cpu_seconds(), "driver": own_cpu()}
+        cpu_before = {
+            **system.cpu_seconds(),
+            "database": mongo.cpu_seconds(),
+            "driver": own_cpu(),
+            "broker": broker_cpu_seconds(),
+        }
         result = driver.run(windows, in_flight, timeout)
         time.sleep(6.0)  # management counters refresh every 5 s
         messages = vhost.published(exclude=driver.queue_name) - messages_before
         writes = mongo.writes() - writes_before
         top = mongo.top(system.prefix)
-        cpu = {**system.cpu_seconds(), "database": mongo.cpu_seconds(), "driver": own_cpu()}
+        cpu = {
+            **system.cpu_seconds(),
+            "database": mongo.cpu_seconds(),
+            "driver": own_cpu(),
+            "broker": broker_cpu_seconds(),
+        }
     finally:
         driver.close()
     n = max(1, result["closed"])

@@ -43,6 +43,15 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def broker_cpu_seconds() -> float:
+    """The processor time of the local RabbitMQ (its Erlang VM), 0 when it runs elsewhere."""
+    try:
+        pids = subprocess.run(["pgrep", "-f", "beam.smp"], capture_output=True, text=True, check=False).stdout.split()
+    except OSError:
+        return 0.0
+    return sum(cpu_seconds(int(pid)) for pid in pids)
+
+
 def cpu_seconds(pid: int) -> float:
     """Processor time the process has used so far (user + system), in seconds; 0 once gone."""
     try:
