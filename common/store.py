@@ -86,6 +86,7 @@ class UnitOfWork:
         self.source = source
         self.events: list[tuple[str, dict]] = []
         self.outbox: list[dict] = []
+        self.afterwards: list[Callable[[], Any]] = []
 
     def emit(self, event_type: str, **data: Any) -> dict:
         data.setdefault("event_id", new_id())
@@ -93,6 +94,12 @@ class UnitOfWork:
         payload = dump_event(self.source, event_type, data)
         self.events.append((event_type, payload))
         return payload
+
+    def after_commit(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` once the transaction has committed (never if it does not): for a write
+        that does not have to be atomic with the rest and that many transactions would make to
+        one document, each conflicting with the others and running again."""
+        self.afterwards.append(fn)
 
     def once(self, consumer: str, event_id: str) -> None:
         """Record that ``consumer`` handled ``event_id``; raise AlreadyHandled on a repeat."""
@@ -154,7 +161,7 @@ class Store:
             uow = UnitOfWork(self.db, session, self.source)
             value = fn(uow)
             uow._write_outbox()
-            result[:] = [value, uow.outbox]
+            result[:] = [value, uow.outbox, uow.afterwards]
 
         with self.client.start_session() as session:
             try:
@@ -167,6 +174,11 @@ class Store:
         if result and result[1]:  # committed: this process publishes them at once
             self._fresh.extend(result[1])
             self._wake.set()
+        for fn in result[2] if result else ():
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - the transaction stands; what follows it is logged
+                log.exception("after the commit of %s", _name(fn))
         return result[0] if result else None
 
     def ensure_outbox_indexes(self) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from common.errors import NotFound
 from common.store import find_in
@@ -128,12 +129,25 @@ def volunteers_with(uow, palace_id: str, skills: list[str]) -> list[dict]:
     return [dict(v) for v in palace_volunteers(uow, palace_id) if wanted & set(v.get("skills") or ())]
 
 
-def book(uow, offer: dict) -> None:
-    """Hold the volunteer's time and half the rest gap on each side (``offer["pad_minutes"]``);
-    a DuplicateKeyError means somebody else holds part of it, or is too close to it."""
-    pad = dt.timedelta(minutes=offer.get("pad_minutes") or 0)
-    uow.db.bookings.insert_many(
-        [
+def _unique(write):
+    """Run a write of several documents; a unique key that refuses one of them raises
+    DuplicateKeyError, as a write of one document does (callers retry on it)."""
+    try:
+        return write()
+    except BulkWriteError as err:
+        errors = err.details.get("writeErrors") or []
+        if errors and all(e.get("code") == 11000 for e in errors):
+            raise DuplicateKeyError(errors[0].get("errmsg") or "duplicate key", 11000, errors[0]) from None
+        raise
+
+
+def book(uow, *offers: dict) -> None:
+    """Hold the volunteers' time and half the rest gap on each side (``offer["pad_minutes"]``),
+    in one statement; a DuplicateKeyError means somebody else holds part of it, or is too close."""
+    docs = []
+    for offer in offers:
+        pad = dt.timedelta(minutes=offer.get("pad_minutes") or 0)
+        docs.extend(
             {
                 "_id": f"{offer['volunteer_id']}:{b}",
                 "volunteer_id": offer["volunteer_id"],
@@ -142,9 +156,9 @@ def book(uow, offer: dict) -> None:
                 "order_id": offer["order_id"],
             }
             for b in domain.buckets(offer["start"] - pad, offer["end"] + pad)
-        ],
-        session=uow.session,
-    )
+        )
+    if docs:
+        _unique(lambda: uow.db.bookings.insert_many(docs, session=uow.session))
 
 
 def held_buckets(uow, volunteer_ids: list[str], start, end, ignore_offers=frozenset()) -> dict[str, list[int]]:
@@ -193,15 +207,23 @@ def planning_turn(uow, palace_id: str) -> None:
 
 
 def take_load(uow, key: str, amount: int, limit: int) -> None:
-    """Count ``amount`` against ``limit`` on the counter ``key``; at the limit, the insert of an
-    existing key fails with DuplicateKeyError and the use case runs again and sees the count."""
-    done = uow.db.loads.update_one(
-        {"_id": key, "n": {"$lte": limit - amount}}, {"$inc": {"n": amount}}, session=uow.session
-    )
-    if done.matched_count == 0:
+    take_loads(uow, [(key, amount, limit)])
+
+
+def take_loads(uow, takes: list[tuple[str, int, int]]) -> None:
+    """Count each ``amount`` against its ``limit`` on the counter ``key``, in one statement: a
+    counter still below its limit goes up, a missing one is made; one that would pass its limit
+    is not matched, and the upsert of its existing key fails with DuplicateKeyError (the use
+    case runs again and sees the count)."""
+    for key, amount, limit in takes:
         if amount > limit:
             raise LimitReached(key)
-        uow.db.loads.insert_one({"_id": key, "n": amount}, session=uow.session)
+    if takes:
+        ops = [
+            UpdateOne({"_id": key, "n": {"$lte": limit - amount}}, {"$inc": {"n": amount}}, upsert=True)
+            for key, amount, limit in takes
+        ]
+        _unique(lambda: uow.db.loads.bulk_write(ops, ordered=True, session=uow.session))
 
 
 def give_load(uow, key: str, amount: int) -> None:
@@ -225,9 +247,13 @@ def last_served(uow, keys: list[str]) -> dict[str, dt.datetime]:
     return {d["_id"]: d["at"] for d in find_in(uow.db.reach, "_id", keys, session=uow.session)}
 
 
-def mark_served(uow, keys: list[str], at: dt.datetime) -> None:
+def mark_served(db, keys: list[str], at: dt.datetime) -> None:
+    """Outside the delivery's transaction: every delivery of an enterprise or a district writes
+    these documents, and concurrent ones would conflict and run again. ``$max`` makes the order
+    of the writes and a repeat irrelevant; a process killed before it leaves the mark older,
+    which only ranks that enterprise a little more underserved until its next delivery."""
     for key in keys:
-        uow.db.reach.update_one({"_id": key}, {"$max": {"at": at}}, upsert=True, session=uow.session)
+        db.reach.update_one({"_id": key}, {"$max": {"at": at}}, upsert=True)
 
 
 # ------------------------------------------------------------------ no-shows
@@ -294,10 +320,10 @@ def release(uow, offer_id: str) -> None:
     uow.db.bookings.delete_many({"offer_id": offer_id}, session=uow.session)
 
 
-def insert_offer(uow, offer: dict) -> None:
-    doc = dict(offer)
-    doc["_id"] = doc.pop("offer_id")
-    uow.db.offers.insert_one(doc, session=uow.session)
+def insert_offer(uow, *offers: dict) -> None:
+    docs = [{"_id": o["offer_id"], **{k: v for k, v in o.items() if k != "offer_id"}} for o in offers]
+    if docs:
+        uow.db.offers.insert_many(docs, session=uow.session)
 
 
 def save_offer(uow, offer: dict) -> None:

@@ -254,3 +254,37 @@ def test_a_change_to_a_volunteer_is_seen_by_the_next_plan(dispatch, service_conf
     assert "s1" not in {o["volunteer_id"] for o in second}
     version = db_of(service_config).directory.find_one({"_id": "haining"})["version"]
     assert version == 6  # five volunteers written by the fixture, then one change
+
+
+def test_a_clash_on_a_unique_key_is_a_duplicate_key_error_for_the_callers_that_retry(service_config):
+    """Held time and counted loads are written several documents in one statement; a clash still
+    raises DuplicateKeyError, on which the callers run the use case again (a BulkWriteError would
+    pass them by), and the statement that clashed leaves nothing behind."""
+    from pymongo.errors import DuplicateKeyError
+
+    from common.store import Store
+    from services.dispatch import repository
+
+    client = MongoClient(service_config["MONGO_URI"], tz_aware=True)
+    name = f"{service_config['DB_PREFIX']}dispatch"
+    store = Store(client, name, "dispatch", service_config["AMQP_URI"], service_config)
+    start = dt.datetime(2026, 12, 9, 6, 0, tzinfo=dt.UTC)
+    offer = {
+        "offer_id": "x1",
+        "order_id": "ox",
+        "volunteer_id": "vx",
+        "start": start,
+        "end": start + dt.timedelta(hours=1),
+    }
+    store.transaction(lambda uow: repository.book(uow, offer))
+    later = {**offer, "offer_id": "x2", "start": offer["end"], "end": offer["end"] + dt.timedelta(hours=1)}
+    with pytest.raises(DuplicateKeyError):  # 30 minutes of rest on each side overlap the first
+        store.transaction(lambda uow: repository.book(uow, {**later, "pad_minutes": 30}))
+    assert store.db.bookings.count_documents({"volunteer_id": "vx"}) == 4  # the first hour only
+
+    week, month = "v:vx:2026-W50", "v:vx:2026-12"
+    store.transaction(lambda uow: repository.take_loads(uow, [(week, 1, 1), (month, 60, 600)]))
+    with pytest.raises(DuplicateKeyError):  # the week's one delivery is used
+        store.transaction(lambda uow: repository.take_loads(uow, [(month, 60, 600), (week, 1, 1)]))
+    assert {d["_id"]: d["n"] for d in store.db.loads.find({"_id": {"$in": [week, month]}})} == {week: 1, month: 60}
+    client.close()

@@ -87,6 +87,29 @@ def test_events_left_in_the_outbox_by_a_crashed_process_are_published_by_the_nex
     client.close()
 
 
+def test_what_follows_a_commit_runs_only_after_it_and_never_after_a_rollback(service_config):
+    client = MongoClient(service_config["MONGO_URI"], tz_aware=True)
+    store = Store(client, f"{service_config['DB_PREFIX']}after", "orders", service_config["AMQP_URI"], service_config)
+    seen = []
+
+    def commit(uow):
+        uow.db.things.insert_one({"_id": "a"}, session=uow.session)
+        uow.after_commit(lambda: seen.append(store.db.things.find_one({"_id": "a"})))  # the commit is visible
+
+    store.transaction(commit)
+    assert seen == [{"_id": "a"}]
+
+    def fail(uow):
+        uow.db.things.insert_one({"_id": "b"}, session=uow.session)
+        uow.after_commit(lambda: seen.append("b"))
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        store.transaction(fail)
+    assert seen == [{"_id": "a"}] and store.db.things.find_one({"_id": "b"}) is None
+    client.close()
+
+
 def test_each_process_publishes_what_it_committed_and_the_lease_holder_takes_the_leftovers(service_config):
     import datetime as dt
 
