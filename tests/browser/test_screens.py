@@ -35,10 +35,11 @@ def ui_system(request, vhost_pipeline, mongo_uri):
     with vhost_pipeline.get() as vhost:
         amqp_uri = f"{uri.scheme}://{uri.netloc}/{vhost}"
         with running_system(amqp_uri, mongo_uri, prefix, NO_DEMO_DATA="0", DEMO_PASSWORD=PASSWORD) as base:
+            from scripts import demo_data
+
+            last = demo_data.accounts(demo_data.build(), PASSWORD)[-1]["username"]  # the demo's accounts come last
             deadline = time.time() + 120
-            while (
-                requests.post(base + "/api/login", json={"username": "admin", "password": PASSWORD}).status_code != 200
-            ):
+            while requests.post(base + "/api/login", json={"username": last, "password": PASSWORD}).status_code != 200:
                 assert time.time() < deadline, "the demo data was not loaded"
                 time.sleep(0.5)  # the system answers health checks before the demo data is in
             yield base

@@ -239,8 +239,8 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     survey_doc = feedback_db.surveys.find_one({"order_id": oid})
     assert survey_doc["status"] == "closed"
     assert feedback_db.responses.count_documents({}) == 3
-    for db in (orders_db, dispatch_db, feedback_db):
-        assert db.outbox.count_documents({"published": False}) == 0
+    for db in (orders_db, dispatch_db, feedback_db):  # published events leave within a second
+        wait_until(lambda d=db: d.outbox.count_documents({}) == 0, what=f"{db.name} outbox drained")
 
     # the statistics saw it too: every event archived once, the numbers in the palace's dashboard
     reporting_db = mongo[f"{db_prefix}reporting"]
