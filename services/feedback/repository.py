@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 
 from common.errors import NotFound
-from common.store import find_in
+from common.store import find_and_update, find_in
 from services.feedback import domain
 
 
@@ -99,11 +99,12 @@ def refresh_summary(uow, survey_id: str) -> None:
 def mark_closing(uow, survey_id: str, at) -> dict | None:
     """Stop taking answers; None when another worker closed it first."""
     return _survey(
-        uow.db.surveys.find_one_and_update(
+        find_and_update(
+            uow.db.surveys,
             {"_id": survey_id, "status": "open"},
             {"$set": {"status": "closing", "closing_at": at}},
+            after=True,
             session=uow.session,
-            return_document=ReturnDocument.AFTER,
         )
     )
 
@@ -111,11 +112,12 @@ def mark_closing(uow, survey_id: str, at) -> dict | None:
 def mark_closed(uow, survey_id: str, at, summary: dict) -> dict | None:
     """Close a closing survey with its summary; None when another worker did it first."""
     return _survey(
-        uow.db.surveys.find_one_and_update(
+        find_and_update(
+            uow.db.surveys,
             {"_id": survey_id, "status": "closing"},
             {"$set": {"status": "closed", "closed_at": at, "summary": summary}},
+            after=True,
             session=uow.session,
-            return_document=ReturnDocument.AFTER,
         )
     )
 

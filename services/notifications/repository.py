@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
+
+from common.store import find_and_update
 
 KEEP_NOTIFICATIONS = dt.timedelta(days=180)
 KEEP_DELIVERIES = dt.timedelta(days=30)
@@ -45,9 +47,7 @@ def order(db, order_id: str | None, session=None) -> dict | None:
 
 def remember_order(db, order_id: str, fields: dict, session=None) -> dict:
     fields = {k: v for k, v in fields.items() if v is not None}
-    return db.orders.find_one_and_update(
-        {"_id": order_id}, {"$set": fields}, upsert=True, return_document=ReturnDocument.AFTER, session=session
-    )
+    return find_and_update(db.orders, {"_id": order_id}, {"$set": fields}, upsert=True, after=True, session=session)
 
 
 def offer(db, offer_id: str | None, session=None) -> dict | None:
@@ -105,7 +105,8 @@ def reminder_due(db, now: dt.datetime) -> bool:
 def claim_due_reminder(db, now: dt.datetime, session=None) -> dict | None:
     """One reminder due by ``now``, marked sent inside the caller's transaction: if the
     transaction fails it is due again, and two processes never both take it."""
-    return db.reminders.find_one_and_update(
+    return find_and_update(
+        db.reminders,
         {"status": "pending", "due": {"$lte": now}},
         {"$set": {"status": "sent", "sent_at": now}},
         session=session,
@@ -160,10 +161,11 @@ def mark_read(db, username: str, notification_id: str, now: dt.datetime) -> dict
     if doc is None or doc["username"] != username:
         return None
     if not doc["read"]:
-        doc = db.notifications.find_one_and_update(
+        doc = find_and_update(
+            db.notifications,
             {"_id": notification_id, "username": username},
             {"$set": {"read": True, "read_at": now}},
-            return_document=ReturnDocument.AFTER,
+            after=True,
         )
     return doc
 
@@ -185,10 +187,11 @@ def delivery_due(db, now: dt.datetime) -> bool:
 def claim_delivery(db, now: dt.datetime, lease: dt.timedelta, holder: str) -> dict | None:
     """Take one delivery that is due: its next try is moved a lease ahead, so a process that dies
     while sending leaves it to be tried again once the lease runs out, and no two take it."""
-    return db.deliveries.find_one_and_update(
+    return find_and_update(
+        db.deliveries,
         {"status": "pending", "next_at": {"$lte": now}},
         {"$set": {"next_at": now + lease, "holder": holder}, "$inc": {"attempts": 1}},
-        return_document=ReturnDocument.AFTER,
+        after=True,
     )
 
 
@@ -227,6 +230,4 @@ def preferences(db, usernames: list[str], session=None) -> dict[str, dict]:
 
 
 def save_preferences(db, username: str, doc: dict) -> dict:
-    return db.preferences.find_one_and_update(
-        {"_id": username}, {"$set": doc}, upsert=True, return_document=ReturnDocument.AFTER
-    )
+    return find_and_update(db.preferences, {"_id": username}, {"$set": doc}, upsert=True, after=True)

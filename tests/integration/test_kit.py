@@ -110,6 +110,24 @@ def test_what_follows_a_commit_runs_only_after_it_and_never_after_a_rollback(ser
     client.close()
 
 
+def test_find_and_update_claims_each_document_once_and_returns_it_before_or_after(service_config):
+    from common.store import find_and_update
+
+    client = MongoClient(service_config["MONGO_URI"], tz_aware=True)
+    jobs = client[f"{service_config['DB_PREFIX']}claims"].jobs
+    jobs.insert_many([{"_id": f"j{i}", "status": "pending", "n": i} for i in range(3)])
+    due = {"status": "pending"}
+    claimed = [find_and_update(jobs, due, {"$set": {"status": "taken"}}) for _ in range(4)]
+    assert [c and c["status"] for c in claimed] == ["pending", "pending", "pending", None]  # as found
+    assert sorted(c["_id"] for c in claimed[:3]) == ["j0", "j1", "j2"]  # each taken once
+    after = find_and_update(jobs, {"_id": "j1", "status": "taken"}, {"$inc": {"n": 10}}, after=True)
+    assert after == {"_id": "j1", "status": "taken", "n": 11}
+    assert find_and_update(jobs, {"_id": "j1", "status": "pending"}, {"$inc": {"n": 10}}) is None
+    made = find_and_update(jobs, {"_id": "j9"}, {"$set": {"status": "new"}}, upsert=True, after=True)
+    assert made == {"_id": "j9", "status": "new"}
+    client.close()
+
+
 def test_each_process_publishes_what_it_committed_and_the_lease_holder_takes_the_leftovers(service_config):
     import datetime as dt
 
