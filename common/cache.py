@@ -37,6 +37,3 @@ class SignalledCache:
             self._entries.clear()
         else:
             self._entries.pop(key, None)
-
-    def __len__(self) -> int:
-        return 0 if self._entries is None else len(self._entries)

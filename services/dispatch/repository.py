@@ -206,10 +206,6 @@ def planning_turn(uow, palace_id: str) -> None:
     uow.db.planning.update_one({"_id": palace_id}, {"$inc": {"plans": 1}}, upsert=True, session=uow.session)
 
 
-def take_load(uow, key: str, amount: int, limit: int) -> None:
-    take_loads(uow, [(key, amount, limit)])
-
-
 def take_loads(uow, takes: list[tuple[str, int, int]]) -> None:
     """Count each ``amount`` against its ``limit`` on the counter ``key``, in one statement: a
     counter still below its limit goes up, a missing one is made; one that would pass its limit
