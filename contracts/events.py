@@ -244,6 +244,7 @@ NOTIFICATION_KINDS = (
     "expiring",
     "no_show",
     "unfulfillable",
+    "account",
 )
 NOTIFICATION_CHANNELS = ("inbox", "email", "webhook")
 
@@ -263,6 +264,22 @@ class NotificationCreated(EventSchema):
     # the channels it goes out on (the inbox always); muted: it arrived read, nothing sent outside
     channels = fields.List(fields.String(validate=validate.OneOf(NOTIFICATION_CHANNELS)), required=True)
     muted = fields.Boolean(required=True)
+
+
+class RegistrationDecided(EventSchema):
+    """A dispatcher approved or refused a self-registered account. ``email`` and ``phone`` are
+    where the person asked to be told (the registration's own), for the notification of it."""
+
+    username = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(("enterprise", "volunteer")))
+    palace_id = Id()
+    enterprise_id = Id(required=False, allow_none=True, load_default=None)
+    volunteer_id = Id(required=False, allow_none=True, load_default=None)
+    display_name = fields.String(required=False, allow_none=True, load_default=None)
+    decision = fields.String(required=True, validate=validate.OneOf(("approved", "rejected")))
+    reason = fields.String(required=False, allow_none=True, load_default=None)
+    email = fields.String(required=False, allow_none=True, load_default=None)
+    phone = fields.String(required=False, allow_none=True, load_default=None)
 
 
 class AllianceCreated(EventSchema):
@@ -423,6 +440,13 @@ _SPECS = [
         TroupeLoanEnded,
         1,
         "借用因过期或订单取消而结束。A loan ended: it expired or the order was cancelled.",
+    ),
+    EventSpec(
+        "accounts",
+        "registration_decided",
+        RegistrationDecided,
+        1,
+        "调度员通过或拒绝了一份注册申请。A dispatcher approved or refused a registration.",
     ),
     EventSpec("feedback", "survey_opened", SurveyOpened, 1, "服务评议开放。A feedback survey opened for a delivery."),
     EventSpec(

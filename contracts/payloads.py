@@ -180,6 +180,9 @@ class Enterprise(StrictSchema):
     name = Text(max_length=100)
     district = Text(max_length=50)
     address = Text(required=False, max_length=200, min_length=0, load_default="")
+    # the union's contact for the palace (filled in at registration; the order form starts from it)
+    contact_name = Text(required=False, allow_none=True, max_length=50, load_default=None)
+    contact_phone = fields.String(required=False, allow_none=True, validate=PHONE, load_default=None)
 
 
 # ---------------------------------------------------------------- dispatch
@@ -640,6 +643,8 @@ class PlanOut(Schema):
     needs = fields.List(fields.Nested(NeedOut))
     offers = fields.List(fields.Nested(OfferOut))
     crew = fields.List(fields.Nested(CrewMember))
+    # each offered volunteer's phone, for the palace's staff only
+    phones = fields.Dict(keys=fields.String(), values=fields.String())
     reason = fields.String(allow_none=True)
     attendance = fields.List(fields.Nested(Attendance))
     people_served = fields.Integer(allow_none=True)
@@ -701,6 +706,9 @@ class EnterpriseProfile(StrictSchema):
     name = Text(max_length=100)
     district = Text(max_length=50)
     address = Text(required=False, max_length=200, min_length=0, load_default="")
+    # whom the dispatcher calls before approving, and the order form's default contact
+    contact_name = Text(max_length=50)
+    contact_phone = fields.String(required=True, validate=PHONE)
 
 
 class VolunteerProfile(StrictSchema):
@@ -720,6 +728,8 @@ class Registration(StrictSchema):
     display_name = Text(required=False, max_length=50)
     # 工会会员互助服务卡 number, where the person has one
     union_card = Text(required=False, allow_none=True, max_length=40, load_default=None)
+    # where the person is told of the decision (and later notifications), besides the inbox
+    email = fields.Email(required=False, allow_none=True, load_default=None, validate=validate.Length(max=200))
     enterprise = fields.Nested(EnterpriseProfile, required=False, load_default=None, allow_none=True)
     volunteer = fields.Nested(VolunteerProfile, required=False, load_default=None, allow_none=True)
 
@@ -737,6 +747,7 @@ class RegistrationOut(Schema):
     role = fields.String()
     palace_id = fields.String()
     union_card = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
     status = OneOf(("pending", "approved", "rejected"))
     enterprise_id = fields.String(allow_none=True)
     volunteer_id = fields.String(allow_none=True)

@@ -70,6 +70,7 @@ def new_registration(data: dict, at: dt.datetime) -> dict:
         "enterprise_id": secrets.token_hex(8) if role == "enterprise" else None,
         "volunteer_id": secrets.token_hex(8) if role == "volunteer" else None,
         "union_card": data.get("union_card"),
+        "email": data.get("email"),
         "profile": profile,
         "status": "pending",
         "reason": None,
@@ -81,3 +82,20 @@ def new_registration(data: dict, at: dt.datetime) -> dict:
 
 def registration_view(doc: dict) -> dict:
     return {**{k: v for k, v in doc.items() if k not in ("_id", "password_hash")}, "username": doc["_id"]}
+
+
+def decision_event(doc: dict) -> dict:
+    """What ``registration_decided`` tells of a decided registration (``doc`` as stored)."""
+    profile = doc.get("profile") or {}
+    return {
+        "username": doc["_id"],
+        "role": doc["role"],
+        "palace_id": doc["palace_id"],
+        "enterprise_id": doc.get("enterprise_id"),
+        "volunteer_id": doc.get("volunteer_id"),
+        "display_name": doc.get("display_name"),
+        "decision": doc["status"],
+        "reason": doc.get("reason"),
+        "email": doc.get("email"),
+        "phone": profile.get("phone") or profile.get("contact_phone"),
+    }

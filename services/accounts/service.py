@@ -35,7 +35,7 @@ class AccountsService:
     name = "accounts"
     metrics = Metrics()
 
-    store = MongoStore("accounts", indexes=ensure_indexes, relay=False)
+    store = MongoStore("accounts", indexes=ensure_indexes)
     signal = EventDispatcher()
 
     def _session_hours(self) -> float:
@@ -90,7 +90,14 @@ class AccountsService:
         return payloads.RegistrationOut(many=True).dump([domain.registration_view(d) for d in docs])
 
     def _decide(self, username: str, change: dict) -> dict:
-        doc = find_and_update(self.store.db.users, {"_id": username, "status": "pending"}, {"$set": change}, after=True)
+        def decide(uow):
+            query = {"_id": username, "status": "pending"}
+            doc = find_and_update(uow.db.users, query, {"$set": change}, after=True, session=uow.session)
+            if doc is not None:  # the person is told (notifications), with the decision's commit
+                uow.emit("registration_decided", **domain.decision_event(doc))
+            return doc
+
+        doc = self.store.transaction(decide)
         if doc is None:
             current = self.get_registration(username)  # 404 when there is none
             if current["status"] == change["status"]:

@@ -200,19 +200,25 @@ def _month(key: tuple[int, int]) -> str:
     return f"{key[0]}-{key[1]:02d}"
 
 
-def _underserved(uow, order: dict) -> float:
-    """How long since this enterprise and this district were last served (0 = today, 1 = never)."""
+def _unserved_days(uow, order: dict) -> tuple[float | None, float | None]:
+    """Days since this enterprise and since this district were last served (None: never)."""
     keys = [f"e:{order['enterprise_id']}", f"d:{order['palace_id']}:{order['district']}"]
     seen = repository.last_served(uow, keys)
     at = now()
-    days = [(at - seen[k]).total_seconds() / 86400 if k in seen else None for k in keys]
+    enterprise, district = ((at - seen[k]).total_seconds() / 86400 if k in seen else None for k in keys)
+    return enterprise, district
+
+
+def _underserved(days: tuple[float | None, float | None]) -> float:
+    """How long since this enterprise and this district were last served (0 = today, 1 = never)."""
     return round(0.5 * planner.underserved(days[0]) + 0.5 * planner.underserved(days[1]), 4)
 
 
 def _planner_order(uow, inst: planner.Instance, order: dict, program: dict, lent: list[str] = ()) -> planner.Order:
     """The order for the planner; a troupe lent to it may play it, whatever its own catalogue says."""
     troupes = [t for t in inst.troupe_ids if order.get("program_id") in (_troupe_repertoire(inst, t)) or t in lent]
-    return planner.make_order(inst, order, program, troupes, _underserved(uow, order))
+    days = _unserved_days(uow, order)
+    return planner.make_order(inst, order, program, troupes, _underserved(days), days)
 
 
 def _lent(uow, order_id: str, skills: set[str]) -> tuple[list[dict], list[dict]]:

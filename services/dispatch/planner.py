@@ -116,6 +116,9 @@ class Order:
     troupes: list[str] = field(default_factory=list)  # troupes with the program in their repertoire
     underserved: float = 1.0
     enterprise_id: str | None = None
+    # days since the enterprise and since the district were last served (None: never), for the
+    # explanation in words
+    unserved_days: tuple[float | None, float | None] = (None, None)
 
     @property
     def length(self) -> int:
@@ -544,7 +547,26 @@ def _explain(inst, order, needs, static, masks, scores, troupe, crew, ranked, st
     member = inst.members[inst.troupe_index[troupe]] if troupe is not None else None
     wt = inst.rules.weights.troupe
     chosen = {i for i, _, _ in crew}
-    out = {"troupe_id": troupe, "underserved": round(order.underserved, 3), "roles": []}
+    dist = inst.distance(order.district)
+    likes = inst.likes(order.kind, order.district)
+    month = inst.month_of(start)
+    days = [None if d is None else round(d) for d in order.unserved_days]
+    out = {
+        "troupe_id": troupe,
+        "underserved": round(order.underserved, 3),
+        "unserved_days": {"enterprise": days[0], "district": days[1]},
+        "roles": [],
+    }
+
+    def facts(i: int) -> dict:
+        """What the scores stand for, in the dispatcher's terms."""
+        return {
+            "km": round(float(dist[i]), 1),
+            "month_hours": round(float(inst.month_minutes[i, month]) / 60, 1),
+            "in_troupe": bool(member is not None and member[i]),
+            "likes": bool(likes[i]),
+        }
+
     for skill, _ in needs:
         c = static[skill][0]
         pos = {int(v): k for k, v in enumerate(c)}
@@ -570,6 +592,7 @@ def _explain(inst, order, needs, static, masks, scores, troupe, crew, ranked, st
                     "volunteer_id": inst.ids[i],
                     "score": round(sum(p.values()), 3),
                     "criteria": p,
+                    "facts": facts(i),
                     "lost_on": lost if lost and weakest.get(lost, 0.0) - p[lost] > 1e-9 else "tie",
                     "behind_by": round(sum(weakest.values()) - sum(p.values()), 3),
                 }
@@ -578,7 +601,12 @@ def _explain(inst, order, needs, static, masks, scores, troupe, crew, ranked, st
             {
                 "skill": skill,
                 "chosen": [
-                    {"volunteer_id": inst.ids[i], "score": round(sum(q.values()), 3), "criteria": parts(i)}
+                    {
+                        "volunteer_id": inst.ids[i],
+                        "score": round(sum(q.values()), 3),
+                        "criteria": parts(i),
+                        "facts": facts(i),
+                    }
                     for i, q in picked
                 ],
                 "runners_up": runners,
@@ -750,7 +778,14 @@ def objective(results: dict[str, Choice | Miss]) -> float:
     return sum(r.value for r in results.values() if isinstance(r, Choice))
 
 
-def make_order(inst: Instance, order: dict, program: dict, troupes: list[str], underserved: float) -> Order:
+def make_order(
+    inst: Instance,
+    order: dict,
+    program: dict,
+    troupes: list[str],
+    underserved: float,
+    unserved_days: tuple[float | None, float | None] = (None, None),
+) -> Order:
     """An order as the planner sees it (windows in buckets of the instance)."""
     return Order(
         order_id=order["order_id"],
@@ -762,4 +797,5 @@ def make_order(inst: Instance, order: dict, program: dict, troupes: list[str], u
         troupes=list(troupes),
         underserved=underserved,
         enterprise_id=order.get("enterprise_id"),
+        unserved_days=unserved_days,
     )

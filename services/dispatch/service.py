@@ -127,11 +127,12 @@ class DispatchService:
         plan = repository.get(db, "plans", order_id)
         offers = repository.offers_of_order(db, order_id)
         accepted = [o for o in offers if o["status"] == "accepted"]
-        names = {
-            v["volunteer_id"]: v["name"]
-            for v in (repository.find(db, "volunteers", o["volunteer_id"]) for o in accepted)
+        people = {
+            v["volunteer_id"]: v
+            for v in (repository.find(db, "volunteers", vid) for vid in {o["volunteer_id"] for o in offers})
             if v
         }
+        names = {vid: v["name"] for vid, v in people.items()}
         return _plan_out.dump(
             {
                 **plan,
@@ -146,6 +147,8 @@ class DispatchService:
                 "hours": plan.get("hours") or [],
                 "grants": plan.get("grants") or [],
                 "no_shows": repository.no_shows(db, order_id=order_id),
+                # whom the dispatcher calls on the day (the gateway keeps them from everyone else)
+                "phones": {vid: v["phone"] for vid, v in people.items() if v.get("phone")},
             }
         )
 

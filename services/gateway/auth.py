@@ -75,6 +75,7 @@ def trim_plan(principal: dict, plan: dict) -> dict:
     return {
         **plan,
         "explanation": None,
+        "phones": {},
         "sign_in_code": code,
         "offers": [trim_offer(principal, o) for o in plan.get("offers") or []],
     }

@@ -29,6 +29,7 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "expiring": ("邀约即将到期和已过期", ("dispatcher", "admin")),
     "no_show": ("志愿者缺席", ("dispatcher", "admin")),
     "unfulfillable": ("无法安排的订单", ("dispatcher", "admin")),
+    "account": ("注册审核", ("volunteer", "enterprise")),
 }
 assert set(KINDS) == set(NOTIFICATION_KINDS)
 CHANNEL_LABELS = {"inbox": "站内消息", "email": "电子邮件", "webhook": "短信/微信"}
@@ -68,6 +69,13 @@ class Preferences:
             phone=doc.get("phone"),
             mutes={m["kind"]: set(m["channels"]) for m in doc.get("mutes") or []},
         )
+
+
+def first_preferences(event: dict) -> dict:
+    """A newly approved person is reached where the registration said: the e-mail given there,
+    and the phone (SMS/WeChat gateway) given there."""
+    phone = event.get("phone")
+    return {"email": event.get("email"), "webhook": bool(phone), "phone": phone, "mutes": []}
 
 
 def kinds_for(role: str) -> list[str]:
@@ -231,6 +239,11 @@ def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, st
             hours = round(float(v.get("hours") or 0) + float(v.get("granted_hours") or 0), 1)
             text = f"「{title}」已完成，记入服务时长 {hours} 小时。"
             to("assignment", "volunteer", v["volunteer_id"], "服务时长已记录", text, vol_link + "#hours")
+    elif event_type == "registration_decided" and event.get("decision") == "approved":
+        scope = event["role"]
+        scope_id = event.get("volunteer_id") if scope == "volunteer" else event.get("enterprise_id")
+        text = f"您的注册已通过审核，请用用户名 {event['username']} 登录。"
+        to("account", scope, scope_id, "注册已通过审核", text, "/login")
     elif event_type == "survey_opened":
         closes = when(event.get("closes_at"))
         text = f"请让职工扫码评议「{title}」，{closes} 截止。"

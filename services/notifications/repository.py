@@ -229,5 +229,10 @@ def preferences(db, usernames: list[str], session=None) -> dict[str, dict]:
     return {d["_id"]: d for d in db.preferences.find({"_id": {"$in": usernames}}, session=session)}
 
 
+def first_preferences(db, username: str, doc: dict, session=None) -> None:
+    """Where a new account is reached, from its registration; what the person set stays."""
+    db.preferences.update_one({"_id": username}, {"$setOnInsert": doc}, upsert=True, session=session)
+
+
 def save_preferences(db, username: str, doc: dict) -> dict:
     return find_and_update(db.preferences, {"_id": username}, {"$set": doc}, upsert=True, after=True)

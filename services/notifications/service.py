@@ -50,6 +50,7 @@ CONSUMED = [
     ("dispatch", "volunteer_no_show"),
     ("dispatch", "delivery_completed"),
     ("feedback", "survey_opened"),
+    ("accounts", "registration_decided"),
 ]
 
 

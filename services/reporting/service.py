@@ -61,7 +61,9 @@ def _event_queues(config) -> list[Queue]:
             queue_arguments={"x-queue-type": "quorum"},
         )
         for source, event_type in EVENTS
-        if source != "notifications"  # what was said about something, not something that happened
+        # notifications: what was said about something, not something that happened; accounts:
+        # people and their sign-in, not the deliveries the statistics count
+        if source not in ("notifications", "accounts")
     ]
 
 

@@ -211,8 +211,15 @@ class Journey:
         dsp.click("[data-tab=orders]")
         mine = dsp.locator(f"#orders li[data-order='{order_id}']")
         mine.locator("button.link").click()
-        expect(mine.locator(".explain table")).to_be_visible()
-        expect(mine.locator(".explain")).to_contain_text(SKILL)
+        explain = mine.locator(".explain")
+        expect(explain).to_contain_text(SKILL)
+        expect(explain.locator("ul.why li").first).to_contain_text("：")
+        words = explain.locator("ul.why").first.inner_text()
+        assert not re.search(r"\d+\.\d{3}|同分", words), words  # reasons in words, no raw scores
+        expect(explain.locator("table").first).to_be_hidden()  # the numbers wait behind a toggle
+        explain.locator("details.numbers summary").first.click()
+        expect(explain.locator("table").first).to_be_visible()
+        expect(mine.locator("a.tel").first).to_have_attribute("href", re.compile(r"^tel:\+?\d+$"))
         self.shot(dsp, "dispatcher-plan")
 
         # volunteers accept on their phones

@@ -1,6 +1,8 @@
 """Enterprise unions and volunteers register themselves; a dispatcher of their palace approves
 or rejects; nobody signs in before that, and approval creates the union's or volunteer's record."""
 
+import time
+
 import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -66,6 +68,53 @@ def test_a_volunteer_registers_waits_for_approval_and_then_signs_in(palace):
     assert (
         record["name"] == "李老师" and record["skills"] == ["声乐", "主持"] and record["union_card"] == "6217-0001-2345"
     )
+    told = until(lambda: me.get(f"{base}/api/notifications").json()["items"])
+    assert [n["title"] for n in told] == ["注册已通过审核"] and "li-laoshi" in told[0]["body"]
+    assert told[0]["link"] == "/login" and told[0]["kind"] == "account"
+    # reached where the registration said: the phone given there, for the SMS/WeChat gateway
+    prefs = me.get(f"{base}/api/notifications/preferences").json()
+    assert prefs["webhook"] is True and prefs["phone"] == "13911112222"
+
+
+def test_an_enterprise_union_gives_a_contact_and_is_told_when_approved(palace):
+    base, staff = palace
+    form = {
+        "username": "jingbian-gonghui",
+        "password": PASSWORD,
+        "role": "enterprise",
+        "palace_id": "haining",
+        "email": "gonghui@jingbian.example.cn",
+        "enterprise": {"name": "经编园工会", "district": "海宁", "address": "经编路 8 号"},
+    }
+    blind = requests.post(f"{base}/api/register", json=form, timeout=10)
+    assert blind.status_code == 400, blind.text
+    assert set(blind.json()["fields"]) == {"enterprise.contact_name", "enterprise.contact_phone"}
+    contact = {"contact_name": "沈敏", "contact_phone": "0573-87000000"}
+    form["enterprise"] = {**form["enterprise"], **contact}
+    assert requests.post(f"{base}/api/register", json=form, timeout=10).status_code == 201
+    waiting = [w for w in staff["disp1"].get(f"{base}/api/registrations").json() if w["username"] == form["username"]]
+    assert waiting[0]["profile"]["contact_name"] == "沈敏" and waiting[0]["email"] == form["email"]
+    assert staff["disp1"].post(f"{base}/api/registrations/jingbian-gonghui/approve").status_code == 200
+
+    me = requests.Session()
+    me.headers["Authorization"] = f"Bearer {login(base, 'jingbian-gonghui').json()['token']}"
+    eid = me.get(f"{base}/api/me").json()["enterprise_id"]
+    record = [e for e in staff["disp1"].get(f"{base}/api/enterprises").json() if e["enterprise_id"] == eid]
+    assert record[0]["contact_name"] == "沈敏" and record[0]["contact_phone"] == "0573-87000000"
+    told = until(lambda: me.get(f"{base}/api/notifications").json()["items"])
+    assert told[0]["title"] == "注册已通过审核"
+    prefs = me.get(f"{base}/api/notifications/preferences").json()
+    assert prefs["email"] == form["email"] and prefs["phone"] == "0573-87000000"
+
+
+def until(check, seconds: float = 20):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"nothing within {seconds} s")
 
 
 def test_an_enterprise_union_can_be_rejected_with_a_reason(palace):
@@ -75,7 +124,13 @@ def test_an_enterprise_union_can_be_rejected_with_a_reason(palace):
         "password": PASSWORD,
         "role": "enterprise",
         "palace_id": "haining",
-        "enterprise": {"name": "海宁皮革城工会", "district": "海宁", "address": "皮革城路 1 号"},
+        "enterprise": {
+            "name": "海宁皮革城工会",
+            "district": "海宁",
+            "address": "皮革城路 1 号",
+            "contact_name": "王伟",
+            "contact_phone": "13905730001",
+        },
     }
     assert requests.post(f"{base}/api/register", json=form, timeout=10).status_code == 201
     missing = requests.post(f"{base}/api/register", json={**form, "username": "x-1", "enterprise": None}, timeout=10)

@@ -239,8 +239,11 @@ def test_the_planners_reasons_are_shown_to_dispatchers_and_only_their_own_score_
     staff = sessions["disp1"].get(f"{base}/api/orders/{ids['A']}/plan").json()
     assert staff["explanation"]["roles"][0]["skill"] == "心理咨询"
     assert "runners_up" in staff["offers"][0]["explanation"]
+    assert staff["phones"] == {"v1": PHONE}  # the dispatcher calls the crew on the day
     enterprise = sessions["ent_a"].get(f"{base}/api/orders/{ids['A']}/plan").json()
     assert enterprise["explanation"] is None and all(o["explanation"] is None for o in enterprise["offers"])
+    assert enterprise["phones"] == {}
+    assert sessions["vol"].get(f"{base}/api/orders/{ids['A']}/plan").json()["phones"] == {}
     mine = sessions["vol"].get(f"{base}/api/volunteers/v1/offers").json()
     assert mine and set(mine[0]["explanation"]) == {"score"} and mine[0]["explanation"]["score"]["criteria"]
 

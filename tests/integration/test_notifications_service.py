@@ -545,7 +545,12 @@ def test_accounts_names_the_open_accounts_of_volunteers_enterprises_and_palaces(
                 "password": PASSWORD,
                 "role": "enterprise",
                 "palace_id": "p1",
-                "enterprise": {"name": "皮革城工会", "district": "海宁"},
+                "enterprise": {
+                    "name": "皮革城工会",
+                    "district": "海宁",
+                    "contact_name": "王伟",
+                    "contact_phone": "13905730001",
+                },
             }
         )
         found = rpc.accounts.recipients({"volunteer": ["v1"], "enterprise": ["e1"], "palace": ["p1"]})

@@ -156,9 +156,29 @@ def test_external_channels_need_an_address_an_opt_in_and_the_channel_configured(
 
 
 def test_each_role_sees_the_kinds_meant_for_it():
-    assert domain.kinds_for("volunteer") == ["offer", "reminder", "assignment"]
-    assert domain.kinds_for("enterprise") == ["reminder", "order_status", "survey"]
+    assert domain.kinds_for("volunteer") == ["offer", "reminder", "assignment", "account"]
+    assert domain.kinds_for("enterprise") == ["reminder", "order_status", "survey", "account"]
     assert "declined" in domain.kinds_for("dispatcher") and "offer" not in domain.kinds_for("dispatcher")
+
+
+def test_an_approved_registration_tells_the_person_how_to_sign_in_and_a_refused_one_tells_nobody():
+    event = {"username": "luxm", "role": "volunteer", "volunteer_id": "v9", "palace_id": "p1", "decision": "approved"}
+    [draft] = domain.drafts("registration_decided", event, None, {}, [])
+    assert (draft.kind, draft.scope, draft.scope_id, draft.link) == ("account", "volunteer", "v9", "/login")
+    assert "luxm" in draft.body
+    union = {**event, "role": "enterprise", "volunteer_id": None, "enterprise_id": "e9"}
+    assert domain.drafts("registration_decided", union, None, {}, [])[0].scope_id == "e9"
+    assert domain.drafts("registration_decided", {**event, "decision": "rejected"}, None, {}, []) == []
+
+
+def test_a_new_account_is_reached_where_its_registration_said():
+    assert domain.first_preferences({"email": "a@b.cn", "phone": "13900000000"}) == {
+        "email": "a@b.cn",
+        "webhook": True,
+        "phone": "13900000000",
+        "mutes": [],
+    }
+    assert domain.first_preferences({"email": None, "phone": None})["webhook"] is False
 
 
 def test_failed_deliveries_back_off_exponentially_up_to_a_day():

@@ -105,6 +105,9 @@ def test_too_far_is_a_hard_limit_and_nearer_wins_among_the_rest():
     assert [r["volunteer_id"] for r in role["runners_up"]] == ["mid"]
     assert role["runners_up"][0]["lost_on"] == "travel"
     assert role["excluded"] == {"too_far": 1}
+    # the facts behind the scores, for the explanation in words: how far each one lives
+    assert role["chosen"][0]["facts"]["km"] == 0.0
+    assert role["runners_up"][0]["facts"]["km"] > 0
 
 
 def test_troupe_members_go_together_and_the_explanation_says_so():
@@ -124,7 +127,9 @@ def test_fair_load_prefers_who_has_served_less_this_month():
     inst.set_loads(inst.index["busy"], {}, {inst.month_keys[0]: 30 * 60})
     choice = P.plan_order(inst, order(inst, needs=[("声乐", 1)]), explain=True)
     assert crew_ids(inst, choice) == [("rested", "声乐")]
-    assert choice.explanation["roles"][0]["runners_up"][0]["lost_on"] == "fairness"
+    role = choice.explanation["roles"][0]
+    assert role["runners_up"][0]["lost_on"] == "fairness"
+    assert (role["chosen"][0]["facts"]["month_hours"], role["runners_up"][0]["facts"]["month_hours"]) == (0.0, 30.0)
 
 
 def test_weights_come_from_the_palace_and_missing_ones_keep_the_default():

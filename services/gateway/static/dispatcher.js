@@ -144,18 +144,58 @@
       await refresh();
     });
   }
+  /* why these people, in a dispatcher's words; the planner's numbers behind a toggle */
+  const km = (x) => t("{km} 公里", {km: Number(x).toFixed(1)});
+  function servedLately(days, who) {
+    if (days === undefined) return null;
+    if (days === null) return who === "district" ? t("该区县还没有送过") : t("该企业第一次得到服务");
+    if (days < 30) return null;
+    return who === "district" ? t("该区县 {n} 天未送过", {n: days}) : t("该企业 {n} 天未得到服务", {n: days});
+  }
+  function whyChosen(c, shown) {
+    const f = c.facts || {};
+    const nearest = Math.min(...shown.map(x => (x.facts || {}).km).filter(x => x !== undefined));
+    const least = Math.min(...shown.map(x => (x.facts || {}).month_hours).filter(x => x !== undefined));
+    const said = {
+      travel: f.km === undefined ? null : (f.km <= nearest ? t("距离最近（{km}）", {km: km(f.km)}) : t("距离 {km}", {km: km(f.km)})),
+      fairness: f.month_hours === undefined ? null : (f.month_hours <= least ? t("本月服务时长最少（{h} 小时）", {h: f.month_hours}) : t("本月已服务 {h} 小时", {h: f.month_hours})),
+      troupe: f.in_troupe ? t("与同团队员同行") : null,
+      preference: f.likes ? t("符合本人意愿") : null,
+    };
+    const order = Object.entries(c.criteria || {}).sort((a, b) => b[1] - a[1]).map(([k]) => k);
+    return order.map(k => said[k]).filter(Boolean).slice(0, 3).join("，");
+  }
+  function whyNot(r, chosen) {
+    const f = r.facts || {}, best = (chosen[0] || {}).facts || {};
+    if (r.lost_on === "tie" || r.behind_by <= 0) return t("条件相同，按名单顺序选了前者");
+    return {
+      travel: t("路程更远（{km}，入选者 {best}）", {km: km(f.km), best: km(best.km)}),
+      fairness: t("本月已服务 {h} 小时，入选者 {best} 小时", {h: f.month_hours, best: best.month_hours}),
+      troupe: t("不是同一团队的队员"),
+      preference: t("不在本人选的节目类型或区县内"),
+    }[r.lost_on] || (CRITERIA[r.lost_on] || r.lost_on);
+  }
   function explanation(exp) {
     if (!exp || !exp.roles) return null;
+    const days = exp.unserved_days || {};
+    const lately = [servedLately(days.district, "district"), servedLately(days.enterprise, "enterprise")].filter(Boolean);
     return el("div", {class: "explain"}, el("h3", {}, t("为什么是这些人")),
-      exp.underserved ? el("p", {class: "muted"}, t("久未送达程度 {x}（越高越优先）", {x: exp.underserved})) : null,
-      exp.roles.map(role => el("div", {class: "card"},
-        el("b", {}, role.skill),
-        el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, t("人选")), el("th", {}, t("得分")), Object.keys(role.chosen[0] ? role.chosen[0].criteria : {}).map(k => el("th", {}, CRITERIA[k] || k)), el("th", {}, t("差在哪里")))),
-          el("tbody", {},
-            role.chosen.map(c => el("tr", {}, el("td", {}, "✓ ", name(c.volunteer_id)), el("td", {class: "score"}, c.score), Object.values(c.criteria).map(v => el("td", {class: "score"}, v)), el("td", {}, ""))),
-            role.runners_up.map(r => el("tr", {class: "muted"}, el("td", {}, name(r.volunteer_id)), el("td", {class: "score"}, r.score), Object.values(r.criteria).map(v => el("td", {class: "score"}, v)),
-              el("td", {}, r.lost_on === "tie" || r.behind_by <= 0 ? t("同分") : t("{what}（少 {by}）", {what: CRITERIA[r.lost_on] || r.lost_on, by: r.behind_by})))))),
-        Object.keys(role.excluded || {}).length ? el("p", {class: "muted"}, t("未入选："), Object.entries(role.excluded).map(([k, n]) => t("{why} {n} 人", {why: EXCLUDED[k] || k, n})).join("，")) : null)));
+      lately.length ? el("p", {}, t("优先安排："), lately.join("，")) : null,
+      exp.roles.map(role => {
+        const shown = [...role.chosen, ...role.runners_up];
+        return el("div", {class: "card"},
+          el("b", {}, role.skill),
+          el("ul", {class: "why"},
+            role.chosen.map(c => el("li", {dataset: {volunteer: c.volunteer_id}}, "✓ ", el("b", {}, name(c.volunteer_id)), "：", whyChosen(c, shown) || t("符合条件"))),
+            role.runners_up.map(r => el("li", {class: "muted", dataset: {volunteer: r.volunteer_id}}, name(r.volunteer_id), "：", t("未选，"), whyNot(r, role.chosen)))),
+          Object.keys(role.excluded || {}).length ? el("p", {class: "muted"}, t("未入选："), Object.entries(role.excluded).map(([k, n]) => t("{why} {n} 人", {why: EXCLUDED[k] || k, n})).join("，")) : null,
+          el("details", {class: "numbers"}, el("summary", {}, t("评分明细")),
+            el("div", {class: "table-wrap"}, el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, t("人选")), el("th", {}, t("得分")), Object.keys(role.chosen[0] ? role.chosen[0].criteria : {}).map(k => el("th", {}, CRITERIA[k] || k)), el("th", {}, t("差在哪里")))),
+              el("tbody", {},
+                role.chosen.map(c => el("tr", {}, el("td", {}, "✓ ", name(c.volunteer_id)), el("td", {class: "score"}, c.score), Object.values(c.criteria).map(v => el("td", {class: "score"}, v)), el("td", {}, ""))),
+                role.runners_up.map(r => el("tr", {class: "muted"}, el("td", {}, name(r.volunteer_id)), el("td", {class: "score"}, r.score), Object.values(r.criteria).map(v => el("td", {class: "score"}, v)),
+                  el("td", {}, r.lost_on === "tie" || r.behind_by <= 0 ? t("同分") : t("{what}（少 {by}）", {what: CRITERIA[r.lost_on] || r.lost_on, by: r.behind_by})))))))));
+      }));
   }
   async function orderDetail(o, box) {
     const parts = [
@@ -175,7 +215,8 @@
       parts.push(el("table", {class: "offers"}, el("thead", {}, el("tr", {}, el("th", {}, t("志愿者")), el("th", {}, t("角色")), el("th", {}, t("状态")), el("th", {}, t("签到")), el("th", {}, ""))),
         el("tbody", {}, plan.offers.map(of => el("tr", {dataset: {volunteer: of.volunteer_id}},
           el("td", {}, name(of.volunteer_id), of.kind === "override" ? el("span", {class: "muted"}, " " + t("（指定）")) : null,
-            !people[of.volunteer_id] ? el("span", {class: "muted"}, " " + t("（联盟借用）")) : null),
+            !people[of.volunteer_id] ? el("span", {class: "muted"}, " " + t("（联盟借用）")) : null,
+            (plan.phones || {})[of.volunteer_id] ? el("div", {}, el("a", {class: "tel", href: "tel:" + plan.phones[of.volunteer_id].replace(/[^0-9+]/g, "")}, plan.phones[of.volunteer_id])) : null),
           el("td", {}, of.skill),
           el("td", {}, badge(of.status, offerLabel(of.status)), of.reason ? el("div", {class: "muted"}, of.reason) : null),
           el("td", {}, attended[of.volunteer_id] && attended[of.volunteer_id].checked_in_at ? App.fmtTime(attended[of.volunteer_id].checked_in_at) + (attended[of.volunteer_id].checked_out_at ? "–" + App.fmtTime(attended[of.volunteer_id].checked_out_at) : "") : ""),
@@ -256,11 +297,22 @@
   document.getElementById("week-next").onclick = () => { weekStart = new Date(weekStart.getTime() + 7 * 86400000); loadWeek(); };
 
   /* ---------------------------------------------------------------- registrations */
+  /* what the dispatcher checks before approving: who to call, and the details given */
+  function registrationFacts(r) {
+    const p = r.profile || {};
+    const phone = p.contact_phone || p.phone;
+    const tel = phone ? el("a", {href: "tel:" + phone.replace(/[^0-9+]/g, "")}, phone) : null;
+    const facts = r.role === "enterprise"
+      ? [p.contact_name ? t("联系人：") + p.contact_name : t("未填联系人"), tel, p.district, p.address]
+      : [tel, p.district, (p.skills || []).length ? t("特长：") + p.skills.join("、") : null];
+    if (r.email) facts.push(r.email);
+    return el("div", {class: "muted facts"}, facts.filter(Boolean).map((f, i) => [i ? " · " : "", f]));
+  }
   function renderRegistrations(regs) {
     App.fill("registrations", regs.length ? regs.map(r => el("li", {dataset: {username: r.username}},
       el("div", {class: "row"}, el("b", {class: "grow"}, r.display_name || r.username), badge("pending", r.role === "enterprise" ? t("企业工会") : t("志愿者"))),
       el("div", {class: "muted"}, t("用户名："), r.username, r.union_card ? " · " + t("会员卡号：") + r.union_card : "", " · ", App.fmt(r.created_at)),
-      el("div", {class: "muted"}, Object.entries(r.profile || {}).map(([k, v]) => Array.isArray(v) ? v.join("、") : v).filter(Boolean).join(" · ")),
+      registrationFacts(r),
       el("div", {class: "actions"},
         el("button", {type: "button", class: "ok", onclick: (e) => App.act(e.target, async () => {
           await App.api("POST", `/api/registrations/${encodeURIComponent(r.username)}/approve`); App.toast(t("已通过。")); await loadRegistrations(); await loadPeople();

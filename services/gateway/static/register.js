@@ -22,6 +22,7 @@
     if (role === "volunteer") profile.skills = (profile.skills || "").split(/[,，、\s]+/).filter(Boolean);
     const payload = {username: data.username || "", password: data.password || "", role, palace_id: data.palace_id, [role]: profile};
     if (data.union_card) payload.union_card = data.union_card;
+    if (data.email) payload.email = data.email;
     try {
       await App.api("POST", "/api/register", payload);
     } catch (err) {
