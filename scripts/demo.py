@@ -1,5 +1,8 @@
 """Drive a realistic scenario through the running system over HTTP (`make demo`).
 
+Started right after `make run`, it first waits until the system is ready (the services answer
+and the demo accounts exist), saying so; `python scripts/demo.py --ready` only waits.
+
 Enterprise unions order; one changes its mind and cancels; a dispatcher rejects one order
 and accepts the rest; volunteers answer their offers (some decline, and the next candidate is
 asked); deliveries take place with check-in and check-out; audience members answer the
@@ -14,6 +17,7 @@ import os
 import random
 import sys
 import time
+import warnings
 
 import requests
 
@@ -54,11 +58,43 @@ def wait(predicate, what: str, timeout: float = 120):
     raise SystemExit(f"timed out waiting for {what}")
 
 
+def wait_until_ready(timeout: float = float(os.environ.get("DEMO_WAIT_SECONDS", "300"))) -> None:
+    """Right after `make run` starts, the services come up first and the demo data (sixty
+    accounts, each password hashed with argon2) takes a while longer: wait for both, saying so,
+    rather than failing on the first sign-in."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # eventlet's, imported with the demo data
+    from scripts import demo_data
+
+    last = demo_data.accounts(demo_data.build(), PASSWORD)[-1]["username"]  # the demo's accounts come last
+    deadline = time.time() + timeout
+    said = None
+    while True:
+        try:
+            health = S.get(BASE + "/healthz", timeout=10)
+            up = health.status_code == 200
+            answer = S.post(BASE + "/api/login", json={"username": last, "password": PASSWORD}, timeout=30)
+            if up and answer.status_code == 200:
+                TOKENS[last] = answer.json()["token"]
+                break
+            state = "the demo data is being loaded" if up else "the services are starting"
+        except requests.RequestException:
+            state = f"nothing answers at {BASE} yet"
+        if time.time() > deadline:
+            raise SystemExit(
+                f"the system at {BASE} was not ready after {timeout:.0f} s ({state}): start it with `make run` "
+                "(without NO_DEMO_DATA=1) and run `make demo` again"
+            )
+        if state != said:
+            print(f"waiting for the system at {BASE}: {state}…", flush=True)
+            said = state
+        time.sleep(1)
+    print(f"the system at {BASE} is ready", flush=True)
+
+
 def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
     rng = random.Random(seed)
-    health = S.get(BASE + "/healthz", timeout=10)
-    if health.status_code != 200:
-        raise SystemExit(f"the system is not up at {BASE} (start it with `make run`): {health.text}")
+    wait_until_ready()
     enterprises = call("GET", "/api/enterprises")
     programs = collections.defaultdict(list)
     for p in call("GET", "/api/programs"):
@@ -240,4 +276,7 @@ def _survey(oid: str):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
+    if sys.argv[1:] == ["--ready"]:  # only wait until the system is ready (scripts and tests)
+        wait_until_ready()
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)

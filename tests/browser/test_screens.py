@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -35,13 +34,18 @@ def ui_system(request, vhost_pipeline, mongo_uri):
     with vhost_pipeline.get() as vhost:
         amqp_uri = f"{uri.scheme}://{uri.netloc}/{vhost}"
         with running_system(amqp_uri, mongo_uri, prefix, NO_DEMO_DATA="0", DEMO_PASSWORD=PASSWORD) as base:
-            from scripts import demo_data
-
-            last = demo_data.accounts(demo_data.build(), PASSWORD)[-1]["username"]  # the demo's accounts come last
-            deadline = time.time() + 120
-            while requests.post(base + "/api/login", json={"username": last, "password": PASSWORD}).status_code != 200:
-                assert time.time() < deadline, "the demo data was not loaded"
-                time.sleep(0.5)  # the system answers health checks before the demo data is in
+            # `make demo` right after `make run`: the system answers health checks before the demo
+            # data is in, and the demo waits for it, saying so, instead of failing to sign in
+            ready = subprocess.run(
+                [sys.executable, "scripts/demo.py", "--ready"],
+                cwd=ROOT,
+                env={**os.environ, "BASE_URL": base, "DEMO_PASSWORD": PASSWORD, "DEMO_WAIT_SECONDS": "180"},
+                capture_output=True,
+                text=True,
+                timeout=240,
+            )
+            assert ready.returncode == 0, ready.stdout + ready.stderr
+            assert ready.stdout.strip().splitlines()[-1] == f"the system at {base} is ready", ready.stdout
             yield base
     forget_databases(mongo_uri, prefix)
 
