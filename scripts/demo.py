@@ -63,7 +63,7 @@ def wait_until_ready(timeout: float = float(os.environ.get("DEMO_WAIT_SECONDS", 
     accounts, each password hashed with argon2) takes a while longer: wait for both, saying so,
     rather than failing on the first sign-in."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    warnings.filterwarnings("ignore", category=DeprecationWarning)  # eventlet's, imported with the demo data
+    warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")  # imported with the demo data
     from scripts import demo_data
 
     last = demo_data.accounts(demo_data.build(), PASSWORD)[-1]["username"]  # the demo's accounts come last
