@@ -181,6 +181,8 @@ def build(today: dt.date | None = None, seed: int = 7) -> dict:
                     "name": name,
                     "district": DISTRICTS[pid][i % len(DISTRICTS[pid])],
                     "address": f"{DISTRICTS[pid][i % 4]}{name[:-2]}",
+                    "contact_name": SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 3) % len(GIVEN)],
+                    "contact_phone": f"1390{sorted(ENTERPRISES).index(pid)}{i:06d}",
                 }
             )
     return data
