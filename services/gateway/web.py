@@ -156,7 +156,12 @@ class Pages:
         except NotFound:
             return render(request, "survey.html", status=404, page="survey", survey=None, token=token)
         return render(
-            request, "survey.html", page="survey", survey=survey, token=token, starts=_starts(survey, i18n.pick(request))
+            request,
+            "survey.html",
+            page="survey",
+            survey=survey,
+            token=token,
+            starts=_starts(survey, i18n.pick(request)),
         )
 
 

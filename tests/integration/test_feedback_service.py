@@ -99,9 +99,7 @@ def test_a_scheduled_order_has_its_survey_which_opens_with_the_delivery(feedback
     )
     completed = delivered(service_config, completed_at="2099-01-01T00:00:00+08:00")
     publish_event(service_config, "dispatch", "delivery_completed", raw=completed)
-    opened = wait_until(
-        lambda: (s := rpc.get_survey_by_order("o1"))["status"] == "open" and s, what="the survey open"
-    )
+    opened = wait_until(lambda: (s := rpc.get_survey_by_order("o1"))["status"] == "open" and s, what="the survey open")
     assert opened["token"] == survey["token"] and opened["survey_id"] == survey["survey_id"]
     assert opened["closes_at"].startswith("2099-01-04")  # completed_at + SURVEY_HOURS (72)
     assert rpc.submit_response(survey["token"], {"overall": 4})["survey_id"] == survey["survey_id"]
