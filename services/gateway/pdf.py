@@ -279,7 +279,7 @@ def poster(event: dict, survey_link: str, survey_qr, checkin_link: str, checkin_
     y = _centred(canvas, event["title"], height - 44 * mm, 34, RED)
     y -= 8 * mm
     for label, value in (("时间", event["when"]), ("地点", event["site"]), ("区域", event["district"])):
-        y = _centred(canvas, f"<b>{label}：</b>{value}", y, 15) - 2.5 * mm
+        y = _centred(canvas, f"<b>{label}：</b>{value}", y, 17) - 3 * mm
     y -= 6 * mm
     _qr(canvas, survey_qr, (width - qr_size) / 2, y - qr_size, qr_size)
     y -= qr_size + 4 * mm
