@@ -122,6 +122,8 @@ class _Crew(Schema):
 class OrderScheduled(EventSchema):
     order_id = Id()
     palace_id = Id()
+    # added without a new version: optional, absent in older events (feedback shows it on the survey)
+    program_title = fields.String(required=False, allow_none=True, load_default=None)
     troupe_id = Id(required=False, allow_none=True, load_default=None)
     start = Time()
     end = Time()

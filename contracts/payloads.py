@@ -596,9 +596,10 @@ class SurveyOut(Schema):
     palace_id = fields.String()
     token = fields.String()
     program_title = fields.String(allow_none=True)
-    status = OneOf(("open", "closed"))
-    opened_at = Time()
-    closes_at = Time()
+    status = OneOf(("scheduled", "open", "closed"))  # scheduled: the token exists, answers from the delivery on
+    starts_at = Time(allow_none=True)
+    opened_at = Time(allow_none=True)
+    closes_at = Time(allow_none=True)
     closed_at = Time(allow_none=True)
     responses = fields.Integer()
     satisfaction = fields.Float(allow_none=True)
@@ -660,9 +661,10 @@ class PublicSurvey(Schema):
     """What the audience's form sees: no enterprise, no order."""
 
     survey_id = fields.String()
-    status = OneOf(("open", "closed"))
+    status = OneOf(("scheduled", "open", "closed"))  # scheduled: opens once the delivery is over
     program_title = fields.String(allow_none=True)
-    closes_at = fields.String()
+    starts_at = fields.String(allow_none=True)
+    closes_at = fields.String(allow_none=True)
 
 
 class ResponseAccepted(Schema):

@@ -494,6 +494,7 @@ def accept_offer(offer_id: str, volunteer_id: str, uow) -> dict:
             "order_scheduled",
             order_id=plan["order_id"],
             palace_id=plan["palace_id"],
+            program_title=plan.get("program_title"),
             troupe_id=plan["troupe_id"],
             start=plan["start"],
             end=plan["end"],

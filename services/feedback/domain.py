@@ -17,15 +17,24 @@ def new_token() -> str:
 
 
 def new_survey(survey_id: str, event: dict, at: dt.datetime, hours: float) -> dict:
+    """A survey opened by its delivery (``delivery_completed``), when none was prepared."""
+    return {**scheduled_survey(survey_id, event), **opening(event, at, hours)}
+
+
+def scheduled_survey(survey_id: str, event: dict) -> dict:
+    """The survey of a scheduled order (``order_scheduled``): its token exists, so the QR code can
+    be printed on the poster, but it takes no answers until the delivery is recorded."""
     return {
         "survey_id": survey_id,
         "order_id": event["order_id"],
         "palace_id": event["palace_id"],
         "program_title": event.get("program_title"),
         "token": new_token(),
-        "status": "open",
-        "opened_at": at,
-        "closes_at": event["completed_at"] + dt.timedelta(hours=hours),
+        "status": "scheduled",
+        "starts_at": event.get("start"),
+        "ends_at": event.get("end"),
+        "opened_at": None,
+        "closes_at": None,
         "closed_at": None,
         "count": 0,
         "sum_overall": 0,
@@ -35,11 +44,34 @@ def new_survey(survey_id: str, event: dict, at: dt.datetime, hours: float) -> di
     }
 
 
+def opening(event: dict, at: dt.datetime, hours: float) -> dict:
+    """What changes when the delivery is recorded: the survey opens for ``hours``."""
+    changes = {
+        "status": "open",
+        "opened_at": at,
+        "closes_at": event["completed_at"] + dt.timedelta(hours=hours),
+        "starts_at": event.get("start"),
+        "ends_at": event.get("end"),
+    }
+    if event.get("program_title"):
+        changes["program_title"] = event["program_title"]
+    return changes
+
+
+def public_status(survey: dict, at: dt.datetime) -> str:
+    """What the audience is told: not open yet, open, or over (a closing survey takes no more)."""
+    if survey["status"] == "scheduled":
+        return "scheduled"
+    return "open" if is_open(survey, at) else "closed"
+
+
 def is_open(survey: dict, at: dt.datetime) -> bool:
     return survey["status"] == "open" and at < survey["closes_at"]
 
 
 def check_open(survey: dict, at: dt.datetime) -> None:
+    if survey["status"] == "scheduled":
+        raise Conflict("这次服务还没有开始，服务结束后才能评议。", "SURVEY_NOT_OPEN")
     if not is_open(survey, at):
         raise Conflict("这份评议已经结束，谢谢您的关注。", "SURVEY_CLOSED")
 

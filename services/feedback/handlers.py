@@ -8,11 +8,33 @@ from contracts.base import new_id, now
 from services.feedback import domain, repository
 
 
+def prepare_survey(event: dict, uow) -> dict | None:
+    """The order is scheduled: its survey (and token) exists from now on, not yet taking answers.
+    Scheduled again (another time): the survey says the new start. Once the delivery opened it,
+    a late or repeated ``order_scheduled`` changes nothing."""
+    survey = repository.find_by_order(uow.db, event["order_id"], uow.session)
+    if survey is None:
+        survey = domain.scheduled_survey(new_id(), event)
+        repository.insert_survey(uow, survey)  # a racing twin hits the unique order index and is retried
+        return survey
+    if survey["status"] == "scheduled":
+        repository.reschedule(uow, survey["survey_id"], event["start"], event["end"], event.get("program_title"))
+    return None
+
+
 def open_survey(event: dict, uow, hours: float) -> dict | None:
-    if repository.find_by_order(uow.db, event["order_id"], uow.session):
-        return None  # one survey per delivery
-    survey = domain.new_survey(new_id(), event, now(), hours)
-    repository.insert_survey(uow, survey)
+    """The delivery is recorded: the order's survey opens (the one prepared when it was
+    scheduled, or a new one when that event has not come yet); one survey per delivery."""
+    survey = repository.find_by_order(uow.db, event["order_id"], uow.session)
+    if survey is None:
+        survey = domain.new_survey(new_id(), event, now(), hours)
+        repository.insert_survey(uow, survey)
+    elif survey["status"] == "scheduled":
+        survey = repository.mark_open(uow, survey["survey_id"], domain.opening(event, now(), hours))
+        if survey is None:
+            return None  # another worker opened it first
+    else:
+        return None
     uow.emit(
         "survey_opened",
         survey_id=survey["survey_id"],

@@ -96,6 +96,26 @@ def refresh_summary(uow, survey_id: str) -> None:
     uow.db.surveys.update_one({"_id": survey_id}, {"$set": {"summary": domain.summary(survey)}}, session=uow.session)
 
 
+def reschedule(uow, survey_id: str, start, end, program_title: str | None) -> None:
+    changes = {"starts_at": start, "ends_at": end}
+    if program_title:
+        changes["program_title"] = program_title
+    uow.db.surveys.update_one({"_id": survey_id, "status": "scheduled"}, {"$set": changes}, session=uow.session)
+
+
+def mark_open(uow, survey_id: str, changes: dict) -> dict | None:
+    """Open a prepared survey; None when another worker opened it first."""
+    return _survey(
+        find_and_update(
+            uow.db.surveys,
+            {"_id": survey_id, "status": "scheduled"},
+            {"$set": changes},
+            after=True,
+            session=uow.session,
+        )
+    )
+
+
 def mark_closing(uow, survey_id: str, at) -> dict | None:
     """Stop taking answers; None when another worker closed it first."""
     return _survey(

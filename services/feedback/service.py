@@ -29,9 +29,14 @@ _answer = payloads.SubmitResponse()
 
 def survey_out(survey: dict) -> dict:
     live = survey.get("summary") or domain.summary(survey)
-    # a closing survey takes no more answers: closed for everyone, its summary follows shortly
-    status = "open" if survey["status"] == "open" else "closed"
+    # a closing survey takes no more answers: closed for everyone, its summary follows shortly;
+    # a scheduled one has its token (for the poster's QR code) and opens with the delivery
+    status = survey["status"] if survey["status"] in ("open", "scheduled") else "closed"
     return _out.dump({**survey, **live, "status": status})
+
+
+def _iso(at) -> str | None:
+    return at.isoformat() if at is not None else None
 
 
 class FeedbackService:
@@ -43,7 +48,11 @@ class FeedbackService:
     def _hours(self) -> float:
         return float(setting(self.store.config, "SURVEY_HOURS"))
 
-    @consumes("dispatch", "delivery_completed")
+    @consumes("dispatch", "order_scheduled", one_at_a_time="order_id")
+    def handle_order_scheduled(self, event, uow):
+        handlers.prepare_survey(event, uow)
+
+    @consumes("dispatch", "delivery_completed", one_at_a_time="order_id")
     def handle_delivery_completed(self, event, uow):
         handlers.open_survey(event, uow, self._hours())
 
@@ -58,9 +67,10 @@ class FeedbackService:
         survey = repository.get_by_token(self.store.db, token)
         return {
             "survey_id": survey["survey_id"],
-            "status": "open" if domain.is_open(survey, now()) else "closed",
+            "status": domain.public_status(survey, now()),
             "program_title": survey.get("program_title"),
-            "closes_at": survey["closes_at"].isoformat(),
+            "starts_at": _iso(survey.get("starts_at")),
+            "closes_at": _iso(survey["closes_at"]),
         }
 
     @rpc
@@ -72,8 +82,8 @@ class FeedbackService:
         return {
             survey["token"]: {
                 "survey_id": survey["survey_id"],
-                "status": "open" if survey["status"] == "open" else "closed",
-                "closes_at": survey["closes_at"].isoformat(),
+                "status": survey["status"] if survey["status"] in ("open", "scheduled") else "closed",
+                "closes_at": _iso(survey["closes_at"]),
             }
             for survey in repository.get_many_by_token(self.store.db, tokens)
         }

@@ -158,7 +158,8 @@ class _Intake:
             self.refreshing = False
 
     def _store(self, token: str, survey: dict) -> dict:
-        survey = {**survey, "closes_at": _schema.fields["received_at"].deserialize(survey["closes_at"])}
+        closes_at = survey.get("closes_at")
+        survey = {**survey, "closes_at": _schema.fields["received_at"].deserialize(closes_at) if closes_at else None}
         if len(self.surveys) > 10_000:
             self.surveys.clear()
             self.asked.clear()
@@ -174,6 +175,8 @@ class _Intake:
         broker before this returns), and say what was received."""
         survey = self.survey(token, fetch)
         at = now()
+        if survey["status"] == "scheduled":
+            raise Conflict("这次服务还没有开始，服务结束后才能评议。", "SURVEY_NOT_OPEN")
         if survey["status"] != "open" or at >= survey["closes_at"]:
             raise Conflict("这份评议已经结束，谢谢您的关注。", "SURVEY_CLOSED")
         item = {

@@ -377,6 +377,17 @@ ROUTES = [
         False,
         (),
     ),
+    (
+        "GET",
+        "/api/orders/{order_id}/poster.pdf",
+        "订单",
+        "活动海报（A4 PDF）：节目、时间、地点、评议二维码；第二页为志愿者签到二维码和签到码（排定后可下载）",
+        None,
+        200,
+        None,
+        False,
+        (),
+    ),
     ("POST", "/api/orders/{order_id}/survey/close", "评议", "结束评议", None, 200, p.SurveyOut, False, ()),
     (
         "GET",

@@ -205,3 +205,104 @@ def certificate(volunteer: dict, palace: str, record: dict, today: dt.date) -> b
         Paragraph("时长按文化宫的计时规则由签到、签退记录计算，含调度员补记的时长。", SMALL),
     ]
     return _document(story, f"{title}（{volunteer['name']}）")
+
+
+WEEKDAYS = "一二三四五六日"
+CN = dt.timezone(dt.timedelta(hours=8))
+
+
+def china_time(start: dt.datetime, end: dt.datetime | None = None) -> str:
+    """“2026 年 12 月 8 日（星期二）14:00—16:00”, in China time."""
+    start = start.astimezone(CN)
+    text = f"{start.year} 年 {start.month} 月 {start.day} 日（星期{WEEKDAYS[start.weekday()]}）{start:%H:%M}"
+    if end is not None:
+        end = end.astimezone(CN)
+        text += f"—{end:%H:%M}" if end.date() == start.date() else f" 至 {end.month} 月 {end.day} 日 {end:%H:%M}"
+    return text
+
+
+def _qr(canvas, matrix: list[list[bool]], x: float, y: float, size: float) -> None:
+    """The code as vector squares (a run of dark modules in a row is one rectangle, so no seams
+    show between them), white quiet zone included, with (x, y) its lower left corner."""
+    module = size / len(matrix)
+    canvas.saveState()
+    canvas.setFillColor(colors.white)
+    canvas.rect(x, y, size, size, stroke=0, fill=1)
+    canvas.setFillColor(colors.black)
+    for r, row in enumerate(matrix):
+        top = y + size - (r + 1) * module
+        c = 0
+        while c < len(row):
+            if not row[c]:
+                c += 1
+                continue
+            run = c
+            while run < len(row) and row[run]:
+                run += 1
+            canvas.rect(x + c * module, top, (run - c) * module, module, stroke=0, fill=1)
+            c = run
+    canvas.restoreState()
+
+
+def _centred(canvas, text: str, y: float, size: float, color=colors.black, width: float = A4[0] - 36 * mm) -> float:
+    """A centred paragraph whose top is at y (long titles wrap); returns its bottom."""
+    style = ParagraphStyle("p", fontName=FONT, fontSize=size, leading=size * 1.3, alignment=TA_CENTER, textColor=color)
+    para = Paragraph(text, style)
+    _, height = para.wrap(width, A4[1])
+    para.drawOn(canvas, (A4[0] - width) / 2, y - height)
+    return y - height
+
+
+def poster(event: dict, survey_link: str, survey_qr, checkin_link: str, checkin_qr, code: str) -> bytes:
+    """The A4 poster an enterprise union pins up before a delivery: what, when and where, with the
+    audience's survey QR code; on the second page, for the crew only, the check-in QR code and
+    the sign-in code. ``event`` holds title, palace, start, end, site and district."""
+    from xml.sax.saxutils import escape
+
+    from reportlab.pdfgen.canvas import Canvas
+
+    out = io.BytesIO()
+    palace, title = event["palace"], f"{event['title']}（{event['palace']}）"
+    event = {k: escape(v) for k, v in event.items()}  # the paragraphs read markup: "&" must stay text
+    survey_link, checkin_link = escape(survey_link), escape(checkin_link)
+    canvas = Canvas(out, pagesize=A4, pageCompression=1)
+    canvas.setTitle(f"送文化下基层海报：{title}")
+    canvas.setAuthor(palace)
+    canvas.setSubject("送文化下基层")
+    width, height = A4
+    qr_size = 80 * mm
+
+    # page 1: for everyone
+    canvas.setFillColor(RED)
+    canvas.rect(0, height - 30 * mm, width, 30 * mm, stroke=0, fill=1)
+    _centred(canvas, f"{event['palace']}　送文化下基层", height - 10 * mm, 16, colors.white)
+    y = _centred(canvas, event["title"], height - 44 * mm, 34, RED)
+    y -= 8 * mm
+    for label, value in (("时间", event["when"]), ("地点", event["site"]), ("区域", event["district"])):
+        y = _centred(canvas, f"<b>{label}：</b>{value}", y, 17) - 3 * mm
+    y -= 6 * mm
+    _qr(canvas, survey_qr, (width - qr_size) / 2, y - qr_size, qr_size)
+    y -= qr_size + 4 * mm
+    y = _centred(canvas, "服务结束后，请用手机扫码评议（匿名，约一分钟）", y, 16) - 2 * mm
+    y = _centred(canvas, "扫不了码？在手机浏览器里输入：", y, 10.5, colors.HexColor("#555555"))
+    _centred(canvas, survey_link, y - 1 * mm, 11)
+    canvas.setFont(FONT, 9)
+    canvas.setFillColor(colors.HexColor("#777777"))
+    canvas.drawCentredString(width / 2, 12 * mm, "欢迎广大职工参加")
+    canvas.showPage()
+
+    # page 2: for the crew (kept at the entrance, not pinned up)
+    canvas.setFillColor(colors.HexColor("#333333"))
+    canvas.rect(0, height - 30 * mm, width, 30 * mm, stroke=0, fill=1)
+    _centred(canvas, "志愿者签到（请勿张贴，服务当天交给到场的志愿者）", height - 11 * mm, 14, colors.white)
+    y = _centred(canvas, event["title"], height - 44 * mm, 24)
+    y = _centred(canvas, event["when"], y - 4 * mm, 14) - 8 * mm
+    y = _centred(canvas, "签到码", y, 16) - 2 * mm
+    y = _centred(canvas, f"<b>{' '.join(code)}</b>", y, 44) - 6 * mm
+    _qr(canvas, checkin_qr, (width - qr_size) / 2, y - qr_size, qr_size)
+    y -= qr_size + 4 * mm
+    y = _centred(canvas, "志愿者用手机扫码签到，签到码已自动填好；也可以在“我的日程”里输入签到码。", y, 13) - 3 * mm
+    _centred(canvas, checkin_link, y, 9, colors.HexColor("#555555"))
+    canvas.showPage()
+    canvas.save()
+    return out.getvalue()

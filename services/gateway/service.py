@@ -23,7 +23,7 @@ from services.gateway.inbox import Inbox
 from services.gateway.intake import ResponseIntake
 from services.gateway.limits import FeedbackLimiter
 from services.gateway.openapi import build as build_openapi
-from services.gateway.pages import qr_svg
+from services.gateway.pages import qr_matrix, qr_svg
 from services.gateway.reports import Reports
 from services.gateway.sessions import SessionSignals
 from services.gateway.web import Pages
@@ -492,7 +492,8 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
 
     @http("GET", "/api/orders/<order_id>/survey/qr.svg")
     def survey_qr(self, request, order_id):
-        """The QR code the enterprise union shows its workers after the delivery (SVG, prints sharp)."""
+        """The QR code the enterprise union shows its workers (SVG, prints sharp): there from the
+        scheduling on; the survey takes answers once the delivery is recorded."""
         self._order(request, order_id, ("enterprise", "dispatcher", "admin"))
         survey = call(self.feedback.get_survey_by_order, order_id)
         link = request.host_url.rstrip("/") + f"/s/{survey['token']}"
@@ -514,6 +515,44 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
             content_type="image/svg+xml; charset=utf-8",
             headers={"Cache-Control": "private, no-store"},
         )
+
+    @http("GET", "/api/orders/<order_id>/poster.pdf")
+    def poster(self, request, order_id):
+        """The A4 poster of a scheduled delivery: program, time, place and the survey's QR code to
+        pin up; on a second page the volunteers' check-in QR code with the sign-in code."""
+        from services.gateway.pdf import china_time, poster
+        from services.gateway.reports import file_response
+
+        _, order = self._order(request, order_id, ("enterprise", "dispatcher", "admin"))
+        if order["status"] not in ("scheduled", "delivered", "closed"):
+            raise Conflict("这次服务还没有排定，排定后才能下载海报。", "NOT_SCHEDULED")
+        plan = call(self.dispatch.get_plan, order_id)
+        try:
+            survey = call(self.feedback.get_survey_by_order, order_id)
+        except NotFound:  # the scheduling reached orders before feedback: a moment later it is there
+            raise Conflict("海报正在准备，请稍后再试。", "POSTER_NOT_READY") from None
+        palace = next((p for p in call(self.dispatch.list_palaces) if p["palace_id"] == order["palace_id"]), {})
+        host = request.host_url.rstrip("/")
+        survey_link = f"{host}/s/{survey['token']}"
+        checkin_link = f"{host}/app/volunteer?checkin={order_id}&code={plan['sign_in_code']}"
+        start, end = (dt.datetime.fromisoformat(plan[k]) for k in ("start", "end"))
+        title = (order.get("program_title") or order.get("custom_request") or "送文化服务")[:40]
+        data = poster(
+            {
+                "title": title,
+                "palace": palace.get("name") or order["palace_id"],
+                "when": china_time(start, end),
+                "site": order["site_address"],
+                "district": order["district"],
+            },
+            survey_link,
+            qr_matrix(survey_link),
+            checkin_link,
+            qr_matrix(checkin_link),
+            plan["sign_in_code"],
+        )
+        day = start.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y%m%d")
+        return file_response(data, "application/pdf", f"海报_{title}_{day}.pdf")
 
     @http("POST", "/api/orders/<order_id>/survey/close")
     def close_survey(self, request, order_id):

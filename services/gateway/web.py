@@ -4,6 +4,7 @@ here (no CDN: union intranets often have no internet)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 import re
@@ -154,4 +155,24 @@ class Pages:
             survey = call(self.feedback.get_public_survey, token)
         except NotFound:
             return render(request, "survey.html", status=404, page="survey", survey=None, token=token)
-        return render(request, "survey.html", page="survey", survey=survey, token=token)
+        return render(
+            request,
+            "survey.html",
+            page="survey",
+            survey=survey,
+            token=token,
+            starts=_starts(survey, i18n.pick(request)),
+        )
+
+
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _starts(survey: dict, lang: str) -> str | None:
+    """When a survey not open yet begins, in China time: “12 月 8 日 14:00”."""
+    if not survey.get("starts_at"):
+        return None
+    at = dt.datetime.fromisoformat(survey["starts_at"]).astimezone(dt.timezone(dt.timedelta(hours=8)))
+    if lang == "en":
+        return f"{at.day} {MONTHS_EN[at.month - 1]} {at:%H:%M}"
+    return f"{at.month} 月 {at.day} 日 {at:%H:%M}"

@@ -17,7 +17,9 @@ import datetime as dt
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import time
 
 import requests
@@ -104,6 +106,19 @@ class Journey:
             except Exception:  # noqa: BLE001 - a closed page has nothing to show
                 pass
         print(f"screens at the failure: {os.path.abspath(out)}", file=sys.stderr)
+
+    def scan(self, box) -> str:
+        """What a phone reads from a QR code as drawn on the screen: a picture of the element,
+        decoded by zbarimg; the code must fill at least 200 CSS pixels."""
+        size = box.locator("svg").bounding_box()
+        assert size and size["width"] >= 200 and abs(size["width"] - size["height"]) < 1, size
+        self.summary.setdefault("qr_css_px", []).append(round(size["width"], 1))
+        with tempfile.NamedTemporaryFile(suffix=".png") as png:
+            box.screenshot(path=png.name)
+            run = subprocess.run(["zbarimg", "--raw", "-q", png.name], capture_output=True, text=True, timeout=30)
+        decoded = run.stdout.split()
+        assert len(decoded) == 1, f"zbarimg read {decoded!r} (exit {run.returncode})"
+        return decoded[0]
 
     def visit(self, page, path: str):
         """Open a screen afresh (a change of the #tab alone would not reload the page)."""
@@ -247,7 +262,17 @@ class Journey:
         code = mine.locator(".code")
         expect(code).to_have_text(re.compile(r"^\d{6}$"))
         sign_in_code = code.inner_text()
-        expect(mine.locator(".qr svg")).to_be_visible()
+        expect(mine.locator(".sign-in-qr svg")).to_be_visible()
+        checkin = self.scan(mine.locator(".sign-in-qr"))
+        assert checkin == f"{self.base}/app/volunteer?checkin={order_id}&code={sign_in_code}", checkin
+        # the survey's QR code is there before the delivery, for the poster and the notice board
+        expect(mine.locator(".survey-qr svg")).to_be_visible()
+        early = self.scan(mine.locator(".survey-qr"))
+        token = self.api(ENTERPRISE, "GET", f"/api/orders/{order_id}/survey")["token"]
+        assert early == f"{self.base}/s/{token}", early
+        with ent.expect_download() as got:
+            mine.locator("button.poster").click()
+        assert got.value.suggested_filename.startswith("海报_") and got.value.suggested_filename.endswith(".pdf")
         self.shot(ent, "enterprise-sign-in-code")
 
         # volunteers check in with it (a wrong code is refused) and check out
@@ -283,9 +308,15 @@ class Journey:
         self.visit(ent, "/app/enterprise#orders")
         mine = ent.locator(f"#orders li[data-order='{order_id}']")
         expect(mine).to_have_attribute("data-status", "delivered")
+        self.until(
+            "the survey is open",
+            lambda: self.api(ENTERPRISE, "GET", f"/api/orders/{order_id}/survey")["status"] == "open",
+        )
         mine.locator("button.link").click()
-        expect(mine.locator(".qr svg").first).to_be_visible()
-        link = mine.locator("a[href^='/s/']").first.get_attribute("href")
+        expect(mine.locator(".survey-qr svg")).to_be_visible()
+        link = self.scan(mine.locator(".survey-qr"))  # the workers' phones open what they read
+        assert link == early == self.base + mine.locator("a[href^='/s/']").first.get_attribute("href"), link
+        self.summary["survey_link"] = link
         self.shot(ent, "enterprise-survey-qr")
 
         # workers answer on their phones, no sign-in
@@ -298,7 +329,7 @@ class Journey:
             aud.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
             aud.errors = errors
             pages.append(aud)
-            aud.goto(self.base + link)
+            aud.goto(link)
             aud.click(f"label:has(input[name=overall][value='{score}'])")
             aud.click("label:has(input[name=content][value='5'])")
             if n == 0:

@@ -180,8 +180,13 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
         assert phone.post(f"{base}/api/orders/{oid}/check-out", json={**body, "at": plan["end"]}).status_code == 200
     assert http.post(f"{base}/api/orders/{oid}/complete", json={"people_served": 280}).status_code == 200
 
-    survey = wait_until(
-        lambda: (r := http.get(f"{base}/api/orders/{oid}/survey")).status_code == 200 and r.json(), what="the survey"
+    survey = wait_until(  # prepared when the order was scheduled, open once the delivery is recorded
+        lambda: (
+            (r := http.get(f"{base}/api/orders/{oid}/survey")).status_code == 200
+            and r.json()["status"] == "open"
+            and r.json()
+        ),
+        what="the survey open",
     )
     token = survey["token"]
     assert len(token) >= 22

@@ -165,6 +165,7 @@ TABLE = [
     row("PUT", "/api/volunteers/v1", {"name": ""}, disp1=400, admin=400),
     row("GET", "/api/volunteers/v1/hours", vol=200, disp1=200, admin=200),
     row("GET", "/api/orders/{A}/sign-in/qr.svg", ent_a=409, disp1=409, admin=409),
+    row("GET", "/api/orders/{A}/poster.pdf", ent_a=409, disp1=409, admin=409),
     row("GET", "/api/reports/dashboard", disp1=200, disp2=200, admin=200),
     row("GET", "/api/reports/dashboard?palace_id=haining", disp1=200, admin=200),
     row("GET", "/api/reports/dashboard?start=2026-13", disp1=400, disp2=400, admin=400),

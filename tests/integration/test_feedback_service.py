@@ -28,6 +28,21 @@ def delivered(config, order_id="o1", completed_at="2026-12-05T16:00:00+08:00"):
     )
 
 
+def scheduled(config, order_id="o1", start="2026-12-05T14:00:00+08:00", end="2026-12-05T16:00:00+08:00"):
+    return publish_event(
+        config,
+        "dispatch",
+        "order_scheduled",
+        order_id=order_id,
+        palace_id="p1",
+        program_title="劳动者之歌",
+        troupe_id="t1",
+        start=start,
+        end=end,
+        crew=[{"volunteer_id": "v1", "skill": "声乐"}],
+    )
+
+
 @pytest.fixture
 def feedback(container_factory, service_config):
     container = container_factory(FeedbackService, service_config)
@@ -59,6 +74,55 @@ def test_a_delivery_opens_exactly_one_survey_even_when_redelivered(feedback, ser
     assert len(spy.wait_for("feedback", "survey_opened")) == 1
     public = rpc.get_public_survey(survey["token"])
     assert public["program_title"] == "劳动者之歌" and "order_id" not in public
+
+
+def test_a_scheduled_order_has_its_survey_which_opens_with_the_delivery(feedback, service_config, mongo, db_prefix):
+    """The token exists from scheduling (the poster's QR code), answers are refused until the
+    delivery is recorded; then the same survey opens, once, whatever is redelivered."""
+    rpc, spy = feedback
+    event = scheduled(service_config, start="2026-12-08T14:00:00+08:00", end="2026-12-08T16:00:00+08:00")
+    publish_event(service_config, "dispatch", "order_scheduled", raw=event)
+    survey = survey_of(rpc, "o1")
+    assert survey["status"] == "scheduled" and len(survey["token"]) == 32 and survey["closes_at"] is None
+    public = rpc.get_public_survey(survey["token"])
+    assert public["status"] == "scheduled" and public["starts_at"].startswith("2026-12-08T06:00:00")
+    assert public["program_title"] == "劳动者之歌" and public["closes_at"] is None
+    assert rpc.intake_surveys([survey["token"]])[survey["token"]]["status"] == "scheduled"
+    with pytest.raises(Conflict) as err:
+        rpc.submit_response(survey["token"], {"overall": 5})
+    assert err.value.code == "SURVEY_NOT_OPEN"
+    # scheduled again at another time: the survey says the new start
+    scheduled(service_config, start="2026-12-09T09:00:00+08:00", end="2026-12-09T11:00:00+08:00")
+    wait_until(
+        lambda: rpc.get_public_survey(survey["token"])["starts_at"].startswith("2026-12-09T01:00:00"),
+        what="the new start",
+    )
+    completed = delivered(service_config, completed_at="2099-01-01T00:00:00+08:00")
+    publish_event(service_config, "dispatch", "delivery_completed", raw=completed)
+    opened = wait_until(lambda: (s := rpc.get_survey_by_order("o1"))["status"] == "open" and s, what="the survey open")
+    assert opened["token"] == survey["token"] and opened["survey_id"] == survey["survey_id"]
+    assert opened["closes_at"].startswith("2099-01-04")  # completed_at + SURVEY_HOURS (72)
+    assert rpc.submit_response(survey["token"], {"overall": 4})["survey_id"] == survey["survey_id"]
+    scheduled(service_config)  # late: changes nothing once open
+    eventlet.sleep(1)
+    assert rpc.get_survey_by_order("o1")["status"] == "open"
+    assert mongo[f"{db_prefix}feedback"].surveys.count_documents({}) == 1
+    assert len(spy.wait_for("feedback", "survey_opened")) == 1
+    eventlet.sleep(0.5)
+    assert spy.types().count("feedback.survey_opened") == 1
+
+
+def test_a_delivery_before_its_scheduling_event_opens_the_survey_directly(feedback, service_config, mongo, db_prefix):
+    rpc, spy = feedback
+    delivered(service_config, completed_at="2099-01-01T00:00:00+08:00")
+    survey = survey_of(rpc, "o1")
+    assert survey["status"] == "open"
+    scheduled(service_config)
+    eventlet.sleep(1)
+    again = rpc.get_survey_by_order("o1")
+    assert again["status"] == "open" and again["token"] == survey["token"]
+    assert mongo[f"{db_prefix}feedback"].surveys.count_documents({}) == 1
+    assert len(spy.wait_for("feedback", "survey_opened")) == 1
 
 
 def test_concurrent_responses_are_all_counted_once_and_summarised_on_close(feedback, service_config, mongo, db_prefix):

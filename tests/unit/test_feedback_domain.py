@@ -63,3 +63,19 @@ def test_tokens_are_unguessable():
 def test_wanted_programs_cannot_inject_field_paths():
     inc = domain.increments({"overall": 5, "wanted_programs": ["a.b", "$set", "\x00", "  "]})
     assert set(inc) == {"count", "sum_overall", "wanted.a．b", "wanted.＄set"}
+
+
+def test_a_scheduled_survey_has_its_token_and_takes_no_answers_until_the_delivery():
+    start = T0 + dt.timedelta(days=3)
+    event = {"order_id": "o1", "palace_id": "p1", "program_title": "书法进企业", "start": start, "end": start}
+    survey = domain.scheduled_survey("s1", event)
+    assert survey["status"] == "scheduled" and len(survey["token"]) == 32 and survey["starts_at"] == start
+    assert survey["closes_at"] is None and domain.public_status(survey, T0) == "scheduled"
+    with pytest.raises(Conflict) as err:
+        domain.check_open(survey, T0)
+    assert err.value.code == "SURVEY_NOT_OPEN" and "还没有开始" in err.value.message
+    done = start + dt.timedelta(hours=2)
+    opened = survey | domain.opening({"completed_at": done, "start": start, "end": done}, done, 72)
+    assert opened["token"] == survey["token"] and opened["program_title"] == "书法进企业"
+    assert opened["closes_at"] == done + dt.timedelta(hours=72) and domain.public_status(opened, done) == "open"
+    domain.check_open(opened, done)

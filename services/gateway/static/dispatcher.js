@@ -259,6 +259,9 @@
           await App.api("POST", `/api/orders/${o.order_id}/survey/close`); App.toast(t("评议已结束。")); await refresh();
         })}, t("结束评议")));
       }
+      if (["scheduled", "delivered"].includes(plan.status)) {
+        acts.append(el("button", {type: "button", class: "poster", onclick: (e) => App.download(e.target, `/api/orders/${o.order_id}/poster.pdf`, "poster-" + o.order_id + ".pdf")}, t("下载海报（PDF）")));
+      }
       parts.push(acts);
     }
     App.fill(box, parts);

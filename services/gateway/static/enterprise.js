@@ -99,27 +99,29 @@
         const plan = await App.api("GET", `/api/orders/${o.order_id}/plan`);
         if (plan.crew && plan.crew.length) parts.push(el("p", {}, t("服务人员："), plan.crew.map(c => (c.name || c.volunteer_id) + "（" + c.skill + "）").join("、")));
         if (o.status === "scheduled" && plan.sign_in_code) {
-          const qr = el("div", {class: "qr"});
+          const qr = el("div", {class: "qr sign-in-qr"});
           parts.push(el("div", {class: "card"}, el("h3", {}, t("现场签到码")), el("div", {class: "code"}, plan.sign_in_code),
             el("p", {class: "muted"}, t("服务当天请出示给志愿者：输入签到码或扫码签到。")), qr));
           svgInto(qr, `/api/orders/${o.order_id}/sign-in/qr.svg`);
         }
       } catch (e) { /* no plan yet */ }
     }
-    if (["delivered", "closed"].includes(o.status)) {
+    if (["scheduled", "delivered", "closed"].includes(o.status)) {
       try {
         const survey = await App.api("GET", `/api/orders/${o.order_id}/survey`);
         const link = location.origin + survey.link;
-        const qr = el("div", {class: "qr"});
+        const qr = el("div", {class: "qr survey-qr"});
         parts.push(el("div", {class: "card"}, el("h3", {}, t("观众评议")),
-          el("p", {}, t("请工人们扫码评议，约一分钟：")), qr, el("p", {}, el("a", {href: survey.link, target: "_blank", rel: "noopener"}, link)),
-          el("p", {class: "muted"}, t("已收到 {n} 份评议", {n: survey.responses || 0}))));
+          el("p", {}, survey.status === "scheduled" ? t("服务结束后请工人们扫码评议，约一分钟（可以先贴出海报）：") : t("请工人们扫码评议，约一分钟：")),
+          qr, el("p", {}, el("a", {href: survey.link, target: "_blank", rel: "noopener"}, link)),
+          survey.status === "scheduled" ? null : el("p", {class: "muted"}, t("已收到 {n} 份评议", {n: survey.responses || 0}))));
         svgInto(qr, `/api/orders/${o.order_id}/survey/qr.svg`);
-      } catch (e) { /* the survey opens when the delivery is recorded */ }
+      } catch (e) { /* the survey is prepared a moment after the order is scheduled */ }
     }
     const actions = el("div", {class: "actions"});
     if (["submitted", "accepted", "unfulfillable"].includes(o.status)) actions.append(el("button", {type: "button", onclick: () => amend(o)}, t("修改")));
     if (["submitted", "accepted", "unfulfillable", "scheduled"].includes(o.status)) actions.append(el("button", {type: "button", onclick: () => cancel(o)}, t("取消订单")));
+    if (["scheduled", "delivered", "closed"].includes(o.status)) actions.append(el("button", {type: "button", class: "poster", onclick: (e) => App.download(e.target, `/api/orders/${o.order_id}/poster.pdf`, "poster-" + o.order_id + ".pdf")}, t("下载海报（PDF）")));
     if (o.status === "delivered" && !o.delivery_confirmed_at) actions.append(el("button", {type: "button", class: "ok", onclick: (e) => App.act(e.target, async () => {
       await App.api("POST", `/api/orders/${o.order_id}/confirm`); App.toast(t("已确认服务。")); await loadOrders();
     })}, t("确认已服务")));
