@@ -60,8 +60,8 @@ def opening(event: dict, at: dt.datetime, hours: float) -> dict:
 
 def public_status(survey: dict, at: dt.datetime) -> str:
     """What the audience is told: not open yet, open, or over (a closing survey takes no more)."""
-    if survey["status"] == "scheduled":
-        return "scheduled"
+    if survey["status"] in ("scheduled", "cancelled"):
+        return survey["status"]
     return "open" if is_open(survey, at) else "closed"
 
 
@@ -72,6 +72,8 @@ def is_open(survey: dict, at: dt.datetime) -> bool:
 def check_open(survey: dict, at: dt.datetime) -> None:
     if survey["status"] == "scheduled":
         raise Conflict("这次服务还没有开始，服务结束后才能评议。", "SURVEY_NOT_OPEN")
+    if survey["status"] == "cancelled":
+        raise Conflict("这次服务已取消，无需评议。", "SURVEY_CANCELLED")
     if not is_open(survey, at):
         raise Conflict("这份评议已经结束，谢谢您的关注。", "SURVEY_CLOSED")
 

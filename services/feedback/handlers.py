@@ -22,6 +22,13 @@ def prepare_survey(event: dict, uow) -> dict | None:
     return None
 
 
+def cancel_survey(event: dict, uow) -> None:
+    """The order was cancelled: a survey prepared at its scheduling says so and takes no answers."""
+    survey = repository.find_by_order(uow.db, event["order_id"], uow.session)
+    if survey is not None and survey["status"] == "scheduled":
+        repository.mark_cancelled(uow, survey["survey_id"], now())
+
+
 def open_survey(event: dict, uow, hours: float) -> dict | None:
     """The delivery is recorded: the order's survey opens (the one prepared when it was
     scheduled, or a new one when that event has not come yet); one survey per delivery."""

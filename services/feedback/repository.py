@@ -103,6 +103,12 @@ def reschedule(uow, survey_id: str, start, end, program_title: str | None) -> No
     uow.db.surveys.update_one({"_id": survey_id, "status": "scheduled"}, {"$set": changes}, session=uow.session)
 
 
+def mark_cancelled(uow, survey_id: str, at) -> None:
+    """The order was cancelled before its delivery: the prepared survey will never open."""
+    query = {"_id": survey_id, "status": "scheduled"}
+    uow.db.surveys.update_one(query, {"$set": {"status": "cancelled", "closed_at": at}}, session=uow.session)
+
+
 def mark_open(uow, survey_id: str, changes: dict) -> dict | None:
     """Open a prepared survey; None when another worker opened it first."""
     return _survey(

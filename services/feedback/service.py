@@ -52,6 +52,10 @@ class FeedbackService:
     def handle_order_scheduled(self, event, uow):
         handlers.prepare_survey(event, uow)
 
+    @consumes("orders", "order_cancelled", one_at_a_time="order_id")
+    def handle_order_cancelled(self, event, uow):
+        handlers.cancel_survey(event, uow)
+
     @consumes("dispatch", "delivery_completed", one_at_a_time="order_id")
     def handle_delivery_completed(self, event, uow):
         handlers.open_survey(event, uow, self._hours())

@@ -112,6 +112,26 @@ def test_a_scheduled_order_has_its_survey_which_opens_with_the_delivery(feedback
     assert spy.types().count("feedback.survey_opened") == 1
 
 
+def test_a_cancelled_order_s_prepared_survey_says_so_and_takes_no_answers(feedback, service_config):
+    rpc, _ = feedback
+    survey = survey_of(rpc, scheduled(service_config)["order_id"])
+    assert survey["status"] == "scheduled"
+    publish_event(
+        service_config,
+        "orders",
+        "order_cancelled",
+        order_id="o1",
+        palace_id="p1",
+        enterprise_id="e1",
+        previous_status="scheduled",
+        reason="厂里临时停电",
+    )
+    wait_until(lambda: rpc.get_public_survey(survey["token"])["status"] == "cancelled", what="the survey cancelled")
+    with pytest.raises(Conflict) as err:
+        rpc.submit_response(survey["token"], {"overall": 5})
+    assert err.value.code == "SURVEY_CANCELLED"
+
+
 def test_a_delivery_before_its_scheduling_event_opens_the_survey_directly(feedback, service_config, mongo, db_prefix):
     rpc, spy = feedback
     delivered(service_config, completed_at="2099-01-01T00:00:00+08:00")
