@@ -64,17 +64,28 @@ def new_id() -> str:
     return f"{time.time_ns() // 1000:013x}{secrets.randbits(76):019x}"
 
 
-def Text(*, required: bool = True, max_length: int = 200, min_length: int = 1, **kw):
-    """A trimmed text field with a length bound (huge strings are refused, not stored)."""
-    return fields.String(
-        required=required,
-        validate=validate.Length(
-            min=min_length,
-            max=max_length,
-            error=f"长度应在 {min_length} 到 {max_length} 个字符之间。",
-        ),
-        **kw,
-    )
+class TextLength(validate.Length):
+    """A length bound whose message says how long the text is: an over-long text is refused
+    with its length and the limit, never cut to fit."""
+
+    def __init__(self, min_length: int, max_length: int, label: str | None = None):
+        super().__init__(min=min_length, max=max_length, error=f"长度应在 {min_length} 到 {max_length} 个字符之间。")
+        self.label = label
+
+    def __call__(self, value):
+        if isinstance(value, str) and len(value) > self.max:
+            maximum, length = self.max, len(value)
+            if self.label:
+                label = self.label
+                raise ValidationError(f"{label}最多 {maximum} 字，现在是 {length} 字。")
+            raise ValidationError(f"最多 {maximum} 字，现在是 {length} 字。")
+        return super().__call__(value)
+
+
+def Text(*, required: bool = True, max_length: int = 200, min_length: int = 1, label: str | None = None, **kw):
+    """A text field with a length bound (huge strings are refused, not stored, never cut);
+    `label` names the field in the message about its length."""
+    return fields.String(required=required, validate=TextLength(min_length, max_length, label), **kw)
 
 
 def Id(*, required: bool = True, **kw):

@@ -54,17 +54,26 @@ def TextList(*, maximum: int = 50, item_length: int = 50, **kw):
 # ---------------------------------------------------------------- orders
 
 
+class TimeRules(StrictSchema):
+    """A palace's booking rules passed along with an order (missing ones keep the defaults);
+    `urgent`: a dispatcher's order, which skips the lead time and nothing else."""
+
+    min_lead_hours = Count(required=False, minimum=0, maximum=24 * 30, load_default=None, allow_none=True)
+    horizon_days = Count(required=False, minimum=1, maximum=366 * 3, load_default=None, allow_none=True)
+    urgent = fields.Boolean(load_default=False)
+
+
 class _OrderFields(StrictSchema):
     enterprise_id = Id()
     palace_id = Id()
     program_id = Id(required=False, allow_none=True, load_default=None)
-    custom_request = Text(required=False, allow_none=True, max_length=1000, load_default=None)
-    site_address = Text(max_length=200)
-    district = Text(max_length=50)
+    custom_request = Text(required=False, allow_none=True, max_length=1000, load_default=None, label="自定义需求")
+    site_address = Text(max_length=200, label="服务地点")
+    district = Text(max_length=50, label="区域")
     audience_size = Count(minimum=1, maximum=100_000)
-    contact_name = Text(max_length=50)
+    contact_name = Text(max_length=50, label="联系人")
     contact_phone = fields.String(required=True, validate=PHONE)
-    note = Text(required=False, allow_none=True, max_length=1000, load_default=None)
+    note = Text(required=False, allow_none=True, max_length=1000, load_default=None, label="备注")
 
     @validates_schema
     def program_or_request(self, data, **kwargs):
@@ -89,16 +98,31 @@ class PlaceRecurringOrder(_OrderFields):
     series_ref = Id(required=False, allow_none=True, load_default=None)
 
 
+class _ByDispatcher(Schema):
+    # a dispatcher (an admin) orders for an enterprise union of their palace (enterprise_id);
+    # urgent: the window may start sooner than the palace's lead time (min_lead_hours)
+    urgent = fields.Boolean(load_default=False)
+
+
+class PlaceOrderRequest(PlaceOrder, _ByDispatcher):
+    """POST /api/orders: an enterprise union's order (its own enterprise_id and palace by
+    default; palace_id may name a palace of its palace's alliance), or a dispatcher's for a union."""
+
+
+class PlaceRecurringRequest(PlaceRecurringOrder, _ByDispatcher):
+    """POST /api/orders/recurring, as POST /api/orders."""
+
+
 class AmendOrder(StrictSchema):
     program_id = Id(required=False, allow_none=True)
-    custom_request = Text(required=False, allow_none=True, max_length=1000)
-    site_address = Text(required=False, max_length=200)
-    district = Text(required=False, max_length=50)
+    custom_request = Text(required=False, allow_none=True, max_length=1000, label="自定义需求")
+    site_address = Text(required=False, max_length=200, label="服务地点")
+    district = Text(required=False, max_length=50, label="区域")
     audience_size = Count(required=False, minimum=1, maximum=100_000)
     windows = Windows(required=False)
-    contact_name = Text(required=False, max_length=50)
+    contact_name = Text(required=False, max_length=50, label="联系人")
     contact_phone = fields.String(required=False, validate=PHONE)
-    note = Text(required=False, allow_none=True, max_length=1000)
+    note = Text(required=False, allow_none=True, max_length=1000, label="备注")
 
     @validates_schema
     def not_empty(self, data, **kwargs):
@@ -241,6 +265,10 @@ class Palace(StrictSchema):
         fields.Nested(District), load_default=list, validate=validate.Length(max=500, error="最多 500 个区域。")
     )
     nightly_replan = fields.Boolean(load_default=True)
+    # booking: an order's first window starts at least this many hours ahead (a dispatcher's
+    # urgent order excepted) and its windows end within this many days
+    min_lead_hours = Count(required=False, minimum=0, maximum=24 * 30, load_default=48)
+    horizon_days = Count(required=False, minimum=1, maximum=366 * 3, load_default=365)
 
 
 class Need(StrictSchema):

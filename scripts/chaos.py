@@ -206,7 +206,8 @@ def drive(api: Client, n: int, rng: random.Random, first: int = 0) -> dict:
     for i in range(first, first + n):
         ent = enterprises[i % len(enterprises)]
         program = programs[ent["palace_id"]][rng.randrange(len(programs[ent["palace_id"]]))]
-        start = dt.datetime.combine(today + dt.timedelta(days=2 + i % 20), dt.time(9 + (i % 3) * 4), CST)
+        # from the third day on: past the palace's lead time (48 hours)
+        start = dt.datetime.combine(today + dt.timedelta(days=3 + i % 20), dt.time(9 + (i % 3) * 4), CST)
         ref = f"chaos-{i}"
         r = api.call(
             "POST",

@@ -106,7 +106,7 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
     for i in range(orders_wanted):
         ent = enterprises[i % len(enterprises)]
         program = programs[ent["palace_id"]][i % len(programs[ent["palace_id"]])]
-        day = today + dt.timedelta(days=2 + i % 7)
+        day = today + dt.timedelta(days=3 + i % 7)  # past the palace's lead time (48 hours)
         start = dt.datetime.combine(day, dt.time(14, 0), CST)
         order = call(
             "POST",

@@ -242,6 +242,18 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
         palace = auth.palace_scope(who, query(request, ("palace_id",)).get("palace_id"))
         return call(self.orders.list_enterprises, palace)
 
+    @http("GET", "/api/enterprises/<enterprise_id>")
+    def enterprise(self, request, enterprise_id):
+        """An enterprise union's record (its district is the order form's default): the union
+        itself, its palace's dispatchers, admins."""
+        who = self._who(request, ("enterprise", "dispatcher", "admin"))
+        if who["role"] == "enterprise" and who.get("enterprise_id") != enterprise_id:
+            raise Forbidden("您只能查看本单位的信息。")
+        record = call(self.orders.get_enterprise, enterprise_id)
+        if who["role"] == "dispatcher":
+            auth.palace_scope(who, record["palace_id"])
+        return record
+
     @http("GET", "/api/troupes")
     def troupes(self, request):
         who = self._who(request, auth.STAFF)
@@ -360,14 +372,68 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
 
     # ------------------------------------------------------------ orders
 
-    def _program_title(self, data: dict) -> str | None:
+    def _program_title(self, data: dict, palace_id: str | None = None) -> str | None:
+        """The title of the program asked for; it must be of the palace the order goes to."""
         program_id = data.get("program_id")
         if not program_id or not isinstance(program_id, str):
             return None
         try:
-            return call(self.dispatch.get_program, program_id)["title"]
+            program = call(self.dispatch.get_program, program_id)
         except NotFound:
             raise Invalid("提交的内容有误，请检查标出的字段。", fields={"program_id": ["没有这个节目。"]}) from None
+        if palace_id and program["palace_id"] != palace_id:
+            raise Invalid("提交的内容有误，请检查标出的字段。", fields={"program_id": ["这个节目不属于所选文化宫。"]})
+        return program["title"]
+
+    def _time_rules(self, palace_id: str, urgent: bool = False) -> dict:
+        """The palace's booking rules, passed to orders with the order."""
+        palace = next((p for p in call(self.dispatch.list_palaces) if p["palace_id"] == palace_id), {})
+        return {
+            "min_lead_hours": palace.get("min_lead_hours"),
+            "horizon_days": palace.get("horizon_days"),
+            "urgent": urgent,
+        }
+
+    def _placing(self, request) -> tuple[dict, dict]:
+        """An order as placed: by an enterprise union for itself, or by a dispatcher (an admin)
+        for a union of their palace, then `urgent` may skip the lead time. The order goes to the
+        union's own palace, or to a palace of its alliance named in `palace_id`, and only for a
+        program of that palace. Returns the payload for orders and the palace's time rules."""
+        who = self._who(request, ("enterprise", "dispatcher", "admin"))
+        data = body(request)
+        urgent = data.pop("urgent", False)
+        if not isinstance(urgent, bool):
+            raise Invalid("提交的内容有误，请检查标出的字段。", fields={"urgent": ["应为 true 或 false。"]})
+        if who["role"] == "enterprise":
+            if urgent:
+                raise Invalid(
+                    "提交的内容有误，请检查标出的字段。", fields={"urgent": ["加急订单只能由文化宫调度员代下。"]}
+                )
+            data["enterprise_id"] = who["enterprise_id"]
+            home = who["palace_id"]
+        else:
+            enterprise_id = data.get("enterprise_id")
+            try:
+                enterprise = call(self.orders.get_enterprise, enterprise_id) if isinstance(enterprise_id, str) else None
+            except NotFound:
+                enterprise = None
+            if enterprise is None:
+                raise Invalid(
+                    "提交的内容有误，请检查标出的字段。", fields={"enterprise_id": ["请选择下单的企业工会。"]}
+                )
+            auth.palace_scope(who, enterprise["palace_id"])  # a dispatcher orders for their palace's unions
+            home = enterprise["palace_id"]
+        palace_id = data.setdefault("palace_id", home)
+        if isinstance(palace_id, str) and palace_id != home:
+            allied = {p for a in call(self.dispatch.list_alliances, home) for p in a["palace_ids"]}
+            if palace_id not in allied:
+                raise Invalid(
+                    "提交的内容有误，请检查标出的字段。",
+                    fields={"palace_id": ["只能向本单位所属的文化宫或其联盟内的文化宫点单。"]},
+                )
+        if not isinstance(palace_id, str):
+            return data, {}  # the contract refuses it with its message
+        return data, self._time_rules(palace_id, urgent)
 
     def _order(self, request, order_id: str, roles: tuple[str, ...], crew_may_see: bool = False) -> tuple[dict, dict]:
         who = self._who(request, roles)
@@ -383,18 +449,18 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
 
     @http("POST", "/api/orders")
     def place_order(self, request):
-        who = self._who(request, ("enterprise",))
-        data = {**body(request), "enterprise_id": who["enterprise_id"]}
-        data.setdefault("palace_id", who["palace_id"])
-        return 201, call(self.orders.place_order, data, program_title=self._program_title(data))
+        """An enterprise union orders; a dispatcher may order for a union of their palace, with
+        `urgent: true` sooner than the palace's lead time."""
+        data, rules = self._placing(request)
+        title = self._program_title(data, data["palace_id"] if isinstance(data["palace_id"], str) else None)
+        return 201, call(self.orders.place_order, data, program_title=title, rules=rules)
 
     @http("POST", "/api/orders/recurring")
     def place_recurring(self, request):
         """A series of orders, e.g. a weekly class for eight weeks (an iCalendar RRULE)."""
-        who = self._who(request, ("enterprise",))
-        data = {**body(request), "enterprise_id": who["enterprise_id"]}
-        data.setdefault("palace_id", who["palace_id"])
-        return 201, call(self.orders.place_recurring, data, program_title=self._program_title(data))
+        data, rules = self._placing(request)
+        title = self._program_title(data, data["palace_id"] if isinstance(data["palace_id"], str) else None)
+        return 201, call(self.orders.place_recurring, data, program_title=title, rules=rules)
 
     @http("GET", "/api/orders")
     def list_orders(self, request):
@@ -414,9 +480,11 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
 
     @http("PATCH", "/api/orders/<order_id>")
     def amend_order(self, request, order_id):
-        self._order(request, order_id, ("enterprise",))
+        _, order = self._order(request, order_id, ("enterprise",))
         data = body(request)
-        return call(self.orders.amend_order, order_id, data, program_title=self._program_title(data))
+        title = self._program_title(data, order["palace_id"])
+        rules = self._time_rules(order["palace_id"]) if "windows" in data else None
+        return call(self.orders.amend_order, order_id, data, program_title=title, rules=rules)
 
     @http("POST", "/api/orders/<order_id>/cancel")
     def cancel_order(self, request, order_id):
@@ -425,9 +493,11 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
 
     @http("POST", "/api/orders/<order_id>/accept")
     def accept_order(self, request, order_id):
-        self._order(request, order_id, auth.STAFF)
+        _, order = self._order(request, order_id, auth.STAFF)
         data = body(request, required=False)
-        return call(self.orders.accept_order, order_id, data, program_title=self._program_title(data))
+        return call(
+            self.orders.accept_order, order_id, data, program_title=self._program_title(data, order["palace_id"])
+        )
 
     @http("POST", "/api/orders/<order_id>/reject")
     def reject_order(self, request, order_id):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from common.errors import Conflict
+from common.errors import Conflict, Invalid
 
 CN = dt.timezone(dt.timedelta(hours=8))
 
@@ -105,8 +105,6 @@ def amend(order: dict, changes: dict, at: dt.datetime, program_title: str | None
     if "program_id" in changes:
         updated["program_title"] = program_title
     if not (updated.get("program_id") or updated.get("custom_request")):
-        from common.errors import Invalid
-
         raise Invalid(
             "请选择一个节目，或填写自定义需求。", fields={"program_id": ["请选择一个节目，或填写自定义需求。"]}
         )
@@ -159,3 +157,112 @@ def occurrences(first: dict, rule: str) -> list[dict]:
     if not out:
         raise ValueError("按这个重复规则排不出任何一次。")
     return out
+
+
+# -------------------------------------------------------------- time rules a clerk will break
+
+MIN_LEAD_HOURS = 48  # a palace needs this long to find a crew
+HORIZON_DAYS = 365  # and books no further ahead than this
+MAX_WINDOW_HOURS = 24  # a time window is a stretch of one day, not a season
+
+
+def time_rules(rules: dict | None = None) -> dict:
+    """A palace's booking rules with the defaults filled in; `urgent` (a dispatcher's order)
+    skips the lead time and nothing else."""
+    rules = rules or {}
+    lead = rules.get("min_lead_hours")
+    horizon = rules.get("horizon_days")
+    return {
+        "min_lead_hours": MIN_LEAD_HOURS if lead is None else lead,
+        "horizon_days": HORIZON_DAYS if horizon is None else horizon,
+        "urgent": bool(rules.get("urgent")),
+    }
+
+
+def _when(at: dt.datetime, today: dt.date) -> str:
+    at = at.astimezone(CN)
+    month, day, hm = at.month, at.day, at.strftime("%H:%M")
+    if at.year != today.year:
+        year = at.year
+        return f"{year} 年 {month} 月 {day} 日 {hm}"
+    return f"{month} 月 {day} 日 {hm}"
+
+
+def _date(day: dt.date) -> str:
+    year, month, date = day.year, day.month, day.day
+    return f"{year} 年 {month} 月 {date} 日"
+
+
+def earliest_start(at: dt.datetime, rules: dict) -> dt.datetime:
+    return at + dt.timedelta(hours=rules["min_lead_hours"])
+
+
+def horizon_limit(at: dt.datetime, rules: dict) -> tuple[dt.datetime, dt.date]:
+    """Windows end before the China-time midnight that starts the day `horizon_days` from today."""
+    day = at.astimezone(CN).date() + dt.timedelta(days=rules["horizon_days"])
+    return dt.datetime.combine(day, dt.time(0), CN), day
+
+
+def lead_message(at: dt.datetime, rules: dict) -> str:
+    earliest = earliest_start(at, rules)
+    if earliest.second or earliest.microsecond:
+        earliest = earliest.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    when = _when(earliest, at.astimezone(CN).date())
+    lead = rules["min_lead_hours"]
+    return f"最早可约 {when} 之后（需提前 {lead} 小时）。"
+
+
+def horizon_message(at: dt.datetime, rules: dict) -> str:
+    days = rules["horizon_days"]
+    span = "一年" if days == 365 else f"{days} 天"
+    limit = _date(horizon_limit(at, rules)[1])
+    return f"最远只能约到{span}内（{limit}前）。"
+
+
+def window_problems(window: dict, at: dt.datetime, rules: dict | None = None, *, lead: bool = True) -> dict:
+    """What is wrong with one time window placed at `at`: {"start": [...], "end": [...]}, empty
+    when nothing is. `lead=False` leaves out the start's checks (later occurrences of a series)."""
+    rules = time_rules(rules)
+    start, end = window["start"], window["end"]
+    out: dict[str, list[str]] = {}
+    if lead:
+        if start < at:
+            out.setdefault("start", []).append("这个时间已经过去了。")
+        if not rules["urgent"] and start < earliest_start(at, rules):
+            out.setdefault("start", []).append(lead_message(at, rules))
+    if end <= start:
+        out.setdefault("end", []).append("结束时间应晚于开始时间。")
+    elif end - start > dt.timedelta(hours=MAX_WINDOW_HOURS):
+        out.setdefault("end", []).append(f"一个时间段不能超过 {MAX_WINDOW_HOURS} 小时。")
+    if end > horizon_limit(at, rules)[0]:
+        out.setdefault("end", []).append(horizon_message(at, rules))
+    return out
+
+
+def windows_problems(windows: list[dict], at: dt.datetime, rules: dict | None = None) -> dict:
+    """Field messages for an order's windows, keyed as the form names them: {"windows.0.start": [...]}."""
+    out = {}
+    for n, window in enumerate(windows):
+        for key, messages in window_problems(window, at, rules).items():
+            out[f"windows.{n}.{key}"] = messages
+    return out
+
+
+def series_problems(windows: list[dict], at: dt.datetime, rules: dict | None = None) -> dict:
+    """A series: the first occurrence keeps every rule (its messages go to first_window), each
+    later one must end within the horizon (the first that does not is named on rrule)."""
+    out = {f"first_window.{k}": v for k, v in window_problems(windows[0], at, rules).items()}
+    limit, _ = horizon_limit(at, time_rules(rules))
+    for n, window in enumerate(windows[1:], 2):
+        if window["end"] > limit and "first_window.end" not in out:
+            day = _date(window["start"].astimezone(CN).date())
+            out["rrule"] = [f"第 {n} 次（{day}）超出了预约范围。", horizon_message(at, time_rules(rules))]
+            break
+    return out
+
+
+def check_windows(windows: list[dict], at: dt.datetime, rules: dict | None = None, series: bool = False) -> None:
+    """Raise Invalid with the field messages when a window breaks the palace's time rules."""
+    problems = series_problems(windows, at, rules) if series else windows_problems(windows, at, rules)
+    if problems:
+        raise Invalid("提交的内容有误，请检查标出的字段。", fields=problems)

@@ -9,19 +9,25 @@ from contracts.base import new_id, now
 from services.orders import domain, repository
 
 
-def place_order(data: dict, uow, program_title: str | None = None) -> dict:
+def place_order(
+    data: dict, uow, program_title: str | None = None, rules: dict | None = None, checked: bool = False
+) -> dict:
+    """`rules` are the palace's time rules (defaults where missing); a resubmission of a placed
+    order returns it whatever the time now."""
     enterprise = repository.get_enterprise(uow.db, data["enterprise_id"], uow.session)
     if data.get("client_ref"):
         placed = repository.find_by_client_ref(uow.db, data["enterprise_id"], data["client_ref"], uow.session)
         if placed:
             return placed
+    if not checked:
+        domain.check_windows(data["windows"], now(), rules)
     order = domain.new_order(new_id(), {**data, "enterprise_name": enterprise["name"]}, program_title, now())
     repository.insert(uow, order)
     uow.emit("order_placed", **domain.snapshot(order))
     return order
 
 
-def place_recurring(data: dict, uow, program_title: str | None = None) -> list[dict]:
+def place_recurring(data: dict, uow, program_title: str | None = None, rules: dict | None = None) -> list[dict]:
     """Place every order of a series at once. Each occurrence has a reference derived from the
     series, so sending the same series again returns the orders already placed."""
     try:
@@ -38,18 +44,30 @@ def place_recurring(data: dict, uow, program_title: str | None = None) -> list[d
         ).hexdigest()[:24]
     )
     base = {k: v for k, v in data.items() if k not in ("first_window", "rrule", "series_ref")}
+    if not repository.find_by_client_ref(uow.db, data["enterprise_id"], f"{series}-01", uow.session):
+        domain.check_windows(windows, now(), rules, series=True)  # sent again: the series stands as placed
     return [
         place_order(
-            {**base, "windows": [w], "client_ref": f"{series}-{n:02d}", "series_id": series}, uow, program_title
+            {**base, "windows": [w], "client_ref": f"{series}-{n:02d}", "series_id": series},
+            uow,
+            program_title,
+            checked=True,
         )
         for n, w in enumerate(windows, 1)
     ]
 
 
 def amend_order(
-    order_id: str, changes: dict, uow, program_title: str | None = None, enterprise_id: str | None = None
+    order_id: str,
+    changes: dict,
+    uow,
+    program_title: str | None = None,
+    enterprise_id: str | None = None,
+    rules: dict | None = None,
 ) -> dict:
     order = _own(repository.get(uow.db, order_id, uow.session), enterprise_id)
+    if "windows" in changes:
+        domain.check_windows(changes["windows"], now(), rules)
     updated, changed = domain.amend(order, changes, now(), program_title)
     if changed:
         repository.save(uow, updated)

@@ -23,22 +23,25 @@ class OrdersService:
     store = MongoStore("orders", indexes=repository.ensure_indexes)
 
     @rpc
-    def place_order(self, payload: dict, program_title: str | None = None) -> dict:
-        """Place an order for an enterprise union; emits order_placed."""
+    def place_order(self, payload: dict, program_title: str | None = None, rules: dict | None = None) -> dict:
+        """Place an order for an enterprise union; emits order_placed. `rules`: the palace's time
+        rules (min_lead_hours, horizon_days; urgent skips the lead time), the defaults without."""
         data = load(payloads.PlaceOrder, payload)
+        rules = load(payloads.TimeRules, rules or {})
         try:
-            order = self.store.transaction(lambda uow: handlers.place_order(data, uow, program_title))
+            order = self.store.transaction(lambda uow: handlers.place_order(data, uow, program_title, rules))
         except DuplicateKeyError:  # the same form sent twice at once: both get the one order
             order = repository.find_by_client_ref(self.store.db, data["enterprise_id"], data["client_ref"])
         return _out.dump(order)
 
     @rpc
-    def place_recurring(self, payload: dict, program_title: str | None = None) -> list[dict]:
+    def place_recurring(self, payload: dict, program_title: str | None = None, rules: dict | None = None) -> list[dict]:
         """Place a series of orders (a first window and an RRULE); sending it again adds nothing."""
         data = load(payloads.PlaceRecurringOrder, payload)
+        rules = load(payloads.TimeRules, rules or {})
         for attempt in range(3):
             try:
-                orders = self.store.transaction(lambda uow: handlers.place_recurring(data, uow, program_title))
+                orders = self.store.transaction(lambda uow: handlers.place_recurring(data, uow, program_title, rules))
                 return _out.dump(orders, many=True)
             except DuplicateKeyError:  # the same series sent twice at once: the second sees the first
                 if attempt == 2:
@@ -46,13 +49,20 @@ class OrdersService:
 
     @rpc
     def amend_order(
-        self, order_id: str, payload: dict, program_title: str | None = None, enterprise_id: str | None = None
+        self,
+        order_id: str,
+        payload: dict,
+        program_title: str | None = None,
+        enterprise_id: str | None = None,
+        rules: dict | None = None,
     ) -> dict:
-        """Amend an order before it is scheduled; emits order_amended."""
+        """Amend an order before it is scheduled; emits order_amended. New windows keep the
+        palace's time rules, as at placing."""
         changes = load(payloads.AmendOrder, payload)
+        rules = load(payloads.TimeRules, rules or {})
         return _out.dump(
             self.store.transaction(
-                lambda uow: handlers.amend_order(order_id, changes, uow, program_title, enterprise_id)
+                lambda uow: handlers.amend_order(order_id, changes, uow, program_title, enterprise_id, rules)
             )
         )
 

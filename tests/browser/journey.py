@@ -158,18 +158,28 @@ class Journey:
                     DISPATCHER, "PUT", f"/api/volunteers/{v['volunteer_id']}/availability", {"availability": windows}
                 )
 
+    def lead_time(self, hours: int) -> int:
+        """Set the palace's lead time (the order is placed and served today); returns the old one."""
+        palace = next(p for p in self.api(DISPATCHER, "GET", "/api/palaces") if p["palace_id"] == PALACE)
+        self.api(DISPATCHER, "PUT", f"/api/palaces/{PALACE}", {**palace, "min_lead_hours": hours})
+        return palace.get("min_lead_hours", 48)
+
     def run(self):
         start, end = self.window()
         self.prepare(start, end)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-            try:
-                self._run(browser, start, end)
-            except Exception:
-                self.evidence()
-                raise
-            finally:
-                browser.close()
+        lead = self.lead_time(0)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+                try:
+                    self._run(browser, start, end)
+                except Exception:
+                    self.evidence()
+                    raise
+                finally:
+                    browser.close()
+        finally:
+            self.lead_time(lead)
         return self.summary
 
     def _run(self, browser, start, end):

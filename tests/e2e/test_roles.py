@@ -113,6 +113,7 @@ TABLE = [
     row("GET", "/api/programs/talk", **EVERYONE),
     row("GET", "/api/enterprises", disp1=200, disp2=200, admin=200),
     row("GET", "/api/enterprises?palace_id=haining", disp1=200, admin=200),
+    row("GET", "/api/enterprises/ent_a", ent_a=200, disp1=200, admin=200),
     row("GET", "/api/troupes", disp1=200, disp2=200, admin=200),
     row("GET", "/api/volunteers", disp1=200, disp2=200, admin=200),
     row("GET", "/api/volunteers/v1", vol=200, disp1=200, admin=200),
@@ -122,8 +123,12 @@ TABLE = [
     row("PUT", "/api/volunteers/v1/availability", {"availability": "每天"}, vol=400, disp1=400, admin=400),
     row("POST", "/api/offers/nope/accept", {}, vol=404),
     row("POST", "/api/offers/nope/decline", {}, vol=404),
-    row("POST", "/api/orders", {}, ent_a=400, ent_b=400),
-    row("POST", "/api/orders/recurring", {"rrule": "FREQ=WEEKLY"}, ent_a=400, ent_b=400),
+    # a dispatcher (an admin) may order for a union of their palace: without one named it is a 400
+    row("POST", "/api/orders", {}, ent_a=400, ent_b=400, disp1=400, disp2=400, admin=400),
+    row("POST", "/api/orders", {"enterprise_id": "ent_a", "urgent": True}, ent_a=400, ent_b=400, disp1=400, admin=400),
+    row(
+        "POST", "/api/orders/recurring", {"rrule": "FREQ=WEEKLY"}, ent_a=400, ent_b=400, disp1=400, disp2=400, admin=400
+    ),
     row("GET", "/api/orders", ent_a=200, ent_b=200, disp1=200, disp2=200, admin=200),
     row("GET", "/api/orders?enterprise_id=ent_a", ent_a=200, disp1=200, disp2=200, admin=200),
     row("GET", "/api/orders?palace_id=haining", ent_a=200, ent_b=200, disp1=200, admin=200),

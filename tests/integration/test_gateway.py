@@ -1,6 +1,8 @@
 """The HTTP API over real RPC: gateway + orders for real; dispatch and feedback as small
 stand-ins here (the real ones are exercised by the end-to-end test)."""
 
+import datetime as dt
+
 import pytest
 import requests
 from nameko.rpc import rpc
@@ -17,7 +19,15 @@ from services.orders.service import OrdersService
 from services.reporting.service import ReportingService
 from tests.helpers import wait_until
 
-WINDOW = {"start": "2026-12-05T14:00:00+08:00", "end": "2026-12-05T18:00:00+08:00"}
+CN = dt.timezone(dt.timedelta(hours=8))
+DAY = dt.datetime.combine(dt.datetime.now(CN).date() + dt.timedelta(days=4), dt.time(0), CN)  # past the lead time
+
+
+def at(hour: float, days: int = 0) -> str:
+    return (DAY + dt.timedelta(days=days, hours=hour)).isoformat()
+
+
+WINDOW = {"start": at(14), "end": at(18)}
 
 
 class Dispatch:
@@ -27,15 +37,31 @@ class Dispatch:
     def ping(self):
         return "ok"
 
+    # p1 and p2 are allied, p3 is not; "song" is p1's, "opera" p2's and "film" p3's
+    PROGRAMS = {"song": "p1", "opera": "p2", "film": "p3"}
+
     @rpc(expected_exceptions=NotFound)
     def get_program(self, program_id):
-        if program_id != "song":
+        if program_id not in self.PROGRAMS:
             raise NotFound("找不到这个节目。", "PROGRAM_NOT_FOUND")
-        return {"program_id": "song", "title": "劳动者之歌"}
+        return {"program_id": program_id, "title": "劳动者之歌", "palace_id": self.PROGRAMS[program_id]}
 
     @rpc
     def list_programs(self, palace_id=None):
         return [{"program_id": "song", "title": "劳动者之歌", "palace_id": palace_id}]
+
+    @rpc
+    def list_palaces(self):
+        return [
+            {"palace_id": "p1", "name": "一宫", "district": "海宁"},  # the default rules
+            {"palace_id": "p2", "name": "二宫", "district": "青岛", "min_lead_hours": 0, "horizon_days": 30},
+            {"palace_id": "p3", "name": "三宫", "district": "武汉"},
+        ]
+
+    @rpc
+    def list_alliances(self, palace_id=None):
+        alliance = {"alliance_id": "a1", "name": "联盟", "palace_ids": ["p1", "p2"]}
+        return [alliance] if palace_id in (None, "p1", "p2") else []
 
 
 class Feedback:
@@ -255,7 +281,7 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api):
     assert entrypoints == documented  # the API; the pages (services/gateway/web.py) are HTML for people
     pages = {e.url for e in Pages.__dict__.values() for e in getattr(e, "nameko_entrypoints", ())}
     assert "/s/<token>" in pages and not any(url.startswith("/api/") for url in pages)
-    assert doc["components"]["schemas"]["PlaceOrder"]["additionalProperties"] is False
+    assert doc["components"]["schemas"]["PlaceOrderRequest"]["additionalProperties"] is False
 
 
 def test_the_feedback_form_is_rate_limited_per_client_and_per_survey(runner_factory, service_config):
@@ -337,3 +363,109 @@ def test_a_log_line_carries_the_order_it_is_about():
     CorrelationFilter().filter(record)
     assert record.correlation_id == "call-1"
     set_correlation(None)
+
+
+# ---------------------------------------------------------------- time rules and where an order goes
+
+
+def _count(ent, base):
+    return ent.get(f"{base}/api/orders").json()["total"]
+
+
+def _soon(hours: float) -> dict:
+    start = dt.datetime.now(CN).replace(second=0, microsecond=0) + dt.timedelta(hours=hours)
+    return {"start": start.isoformat(), "end": (start + dt.timedelta(hours=3)).isoformat()}
+
+
+@pytest.mark.parametrize(
+    "windows, field, message",
+    [
+        ([_soon(-24)], "windows.0.start", "这个时间已经过去了。"),
+        ([WINDOW, _soon(1)], "windows.1.start", "（需提前 48 小时）"),
+        ([{"start": at(14), "end": at(20, days=1)}], "windows.0.end", "一个时间段不能超过 24 小时。"),
+        ([{"start": at(14, days=400), "end": at(17, days=400)}], "windows.0.end", "最远只能约到一年内"),
+    ],
+)
+def test_a_window_the_palace_cannot_serve_is_a_400_next_to_it_and_nothing_is_stored(api, windows, field, message):
+    base, _, ent, _ = api
+    before = _count(ent, base)
+    r = ent.post(f"{base}/api/orders", json=order(windows=windows))
+    assert r.status_code == 400, r.text
+    assert message in " ".join(r.json()["fields"][field])
+    assert _count(ent, base) == before
+    english = ent.post(f"{base}/api/orders", json=order(windows=windows), headers={"Accept-Language": "en"})
+    assert not any("\u4e00" <= c <= "\u9fff" for c in " ".join(english.json()["fields"][field]))
+
+
+def test_a_series_running_past_the_horizon_is_refused_on_its_rule(api):
+    base, _, ent, _ = api
+    series = {k: v for k, v in order().items() if k != "windows"}
+    far = {"start": at(14, days=300), "end": at(17, days=300)}
+    r = ent.post(f"{base}/api/orders/recurring", json={**series, "first_window": far, "rrule": "FREQ=MONTHLY;COUNT=6"})
+    assert r.status_code == 400, r.text
+    assert "超出了预约范围" in r.json()["fields"]["rrule"][0]
+    assert _count(ent, base) == 0
+
+
+def test_an_order_goes_to_the_unions_palace_or_an_allied_one_for_a_program_of_that_palace(api):
+    base, _, ent, _ = api
+    r = ent.post(f"{base}/api/orders", json=order(palace_id="p3", program_id="film"))
+    assert r.status_code == 400 and "联盟" in r.json()["fields"]["palace_id"][0]
+    r = ent.post(f"{base}/api/orders", json=order(program_id="opera"))  # p2's program, ordered of p1
+    assert r.status_code == 400 and r.json()["fields"]["program_id"] == ["这个节目不属于所选文化宫。"]
+    r = ent.post(f"{base}/api/orders", json=order(palace_id="p2", program_id="song"))
+    assert r.status_code == 400 and "program_id" in r.json()["fields"]
+    assert _count(ent, base) == 0
+    # the allied palace, with its own rules: it books with no lead time
+    r = ent.post(f"{base}/api/orders", json=order(palace_id="p2", program_id="opera", windows=[_soon(2)]))
+    assert r.status_code == 201, r.text
+    assert r.json()["palace_id"] == "p2"
+    r = ent.post(f"{base}/api/orders", json=order(palace_id="p2", program_id="opera", windows=[WINDOW | {}]))
+    assert r.status_code == 201  # four days ahead is within p2's 30 days
+    far = {"start": at(14, days=40), "end": at(17, days=40)}
+    r = ent.post(f"{base}/api/orders", json=order(palace_id="p2", program_id="opera", windows=[far]))
+    assert r.status_code == 400 and "30 天内" in r.json()["fields"]["windows.0.end"][0]
+
+
+def test_a_dispatcher_places_an_urgent_order_for_a_union_of_the_palace(api):
+    base, _, ent, disp = api
+    tomorrow = _soon(20)
+    body = {k: v for k, v in order(windows=[tomorrow]).items() if k != "palace_id"}
+    r = disp.post(f"{base}/api/orders", json=body)
+    assert r.status_code == 400 and "需提前 48 小时" in r.json()["fields"]["windows.0.start"][0]
+    r = disp.post(f"{base}/api/orders", json={**body, "urgent": True})
+    assert r.status_code == 201, r.text
+    placed = r.json()
+    assert placed["enterprise_id"] == "ent1" and placed["palace_id"] == "p1" and placed["status"] == "submitted"
+    assert [o["order_id"] for o in ent.get(f"{base}/api/orders").json()["items"]] == [placed["order_id"]]
+    # the other rules still hold for an urgent order
+    r = disp.post(f"{base}/api/orders", json={**body, "urgent": True, "windows": [_soon(-2)]})
+    assert r.status_code == 400 and r.json()["fields"]["windows.0.start"] == ["这个时间已经过去了。"]
+    # a union cannot make its own order urgent; a dispatcher orders for a known union only
+    r = ent.post(f"{base}/api/orders", json={**order(windows=[tomorrow]), "urgent": True})
+    assert r.status_code == 400 and "urgent" in r.json()["fields"]
+    r = disp.post(f"{base}/api/orders", json={**body, "enterprise_id": "nobody", "urgent": True})
+    assert r.status_code == 400 and "enterprise_id" in r.json()["fields"]
+    assert _count(ent, base) == 1
+
+
+def test_an_overlong_note_is_refused_with_its_length_and_nothing_is_cut(api):
+    base, _, ent, _ = api
+    r = ent.post(f"{base}/api/orders", json=order(note="字" * 10_000))
+    assert r.status_code == 400
+    assert r.json()["fields"]["note"] == ["备注最多 1000 字，现在是 10000 字。"]
+    assert _count(ent, base) == 0
+    placed = ent.post(f"{base}/api/orders", json=order(note="字" * 1000)).json()
+    assert len(placed["note"]) == 1000
+    r = ent.patch(f"{base}/api/orders/{placed['order_id']}", json={"note": "字" * 1001})
+    assert r.status_code == 400 and r.json()["fields"]["note"] == ["备注最多 1000 字，现在是 1001 字。"]
+    r = ent.patch(f"{base}/api/orders/{placed['order_id']}", json={"windows": [_soon(1)]})
+    assert r.status_code == 400 and "windows.0.start" in r.json()["fields"]
+    assert ent.get(f"{base}/api/orders/{placed['order_id']}").json()["note"] == "字" * 1000
+
+
+def test_a_union_reads_its_own_record_for_the_forms_district(api):
+    base, _, ent, disp = api
+    assert ent.get(f"{base}/api/enterprises/ent1").json()["district"] == "海宁"
+    assert ent.get(f"{base}/api/enterprises/ent2").status_code == 403
+    assert disp.get(f"{base}/api/enterprises/ent1").json()["palace_id"] == "p1"

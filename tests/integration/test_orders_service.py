@@ -1,5 +1,7 @@
 """orders against the real broker and database: RPC, outbox to the bus, reactions to events."""
 
+import datetime as dt
+
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -7,7 +9,15 @@ from common.errors import Conflict, Invalid, NotFound
 from services.orders.service import OrdersService
 from tests.helpers import BusSpy, dead_letters, publish_event, wait_until
 
-WINDOW = {"start": "2026-12-05T14:00:00+08:00", "end": "2026-12-05T18:00:00+08:00"}
+CN = dt.timezone(dt.timedelta(hours=8))
+DAY = dt.datetime.combine(dt.datetime.now(CN).date() + dt.timedelta(days=4), dt.time(0), CN)  # past the lead time
+
+
+def at(hour: float, days: int = 0) -> str:
+    return (DAY + dt.timedelta(days=days, hours=hour)).isoformat()
+
+
+WINDOW = {"start": at(14), "end": at(18)}
 
 
 def order_payload(**over):

@@ -96,7 +96,7 @@ def test_bad_order_input_gets_chinese_messages_for_each_field():
             }
         )
     messages = err.value.messages
-    assert "长度" in messages["site_address"][0]
+    assert messages["site_address"] == ["服务地点最多 200 字，现在是 5000 字。"]  # the limit and the length, never cut
     assert "文本" in messages["district"][0]
     assert "整数" in messages["audience_size"][0]
     assert "ISO 8601" in messages["windows"][0]["start"][0]

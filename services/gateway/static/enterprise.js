@@ -7,6 +7,30 @@
   const palace = (await App.api("GET", "/api/palaces")).find(p => p.palace_id === me.palace_id) || {};
   const districts = (palace.districts || []).map(d => d.name);
   if (!districts.length && palace.district) districts.push(palace.district);
+  /* the union's own district is the form's default (the palace's list may lack it) */
+  let home = "";
+  try { home = (await App.api("GET", "/api/enterprises/" + encodeURIComponent(me.enterprise_id))).district || ""; }
+  catch (e) { /* the palace's first district then */ }
+  if (home && !districts.includes(home)) districts.unshift(home);
+
+  /* a live count under long texts, red over the limit: nothing typed or pasted is cut */
+  function counters(root) {
+    root.querySelectorAll("[data-max]").forEach(field => {
+      if (field.updateCount) { field.updateCount(); return; }
+      const out = root.querySelector(`[data-count="${CSS.escape(field.name)}"]`);
+      if (!out) return;
+      const max = Number(field.dataset.max);
+      const update = () => {
+        const n = field.value.trim().length;
+        out.textContent = n + "/" + max;
+        out.classList.toggle("over", n > max);
+      };
+      field.addEventListener("input", update);
+      field.updateCount = update;
+      update();
+    });
+  }
+  const recount = (root) => root.querySelectorAll("[data-max]").forEach(f => f.updateCount && f.updateCount());
 
   /* ---------------------------------------------------------------- catalog */
   function needsText(p) {
@@ -29,7 +53,10 @@
   const form = document.getElementById("order-form");
   const select = document.getElementById("program-select");
   let clientRef = App.ref();
-  App.fill("district-select", districts.map(d => el("option", {value: d}, d)));
+  App.fill("district-select", districts.map(d => el("option", {value: d, selected: d === home}, d)));
+  const homeDistrict = () => { if (home) document.getElementById("district-select").value = home; };
+  homeDistrict();
+  counters(form);
   select.addEventListener("change", () => {
     const p = programs.find(x => x.program_id === select.value);
     document.getElementById("custom-box").hidden = select.value !== "__custom";
@@ -40,8 +67,9 @@
       el("input", {type: "datetime-local", "aria-label": t("开始时间"), value: start || "", class: "w-start"}),
       el("span", {}, "—"),
       el("input", {type: "datetime-local", "aria-label": t("结束时间"), value: end || "", class: "w-end"}),
-      el("button", {type: "button", "aria-label": t("删除这个时间段"), onclick: () => { if (document.querySelectorAll("#windows .row").length > 1) row.remove(); }}, "×"));
-    document.getElementById("windows").append(row);
+      el("button", {type: "button", "aria-label": t("删除这个时间段"), onclick: () => { if (document.querySelectorAll("#windows .row").length > 1) { row.remove(); box.remove(); } }}, "×"));
+    const box = el("div", {class: "window"}, row, el("div", {class: "err w-err-start"}), el("div", {class: "err w-err-end"}));
+    document.getElementById("windows").append(box);
   }
   const day = new Date(Date.now() + 7 * 86400000 + 8 * 3600000).toISOString().slice(0, 10);
   addWindow(day + "T14:00", day + "T17:00");
@@ -51,9 +79,17 @@
   form.addEventListener("input", () => { clientRef = clientRef || App.ref(); });
 
   App.bindForm(form, async (data) => {
-    const windows = [...document.querySelectorAll("#windows .row")].map(r => ({
-      start: App.fromLocal(r.querySelector(".w-start").value), end: App.fromLocal(r.querySelector(".w-end").value),
-    })).filter(w => w.start || w.end);
+    const windows = [];
+    for (const box of document.querySelectorAll("#windows .window")) {
+      const w = {start: App.fromLocal(box.querySelector(".w-start").value), end: App.fromLocal(box.querySelector(".w-end").value)};
+      const start = box.querySelector(".w-err-start"), end = box.querySelector(".w-err-end");
+      start.removeAttribute("data-err"); end.removeAttribute("data-err");
+      if (!(w.start || w.end)) continue;
+      /* the server names a window by its place in what is sent: its messages go under it */
+      const name = repeat.value ? (windows.length ? null : "first_window") : "windows." + windows.length;
+      if (name) { start.dataset.err = name + ".start"; end.dataset.err = name + ".end"; }
+      windows.push(w);
+    }
     const payload = {...data};
     if (payload.program_id === "__custom") delete payload.program_id;
     else delete payload.custom_request;
@@ -71,6 +107,8 @@
     }
     clientRef = App.ref();  // the next order is a new one; a retry of this one was the same
     form.reset();
+    homeDistrict();
+    recount(form);
     select.dispatchEvent(new Event("change"));
     await loadOrders(true);
     show("orders");
@@ -174,6 +212,7 @@
       App.toast(t("订单已取消。"));
     });
     f.reset();
+    counters(f);
     d.showModal();
   }
   function amend(o) {
@@ -186,6 +225,7 @@
       App.toast(t("订单已修改。"));
     });
     for (const k of ["audience_size", "site_address", "contact_name", "contact_phone", "note"]) f.elements[k].value = o[k] == null ? "" : o[k];
+    counters(f);
     d.showModal();
   }
 
