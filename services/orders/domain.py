@@ -168,7 +168,7 @@ MAX_WINDOW_HOURS = 24  # a time window is a stretch of one day, not a season
 
 def time_rules(rules: dict | None = None) -> dict:
     """A palace's booking rules with the defaults filled in; `urgent` (a dispatcher's order)
-    skips the lead time and nothing else."""
+    skips the lead time, and may start a window already under way, and nothing else."""
     rules = rules or {}
     lead = rules.get("min_lead_hours")
     horizon = rules.get("horizon_days")
@@ -226,7 +226,10 @@ def window_problems(window: dict, at: dt.datetime, rules: dict | None = None, *,
     start, end = window["start"], window["end"]
     out: dict[str, list[str]] = {}
     if lead:
-        if start < at:
+        # a dispatcher may record an urgent delivery already under way (现场加急, entered on the
+        # day); a window that is over is refused to everyone
+        under_way = rules["urgent"] and start < at < end
+        if start < at and not under_way:
             out.setdefault("start", []).append("这个时间已经过去了。")
         if not rules["urgent"] and start < earliest_start(at, rules):
             out.setdefault("start", []).append(lead_message(at, rules))
