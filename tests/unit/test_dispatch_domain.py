@@ -110,7 +110,11 @@ def test_hours_come_with_the_reason_they_fall_short():
 def test_a_volunteers_hours_list_carries_the_reasons_and_marks_granted_hours():
     plan = {"order_id": "o1", "start": at(14), "end": at(16), "program_title": "劳动者之歌"}
     short = domain.hours_row("s1", {"checked_in_at": at(14), "checked_out_at": at(14, 1)}, plan, {}, 1.5)
-    assert (short["hours"], short["hours_reason"], short["hours_reason_text"]) == (0.0, "short", "出勤不足 50%，未计时长")
+    assert (short["hours"], short["hours_reason"], short["hours_reason_text"]) == (
+        0.0,
+        "short",
+        "出勤不足 50%，未计时长",
+    )
     summary = domain.hours_summary("s1", [{**plan, "hours": [short]}], at(17))
     (item,) = summary["items"]
     assert item["hours_reason"] == "short" and item["granted_hours"] == 1.5
