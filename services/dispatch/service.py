@@ -165,7 +165,8 @@ class DispatchService:
             stored = {r["volunteer_id"]: r for r in plan["hours"]}
         elif plan.get("start") and attendance:
             rules = (repository.find(self.store.db, "palaces", plan["palace_id"]) or {}).get("rules") or {}
-            stored = {v: domain.hours_row(v, a, plan, rules) for v, a in attendance.items()}
+            # while someone is still there (not checked out), there is nothing to say yet
+            stored = {v: domain.hours_row(v, a, plan, rules) for v, a in attendance.items() if a.get("checked_out_at")}
         else:
             stored = {}
         keys = ("hours", "hours_reason", "hours_reason_text", "min_attendance_share")
