@@ -45,7 +45,7 @@ class DispatchService:
         """The clock the day's rules go by (check-in opens, completion once started): the real one,
         unless DAY_CLOCK=recorded lets a call's recorded time stand for it, so that demos, load
         and fault runs can play a delivery's day straight after scheduling. Production: real."""
-        if at is not None and setting(self.store.config, "DAY_CLOCK", "real") == "recorded":
+        if at is not None and setting(self.store.config, "DAY_CLOCK") == "recorded":
             return at
         return now()
 

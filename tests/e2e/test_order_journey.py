@@ -178,7 +178,8 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
         checked = phone.post(f"{base}/api/orders/{oid}/check-in", json={**body, "at": plan["start"], "code": code})
         assert checked.status_code == 200
         assert phone.post(f"{base}/api/orders/{oid}/check-out", json={**body, "at": plan["end"]}).status_code == 200
-    assert http.post(f"{base}/api/orders/{oid}/complete", json={"people_served": 280}).status_code == 200
+    done = http.post(f"{base}/api/orders/{oid}/complete", json={"people_served": 280, "at": plan["end"]})
+    assert done.status_code == 200, done.text
 
     survey = wait_until(
         lambda: (r := http.get(f"{base}/api/orders/{oid}/survey")).status_code == 200 and r.json(), what="the survey"
