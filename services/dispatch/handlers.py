@@ -795,11 +795,11 @@ def check_in(
     sign someone in without it. Check-in opens a while before the start (domain.check_in_allowed),
     judged at ``moment`` (the clock)."""
     plan = _scheduled_plan(uow, order_id)
-    if not staff and plan.get("sign_in_code") and (code or "").strip() != plan["sign_in_code"]:
-        raise Conflict("签到码不对，请向现场的企业工会联系人确认。", "BAD_SIGN_IN_CODE")
     if volunteer_id not in {o["volunteer_id"] for o in _crew(uow, plan)}:
         raise Forbidden("您不在这次服务的人员名单里。", "NOT_IN_CREW")
     _day_rule(domain.check_in_allowed, plan["start"], moment or now())
+    if not staff and plan.get("sign_in_code") and (code or "").strip() != plan["sign_in_code"]:
+        raise Conflict("签到码不对，请向现场的企业工会联系人确认。", "BAD_SIGN_IN_CODE")
     record = plan["attendance"].get(volunteer_id) or {}
     if record.get("checked_in_at"):
         raise Conflict("您已经签到过了。", "ALREADY_CHECKED_IN")
