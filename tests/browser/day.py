@@ -137,6 +137,7 @@ class Day(Journey):
         dsp.fill("#edit-dialog input[name=people_served]", "36")
         dsp.click("#edit-dialog button[type=submit]")
         expect(dialog.locator("[data-err=reason]")).to_have_text("没有志愿者签到，请说明原因（例如：现场代签未登记）。")
+        expect(dialog.locator(".warn-nobody")).to_be_visible()  # the warning stays beside the refusal
         self.shot(dsp, "day-dispatcher-complete-nobody")
         dialog.locator("[data-close]").click()
         assert self.api(DISPATCHER, "GET", f"/api/orders/{today['order_id']}/plan")["status"] == "scheduled"

@@ -198,7 +198,7 @@
     document.getElementById("edit-fields").prepend(el("div", {class: "complete-summary"},
       el("p", {}, t("已签到 {n} / {total} 人", {n: present.length, total: (plan.crew || []).length})),
       el("ul", {class: "list"}, crew),
-      nobody ? el("p", {class: "err warn-nobody"}, t("无人签到：志愿者不计服务时长，可稍后由调度员补记时长。")) : null));
+      nobody ? el("p", {class: "warn-nobody", role: "alert", style: "color:var(--red);font-weight:600"}, t("无人签到：志愿者不计服务时长，可稍后由调度员补记时长。")) : null));
   }
   async function orderDetail(o, box) {
     const parts = [
