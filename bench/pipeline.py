@@ -436,7 +436,7 @@ class Driver:
         if kind == "offer_made":
             self.pool.submit(self._guard, order_id, self._accept_offer, payload)
         elif kind == "order_scheduled":
-            self.pool.submit(self._guard, order_id, self._complete, order_id)
+            self.pool.submit(self._guard, order_id, self._complete, order_id, payload.get("end"))
         elif kind == "survey_opened":
             self.pool.submit(self._guard, order_id, self._answer_and_close, order_id)
         elif kind == "order_closed":
@@ -467,10 +467,13 @@ class Driver:
             raise RuntimeError(f"no sign-in for volunteer {offer['volunteer_id']}")
         self.call("POST", f"/api/offers/{offer['offer_id']}/accept", token, json={})
 
-    def _complete(self, order_id: str) -> None:
+    def _complete(self, order_id: str, end: str | None) -> None:
+        # recorded at the slot's end, days ahead (the system runs with DAY_CLOCK=recorded); nobody
+        # checks in here, so the dispatcher says why
+        body = {"people_served": 280, "at": end, "reason": "压测：未签到"}
         dispatcher = self.people.tokens["dispatcher"]
         try:
-            self.call("POST", f"/api/orders/{order_id}/complete", dispatcher, json={"people_served": 280})
+            self.call("POST", f"/api/orders/{order_id}/complete", dispatcher, json=body)
         except RuntimeError as err:
             # a first try that timed out at the gateway may still have completed it: the retry
             # is then refused as no longer scheduled, and the order shows it delivered once the

@@ -176,6 +176,7 @@ class System:
             "PORT": str(self.port),
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.port}",
             "LOG_LEVEL": "WARNING",
+            "DAY_CLOCK": "recorded",  # the pipeline records each delivery straight after scheduling
             **{k: str(v) for k, v in env.items()},
         }
         self.children: list[tuple[str, subprocess.Popen]] = []

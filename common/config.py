@@ -21,6 +21,10 @@ DEFAULTS = {
     "SURVEY_CLOSE_GRACE": "5",
     # keys the volunteers' calendar feed addresses; set your own in production
     "FEED_SECRET": "songwenhua-local-feed-secret",
+    # what the day's rules (check-in opens, completion once started) go by: "real", the clock; or
+    # "recorded", the time a call records (`at`), so that demos, load and fault runs can play a
+    # delivery's day straight after scheduling. Production: real.
+    "DAY_CLOCK": "real",
 }
 
 

@@ -344,6 +344,8 @@ class CheckInOut(StrictSchema):
 class CompleteDelivery(StrictSchema):
     people_served = Count(minimum=0, maximum=100_000)
     at = Time(required=False, load_default=None)
+    # required when nobody on the crew checked in (e.g. they signed a paper list on site)
+    reason = Text(required=False, allow_none=True, max_length=500, min_length=0, load_default=None)
 
 
 OFFER_STATUSES = ("pending", "accepted", "declined", "expired", "withdrawn", "handed_over", "no_show")
@@ -380,6 +382,13 @@ class HoursItem(Schema):
     end = Time()
     hours = fields.Float()
     granted_hours = fields.Float()
+    # why the counted hours are what they are: a stable code (not_checked_in, short, no_check_out,
+    # too_short) and its Chinese text; None when they are the time served
+    hours_reason = fields.String(allow_none=True)
+    hours_reason_text = fields.String(allow_none=True)
+    min_attendance_share = fields.Float(allow_none=True)
+    granted_reason = fields.String(allow_none=True)  # "granted" when a dispatcher added hours
+    granted_reason_text = fields.String(allow_none=True)
 
 
 class VolunteerHours(Schema):
@@ -602,6 +611,7 @@ class OfferOut(Schema):
     program_title = fields.String(allow_none=True)
     site_address = fields.String(allow_none=True)
     district = fields.String(allow_none=True)
+    check_in_opens_at = Time(allow_none=True)  # accepted offers: when the crew can check in
 
 
 # ---------------------------------------------------------------- feedback
@@ -653,6 +663,11 @@ class Attendance(Schema):
     volunteer_id = fields.String()
     checked_in_at = Time(allow_none=True)
     checked_out_at = Time(allow_none=True)
+    # on the plan: the hours this attendance counts by the palace's rules, and why (see HoursItem)
+    hours = fields.Float(allow_none=True)
+    hours_reason = fields.String(allow_none=True)
+    hours_reason_text = fields.String(allow_none=True)
+    min_attendance_share = fields.Float(allow_none=True)
 
 
 class NeedOut(Schema):

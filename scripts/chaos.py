@@ -64,6 +64,7 @@ class System:
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.port}",
             "LOG_LEVEL": "WARNING",
             "MONGO_TIMEOUT_MS": "30000",
+            "DAY_CLOCK": "recorded",  # a delivery's day is played days ahead, with recorded times
         }
         self.procs: dict[tuple[str, int], subprocess.Popen] = {}
         self.mongo: subprocess.Popen | None = None
@@ -268,7 +269,11 @@ def drive(api: Client, n: int, rng: random.Random, first: int = 0) -> dict:
                     body = {"volunteer_id": member["volunteer_id"]}
                     api.call("POST", f"/api/orders/{oid}/check-in", json={**body, "at": plan["start"]})
                     api.call("POST", f"/api/orders/{oid}/check-out", json={**body, "at": plan["end"]})
-                api.call("POST", f"/api/orders/{oid}/complete", json={"people_served": order["audience_size"]})
+                api.call(
+                    "POST",
+                    f"/api/orders/{oid}/complete",
+                    json={"people_served": order["audience_size"], "at": plan["end"]},
+                )
             elif order["status"] == "delivered":
                 survey_r = api.call("GET", f"/api/orders/{oid}/survey")
                 if survey_r.status_code != 200:

@@ -212,7 +212,10 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
         order = call("GET", f"/api/orders/{oid}")
         served = int(order["audience_size"] * rng.uniform(0.7, 1.0))
         call(
-            "POST", f"/api/orders/{oid}/complete", as_=f"dispatcher-{plan['palace_id']}", json={"people_served": served}
+            "POST",
+            f"/api/orders/{oid}/complete",
+            as_=f"dispatcher-{plan['palace_id']}",
+            json={"people_served": served, "at": end},  # recorded at the slot's end (DAY_CLOCK=recorded)
         )
         delivered += 1
     print(f"== {delivered} deliveries completed")

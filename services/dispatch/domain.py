@@ -35,23 +35,123 @@ def service_hours(
     basis: str = "attended",
     min_share: float = 0.0,
 ) -> float:
-    """Hours that count, by the palace's rules.
+    """Hours that count, by the palace's rules (``counted_hours`` says why when they fall short)."""
+    return counted_hours(attendance, start, end, basis, min_share)[0]
 
-    Nobody who never checked in (a no-show) gets hours. A check-in without a check-out counts
-    until the scheduled end. Unless the volunteer was there for at least ``min_share`` of the
-    scheduled slot, nothing counts. Then "attended" counts check-in to check-out, set-up time
-    included; "scheduled" counts the slot's length."""
+
+# why a volunteer's counted hours are what they are: a stable code (pages translate it) and the
+# Chinese text; None when the hours are simply what was served
+HOURS_REASONS = {
+    "not_checked_in": "未签到",
+    "short": "出勤不足 {share}%，未计时长",
+    "no_check_out": "未签退，时长计到服务结束",
+    "too_short": "不足 6 分钟，未计时长",
+    "granted": "调度员补记",
+}
+
+
+def counted_hours(
+    attendance: dict | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    basis: str = "attended",
+    min_share: float = 0.0,
+) -> tuple[float, str | None]:
+    """Hours that count, by the palace's rules, and the reason code when they are not simply the
+    time served.
+
+    Nobody who never checked in (a no-show) gets hours ("not_checked_in"). A check-in without a
+    check-out counts until the scheduled end ("no_check_out"). Unless the volunteer was there for
+    at least ``min_share`` of the scheduled slot, nothing counts ("short"). Then "attended" counts
+    check-in to check-out, set-up time included; "scheduled" counts the slot's length. Less than
+    0.1 h rounds to nothing ("too_short")."""
     if not attendance or not attendance.get("checked_in_at"):
-        return 0.0
+        return 0.0, "not_checked_in"
     began = attendance["checked_in_at"]
     ended = attendance.get("checked_out_at") or max(end, began)
     slot = (end - start).total_seconds()
     inside = max(0.0, (min(ended, end) - max(began, start)).total_seconds())
     if slot > 0 and inside / slot + 1e-9 < min_share:
-        return 0.0
+        return 0.0, "short"
     if basis == "scheduled":
-        return round(slot / 3600, 1)
-    return round(max(0.0, (ended - began).total_seconds()) / 3600, 1)
+        hours = round(slot / 3600, 1)
+    else:
+        hours = round(max(0.0, (ended - began).total_seconds()) / 3600, 1)
+    if hours == 0:
+        return 0.0, "too_short"
+    return hours, None if attendance.get("checked_out_at") else "no_check_out"
+
+
+def hours_reason_text(code: str | None, min_share: float = 0.5) -> str | None:
+    """The Chinese text of a reason code ("short" names the palace's share, e.g. 50%)."""
+    if code is None:
+        return None
+    return HOURS_REASONS[code].replace("{share}", f"{round(min_share * 100):g}")
+
+
+def hours_row(volunteer_id: str, attendance: dict | None, plan: dict, rules: dict, granted: float = 0.0) -> dict:
+    """One volunteer's hours on a delivery with the reason, as stored at completion and shown on
+    the plan before it."""
+    basis, share = hours_rules(rules)
+    hours, reason = counted_hours(attendance, plan["start"], plan["end"], basis, share)
+    return {
+        "volunteer_id": volunteer_id,
+        "hours": hours,
+        "granted_hours": granted,
+        "hours_reason": reason,
+        "hours_reason_text": hours_reason_text(reason, share),
+        "min_attendance_share": share,
+    }
+
+
+def hours_rules(rules: dict | None) -> tuple[str, float]:
+    """The palace's hours basis and minimum attendance share (defaults: attended, 50%)."""
+    rules = rules or {}
+    share = rules.get("min_attendance_share")
+    return rules.get("hours_basis") or "attended", 0.5 if share is None else float(share)
+
+
+# ------------------------------------------------------------------ the day of the delivery
+
+# a crew member can check in from this long before the scheduled start (arriving to set up)
+CHECK_IN_OPENS_MINUTES = 60
+
+
+class DayError(Exception):
+    """The day's rules refuse: ``code`` and the Chinese message say why; ``field`` names the
+    input to fix (a 400 on that field) or is None (a 409: not now)."""
+
+    def __init__(self, message: str, code: str, field: str | None = None):
+        super().__init__(message, code, field)
+        self.message, self.code, self.field = message, code, field
+
+
+def china_time(at: dt.datetime) -> str:
+    """e.g. "12 月 8 日 13:00" (China time), as people write it."""
+    local = at.astimezone(CN)
+    return f"{local.month} 月 {local.day} 日 {local:%H:%M}"
+
+
+def check_in_opens_at(start: dt.datetime) -> dt.datetime:
+    return start - dt.timedelta(minutes=CHECK_IN_OPENS_MINUTES)
+
+
+def check_in_allowed(start: dt.datetime, at: dt.datetime) -> None:
+    """Check-in opens CHECK_IN_OPENS_MINUTES before the start; before that it is refused with when."""
+    opens = check_in_opens_at(start)
+    if at < opens:
+        raise DayError(f"签到将于 {china_time(opens)} 开放。", "CHECK_IN_NOT_OPEN")
+
+
+def completion_allowed(
+    start: dt.datetime, at: dt.datetime, attendance: dict, crew: list[str], reason: str | None
+) -> None:
+    """A delivery is recorded as done only once its slot has started; if nobody on the crew
+    checked in, the dispatcher says why (nobody then gets counted hours)."""
+    if at < start:
+        raise DayError(f"服务 {china_time(start)} 才开始，开始后才能记录服务完成。", "NOT_STARTED")
+    if not any((attendance.get(v) or {}).get("checked_in_at") for v in crew) and not (reason or "").strip():
+        raise DayError("没有志愿者签到，请说明原因（例如：现场代签未登记）。", "REASON_REQUIRED", "reason")
 
 
 def hours_summary(volunteer_id: str, plans: list[dict], at: dt.datetime) -> dict:
@@ -74,6 +174,11 @@ def hours_summary(volunteer_id: str, plans: list[dict], at: dt.datetime) -> dict
                 "end": plan["end"],
                 "hours": round(counted, 1),
                 "granted_hours": round(granted, 1),
+                "hours_reason": row.get("hours_reason"),
+                "hours_reason_text": row.get("hours_reason_text"),
+                "min_attendance_share": row.get("min_attendance_share"),
+                "granted_reason": "granted" if granted else None,
+                "granted_reason_text": HOURS_REASONS["granted"] if granted else None,
             }
         )
         totals["all"] += total

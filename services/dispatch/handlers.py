@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from common.errors import Conflict, Forbidden
+from common.errors import Conflict, Forbidden, Invalid
 from contracts.base import new_id, now
 from services.dispatch import domain, planner, repository
 from services.dispatch.planner import CN
@@ -786,14 +786,27 @@ def _crew(uow, plan: dict) -> list[dict]:
     return [o for o in repository.offers_of_order(uow.db, plan["order_id"], uow.session) if o["status"] == "accepted"]
 
 
-def check_in(order_id: str, volunteer_id: str, at, uow, code: str | None = None, staff: bool = False) -> dict:
+def _day_rule(rule, *args) -> None:
+    try:
+        rule(*args)
+    except domain.DayError as err:
+        if err.field:
+            raise Invalid("提交的内容有误，请检查标出的字段。", err.code, {err.field: [err.message]}) from None
+        raise Conflict(err.message, err.code) from None
+
+
+def check_in(
+    order_id: str, volunteer_id: str, at, uow, code: str | None = None, staff: bool = False, moment=None
+) -> dict:
     """A crew member arrives. A volunteer signs in with the code shown on site; a dispatcher may
-    sign someone in without it."""
+    sign someone in without it. Check-in opens a while before the start (domain.check_in_allowed),
+    judged at ``moment`` (the clock)."""
     plan = _scheduled_plan(uow, order_id)
-    if not staff and plan.get("sign_in_code") and (code or "").strip() != plan["sign_in_code"]:
-        raise Conflict("签到码不对，请向现场的企业工会联系人确认。", "BAD_SIGN_IN_CODE")
     if volunteer_id not in {o["volunteer_id"] for o in _crew(uow, plan)}:
         raise Forbidden("您不在这次服务的人员名单里。", "NOT_IN_CREW")
+    _day_rule(domain.check_in_allowed, plan["start"], moment or now())
+    if not staff and plan.get("sign_in_code") and (code or "").strip() != plan["sign_in_code"]:
+        raise Conflict("签到码不对，请向现场的企业工会联系人确认。", "BAD_SIGN_IN_CODE")
     record = plan["attendance"].get(volunteer_id) or {}
     if record.get("checked_in_at"):
         raise Conflict("您已经签到过了。", "ALREADY_CHECKED_IN")
@@ -911,28 +924,49 @@ def grant_hours(order_id: str, volunteer_id: str, hours: float, reason: str, by:
     return grant
 
 
-def complete_delivery(order_id: str, people_served: int, at, uow) -> dict:
-    plan = _scheduled_plan(uow, order_id)
-    completed_at = at or now()
-    rules = _palace(uow, plan["palace_id"]).get("rules") or {}
-    basis = rules.get("hours_basis") or "attended"
-    share = rules.get("min_attendance_share")
-    share = 0.5 if share is None else float(share)
+def granted_by_volunteer(plan: dict) -> dict[str, float]:
     granted: dict[str, float] = {}
     for g in plan.get("grants", []):
         granted[g["volunteer_id"]] = round(granted.get(g["volunteer_id"], 0.0) + g["hours"], 1)
-    hours = [
-        {
-            "volunteer_id": o["volunteer_id"],
-            "hours": domain.service_hours(
-                plan["attendance"].get(o["volunteer_id"]), plan["start"], plan["end"], basis, share
-            ),
-            "granted_hours": granted.get(o["volunteer_id"], 0.0),
-        }
-        for o in _crew(uow, plan)
+    return granted
+
+
+def complete_delivery(order_id: str, people_served: int, at, uow, reason: str | None = None, moment=None) -> dict:
+    """The delivery took place: only once its slot has started (judged at ``moment``, the clock),
+    and with a reason when nobody on the crew checked in (then nobody gets counted hours; a
+    dispatcher can grant them later)."""
+    plan = _scheduled_plan(uow, order_id)
+    crew = _crew(uow, plan)
+    reason = (reason or "").strip() or None
+    _day_rule(
+        domain.completion_allowed,
+        plan["start"],
+        moment or now(),
+        plan["attendance"],
+        [o["volunteer_id"] for o in crew],
+        reason,
+    )
+    completed_at = at or now()
+    rules = _palace(uow, plan["palace_id"]).get("rules") or {}
+    granted = granted_by_volunteer(plan)
+    rows = [
+        domain.hours_row(
+            o["volunteer_id"],
+            plan["attendance"].get(o["volunteer_id"]),
+            plan,
+            rules,
+            granted.get(o["volunteer_id"], 0.0),
+        )
+        for o in crew
     ]
+    hours = [{k: r[k] for k in ("volunteer_id", "hours", "granted_hours")} for r in rows]
     plan.update(
-        status="delivered", people_served=people_served, completed_at=completed_at, hours=hours, updated_at=now()
+        status="delivered",
+        people_served=people_served,
+        completed_at=completed_at,
+        completion_reason=reason,
+        hours=rows,
+        updated_at=now(),
     )
     repository.save_plan(uow, plan)
     order = plan["order"]

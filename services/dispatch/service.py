@@ -41,6 +41,14 @@ class DispatchService:
         value = setting(self.store.config, "OFFER_HOURS", "")
         return float(value) if value not in ("", None) else None
 
+    def _moment(self, at):
+        """The clock the day's rules go by (check-in opens, completion once started): the real one,
+        unless DAY_CLOCK=recorded lets a call's recorded time stand for it, so that demos, load
+        and fault runs can play a delivery's day straight after scheduling. Production: real."""
+        if at is not None and setting(self.store.config, "DAY_CLOCK") == "recorded":
+            return at
+        return now()
+
     def _run(self, fn):
         for attempt in range(BOOKING_RETRIES):
             try:
@@ -143,7 +151,7 @@ class DispatchService:
                 ]
                 if plan["status"] in ("scheduled", "delivered")
                 else [],
-                "attendance": [{"volunteer_id": k, **v} for k, v in (plan.get("attendance") or {}).items()],
+                "attendance": self._attendance(plan),
                 "hours": plan.get("hours") or [],
                 "grants": plan.get("grants") or [],
                 "no_shows": repository.no_shows(db, order_id=order_id),
@@ -151,6 +159,23 @@ class DispatchService:
                 "phones": {vid: v["phone"] for vid, v in people.items() if v.get("phone")},
             }
         )
+
+    def _attendance(self, plan: dict) -> list[dict]:
+        """Who checked in and out, each with the hours it counts and why (as stored at completion;
+        before it, what the palace's rules would count now)."""
+        attendance = plan.get("attendance") or {}
+        if plan.get("status") == "delivered" and plan.get("hours"):
+            stored = {r["volunteer_id"]: r for r in plan["hours"]}
+        elif plan.get("start") and attendance:
+            rules = (repository.find(self.store.db, "palaces", plan["palace_id"]) or {}).get("rules") or {}
+            # while someone is still there (not checked out), there is nothing to say yet
+            stored = {v: domain.hours_row(v, a, plan, rules) for v, a in attendance.items() if a.get("checked_out_at")}
+        else:
+            stored = {}
+        keys = ("hours", "hours_reason", "hours_reason_text", "min_attendance_share")
+        return [
+            {"volunteer_id": k, **v, **{x: (stored.get(k) or {}).get(x) for x in keys}} for k, v in attendance.items()
+        ]
 
     @rpc
     def replan(self, palace_id: str, payload: dict) -> dict:
@@ -275,7 +300,11 @@ class DispatchService:
 
     @rpc
     def list_offers(self, volunteer_id: str, status: str | None = None) -> list[dict]:
-        return _offer_out.dump(repository.offers_of_volunteer(self.store.db, volunteer_id, status), many=True)
+        offers = repository.offers_of_volunteer(self.store.db, volunteer_id, status)
+        for o in offers:
+            if o["status"] == "accepted":  # the schedule says when check-in opens
+                o["check_in_opens_at"] = domain.check_in_opens_at(o["start"])
+        return _offer_out.dump(offers, many=True)
 
     @rpc
     def list_pending_offers(self, palace_id: str) -> list[dict]:
@@ -399,7 +428,9 @@ class DispatchService:
         data = load(payloads.CheckInOut, payload)
         return schema_of(payloads.Attendance).dump(
             self._run(
-                lambda uow: handlers.check_in(order_id, data["volunteer_id"], data["at"], uow, data["code"], staff)
+                lambda uow: handlers.check_in(
+                    order_id, data["volunteer_id"], data["at"], uow, data["code"], staff, self._moment(data["at"])
+                )
             )
         )
 
@@ -413,7 +444,11 @@ class DispatchService:
     @rpc
     def complete_delivery(self, order_id: str, payload: dict) -> dict:
         data = load(payloads.CompleteDelivery, payload)
-        self._run(lambda uow: handlers.complete_delivery(order_id, data["people_served"], data["at"], uow))
+        self._run(
+            lambda uow: handlers.complete_delivery(
+                order_id, data["people_served"], data["at"], uow, data["reason"], self._moment(data["at"])
+            )
+        )
         return self.get_plan(order_id)
 
     @rpc

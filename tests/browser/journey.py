@@ -145,9 +145,12 @@ class Journey:
 
     # ------------------------------------------------------------ the path
     def window(self) -> tuple[dt.datetime, dt.datetime]:
-        """A slot starting within the next hours, so the crew can check in today."""
-        start = (dt.datetime.now(CN) + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-        return start, start + dt.timedelta(hours=3)
+        """A slot that started a quarter of an hour or so ago, exactly the program's two hours long:
+        the crew can check in at once and the delivery can be recorded, which only a started slot
+        allows."""
+        now = dt.datetime.now(CN).replace(second=0, microsecond=0)
+        start = now - dt.timedelta(minutes=15 + now.minute % 15)
+        return start, start + dt.timedelta(hours=2)
 
     def prepare(self, start, end):
         """The calligraphers are free then (the demo's availability is random by day)."""

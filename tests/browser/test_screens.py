@@ -125,3 +125,44 @@ def test_pages_and_errors_speak_the_readers_language(ui_system):
     assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"
     escape = requests.get(base + "/static/../service.py", timeout=10)
     assert escape.status_code == 404
+
+
+def test_the_day_of_a_delivery_in_a_browser(ui_system):
+    """tests/browser/day.py: check-in opening shown days ahead, the 服务完成 dialog with nobody
+    checked in, a check-out right after check-in explained on both screens."""
+    base = ui_system
+    screens = os.path.join(ROOT, "var", "log", "browser", "day")
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.browser.day", "--base", base, "--password", PASSWORD, "--screens", screens],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+
+    # what the screens showed is what the API says
+    volunteer = login(base, summary["future_volunteer"])
+    (offer,) = [
+        o
+        for o in requests.get(
+            f"{base}/api/volunteers/{summary['future_volunteer']}/offers?status=accepted", headers=volunteer, timeout=10
+        ).json()
+        if o["order_id"] == summary["future_order"]
+    ]
+    early = requests.post(
+        f"{base}/api/orders/{summary['future_order']}/check-in", json={}, headers=volunteer, timeout=10
+    )
+    assert early.status_code == 409 and early.json()["code"] == "CHECK_IN_NOT_OPEN"
+    assert early.json()["message"].startswith("签到将于 ") and offer["check_in_opens_at"]
+
+    dispatcher = login(base, "dispatcher-haining")
+    plan = requests.get(f"{base}/api/orders/{summary['today_order']}/plan", headers=dispatcher, timeout=10).json()
+    assert plan["status"] == "delivered"
+    (row,) = plan["hours"]
+    assert (row["volunteer_id"], row["hours"], row["hours_reason"]) == (summary["today_volunteer"], 0.0, "short")
+    near = login(base, summary["today_volunteer"])
+    hours = requests.get(f"{base}/api/volunteers/{summary['today_volunteer']}/hours", headers=near, timeout=10).json()
+    item = next(i for i in hours["items"] if i["order_id"] == summary["today_order"])
+    assert (item["hours"], item["hours_reason"], item["hours_reason_text"]) == (0.0, "short", "出勤不足 50%，未计时长")

@@ -4,6 +4,7 @@ satisfaction; the events on the bus and the state in each service's database are
 
 import datetime as dt
 import io
+import re
 
 import pytest
 import requests
@@ -171,14 +172,19 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     for member in plan["crew"]:
         body = {"volunteer_id": member["volunteer_id"]}
         phone = crew[member["volunteer_id"]]
+        early = phone.post(f"{base}/api/orders/{oid}/check-in", json={**body, "code": code})  # days ahead
+        assert early.status_code == 409 and early.json()["code"] == "CHECK_IN_NOT_OPEN"
+        assert re.fullmatch(r"签到将于 \d+ 月 \d+ 日 \d\d:\d\d 开放。", early.json()["message"])
         wrong = phone.post(
-            f"{base}/api/orders/{oid}/check-in", json={**body, "code": "000000" if code != "000000" else "1"}
+            f"{base}/api/orders/{oid}/check-in",
+            json={**body, "at": plan["start"], "code": "000000" if code != "000000" else "1"},
         )
         assert wrong.status_code == 409 and wrong.json()["code"] == "BAD_SIGN_IN_CODE"
         checked = phone.post(f"{base}/api/orders/{oid}/check-in", json={**body, "at": plan["start"], "code": code})
         assert checked.status_code == 200
         assert phone.post(f"{base}/api/orders/{oid}/check-out", json={**body, "at": plan["end"]}).status_code == 200
-    assert http.post(f"{base}/api/orders/{oid}/complete", json={"people_served": 280}).status_code == 200
+    done = http.post(f"{base}/api/orders/{oid}/complete", json={"people_served": 280, "at": plan["end"]})
+    assert done.status_code == 200, done.text
 
     survey = wait_until(  # prepared when the order was scheduled, open once the delivery is recorded
         lambda: (

@@ -21,8 +21,15 @@ FREE = [{"start": iso(8), "end": iso(21)}]
 
 
 @pytest.fixture
-def dispatch(container_factory, service_config):
-    container = container_factory(DispatchService, service_config)
+def day_clock():
+    """The tests play a delivery's day days ahead: the times they record stand for the clock
+    (DAY_CLOCK=recorded). A test parametrizes it "real" to see the clock itself decide."""
+    return "recorded"
+
+
+@pytest.fixture
+def dispatch(container_factory, service_config, day_clock):
+    container = container_factory(DispatchService, {**service_config, "DAY_CLOCK": day_clock})
     container.start()
     spy = BusSpy(service_config)
     with ClusterRpcProxy(service_config) as rpc:

@@ -159,7 +159,7 @@ def test_hours_count_by_the_palace_rules_and_granted_hours_stay_apart(dispatch, 
     d.check_in("g1", {"volunteer_id": "p1", "at": iso(15.5)})  # came for the last half hour
     grant = d.grant_hours("g1", {"volunteer_id": "p1", "hours": 1.5, "reason": "提前搬运设备"}, by="disp")
     assert grant["granted_by"] == "disp"
-    d.complete_delivery("g1", {"people_served": 120})
+    d.complete_delivery("g1", {"people_served": 120, "at": iso(16.5)})
     event = next(e for e in spy.wait_for("dispatch", "delivery_completed") if e["order_id"] == "g1")
     hours = {v["volunteer_id"]: (v["hours"], v["granted_hours"]) for v in event["volunteers"]}
     assert hours == {"s1": (2.0, 0.0), "p1": (0.0, 1.5)}
@@ -210,10 +210,10 @@ def test_a_volunteer_checks_in_with_the_code_shown_on_site(dispatch, service_con
     code = d.get_plan("k1")["sign_in_code"]
     assert len(code) == 6 and code.isdigit()
     with pytest.raises(Conflict) as err:
-        d.check_in("k1", {"volunteer_id": "s1"}, staff=False)
+        d.check_in("k1", {"volunteer_id": "s1", "at": iso(14)}, staff=False)
     assert err.value.code == "BAD_SIGN_IN_CODE"
-    assert d.check_in("k1", {"volunteer_id": "s1", "code": code}, staff=False)["checked_in_at"]
-    assert d.check_in("k1", {"volunteer_id": "p1"})["checked_in_at"]  # a dispatcher signs p1 in by hand
+    assert d.check_in("k1", {"volunteer_id": "s1", "code": code, "at": iso(14)}, staff=False)["checked_in_at"]
+    assert d.check_in("k1", {"volunteer_id": "p1", "at": iso(14)})["checked_in_at"]  # signed in by hand
 
 
 def test_a_large_palace_reads_a_shortlist_first_and_everyone_when_the_shortlist_cannot_staff(

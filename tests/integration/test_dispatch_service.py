@@ -5,9 +5,9 @@ import datetime as dt
 import eventlet
 import pytest
 
-from common.errors import Conflict, Forbidden
+from common.errors import Conflict, Forbidden, Invalid
 from tests.helpers import publish_event, wait_until
-from tests.integration.conftest import accepted, offers_of
+from tests.integration.conftest import CST, FREE, accepted, iso, offers_of
 
 
 def test_an_accepted_order_gets_offers_then_a_decline_goes_to_the_next_and_acceptance_schedules(
@@ -46,7 +46,7 @@ def test_an_accepted_order_gets_offers_then_a_decline_goes_to_the_next_and_accep
         d.check_out("o1", {"volunteer_id": cover["volunteer_id"]})
     with pytest.raises(Forbidden):
         d.check_in("o1", {"volunteer_id": "s1"})
-    d.complete_delivery("o1", {"people_served": 180})
+    d.complete_delivery("o1", {"people_served": 180, "at": end})
     (done,) = spy.wait_for("dispatch", "delivery_completed")
     hours = {v["volunteer_id"]: v["hours"] for v in done["volunteers"]}
     assert hours == {"p1": 2.0, cover["volunteer_id"]: 0.0}  # the one who never checked in gets none
@@ -169,3 +169,96 @@ def test_a_crew_accepting_at_the_same_moment_still_gets_the_order_scheduled(disp
             reply.result()
     wait_until(lambda: all(d.get_plan(oid)["status"] == "scheduled" for oid in orders), what="every order scheduled")
     assert len(spy.wait_for("dispatch", "order_scheduled", count=4)) == 4
+
+
+# ---------------------------------------------------------------- the day of the delivery
+
+
+def scheduled(d, service_config, order_id, start=14, end=18):
+    """An order whose crew accepted (the troupe's singer and player)."""
+    accepted(service_config, order_id, start=start, end=end)
+    for o in wait_until(lambda: len(offers_of(d, order_id)) == 2 and offers_of(d, order_id), what="offers"):
+        d.accept_offer(o["offer_id"], {"volunteer_id": o["volunteer_id"]})
+    return wait_until(lambda: (p := d.get_plan(order_id))["status"] == "scheduled" and p, what="scheduled")
+
+
+def china(text):
+    at = dt.datetime.fromisoformat(text).astimezone(CST)
+    return f"{at.month} 月 {at.day} 日 {at:%H:%M}"
+
+
+@pytest.mark.parametrize("day_clock", ["real"])
+def test_completion_a_week_before_the_slot_is_refused_and_changes_nothing(dispatch, service_config):
+    d, spy = dispatch
+    week = 4 * 24  # DAY is three days ahead: its 14:00 plus four days is a week away
+    for vid in ("s1", "s2", "s3", "p1", "p2"):
+        d.set_availability(vid, {"availability": [*FREE, {"start": iso(week + 8), "end": iso(week + 21)}]})
+    plan = scheduled(d, service_config, "w1", start=week + 14, end=week + 16)
+    assert dt.datetime.fromisoformat(plan["start"]) - dt.datetime.now(CST) > dt.timedelta(days=6, hours=12)
+    for body in ({"people_served": 100}, {"people_served": 100, "reason": "现场代签", "at": plan["end"]}):
+        with pytest.raises(Conflict) as err:  # a recorded time does not stand for the real clock
+            d.complete_delivery("w1", body)
+        assert err.value.code == "NOT_STARTED"
+        assert err.value.message == f"服务 {china(plan['start'])} 才开始，开始后才能记录服务完成。"
+    after = d.get_plan("w1")
+    assert after["status"] == "scheduled" and after["hours"] == [] and after.get("people_served") is None
+    eventlet.sleep(0.5)
+    assert "dispatch.delivery_completed" not in spy.types()
+
+
+@pytest.mark.parametrize("day_clock", ["real"])
+def test_check_in_before_it_opens_is_refused_with_when_it_opens(dispatch, service_config):
+    d, _ = dispatch
+    plan = scheduled(d, service_config, "c1")
+    opens = (dt.datetime.fromisoformat(plan["start"]) - dt.timedelta(hours=1)).isoformat()
+    (mine,) = d.list_offers("s1", "accepted")
+    assert dt.datetime.fromisoformat(mine["check_in_opens_at"]) == dt.datetime.fromisoformat(opens)
+    for body, staff in (({"volunteer_id": "s1", "code": plan["sign_in_code"]}, False), ({"volunteer_id": "p1"}, True)):
+        with pytest.raises(Conflict) as err:
+            d.check_in("c1", body, staff=staff)
+        assert err.value.code == "CHECK_IN_NOT_OPEN"
+        assert err.value.message == f"签到将于 {china(opens)} 开放。"
+    assert d.get_plan("c1")["attendance"] == []
+
+
+def test_completion_with_nobody_checked_in_needs_a_reason_and_then_counts_no_hours(dispatch, service_config):
+    d, spy = dispatch
+    plan = scheduled(d, service_config, "n1")
+    with pytest.raises(Invalid) as err:
+        d.complete_delivery("n1", {"people_served": 150, "at": plan["end"]})
+    assert err.value.code == "REASON_REQUIRED"
+    assert err.value.fields == {"reason": ["没有志愿者签到，请说明原因（例如：现场代签未登记）。"]}
+    assert d.get_plan("n1")["status"] == "scheduled"
+    done = d.complete_delivery("n1", {"people_served": 150, "at": plan["end"], "reason": "现场纸质签到，未在系统登记"})
+    assert done["status"] == "delivered"
+    rows = {r["volunteer_id"]: r for r in done["hours"]}
+    assert set(rows) == {"s1", "p1"}
+    assert all(
+        (r["hours"], r["hours_reason"], r["hours_reason_text"]) == (0.0, "not_checked_in", "未签到")
+        for r in rows.values()
+    )
+    (event,) = [e for e in spy.wait_for("dispatch", "delivery_completed") if e["order_id"] == "n1"]
+    assert {v["volunteer_id"]: v["hours"] for v in event["volunteers"]} == {"s1": 0.0, "p1": 0.0}
+    item = d.volunteer_hours("s1")["items"][0]
+    assert (item["order_id"], item["hours"], item["hours_reason"]) == ("n1", 0.0, "not_checked_in")
+
+
+def test_a_check_out_seconds_after_check_in_counts_nothing_and_says_why(dispatch, service_config):
+    d, _ = dispatch
+    plan = scheduled(d, service_config, "h1")
+    start = dt.datetime.fromisoformat(plan["start"])
+    d.check_in("h1", {"volunteer_id": "s1", "at": start.isoformat()})
+    d.check_out("h1", {"volunteer_id": "s1", "at": (start + dt.timedelta(seconds=10)).isoformat()})
+    d.check_in("h1", {"volunteer_id": "p1", "at": start.isoformat()})
+    d.check_out("h1", {"volunteer_id": "p1", "at": plan["end"]})
+    before = {a["volunteer_id"]: a for a in d.get_plan("h1")["attendance"]}  # shown before completion
+    assert (before["s1"]["hours"], before["s1"]["hours_reason"]) == (0.0, "short")
+    assert before["s1"]["hours_reason_text"] == "出勤不足 50%，未计时长"
+    slot = (dt.datetime.fromisoformat(plan["end"]) - start).total_seconds() / 3600  # the program's two hours
+    assert (before["p1"]["hours"], before["p1"]["hours_reason"]) == (slot, None)
+    done = d.complete_delivery("h1", {"people_served": 150, "at": plan["end"]})  # someone checked in: no reason
+    after = {a["volunteer_id"]: a for a in done["attendance"]}
+    assert (after["s1"]["hours"], after["s1"]["hours_reason"], after["p1"]["hours"]) == (0.0, "short", slot)
+    item = d.volunteer_hours("s1")["items"][0]
+    assert (item["hours"], item["hours_reason"], item["hours_reason_text"]) == (0.0, "short", "出勤不足 50%，未计时长")
+    assert d.volunteer_hours("p1")["items"][0]["hours_reason"] is None

@@ -197,6 +197,49 @@
                   el("td", {}, r.lost_on === "tie" || r.behind_by <= 0 ? t("同分") : t("{what}（少 {by}）", {what: CRITERIA[r.lost_on] || r.lost_on, by: r.behind_by})))))))));
       }));
   }
+  /* why a volunteer's hours are what they are (the API's code, in the reader's language) */
+  function hoursReason(a) {
+    if (!a) return "";
+    switch (a.hours_reason) {
+      case "not_checked_in": return t("未签到");
+      case "short": return t("出勤不足 {share}%，未计时长", {share: Math.round((a.min_attendance_share == null ? 0.5 : a.min_attendance_share) * 100)});
+      case "no_check_out": return t("未签退，时长计到服务结束");
+      case "too_short": return t("不足 6 分钟，未计时长");
+      case "granted": return t("调度员补记");
+      default: return a.hours_reason_text || "";
+    }
+  }
+  function attendanceCell(a) {
+    if (!a || (!a.checked_in_at && !a.hours_reason)) return "";
+    const time = a.checked_in_at ? App.fmtTime(a.checked_in_at) + (a.checked_out_at ? "–" + App.fmtTime(a.checked_out_at) : "") : "";
+    const counted = a.hours != null && (a.checked_out_at || a.hours_reason) ? t("{h} 小时", {h: a.hours}) : "";
+    const why = hoursReason(a);
+    return [time, counted || why ? el("div", {class: "muted hours-reason"}, [counted, why].filter(Boolean).join(" · ")) : null];
+  }
+  /* 服务完成: who checked in, and what it means for hours when nobody did, before confirming */
+  async function completeDialog(o, box) {
+    const plan = await App.api("GET", `/api/orders/${o.order_id}/plan`);
+    const attended = Object.fromEntries((plan.attendance || []).map(a => [a.volunteer_id, a]));
+    const present = (plan.crew || []).filter(c => (attended[c.volunteer_id] || {}).checked_in_at);
+    const nobody = !present.length;
+    const fields = [{name: "people_served", label: t("服务人次"), type: "number", value: o.audience_size}];
+    if (nobody) fields.push({name: "reason", label: t("没有签到的原因"), type: "textarea", hint: t("例如：现场代签未登记")});
+    edit(t("服务完成"), fields, async (data) => {
+      if (!data.reason) delete data.reason;
+      await App.api("POST", `/api/orders/${o.order_id}/complete`, data);
+      App.toast(t("已记录服务完成。"));
+      await refresh();
+    });
+    const crew = (plan.crew || []).map(c => {
+      const a = attended[c.volunteer_id];
+      return el("li", {dataset: {volunteer: c.volunteer_id}}, el("b", {}, c.name || name(c.volunteer_id)), " ",
+        a && a.checked_in_at ? attendanceCell(a) : el("span", {class: "muted"}, t("未签到")));
+    });
+    document.getElementById("edit-fields").prepend(el("div", {class: "complete-summary"},
+      el("p", {}, t("已签到 {n} / {total} 人", {n: present.length, total: (plan.crew || []).length})),
+      el("ul", {class: "list"}, crew),
+      nobody ? el("p", {class: "warn-nobody", role: "alert", style: "color:var(--red);font-weight:600"}, t("无人签到：志愿者不计服务时长，可稍后由调度员补记时长。")) : null));
+  }
   async function orderDetail(o, box) {
     const parts = [
       el("p", {}, t("地点："), o.site_address, " · ", t("联系人："), o.contact_name, " ", o.contact_phone),
@@ -211,7 +254,7 @@
         plan.start ? el("p", {}, App.span(plan.start, plan.end), plan.troupe_id ? " · " + ((troupes.find(x => x.troupe_id === plan.troupe_id) || {}).name || plan.troupe_id) : "") : null,
         plan.reason ? el("p", {class: "err"}, plan.reason) : null,
         plan.sign_in_code ? el("p", {}, t("签到码："), el("b", {}, plan.sign_in_code)) : null);
-      const attended = Object.fromEntries((plan.attendance || []).map(a => [a.volunteer_id, a]));
+      const attended = Object.fromEntries([...(plan.hours || []), ...(plan.attendance || [])].map(a => [a.volunteer_id, {...a}]));
       parts.push(el("table", {class: "offers"}, el("thead", {}, el("tr", {}, el("th", {}, t("志愿者")), el("th", {}, t("角色")), el("th", {}, t("状态")), el("th", {}, t("签到")), el("th", {}, ""))),
         el("tbody", {}, plan.offers.map(of => el("tr", {dataset: {volunteer: of.volunteer_id}},
           el("td", {}, name(of.volunteer_id), of.kind === "override" ? el("span", {class: "muted"}, " " + t("（指定）")) : null,
@@ -219,7 +262,7 @@
             (plan.phones || {})[of.volunteer_id] ? el("div", {}, el("a", {class: "tel", href: "tel:" + plan.phones[of.volunteer_id].replace(/[^0-9+]/g, "")}, plan.phones[of.volunteer_id])) : null),
           el("td", {}, of.skill),
           el("td", {}, badge(of.status, offerLabel(of.status)), of.reason ? el("div", {class: "muted"}, of.reason) : null),
-          el("td", {}, attended[of.volunteer_id] && attended[of.volunteer_id].checked_in_at ? App.fmtTime(attended[of.volunteer_id].checked_in_at) + (attended[of.volunteer_id].checked_out_at ? "–" + App.fmtTime(attended[of.volunteer_id].checked_out_at) : "") : ""),
+          el("td", {class: "attendance"}, attendanceCell(attended[of.volunteer_id])),
           el("td", {}, of.status === "accepted" && plan.status === "scheduled" ? [
             !(attended[of.volunteer_id] || {}).checked_in_at ? el("button", {type: "button", onclick: (e) => App.act(e.target, async () => {
               await App.api("POST", `/api/orders/${o.order_id}/check-in`, {volunteer_id: of.volunteer_id}); App.toast(t("已代为签到。")); await orderDetail(o, box);
@@ -245,8 +288,7 @@
         acts.append(el("button", {type: "button", onclick: () => askLoan(o)}, t("借用联盟队伍")));
       }
       if (plan.status === "scheduled") {
-        acts.append(el("button", {type: "button", class: "ok", onclick: () => edit(t("服务完成"), [{name: "people_served", label: t("服务人次"), type: "number", value: o.audience_size}],
-          async (data) => { await App.api("POST", `/api/orders/${o.order_id}/complete`, data); App.toast(t("已记录服务完成。")); await refresh(); })}, t("服务完成")));
+        acts.append(el("button", {type: "button", class: "ok", onclick: (e) => App.act(e.target, () => completeDialog(o, box))}, t("服务完成")));
       }
       if (plan.status === "delivered") {
         const served = plan.offers.filter(of => ["accepted", "no_show", "handed_over"].includes(of.status));

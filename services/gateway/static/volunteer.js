@@ -59,12 +59,28 @@
     App.toast(t("已签到。"));
     await loadSchedule();
   }
+  /* why the hours are what they are (the API's code, in the reader's language) */
+  function hoursReason(a) {
+    switch (a && a.hours_reason) {
+      case "not_checked_in": return t("未签到");
+      case "short": return t("出勤不足 {share}%，未计时长", {share: Math.round((a.min_attendance_share == null ? 0.5 : a.min_attendance_share) * 100)});
+      case "no_check_out": return t("未签退，时长计到服务结束");
+      case "too_short": return t("不足 6 分钟，未计时长");
+      default: return (a && a.hours_reason_text) || "";
+    }
+  }
   function dayTask(o) {
     const now = Date.now();
     const start = new Date(o.start).getTime(), end = new Date(o.end).getTime();
-    if (now < start - 12 * 3600000 || now > end + 12 * 3600000) return null;  // only on the day
+    const opens = o.check_in_opens_at ? new Date(o.check_in_opens_at).getTime() : start - 3600000;
+    if (now < opens) return el("div", {class: "muted opens"}, t("签到将于 {time} 开放", {time: App.fmt(o.check_in_opens_at || new Date(opens).toISOString())}));
+    if (now > end + 12 * 3600000) return null;  // only on the day
     const mine = attendance[o.order_id] || {};
-    if (mine.checked_out_at) return el("div", {class: "done"}, t("已签退 {time}", {time: App.fmtTime(mine.checked_out_at)}));
+    if (mine.checked_out_at) {
+      const why = hoursReason(mine);
+      return el("div", {class: "done"}, t("已签退 {time}", {time: App.fmtTime(mine.checked_out_at)}),
+        mine.hours != null ? el("div", {class: "muted hours-reason"}, [t("{h} 小时", {h: mine.hours}), why].filter(Boolean).join(" · ")) : null);
+    }
     if (mine.checked_in_at) {
       return el("div", {class: "actions"}, el("span", {class: "grow"}, t("已签到 {time}", {time: App.fmtTime(mine.checked_in_at)})),
         el("button", {type: "button", class: "primary", onclick: (e) => App.act(e.target, async () => {
@@ -108,7 +124,8 @@
     App.fill("hour-items", h.items.length ? h.items.map(i => el("li", {},
       el("div", {class: "row"}, el("b", {class: "grow"}, i.program_title || t("送文化服务")), el("span", {class: "score"}, t("{h} 小时", {h: (i.hours + i.granted_hours).toFixed(1)}))),
       el("div", {class: "muted"}, App.span(i.start, i.end)),
-      i.granted_hours ? el("div", {class: "muted"}, t("其中补记 {h} 小时", {h: i.granted_hours})) : null)) : el("li", {class: "empty"}, t("还没有服务时长记录。")));
+      i.hours_reason ? el("div", {class: "muted hours-reason"}, hoursReason(i)) : null,
+      i.granted_hours ? el("div", {class: "muted"}, t("调度员补记"), " · ", t("其中补记 {h} 小时", {h: i.granted_hours})) : null)) : el("li", {class: "empty"}, t("还没有服务时长记录。")));
   }
 
   /* ---------------------------------------------------------------- availability */
