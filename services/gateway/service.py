@@ -519,6 +519,8 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
         data = body(request)
         if who["role"] == "volunteer":
             data["volunteer_id"] = who["volunteer_id"]
+            if setting(self.config, "DAY_CLOCK", "real") != "recorded":
+                data.pop("at", None)  # a volunteer's check-in and -out are the moment they are sent
         if verb == "check_in":
             return call(self.dispatch.check_in, order_id, data, staff=who["role"] != "volunteer")
         return call(getattr(self.dispatch, verb), order_id, data)

@@ -63,6 +63,18 @@ class Dispatch:
         alliance = {"alliance_id": "a1", "name": "联盟", "palace_ids": ["p1", "p2"]}
         return [alliance] if palace_id in (None, "p1", "p2") else []
 
+    @rpc
+    def get_plan(self, order_id):
+        return {"order_id": order_id, "offers": [{"volunteer_id": "v1", "status": "accepted"}]}
+
+    @rpc
+    def check_in(self, order_id, data, staff=False):
+        return {"order_id": order_id, "received": data, "staff": staff}
+
+    @rpc
+    def check_out(self, order_id, data):
+        return {"order_id": order_id, "received": data}
+
 
 class Feedback:
     name = "feedback"
@@ -438,15 +450,18 @@ def test_a_dispatcher_places_an_urgent_order_for_a_union_of_the_palace(api):
     placed = r.json()
     assert placed["enterprise_id"] == "ent1" and placed["palace_id"] == "p1" and placed["status"] == "submitted"
     assert [o["order_id"] for o in ent.get(f"{base}/api/orders").json()["items"]] == [placed["order_id"]]
-    # the other rules still hold for an urgent order
-    r = disp.post(f"{base}/api/orders", json={**body, "urgent": True, "windows": [_soon(-2)]})
+    # the other rules still hold for an urgent order: a window that is over is refused; one under
+    # way is the delivery of today, entered on the day
+    r = disp.post(f"{base}/api/orders", json={**body, "urgent": True, "windows": [_soon(-4)]})
     assert r.status_code == 400 and r.json()["fields"]["windows.0.start"] == ["这个时间已经过去了。"]
+    r = disp.post(f"{base}/api/orders", json={**body, "urgent": True, "windows": [_soon(-1)], "client_ref": "now"})
+    assert r.status_code == 201, r.text
     # a union cannot make its own order urgent; a dispatcher orders for a known union only
     r = ent.post(f"{base}/api/orders", json={**order(windows=[tomorrow]), "urgent": True})
     assert r.status_code == 400 and "urgent" in r.json()["fields"]
     r = disp.post(f"{base}/api/orders", json={**body, "enterprise_id": "nobody", "urgent": True})
     assert r.status_code == 400 and "enterprise_id" in r.json()["fields"]
-    assert _count(ent, base) == 1
+    assert _count(ent, base) == 2
 
 
 def test_an_overlong_note_is_refused_with_its_length_and_nothing_is_cut(api):
@@ -469,3 +484,24 @@ def test_a_union_reads_its_own_record_for_the_forms_district(api):
     assert ent.get(f"{base}/api/enterprises/ent1").json()["district"] == "海宁"
     assert ent.get(f"{base}/api/enterprises/ent2").status_code == 403
     assert disp.get(f"{base}/api/enterprises/ent1").json()["palace_id"] == "p1"
+
+
+def test_a_volunteer_checks_in_and_out_at_the_moment_sent_and_only_staff_record_a_time(api, service_config):
+    base, _, ent, disp = api
+    oid = ent.post(f"{base}/api/orders", json=order()).json()["order_id"]
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    with ClusterRpcProxy(service_config) as proxy:
+        proxy.accounts.create_user(
+            {"username": "v1", "password": "password-1", "role": "volunteer", "palace_id": "p1", "volunteer_id": "v1"}
+        )
+    vol = requests.Session()
+    token = vol.post(f"{base}/api/login", json={"username": "v1", "password": "password-1"}).json()["token"]
+    vol.headers["Authorization"] = f"Bearer {token}"
+    backdated = {"code": "123456", "at": at(8)}
+    for verb in ("check-in", "check-out"):
+        sent = vol.post(f"{base}/api/orders/{oid}/{verb}", json=backdated).json()["received"]
+        assert "at" not in sent and sent["volunteer_id"] == "v1", verb
+    by_hand = disp.post(f"{base}/api/orders/{oid}/check-in", json={"volunteer_id": "v1", "at": at(14)}).json()
+    assert by_hand["received"]["at"] == at(14) and by_hand["staff"] is True
+
