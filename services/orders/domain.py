@@ -231,7 +231,7 @@ def window_problems(window: dict, at: dt.datetime, rules: dict | None = None, *,
         under_way = rules["urgent"] and start < at < end
         if start < at and not under_way:
             out.setdefault("start", []).append("这个时间已经过去了。")
-        if not rules["urgent"] and start < earliest_start(at, rules):
+        if not rules["urgent"] and rules["min_lead_hours"] > 0 and start < earliest_start(at, rules):
             out.setdefault("start", []).append(lead_message(at, rules))
     if end <= start:
         out.setdefault("end", []).append("结束时间应晚于开始时间。")

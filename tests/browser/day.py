@@ -17,7 +17,6 @@ import os
 import re
 import sys
 
-import requests
 from playwright.sync_api import expect, sync_playwright
 
 from tests.browser.journey import ARGS, CHROMIUM, CN, DESKTOP, DISPATCHER, ENTERPRISE, PALACE, PHONE, Journey
@@ -34,19 +33,6 @@ class Day(Journey):
         started = now - dt.timedelta(minutes=15 + now.minute % 15)
         return (ahead, ahead + dt.timedelta(minutes=90)), (started, started + dt.timedelta(minutes=90))
 
-    def allow_short_notice(self):
-        """A job that has already started cannot be ordered with a lead time: where the palace has
-        that setting, set it to none for this walk (its other settings kept). A palace without the
-        setting refuses the unknown field and needs nothing."""
-        palace = next(p for p in self.api(DISPATCHER, "GET", "/api/palaces") if p["palace_id"] == PALACE)
-        r = requests.put(
-            f"{self.base}/api/palaces/{PALACE}",
-            json={**palace, "min_lead_hours": 0},
-            headers={"Authorization": "Bearer " + self.tokens[DISPATCHER]},
-            timeout=30,
-        )
-        assert r.status_code == 200 or (r.status_code == 400 and "min_lead_hours" in r.text), r.text
-
     def scheduled(self, start: dt.datetime, end: dt.datetime) -> dict:
         """An order of the program placed, accepted and answered through the API; its plan."""
         for v in self.api(DISPATCHER, "GET", f"/api/volunteers?palace_id={PALACE}"):
@@ -55,11 +41,13 @@ class Day(Journey):
                 self.api(
                     DISPATCHER, "PUT", f"/api/volunteers/{v['volunteer_id']}/availability", {"availability": windows}
                 )
-        order = self.api(
-            ENTERPRISE,
+        order = self.api(  # the dispatcher's urgent order for the union: one may be under way already
+            DISPATCHER,
             "POST",
             "/api/orders",
             {
+                "enterprise_id": ENTERPRISE,
+                "urgent": True,
                 "program_id": PROGRAM,
                 "site_address": "经编产业园三号车间",
                 "district": "海宁",
@@ -86,7 +74,6 @@ class Day(Journey):
         )
 
     def run(self):
-        self.allow_short_notice()
         (ahead, ahead_end), (started, started_end) = self.windows()
         future = self.scheduled(ahead, ahead_end)
         today = self.scheduled(started, started_end)

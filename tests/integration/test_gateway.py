@@ -504,4 +504,3 @@ def test_a_volunteer_checks_in_and_out_at_the_moment_sent_and_only_staff_record_
         assert "at" not in sent and sent["volunteer_id"] == "v1", verb
     by_hand = disp.post(f"{base}/api/orders/{oid}/check-in", json={"volunteer_id": "v1", "at": at(14)}).json()
     assert by_hand["received"]["at"] == at(14) and by_hand["staff"] is True
-
