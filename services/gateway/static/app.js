@@ -71,6 +71,25 @@ const App = {
     return node;
   },
 
+  /* fill, but only when what it would show differs from what is shown: a refresh leaves the reader's
+     place, focus and selection alone. QR codes drawn after filling are left out of the comparison. */
+  refill(target, ...children) {
+    const node = typeof target === "string" ? document.getElementById(target) : target;
+    const next = document.createElement(node.tagName);
+    next.append(...children.flat(Infinity).filter(c => c !== null && c !== undefined && c !== false));
+    const looks = (n) => { const c = n.cloneNode(true); c.querySelectorAll(".qr").forEach(q => q.replaceChildren()); return c.innerHTML; };
+    if (node.childNodes.length && looks(node) === looks(next)) return node;
+    const path = [];
+    for (let e = document.activeElement; e && e !== node && node.contains(e); e = e.parentElement) path.unshift([...e.parentElement.children].indexOf(e));
+    node.replaceChildren(...next.childNodes);
+    if (path.length) {
+      let again = node;
+      for (const i of path) again = again && again.children[i];
+      if (again && again.focus) again.focus({preventScroll: true});
+    }
+    return node;
+  },
+
   fill(target, ...children) {
     const node = typeof target === "string" ? document.getElementById(target) : target;
     node.replaceChildren(...children.flat(Infinity).filter(c => c !== null && c !== undefined && c !== false));

@@ -106,6 +106,7 @@
 
   function orderItem(o) {
     const box = el("div", {class: "detail"});
+    box.refresh = () => (open.has(o.order_id) ? orderDetail(o, box) : null);
     const when = o.scheduled_start ? App.span(o.scheduled_start, o.scheduled_end) : (o.windows || []).map(w => App.span(w.start, w.end)).join("；");
     const toggle = () => { if (open.has(o.order_id)) { open.delete(o.order_id); box.replaceChildren(); } else { open.add(o.order_id); orderDetail(o, box); } };
     const actions = el("div", {class: "actions"});
@@ -178,7 +179,8 @@
             !people[of.volunteer_id] ? el("span", {class: "muted"}, " " + t("（联盟借用）")) : null),
           el("td", {}, of.skill),
           el("td", {}, badge(of.status, offerLabel(of.status)), of.reason ? el("div", {class: "muted"}, of.reason) : null),
-          el("td", {}, attended[of.volunteer_id] && attended[of.volunteer_id].checked_in_at ? App.fmtTime(attended[of.volunteer_id].checked_in_at) + (attended[of.volunteer_id].checked_out_at ? "–" + App.fmtTime(attended[of.volunteer_id].checked_out_at) : "") : ""),
+          el("td", {}, attended[of.volunteer_id] && attended[of.volunteer_id].checked_in_at ? [t("已签到 {time}", {time: App.fmtTime(attended[of.volunteer_id].checked_in_at)}),
+            attended[of.volunteer_id].checked_out_at ? el("div", {}, t("已签退 {time}", {time: App.fmtTime(attended[of.volunteer_id].checked_out_at)})) : null] : ""),
           el("td", {}, of.status === "accepted" && plan.status === "scheduled" ? [
             !(attended[of.volunteer_id] || {}).checked_in_at ? el("button", {type: "button", onclick: (e) => App.act(e.target, async () => {
               await App.api("POST", `/api/orders/${o.order_id}/check-in`, {volunteer_id: of.volunteer_id}); App.toast(t("已代为签到。")); await orderDetail(o, box);
@@ -220,7 +222,7 @@
       }
       parts.push(acts);
     }
-    App.fill(box, parts);
+    if (open.has(o.order_id)) App.refill(box, parts);  // redrawn only when something changed
   }
   let shownOrders = "";
   async function loadOrders() {
@@ -440,6 +442,8 @@
   App.poll(async () => {
     await loadBoard();
     if (!document.querySelector("[data-panel=orders]").hidden) await loadOrders();
+    // what is open follows too: a volunteer signed in elsewhere, an offer answered
+    await Promise.all([...document.querySelectorAll("#inbox .detail, #orders .detail")].filter(box => !box.closest("[hidden]")).map(box => box.refresh && box.refresh()));
   }, 5000);
   const first = location.hash.slice(1);
   if (first === "orders") loadOrders();
