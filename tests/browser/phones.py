@@ -78,11 +78,14 @@ MEASURE = """(minTarget) => {
     if (!inside) wide.push({what: describe(e), right: Math.round(r.right)});
   }
   const header = document.querySelector("header.top");
-  const rows = header ? new Set([...header.querySelectorAll(".brand, #bell, #who-name, #logout, .langs a")]
-    .filter(shown).map(e => Math.round(e.getBoundingClientRect().top / 8))).size : 0;
+  const rows = (items) => {  // how many rows the items take: their vertical middles, more than 12 px apart
+    const middles = items.filter(shown).map(e => { const r = e.getBoundingClientRect(); return r.top + r.height / 2; }).sort((a, b) => a - b);
+    return middles.filter((m, i) => i === 0 || m - middles[i - 1] > 12).length;
+  };
+  const headerRows = header ? rows([...header.querySelectorAll(".brand, #bell, #who-name, #logout, .langs a")]) : 0;
   const tabs = document.querySelector(".tabs");
-  const tabRows = tabs && shown(tabs) ? new Set([...tabs.querySelectorAll("[role=tab], a")].filter(shown).map(e => Math.round(e.getBoundingClientRect().top))).size : 0;
-  return {scrollWidth: doc.scrollWidth, width, small, wide: wide.slice(-6), headerRows: rows, tabRows,
+  const tabRows = tabs && shown(tabs) ? rows([...tabs.querySelectorAll("[role=tab], a")]) : 0;
+  return {scrollWidth: doc.scrollWidth, width, small, wide: wide.slice(-6), headerRows, tabRows,
           tabsScroll: tabs ? tabs.scrollWidth > tabs.clientWidth : false};
 }"""
 
@@ -101,7 +104,9 @@ class Phones:
         headers = {}
         if user:
             if user not in self.tokens:
-                r = requests.post(self.base + "/api/login", json={"username": user, "password": self.password}, timeout=10)
+                r = requests.post(
+                    self.base + "/api/login", json={"username": user, "password": self.password}, timeout=10
+                )
                 r.raise_for_status()
                 self.tokens[user] = r.json()["token"]
             headers["Authorization"] = "Bearer " + self.tokens[user]
@@ -132,53 +137,72 @@ class Phones:
         if changed:
             self.api("admin", "PUT", f"/api/palaces/{PALACE}", palace)
 
-    def scheduled_order(self, program: str, skill: str, start: dt.datetime, end: dt.datetime) -> tuple[str, str]:
-        """An order placed, accepted and taken by a volunteer: (order id, volunteer id)."""
-        for v in self.api(DISPATCHER, "GET", f"/api/volunteers?palace_id={PALACE}"):
-            if skill in v["skills"]:  # free then (the demo's availability is random by day)
-                windows = [*v["availability"], {"start": start.isoformat(), "end": end.isoformat()}]
-                self.api(DISPATCHER, "PUT", f"/api/volunteers/{v['volunteer_id']}/availability", {"availability": windows})
-        order = self.api(
-            ENTERPRISE,
-            "POST",
-            "/api/orders",
-            {
-                "program_id": program,
-                "site_address": "经编产业园职工之家三楼",
-                "district": "海宁",
-                "audience_size": 40,
-                "windows": [{"start": start.isoformat(), "end": end.isoformat()}],
-                "contact_name": "沈敏",
-                "contact_phone": "13905730000",
-                "client_ref": f"phones-{program}-{time.time_ns()}",
-            },
-        )
-        order_id = order["order_id"]
-        self.until("the order reaches the palace", lambda: self.api(ENTERPRISE, "GET", f"/api/orders/{order_id}")["status"] == "submitted")
-        self.api(DISPATCHER, "POST", f"/api/orders/{order_id}/accept", {})
-        offers = self.until(
-            f"an offer for {program}",
-            lambda: [
-                o
-                for o in self.api(DISPATCHER, "GET", f"/api/orders/{order_id}/plan", missing={"offers": []})["offers"]
-                if o["status"] == "pending"
-            ],
-        )
-        for offer in offers:
-            self.api(offer["volunteer_id"], "POST", f"/api/offers/{offer['offer_id']}/accept", {})
-        self.until("the order is scheduled", lambda: self.api(ENTERPRISE, "GET", f"/api/orders/{order_id}")["status"] == "scheduled")
-        return order_id, offers[0]["volunteer_id"]
+    def status(self, order_id: str) -> str:
+        return self.api(ENTERPRISE, "GET", f"/api/orders/{order_id}")["status"]
+
+    def offered(self, order_id: str):
+        """The offers sent for an order, or "nobody" when the planner found no one."""
+        plan = self.api(DISPATCHER, "GET", f"/api/orders/{order_id}/plan", missing={"offers": []})
+        if plan.get("status") == "unfulfillable":
+            return "nobody"
+        return [o for o in plan["offers"] if o["status"] == "pending"]
+
+    def scheduled_order(self, program: str, skill: str, start: dt.datetime) -> tuple[str, str]:
+        """An order placed, accepted and taken by a volunteer: (order id, volunteer id). Today, in the
+        first two-hour slot from `start` on where someone with the skill has nothing else."""
+        for slot in range(6):
+            begin = start + dt.timedelta(hours=2 * slot)
+            end = begin + dt.timedelta(hours=2)
+            for v in self.api(DISPATCHER, "GET", f"/api/volunteers?palace_id={PALACE}"):
+                if skill in v["skills"]:  # free then (the demo's availability is random by day)
+                    windows = [*v["availability"], {"start": begin.isoformat(), "end": end.isoformat()}]
+                    self.api(
+                        DISPATCHER,
+                        "PUT",
+                        f"/api/volunteers/{v['volunteer_id']}/availability",
+                        {"availability": windows},
+                    )
+            order = self.api(
+                ENTERPRISE,
+                "POST",
+                "/api/orders",
+                {
+                    "program_id": program,
+                    "site_address": "经编产业园职工之家三楼",
+                    "district": "海宁",
+                    "audience_size": 40,
+                    "windows": [{"start": begin.isoformat(), "end": end.isoformat()}],
+                    "contact_name": "沈敏",
+                    "contact_phone": "13905730000",
+                    "client_ref": f"phones-{program}-{time.time_ns()}",
+                },
+            )
+            order_id = order["order_id"]
+            self.until("the order reaches the palace", lambda oid=order_id: self.status(oid) == "submitted")
+            self.api(DISPATCHER, "POST", f"/api/orders/{order_id}/accept", {})
+            offers = self.until(f"an offer for {program}", lambda oid=order_id: self.offered(oid))
+            if offers == "nobody":  # everyone with the skill is busy then (an earlier run): the next slot
+                self.api(ENTERPRISE, "POST", f"/api/orders/{order_id}/cancel", {})
+                continue
+            for offer in offers:
+                self.api(offer["volunteer_id"], "POST", f"/api/offers/{offer['offer_id']}/accept", {})
+            self.until("the order is scheduled", lambda oid=order_id: self.status(oid) == "scheduled")
+            return order_id, offers[0]["volunteer_id"]
+        raise AssertionError(f"nobody with {skill} could be scheduled today")
 
     def build(self):
         self.no_lead_time()
         start = (dt.datetime.now(CN) + dt.timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
-        end = start + dt.timedelta(hours=2)
-        self.scheduled_id, self.volunteer = self.scheduled_order(SCHEDULED_PROGRAM, SCHEDULED_SKILL, start, end)
-        self.delivered_id, _ = self.scheduled_order(DELIVERED_PROGRAM, DELIVERED_SKILL, start, end)
+        self.scheduled_id, self.volunteer = self.scheduled_order(SCHEDULED_PROGRAM, SCHEDULED_SKILL, start)
+        self.delivered_id, _ = self.scheduled_order(DELIVERED_PROGRAM, DELIVERED_SKILL, start)
         self.api(DISPATCHER, "POST", f"/api/orders/{self.delivered_id}/complete", {"people_served": 38})
         survey = self.until(
             "the survey is open",
-            lambda: (s := self.api(ENTERPRISE, "GET", f"/api/orders/{self.delivered_id}/survey", missing={})).get("status") == "open" and s,
+            lambda: (
+                (s := self.api(ENTERPRISE, "GET", f"/api/orders/{self.delivered_id}/survey", missing={})).get("status")
+                == "open"
+                and s
+            ),
         )
         self.survey_link = survey["link"]
         self.survey_token = survey["link"].rstrip("/").rsplit("/", 1)[-1]
@@ -214,11 +238,23 @@ class Phones:
         page.wait_for_timeout(250)  # let the last paint settle
         m = page.evaluate(MEASURE, MIN_TARGET)
         label = f"{width} {name}"
-        self.pages.append({"page": label, "scrollWidth": m["scrollWidth"], "small": len(m["small"]), "headerRows": m["headerRows"], "tabRows": m["tabRows"]})
+        self.pages.append(
+            {
+                "page": label,
+                "scrollWidth": m["scrollWidth"],
+                "small": len(m["small"]),
+                "headerRows": m["headerRows"],
+                "tabRows": m["tabRows"],
+            }
+        )
         if m["scrollWidth"] > width:
-            self.failures.append(f"{label}: the page is {m['scrollWidth']} px wide on a {width} px screen; sticking out: {m['wide']}")
+            self.failures.append(
+                f"{label}: the page is {m['scrollWidth']} px wide on a {width} px screen; sticking out: {m['wide']}"
+            )
         for s in m["small"]:
-            self.failures.append(f"{label}: {s['what']} is {s['height']} px high ({s['width']} px wide), under {MIN_TARGET}")
+            self.failures.append(
+                f"{label}: {s['what']} is {s['height']} px high ({s['width']} px wide), under {MIN_TARGET}"
+            )
         if m["headerRows"] > 1:
             self.failures.append(f"{label}: the header takes {m['headerRows']} rows")
         if m["tabRows"] > 1:
@@ -346,10 +382,17 @@ class Phones:
         expect(counted).to_be_visible()
         before = int(re.search(r"已收到 (\d+) 份评议", item.inner_text()).group(1))
         ent.evaluate("window.__stayed = true")
-        self.api(None, "POST", f"/api/surveys/{self.survey_token}/responses", {"overall": 5, "client_ref": f"phones-{time.time_ns()}"})
+        self.api(
+            None,
+            "POST",
+            f"/api/surveys/{self.survey_token}/responses",
+            {"overall": 5, "client_ref": f"phones-{time.time_ns()}"},
+        )
         started = time.time()
         try:
-            expect(item).to_contain_text(f"已收到 {before + 1} 份评议", timeout=25_000)  # polled every 8 s, stored within a few
+            expect(item).to_contain_text(
+                f"已收到 {before + 1} 份评议", timeout=25_000
+            )  # polled every 8 s, stored within a few
             assert ent.evaluate("window.__stayed === true"), "the page was reloaded"
             self.followed["enterprise_responses_s"] = round(time.time() - started, 1)
         except AssertionError as err:
@@ -375,7 +418,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="http://127.0.0.1:8000")
     parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "songwenhua-demo"))
-    parser.add_argument("--screens", default=None, help="keep a screenshot of each page here (phone-<width>-<page>.png)")
+    parser.add_argument(
+        "--screens", default=None, help="keep a screenshot of each page here (phone-<width>-<page>.png)"
+    )
     args = parser.parse_args(argv)
     phones = Phones(args.base, args.password, args.screens)
     summary = phones.run()
