@@ -82,10 +82,18 @@ MEASURE = """(minTarget) => {
     const middles = items.filter(shown).map(e => { const r = e.getBoundingClientRect(); return r.top + r.height / 2; }).sort((a, b) => a - b);
     return middles.filter((m, i) => i === 0 || m - middles[i - 1] > 12).length;
   };
+  const overlaps = [];  // header items drawn over one another
+  if (header) {
+    const items = [...header.querySelectorAll(".brand, #bell, #who-name, #logout, .langs a")].filter(shown)
+      .map(e => [e, e.getBoundingClientRect()]).sort((a, b) => a[1].left - b[1].left);
+    for (let i = 1; i < items.length; i++) {
+      if (items[i][1].left < items[i - 1][1].right - 1) overlaps.push(describe(items[i - 1][0]) + " / " + describe(items[i][0]));
+    }
+  }
   const headerRows = header ? rows([...header.querySelectorAll(".brand, #bell, #who-name, #logout, .langs a")]) : 0;
   const tabs = document.querySelector(".tabs");
   const tabRows = tabs && shown(tabs) ? rows([...tabs.querySelectorAll("[role=tab], a")]) : 0;
-  return {scrollWidth: doc.scrollWidth, width, small, wide: wide.slice(-6), headerRows, tabRows,
+  return {scrollWidth: doc.scrollWidth, width, small, wide: wide.slice(-6), headerRows, tabRows, overlaps,
           tabsScroll: tabs ? tabs.scrollWidth > tabs.clientWidth : false};
 }"""
 
@@ -255,6 +263,8 @@ class Phones:
             self.failures.append(
                 f"{label}: {s['what']} is {s['height']} px high ({s['width']} px wide), under {MIN_TARGET}"
             )
+        if m["overlaps"]:
+            self.failures.append(f"{label}: header items drawn over one another: {m['overlaps']}")
         if m["headerRows"] > 1:
             self.failures.append(f"{label}: the header takes {m['headerRows']} rows")
         if m["tabRows"] > 1:
@@ -399,6 +409,30 @@ class Phones:
             self.failures.append(f"the enterprise's open details did not show the new answer: {str(err)[:300]}")
         ent.context.close()
 
+    def language(self, browser):
+        """English from the header keeps the tab one is on, and its dates name the month."""
+        for width, height in VIEWPORTS:
+            self.english(browser, width, height)
+
+    def english(self, browser, width: int, height: int):
+        ent = self.open(browser, width, height, ENTERPRISE)
+        self.tab(ent, "orders")
+        self.tap(ent.locator("header .langs a[href^='/lang/en']"))
+        try:
+            expect(ent.locator("html")).to_have_attribute("lang", "en")
+            ent.wait_for_selector("body[data-ready]", state="attached")
+            expect(ent.locator("[data-tab=orders]")).to_have_attribute("aria-selected", "true")
+            assert ent.url.endswith("#orders"), ent.url
+            expect(ent.locator("#orders li .muted").first).to_contain_text(
+                re.compile(
+                    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{2}:\d{2}"
+                )
+            )
+            self.check(ent, width, "enterprise-orders-en")
+        except AssertionError as err:
+            self.failures.append(f"switching to English: {str(err)[:300]}")
+        ent.context.close()
+
     def run(self):
         self.build()
         with sync_playwright() as p:
@@ -407,6 +441,7 @@ class Phones:
                 for width, height in VIEWPORTS:
                     self.walk(browser, width, height)
                 self.stale(browser)
+                self.language(browser)
             finally:
                 browser.close()
         for failure in self.failures:
