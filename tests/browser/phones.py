@@ -373,12 +373,16 @@ class Phones:
         row = item.locator(f"tr[data-volunteer='{self.volunteer}']")
         expect(row.locator("button", has_text="代签到")).to_be_visible()
         dsp.evaluate("window.__stayed = true")
+        row.locator("button", has_text="缺席").focus()  # the reader's place: kept through the redraw
         self.api(DISPATCHER, "POST", f"/api/orders/{self.scheduled_id}/check-in", {"volunteer_id": self.volunteer})
         started = time.time()
         try:
-            expect(row).to_contain_text("已签到", timeout=12_000)  # the board polls every 5 s
+            # the board polls every 5 s; a busy machine may make a tick slow
+            expect(row).to_contain_text("已签到", timeout=20_000)
             expect(row.locator("button", has_text="代签到")).to_have_count(0)
             assert dsp.evaluate("window.__stayed === true"), "the page was reloaded"
+            focused = dsp.evaluate("document.activeElement.textContent")
+            assert focused == "缺席", f"the focus moved to {focused!r}"
             self.followed = {"dispatcher_check_in_s": round(time.time() - started, 1)}
         except AssertionError as err:
             self.failures.append(f"the dispatcher's open details did not show the check-in: {str(err)[:300]}")

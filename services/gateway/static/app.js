@@ -79,13 +79,16 @@ const App = {
     next.append(...children.flat(Infinity).filter(c => c !== null && c !== undefined && c !== false));
     const looks = (n) => { const c = n.cloneNode(true); c.querySelectorAll(".qr").forEach(q => q.replaceChildren()); return c.innerHTML; };
     if (node.childNodes.length && looks(node) === looks(next)) return node;
+    const focused = node.contains(document.activeElement) && document.activeElement !== node ? document.activeElement : null;
     const path = [];
-    for (let e = document.activeElement; e && e !== node && node.contains(e); e = e.parentElement) path.unshift([...e.parentElement.children].indexOf(e));
+    for (let e = focused; e && e !== node; e = e.parentElement) path.unshift([...e.parentElement.children].indexOf(e));
     node.replaceChildren(...next.childNodes);
-    if (path.length) {
+    if (focused) {  // the same control again: where it was, or else the one with the same words
+      const same = (e) => e && e.tagName === focused.tagName && e.textContent === focused.textContent;
       let again = node;
       for (const i of path) again = again && again.children[i];
-      if (again && again.focus) again.focus({preventScroll: true});
+      if (!same(again)) again = [...node.querySelectorAll(focused.tagName)].find(same);
+      if (again) again.focus({preventScroll: true});
     }
     return node;
   },
