@@ -166,3 +166,32 @@ def test_the_day_of_a_delivery_in_a_browser(ui_system):
     hours = requests.get(f"{base}/api/volunteers/{summary['today_volunteer']}/hours", headers=near, timeout=10).json()
     item = next(i for i in hours["items"] if i["order_id"] == summary["today_order"])
     assert (item["hours"], item["hours_reason"], item["hours_reason_text"]) == (0.0, "short", "出勤不足 50%，未计时长")
+
+
+def test_phone_screens_fit_and_open_details_follow(ui_system):
+    """Every page and tab of every role at 360×740 and 390×844 (tests/browser/phones.py): no sideways
+    scrolling, touch targets at least 44 px high, one header row; open details refresh by themselves."""
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.browser.phones", "--base", ui_system, "--password", PASSWORD],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=500,
+    )
+    failures = [line for line in run.stdout.splitlines() if line.startswith("FAIL")]
+    assert run.returncode == 0, "\n".join(failures[:60]) or (run.stdout[-3000:] + run.stderr[-6000:])
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert summary["failures"] == 0
+    assert {p["page"].split(" ", 1)[1] for p in summary["pages"]} >= {
+        "login",
+        "register",
+        "survey",
+        "enterprise-orders",
+        "enterprise-details",
+        "dispatcher-details",
+        "reports",
+        "volunteer-schedule",
+        "volunteer-notifications",
+    }
+    assert all(p["scrollWidth"] <= int(p["page"].split(" ", 1)[0]) for p in summary["pages"])
+    assert set(summary["followed"]) == {"dispatcher_check_in_s", "enterprise_responses_s"}

@@ -71,6 +71,28 @@ const App = {
     return node;
   },
 
+  /* fill, but only when what it would show differs from what is shown: a refresh leaves the reader's
+     place, focus and selection alone. QR codes drawn after filling are left out of the comparison. */
+  refill(target, ...children) {
+    const node = typeof target === "string" ? document.getElementById(target) : target;
+    const next = document.createElement(node.tagName);
+    next.append(...children.flat(Infinity).filter(c => c !== null && c !== undefined && c !== false));
+    const looks = (n) => { const c = n.cloneNode(true); c.querySelectorAll(".qr").forEach(q => q.replaceChildren()); return c.innerHTML; };
+    if (node.childNodes.length && looks(node) === looks(next)) return node;
+    const focused = node.contains(document.activeElement) && document.activeElement !== node ? document.activeElement : null;
+    const path = [];
+    for (let e = focused; e && e !== node; e = e.parentElement) path.unshift([...e.parentElement.children].indexOf(e));
+    node.replaceChildren(...next.childNodes);
+    if (focused) {  // the same control again: where it was, or else the one with the same words
+      const same = (e) => e && e.tagName === focused.tagName && e.textContent === focused.textContent;
+      let again = node;
+      for (const i of path) again = again && again.children[i];
+      if (!same(again)) again = [...node.querySelectorAll(focused.tagName)].find(same);
+      if (again) again.focus({preventScroll: true});
+    }
+    return node;
+  },
+
   fill(target, ...children) {
     const node = typeof target === "string" ? document.getElementById(target) : target;
     node.replaceChildren(...children.flat(Infinity).filter(c => c !== null && c !== undefined && c !== false));
@@ -198,8 +220,11 @@ const App = {
   /* times: stored in UTC, shown in China time */
   fmt(iso, opts) {
     if (!iso) return "";
-    const locale = window.LANG === "en" ? "en-GB" : "zh-CN";
-    return new Intl.DateTimeFormat(locale, {timeZone: "Asia/Shanghai", month: "numeric", day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit", hour12: false, ...(opts || {})}).format(new Date(iso));
+    if (window.LANG === "en") {  // "Tue 8 Dec 14:00": the month by name, never a number read two ways
+      return new Intl.DateTimeFormat("en-GB", {timeZone: "Asia/Shanghai", month: "short", day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit", hour12: false, ...(opts || {})})
+        .format(new Date(iso)).replace(/,\s*/g, " ");
+    }
+    return new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", month: "numeric", day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit", hour12: false, ...(opts || {})}).format(new Date(iso));
   },
   fmtTime(iso) { return App.fmt(iso, {month: undefined, day: undefined, weekday: undefined}); },
   span(start, end) { return start ? App.fmt(start) + "–" + App.fmtTime(end) : ""; },
@@ -238,6 +263,15 @@ const App = {
     return show;
   },
 };
+
+/* switching language keeps the tab one is on: the header's links carry the #tab to the page they return to */
+document.addEventListener("click", (event) => {
+  const a = event.target.closest && event.target.closest(".langs a");
+  if (!a || !location.hash) return;
+  const url = new URL(a.href, location.href);
+  url.searchParams.set("next", (url.searchParams.get("next") || "/").split("#")[0] + location.hash);
+  a.href = url.pathname + url.search;
+});
 
 const ORDER_STATUS = {
   submitted: t("待受理"), accepted: t("已受理"), rejected: t("已拒绝"), scheduled: t("已排期"),

@@ -106,6 +106,7 @@
 
   function orderItem(o) {
     const box = el("div", {class: "detail"});
+    box.refresh = () => (open.has(o.order_id) ? orderDetail(o, box) : null);
     const when = o.scheduled_start ? App.span(o.scheduled_start, o.scheduled_end) : (o.windows || []).map(w => App.span(w.start, w.end)).join("；");
     const toggle = () => { if (open.has(o.order_id)) { open.delete(o.order_id); box.replaceChildren(); } else { open.add(o.order_id); orderDetail(o, box); } };
     const actions = el("div", {class: "actions"});
@@ -211,7 +212,8 @@
   }
   function attendanceCell(a) {
     if (!a || (!a.checked_in_at && !a.hours_reason)) return "";
-    const time = a.checked_in_at ? App.fmtTime(a.checked_in_at) + (a.checked_out_at ? "–" + App.fmtTime(a.checked_out_at) : "") : "";
+    const time = a.checked_in_at ? [t("已签到 {time}", {time: App.fmtTime(a.checked_in_at)}),
+      a.checked_out_at ? el("div", {}, t("已签退 {time}", {time: App.fmtTime(a.checked_out_at)})) : null] : "";
     const counted = a.hours != null && (a.checked_out_at || a.hours_reason) ? t("{h} 小时", {h: a.hours}) : "";
     const why = hoursReason(a);
     return [time, counted || why ? el("div", {class: "muted hours-reason"}, [counted, why].filter(Boolean).join(" · ")) : null];
@@ -306,7 +308,7 @@
       }
       parts.push(acts);
     }
-    App.fill(box, parts);
+    if (open.has(o.order_id)) App.refill(box, parts);  // redrawn only when something changed
   }
   let shownOrders = "";
   async function loadOrders() {
@@ -537,6 +539,8 @@
   App.poll(async () => {
     await loadBoard();
     if (!document.querySelector("[data-panel=orders]").hidden) await loadOrders();
+    // what is open follows too: a volunteer signed in elsewhere, an offer answered
+    await Promise.all([...document.querySelectorAll("#inbox .detail, #orders .detail")].filter(box => !box.closest("[hidden]")).map(box => box.refresh && box.refresh()));
   }, 5000);
   const first = location.hash.slice(1);
   if (first === "orders") loadOrders();

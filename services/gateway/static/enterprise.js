@@ -164,10 +164,11 @@
       await App.api("POST", `/api/orders/${o.order_id}/confirm`); App.toast(t("已确认服务。")); await loadOrders();
     })}, t("确认已服务")));
     parts.push(actions);
-    App.fill(box, parts);
+    if (open.has(o.order_id)) App.refill(box, parts);  // redrawn only when something changed
   }
   function orderItem(o) {
     const box = el("div", {class: "detail"});
+    box.refresh = () => (open.has(o.order_id) ? details(o, box) : null);
     const li = el("li", {dataset: {order: o.order_id, status: o.status}},
       el("div", {class: "row"},
         el("b", {class: "grow"}, o.program_title || o.custom_request || t("自定义需求")),
@@ -185,7 +186,10 @@
   async function loadOrders(force) {
     const page = await App.api("GET", "/api/orders?per_page=100");
     const seen = JSON.stringify(page.items);
-    if (seen === shown && force !== true) return;  // nothing changed: keep what the reader is looking at
+    if (seen === shown && force !== true) {  // nothing changed: keep what the reader is looking at; what is open follows
+      await Promise.all([...document.querySelectorAll("#orders .detail")].map(box => box.refresh && box.refresh()));
+      return;
+    }
     shown = seen;
     App.fill("orders", page.items.length ? page.items.map(orderItem) : el("li", {class: "empty"}, t("还没有订单。")));
   }

@@ -167,9 +167,20 @@
   }
 
   const link = await App.api("GET", `/api/volunteers/${vid}/calendar`);
-  const ics = document.getElementById("ics-link");
-  ics.href = link.webcal;
-  ics.textContent = link.url;
+  document.getElementById("ics-link").href = link.webcal;
+  const feed = App.fill("ics-url", link.url);
+  feed.title = link.url;
+  document.getElementById("ics-copy").onclick = async () => {
+    try {
+      await navigator.clipboard.writeText(link.url);
+      App.toast(t("地址已复制。"));
+    } catch (e) {  // no clipboard (plain http, an older phone): the address is selected for a long press
+      feed.style.whiteSpace = "normal";
+      feed.style.overflowWrap = "anywhere";
+      getSelection().selectAllChildren(feed);
+      App.toast(t("请长按选中的地址复制。"));
+    }
+  };
   document.addEventListener("tab", (e) => {
     if (e.detail === "hours") loadHours();
     if (e.detail === "free") loadFree();
