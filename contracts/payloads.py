@@ -104,6 +104,13 @@ class _ByDispatcher(Schema):
     urgent = fields.Boolean(load_default=False)
 
 
+class PlacedBy(StrictSchema):
+    """Who placed an order: the union itself, or its palace's dispatcher (an admin) for it."""
+
+    username = Text(max_length=100)
+    role = OneOf(("enterprise", "dispatcher", "admin"))
+
+
 class PlaceOrderRequest(PlaceOrder, _ByDispatcher):
     """POST /api/orders: an enterprise union's order (its own enterprise_id and palace by
     default; palace_id may name a palace of its palace's alliance), or a dispatcher's for a union."""
@@ -187,6 +194,9 @@ class OrderOut(Schema):
     responses = fields.Integer(allow_none=True)
     delivery_confirmed_at = Time(allow_none=True)
     series_id = fields.String(allow_none=True)
+    # placed by the palace within the lead time; who placed it (orders from before: false, null)
+    urgent = fields.Boolean(dump_default=False)
+    placed_by = fields.Nested(PlacedBy, allow_none=True, dump_default=None)
     created_at = Time()
     updated_at = Time()
 

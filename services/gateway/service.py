@@ -394,12 +394,14 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
             "urgent": urgent,
         }
 
-    def _placing(self, request) -> tuple[dict, dict]:
+    def _placing(self, request) -> tuple[dict, dict, dict]:
         """An order as placed: by an enterprise union for itself, or by a dispatcher (an admin)
         for a union of their palace, then `urgent` may skip the lead time. The order goes to the
         union's own palace, or to a palace of its alliance named in `palace_id`, and only for a
-        program of that palace. Returns the payload for orders and the palace's time rules."""
+        program of that palace. Returns the payload for orders, the palace's time rules and who
+        placed it."""
         who = self._who(request, ("enterprise", "dispatcher", "admin"))
+        by = {"username": who["username"], "role": who["role"]}
         data = body(request)
         urgent = data.pop("urgent", False)
         if not isinstance(urgent, bool):
@@ -432,8 +434,8 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
                     fields={"palace_id": ["只能向本单位所属的文化宫或其联盟内的文化宫点单。"]},
                 )
         if not isinstance(palace_id, str):
-            return data, {}  # the contract refuses it with its message
-        return data, self._time_rules(palace_id, urgent)
+            return data, {}, by  # the contract refuses it with its message
+        return data, self._time_rules(palace_id, urgent), by
 
     def _order(self, request, order_id: str, roles: tuple[str, ...], crew_may_see: bool = False) -> tuple[dict, dict]:
         who = self._who(request, roles)
@@ -451,16 +453,16 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
     def place_order(self, request):
         """An enterprise union orders; a dispatcher may order for a union of their palace, with
         `urgent: true` sooner than the palace's lead time."""
-        data, rules = self._placing(request)
+        data, rules, by = self._placing(request)
         title = self._program_title(data, data["palace_id"] if isinstance(data["palace_id"], str) else None)
-        return 201, call(self.orders.place_order, data, program_title=title, rules=rules)
+        return 201, call(self.orders.place_order, data, program_title=title, rules=rules, placed_by=by)
 
     @http("POST", "/api/orders/recurring")
     def place_recurring(self, request):
         """A series of orders, e.g. a weekly class for eight weeks (an iCalendar RRULE)."""
-        data, rules = self._placing(request)
+        data, rules, by = self._placing(request)
         title = self._program_title(data, data["palace_id"] if isinstance(data["palace_id"], str) else None)
-        return 201, call(self.orders.place_recurring, data, program_title=title, rules=rules)
+        return 201, call(self.orders.place_recurring, data, program_title=title, rules=rules, placed_by=by)
 
     @http("GET", "/api/orders")
     def list_orders(self, request):

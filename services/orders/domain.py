@@ -59,7 +59,16 @@ def move(order: dict, target: str, at: dt.datetime, reason: str | None = None) -
     }
 
 
-def new_order(order_id: str, data: dict, program_title: str | None, at: dt.datetime) -> dict:
+def new_order(
+    order_id: str,
+    data: dict,
+    program_title: str | None,
+    at: dt.datetime,
+    urgent: bool = False,
+    placed_by: dict | None = None,
+) -> dict:
+    """`urgent`: placed by the palace within the lead time; `placed_by`: who placed it
+    ({"username", "role"}), a dispatcher or an admin when the palace ordered for the union."""
     return {
         "order_id": order_id,
         "enterprise_id": data["enterprise_id"],
@@ -77,6 +86,8 @@ def new_order(order_id: str, data: dict, program_title: str | None, at: dt.datet
         "note": data.get("note"),
         "client_ref": data.get("client_ref"),
         "series_id": data.get("series_id"),
+        "urgent": bool(urgent),
+        "placed_by": dict(placed_by) if placed_by else None,
         "status": "submitted",
         "history": [{"status": "submitted", "at": at, "reason": None}],
         "scheduled_start": None,
@@ -89,6 +100,11 @@ def new_order(order_id: str, data: dict, program_title: str | None, at: dt.datet
         "created_at": at,
         "updated_at": at,
     }
+
+
+def placed_by_palace(order: dict) -> bool:
+    """Placed for the union by its palace (a dispatcher or an admin)."""
+    return (order.get("placed_by") or {}).get("role") in ("dispatcher", "admin")
 
 
 def amend(order: dict, changes: dict, at: dt.datetime, program_title: str | None = None) -> tuple[dict, list[str]]:

@@ -10,10 +10,16 @@ from services.orders import domain, repository
 
 
 def place_order(
-    data: dict, uow, program_title: str | None = None, rules: dict | None = None, checked: bool = False
+    data: dict,
+    uow,
+    program_title: str | None = None,
+    rules: dict | None = None,
+    checked: bool = False,
+    placed_by: dict | None = None,
 ) -> dict:
-    """`rules` are the palace's time rules (defaults where missing); a resubmission of a placed
-    order returns it whatever the time now."""
+    """`rules` are the palace's time rules (defaults where missing; `urgent` is recorded on the
+    order); `placed_by` who placed it. A resubmission of a placed order returns it whatever the
+    time now."""
     enterprise = repository.get_enterprise(uow.db, data["enterprise_id"], uow.session)
     if data.get("client_ref"):
         placed = repository.find_by_client_ref(uow.db, data["enterprise_id"], data["client_ref"], uow.session)
@@ -21,13 +27,22 @@ def place_order(
             return placed
     if not checked:
         domain.check_windows(data["windows"], now(), rules)
-    order = domain.new_order(new_id(), {**data, "enterprise_name": enterprise["name"]}, program_title, now())
+    order = domain.new_order(
+        new_id(),
+        {**data, "enterprise_name": enterprise["name"]},
+        program_title,
+        now(),
+        urgent=domain.time_rules(rules)["urgent"],
+        placed_by=placed_by,
+    )
     repository.insert(uow, order)
     uow.emit("order_placed", **domain.snapshot(order))
     return order
 
 
-def place_recurring(data: dict, uow, program_title: str | None = None, rules: dict | None = None) -> list[dict]:
+def place_recurring(
+    data: dict, uow, program_title: str | None = None, rules: dict | None = None, placed_by: dict | None = None
+) -> list[dict]:
     """Place every order of a series at once. Each occurrence has a reference derived from the
     series, so sending the same series again returns the orders already placed."""
     try:
@@ -51,7 +66,9 @@ def place_recurring(data: dict, uow, program_title: str | None = None, rules: di
             {**base, "windows": [w], "client_ref": f"{series}-{n:02d}", "series_id": series},
             uow,
             program_title,
+            {"urgent": domain.time_rules(rules)["urgent"]},
             checked=True,
+            placed_by=placed_by,
         )
         for n, w in enumerate(windows, 1)
     ]

@@ -23,25 +23,44 @@ class OrdersService:
     store = MongoStore("orders", indexes=repository.ensure_indexes)
 
     @rpc
-    def place_order(self, payload: dict, program_title: str | None = None, rules: dict | None = None) -> dict:
+    def place_order(
+        self,
+        payload: dict,
+        program_title: str | None = None,
+        rules: dict | None = None,
+        placed_by: dict | None = None,
+    ) -> dict:
         """Place an order for an enterprise union; emits order_placed. `rules`: the palace's time
-        rules (min_lead_hours, horizon_days; urgent skips the lead time), the defaults without."""
+        rules (min_lead_hours, horizon_days; urgent skips the lead time), the defaults without;
+        `placed_by`: who placed it ({"username", "role"}), recorded on the order with `urgent`."""
         data = load(payloads.PlaceOrder, payload)
         rules = load(payloads.TimeRules, rules or {})
+        by = load(payloads.PlacedBy, placed_by) if placed_by else None
         try:
-            order = self.store.transaction(lambda uow: handlers.place_order(data, uow, program_title, rules))
+            order = self.store.transaction(
+                lambda uow: handlers.place_order(data, uow, program_title, rules, placed_by=by)
+            )
         except DuplicateKeyError:  # the same form sent twice at once: both get the one order
             order = repository.find_by_client_ref(self.store.db, data["enterprise_id"], data["client_ref"])
         return _out.dump(order)
 
     @rpc
-    def place_recurring(self, payload: dict, program_title: str | None = None, rules: dict | None = None) -> list[dict]:
+    def place_recurring(
+        self,
+        payload: dict,
+        program_title: str | None = None,
+        rules: dict | None = None,
+        placed_by: dict | None = None,
+    ) -> list[dict]:
         """Place a series of orders (a first window and an RRULE); sending it again adds nothing."""
         data = load(payloads.PlaceRecurringOrder, payload)
         rules = load(payloads.TimeRules, rules or {})
+        by = load(payloads.PlacedBy, placed_by) if placed_by else None
         for attempt in range(3):
             try:
-                orders = self.store.transaction(lambda uow: handlers.place_recurring(data, uow, program_title, rules))
+                orders = self.store.transaction(
+                    lambda uow: handlers.place_recurring(data, uow, program_title, rules, placed_by=by)
+                )
                 return _out.dump(orders, many=True)
             except DuplicateKeyError:  # the same series sent twice at once: the second sees the first
                 if attempt == 2:

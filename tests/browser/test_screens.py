@@ -195,3 +195,30 @@ def test_phone_screens_fit_and_open_details_follow(ui_system):
     }
     assert all(p["scrollWidth"] <= int(p["page"].split(" ", 1)[0]) for p in summary["pages"])
     assert set(summary["followed"]) == {"dispatcher_check_in_s", "enterprise_responses_s"}
+
+
+def test_the_order_rules_as_a_clerk_meets_them_and_an_urgent_order_by_the_palace(ui_system):
+    """tests/browser/orders.py; ORDER_SCREENS=<folder> keeps its screenshots (desktop and phone)."""
+    base = ui_system
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.browser.orders", "--base", base, "--password", PASSWORD]
+        + (["--screens", os.environ["ORDER_SCREENS"]] if os.environ.get("ORDER_SCREENS") else []),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+
+    # the mistakes placed nothing; the dispatcher's urgent order is the one more the union has
+    enterprise = login(base, "haining-jingbian")
+    page = requests.get(f"{base}/api/orders?per_page=1", headers=enterprise, timeout=10).json()
+    assert page["total"] == summary["orders_before"] + 1
+    order = requests.get(f"{base}/api/orders/{summary['order_id']}", headers=enterprise, timeout=10).json()
+    assert order["urgent"] is True and order["status"] == "submitted"
+    assert order["placed_by"] == {"username": "dispatcher-haining", "role": "dispatcher"}
+    assert len(order["windows"]) == 1 and order["note"] == "企业临时来电，明天上午职工大会后。"
+    # leave the palace's inbox as the demo had it
+    r = requests.post(f"{base}/api/orders/{order['order_id']}/cancel", json={}, headers=enterprise, timeout=10)
+    assert r.status_code == 200, r.text

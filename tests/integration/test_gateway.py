@@ -449,7 +449,10 @@ def test_a_dispatcher_places_an_urgent_order_for_a_union_of_the_palace(api):
     assert r.status_code == 201, r.text
     placed = r.json()
     assert placed["enterprise_id"] == "ent1" and placed["palace_id"] == "p1" and placed["status"] == "submitted"
-    assert [o["order_id"] for o in ent.get(f"{base}/api/orders").json()["items"]] == [placed["order_id"]]
+    # the order keeps that it was urgent and who placed it; the union sees it among its own
+    assert placed["urgent"] is True and placed["placed_by"] == {"username": "disp1", "role": "dispatcher"}
+    (seen,) = ent.get(f"{base}/api/orders").json()["items"]
+    assert seen["order_id"] == placed["order_id"] and seen["urgent"] and seen["placed_by"]["role"] == "dispatcher"
     # the other rules still hold for an urgent order: a window that is over is refused; one under
     # way is the delivery of today, entered on the day
     r = disp.post(f"{base}/api/orders", json={**body, "urgent": True, "windows": [_soon(-4)]})
@@ -462,6 +465,9 @@ def test_a_dispatcher_places_an_urgent_order_for_a_union_of_the_palace(api):
     r = disp.post(f"{base}/api/orders", json={**body, "enterprise_id": "nobody", "urgent": True})
     assert r.status_code == 400 and "enterprise_id" in r.json()["fields"]
     assert _count(ent, base) == 2
+    # the union's own order: not urgent, placed by its own account
+    own = ent.post(f"{base}/api/orders", json=order()).json()
+    assert own["urgent"] is False and own["placed_by"] == {"username": "ent1", "role": "enterprise"}
 
 
 def test_an_overlong_note_is_refused_with_its_length_and_nothing_is_cut(api):

@@ -230,6 +230,13 @@ def test_a_recurring_order_places_the_series_once_even_when_sent_twice(orders):
     assert starts == sorted(starts) and len(set(starts)) == 8
     listed = o.list_orders({"enterprise_id": "ent1", "per_page": 100})
     assert listed["total"] == 8
+    assert not any(x["urgent"] for x in first) and all(x["placed_by"] is None for x in first)
+    # placed by the palace for the union: every order of the series says so
+    by = {"username": "disp1", "role": "dispatcher"}
+    urgent = o.place_recurring({**series, "rrule": "FREQ=WEEKLY;COUNT=2"}, rules={"urgent": True}, placed_by=by)
+    assert [(x["urgent"], x["placed_by"]) for x in urgent] == [(True, by), (True, by)]
+    with pytest.raises(Invalid):
+        o.place_order(order_payload(), placed_by={"username": "x", "role": "volunteer"})
     with pytest.raises(Invalid) as err:
         o.place_recurring({**series, "rrule": "FREQ=WEEKLY"})
     assert "rrule" in err.value.fields

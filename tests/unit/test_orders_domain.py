@@ -31,6 +31,17 @@ def test_a_new_order_is_submitted_with_its_history():
     order = an_order()
     assert order["status"] == "submitted"
     assert order["history"] == [{"status": "submitted", "at": T0, "reason": None}]
+    assert order["urgent"] is False and order["placed_by"] is None and not domain.placed_by_palace(order)
+
+
+def test_an_order_keeps_that_the_palace_placed_it_urgently_and_who_did():
+    by = {"username": "dispatcher-haining", "role": "dispatcher"}
+    order = domain.new_order("o2", an_order(), "劳动者之歌", T0, urgent=True, placed_by=by)
+    assert order["urgent"] is True and order["placed_by"] == by and domain.placed_by_palace(order)
+    own = domain.new_order("o3", an_order(), None, T0, placed_by={"username": "ent1", "role": "enterprise"})
+    assert not domain.placed_by_palace(own)
+    amended, _ = domain.amend(order, {"audience_size": 50}, T0)
+    assert amended["urgent"] is True and amended["placed_by"] == by
 
 
 @pytest.mark.parametrize(

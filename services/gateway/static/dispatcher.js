@@ -122,6 +122,7 @@
     const li = el("li", {dataset: {order: o.order_id, status: o.status}},
       el("div", {class: "row"}, el("b", {class: "grow"}, o.program_title || o.custom_request || t("自定义需求")), badge(o.status, statusLabel(o.status))),
       el("div", {}, o.enterprise_name || o.enterprise_id, " · ", o.district, " · ", t("{n} 人", {n: o.audience_size})),
+      placedBy(o),
       el("div", {class: "muted"}, when),
       actions,
       el("button", {type: "button", class: "link", onclick: toggle}, t("详情")),
@@ -244,6 +245,7 @@
   }
   async function orderDetail(o, box) {
     const parts = [
+      placedBy(o),
       el("p", {}, t("地点："), o.site_address, " · ", t("联系人："), o.contact_name, " ", o.contact_phone),
       o.custom_request ? el("p", {}, t("自定义需求："), o.custom_request) : null,
       o.note ? el("p", {class: "muted"}, t("备注："), o.note) : null,
@@ -520,6 +522,56 @@
         await loadAlliance();
       })}, tr.shared ? t("取消共享") : t("向联盟共享")) : null)))));
   }
+
+  /* ---------------------------------------------------------------- an urgent order placed for a union */
+  /* "加急 · 调度员代下（name）" on an order the palace placed for the union */
+  function placedBy(o) {
+    const by = o.placed_by;
+    if (!by || by.role === "enterprise") return null;
+    const text = by.role === "admin"
+      ? (o.urgent ? t("加急 · 管理员代下（{name}）", {name: by.username}) : t("管理员代下（{name}）", {name: by.username}))
+      : (o.urgent ? t("加急 · 调度员代下（{name}）", {name: by.username}) : t("调度员代下（{name}）", {name: by.username}));
+    return el("div", {class: o.urgent ? "placed-by urgent" : "placed-by"}, text);
+  }
+  const urgentDialog = document.getElementById("urgent-dialog");
+  const urgentForm = document.getElementById("urgent-form");
+  let unions = [], urgentRef = null;
+  function prefillUnion() {
+    const u = unions.find(x => x.enterprise_id === urgentForm.elements.enterprise_id.value);
+    if (!u) return;
+    urgentForm.elements.site_address.value = u.address || "";
+    urgentForm.elements.district.value = u.district || "";
+    if (u.contact_name) urgentForm.elements.contact_name.value = u.contact_name;
+    if (u.contact_phone) urgentForm.elements.contact_phone.value = u.contact_phone;
+  }
+  async function openUrgent() {
+    const [list, palaces] = await Promise.all([
+      App.api("GET", "/api/enterprises?palace_id=" + pid), App.api("GET", "/api/palaces"), programs.length ? null : loadPeople()]);
+    unions = list;
+    urgentForm.reset();
+    App.clearErrors(urgentForm);
+    urgentRef = App.ref();
+    App.fill("urgent-enterprise", el("option", {value: ""}, t("请选择企业工会")), unions.map(u => el("option", {value: u.enterprise_id}, u.name)));
+    App.fill("urgent-program", el("option", {value: ""}, t("请选择节目")), programs.map(p => el("option", {value: p.program_id}, p.title + " · " + kindLabel(p.kind))));
+    const palace = palaces.find(p => p.palace_id === palaceId) || {};
+    const districts = new Set([...(palace.districts || []).map(d => d.name), ...unions.map(u => u.district)].filter(Boolean));
+    App.fill("urgent-districts", [...districts].map(d => el("option", {value: d})));
+    urgentDialog.showModal();
+  }
+  urgentForm.elements.enterprise_id.addEventListener("change", prefillUnion);
+  urgentForm.addEventListener("input", () => { urgentRef = urgentRef || App.ref(); });
+  urgentDialog.querySelector("[data-close]").onclick = () => urgentDialog.close();
+  document.querySelectorAll(".urgent-open").forEach(b => { b.onclick = () => App.act(b, openUrgent); });
+  App.bindForm(urgentForm, async (data) => {
+    const start = App.fromLocal(document.getElementById("urgent-start").value);
+    const end = App.fromLocal(document.getElementById("urgent-end").value);
+    const payload = {...data, urgent: true, client_ref: urgentRef, windows: start || end ? [{start, end}] : []};
+    const placed = await App.api("POST", "/api/orders", payload);
+    urgentRef = null;
+    urgentDialog.close();
+    App.toast(t("已为{name}下了加急订单。", {name: placed.enterprise_name || placed.enterprise_id}));
+    await refresh();
+  });
 
   /* ---------------------------------------------------------------- refresh */
   async function refresh() {

@@ -172,6 +172,7 @@
     const li = el("li", {dataset: {order: o.order_id, status: o.status}},
       el("div", {class: "row"},
         el("b", {class: "grow"}, o.program_title || o.custom_request || t("自定义需求")),
+        o.placed_by && o.placed_by.role !== "enterprise" ? el("span", {class: "badge placed-by"}, t("文化宫代下")) : null,
         badge(o.status, statusLabel(o.status))),
       el("div", {class: "muted"}, when(o), " · ", o.site_address, " · ", t("{n} 人", {n: o.audience_size})),
       o.status === "closed" && o.satisfaction != null ? el("div", {class: "satisfaction"}, t("满意度 {s} 分（{n} 份评议）", {s: o.satisfaction.toFixed(2), n: o.responses || 0})) : null,
