@@ -111,6 +111,7 @@ test-integration: venv
 
 test-e2e: venv
 	bash scripts/ensure_rabbit.sh
+	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q tests/e2e
 
 asyncapi: venv
