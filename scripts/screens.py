@@ -1,8 +1,9 @@
 """Refresh the screenshots of every main screen under docs/screens/ (`make screens`).
 
 Starts the whole system afresh in a temporary data directory with the demo data, walks each
-role's main path in headless Chromium (tests/browser/journey.py, the same path the browser tests
-walk) and keeps a picture of each screen on the way. Nothing of an existing `make run` is touched.
+role's main path and the day of a delivery in headless Chromium (tests/browser/journey.py and
+day.py, the paths the browser tests walk), keeping a picture of each screen on the way, then the
+main screens on phones (tests/browser/phones.py, at 360 and 390 px). Nothing of an existing `make run` is touched.
 """
 
 from __future__ import annotations
@@ -21,6 +22,23 @@ import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "songwenhua-demo"
+# of the phone pictures tests/browser/phones.py takes, the ones kept in docs/screens/
+PHONE_SCREENS = [
+    f"phone-360-{page}.png"
+    for page in (
+        "login",
+        "register-volunteer",
+        "survey",
+        "enterprise-orders",
+        "enterprise-details",
+        "dispatcher-board",
+        "dispatcher-details",
+        "volunteer-offers",
+        "volunteer-schedule",
+        "volunteer-hours",
+        "volunteer-notifications",
+    )
+] + ["phone-390-survey.png", "phone-390-volunteer-schedule.png"]
 
 
 def free_port() -> int:
@@ -77,23 +95,28 @@ def main(argv=None) -> int:
         for name in os.listdir(args.out):
             if name.endswith(".png"):
                 os.remove(os.path.join(args.out, name))
+        for walk in ("journey", "day"):  # each role's main path, then the day of a delivery
+            run = subprocess.run(
+                [sys.executable, "-m", f"tests.browser.{walk}", "--base", base, "--password", PASSWORD]
+                + ["--screens", args.out],
+                cwd=ROOT,
+            )
+            if run.returncode != 0:
+                return run.returncode
+        # the phones: every page is measured at both sizes; the main ones are kept at 360 px
+        phones = os.path.join(data, "phones")
         run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tests.browser.journey",
-                "--base",
-                base,
-                "--password",
-                PASSWORD,
-                "--screens",
-                args.out,
-            ],
+            [sys.executable, "-m", "tests.browser.phones", "--base", base, "--password", PASSWORD]
+            + ["--screens", phones],
             cwd=ROOT,
         )
-        if run.returncode == 0:
-            print(f"screenshots in {os.path.relpath(args.out, ROOT)}/: " + ", ".join(sorted(os.listdir(args.out))))
-        return run.returncode
+        if run.returncode != 0:
+            return run.returncode
+        for name in PHONE_SCREENS:
+            shutil.copy(os.path.join(phones, name), os.path.join(args.out, name))
+        login = os.path.join(args.out, "login.png")  # the day's walk pictures its sign-in again
+        print(f"screenshots in {os.path.relpath(args.out, ROOT)}/: " + ", ".join(sorted(os.listdir(args.out))))
+        return 0 if os.path.exists(login) else 1
     finally:
         system.send_signal(signal.SIGINT)
         try:
