@@ -11,6 +11,7 @@ import re
 from urllib.parse import quote
 
 import jinja2
+from babel.dates import format_datetime
 from werkzeug.utils import redirect, send_from_directory
 from werkzeug.wrappers import Response
 
@@ -165,14 +166,11 @@ class Pages:
         )
 
 
-MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
 def _starts(survey: dict, lang: str) -> str | None:
-    """When a survey not open yet begins, in China time: “12 月 8 日 14:00”."""
+    """When a survey not open yet begins, in China time: “12 月 8 日 14:00”, “Tue 8 Dec 14:00”."""
     if not survey.get("starts_at"):
         return None
     at = dt.datetime.fromisoformat(survey["starts_at"]).astimezone(dt.timezone(dt.timedelta(hours=8)))
     if lang == "en":
-        return f"{at.day} {MONTHS_EN[at.month - 1]} {at:%H:%M}"
+        return format_datetime(at, "EEE d MMM HH:mm", tzinfo=at.tzinfo, locale="en")
     return f"{at.month} 月 {at.day} 日 {at:%H:%M}"
