@@ -29,7 +29,9 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "expiring": ("邀约即将到期和已过期", ("dispatcher", "admin")),
     "no_show": ("志愿者缺席", ("dispatcher", "admin")),
     "unfulfillable": ("无法安排的订单", ("dispatcher", "admin")),
-    "account": ("注册审核", ("volunteer", "enterprise")),
+    # told once, when a registration is approved: before the person could ever mute it, so it is
+    # not among the kinds their settings list
+    "account": ("注册审核", ()),
 }
 assert set(KINDS) == set(NOTIFICATION_KINDS)
 CHANNEL_LABELS = {"inbox": "站内消息", "email": "电子邮件", "webhook": "短信/微信"}

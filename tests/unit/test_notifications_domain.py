@@ -156,8 +156,8 @@ def test_external_channels_need_an_address_an_opt_in_and_the_channel_configured(
 
 
 def test_each_role_sees_the_kinds_meant_for_it():
-    assert domain.kinds_for("volunteer") == ["offer", "reminder", "assignment", "account"]
-    assert domain.kinds_for("enterprise") == ["reminder", "order_status", "survey", "account"]
+    assert domain.kinds_for("volunteer") == ["offer", "reminder", "assignment"]
+    assert domain.kinds_for("enterprise") == ["reminder", "order_status", "survey"]
     assert "declined" in domain.kinds_for("dispatcher") and "offer" not in domain.kinds_for("dispatcher")
 
 
