@@ -10,16 +10,14 @@ It prints a JSON summary and exits non-zero at the first step that does not happ
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import json
-import os
 import re
 import sys
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser.journey import ARGS, CHROMIUM, CN, DESKTOP, DISPATCHER, ENTERPRISE, PALACE, PHONE, Journey
+from tests.browser import journey
+from tests.browser.journey import CN, DESKTOP, DISPATCHER, ENTERPRISE, PALACE, PHONE, Journey
 
 PROGRAM = "haining-baduanjin"  # 八段锦 ×1, 90 minutes
 SKILL = "八段锦"
@@ -78,16 +76,7 @@ class Day(Journey):
         future = self.scheduled(ahead, ahead_end)
         today = self.scheduled(started, started_end)
         self.summary.update(future_order=future["order_id"], today_order=today["order_id"])
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-            try:
-                self._day(browser, future, today)
-            except Exception:
-                self.evidence()
-                raise
-            finally:
-                browser.close()
-        return self.summary
+        return self.in_browser(self._day, future, today)
 
     def _day(self, browser, future, today):
         pages = self.pages = []
@@ -174,16 +163,5 @@ class Day(Journey):
             assert not page.errors, page.errors
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", default="http://127.0.0.1:8000")
-    parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "songwenhua-demo"))
-    parser.add_argument("--screens", default=None, help="keep a screenshot of each step here")
-    args = parser.parse_args(argv)
-    summary = Day(args.base, args.password, args.screens).run()
-    print(json.dumps(summary, ensure_ascii=False))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(journey.main(walk=Day, doc=__doc__))

@@ -63,14 +63,14 @@ class Journey:
         self.tokens: dict[str, str] = {}
 
     # ------------------------------------------------------------ helpers
-    def api(self, user: str, method: str, path: str, payload=None, missing=None):
-        if user not in self.tokens:
+    def api(self, user: str | None, method: str, path: str, payload=None, missing=None):
+        """A call as ``user`` (signed in once), or as nobody (the audience) with ``None``."""
+        if user is not None and user not in self.tokens:
             r = requests.post(self.base + "/api/login", json={"username": user, "password": self.password}, timeout=10)
             r.raise_for_status()
             self.tokens[user] = r.json()["token"]
-        r = requests.request(
-            method, self.base + path, json=payload, headers={"Authorization": "Bearer " + self.tokens[user]}, timeout=30
-        )
+        headers = {"Authorization": "Bearer " + self.tokens[user]} if user is not None else {}
+        r = requests.request(method, self.base + path, json=payload, headers=headers, timeout=30)
         if r.status_code == 404 and missing is not None:
             return missing
         if r.status_code >= 400:
@@ -161,19 +161,24 @@ class Journey:
                     DISPATCHER, "PUT", f"/api/volunteers/{v['volunteer_id']}/availability", {"availability": windows}
                 )
 
-    def run(self):
-        start, end = self.window()
-        self.prepare(start, end)
+    def in_browser(self, walk, *args):
+        """Run ``walk(browser, *args)`` in a fresh headless Chromium; on a failure, keep what each
+        open screen showed. Returns the summary."""
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             try:
-                self._run(browser, start, end)
+                walk(browser, *args)
             except Exception:
                 self.evidence()
                 raise
             finally:
                 browser.close()
         return self.summary
+
+    def run(self):
+        start, end = self.window()
+        self.prepare(start, end)
+        return self.in_browser(self._run, start, end)
 
     def _run(self, browser, start, end):
         pages = self.pages = []
@@ -496,13 +501,14 @@ class Journey:
             assert not page.errors, f"script errors on {page.url}: {page.errors}"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None, walk: type[Journey] = Journey, doc: str | None = None) -> int:
+    """The command line of a browser walk: its summary as the last line printed."""
+    parser = argparse.ArgumentParser(description=(doc or __doc__).splitlines()[0])
     parser.add_argument("--base", default="http://127.0.0.1:8000")
     parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "songwenhua-demo"))
     parser.add_argument("--screens", default=None, help="keep a screenshot of each main screen here")
     args = parser.parse_args(argv)
-    summary = Journey(args.base, args.password, args.screens).run()
+    summary = walk(args.base, args.password, args.screens).run()
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 

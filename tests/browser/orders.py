@@ -13,16 +13,15 @@ non-zero at the first step that does not happen.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import json
 import os
 import re
 import sys
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser.journey import ARGS, CHROMIUM, CN, DESKTOP, DISPATCHER, ENTERPRISE, PALACE, PHONE, PROGRAM, Journey
+from tests.browser import journey
+from tests.browser.journey import CN, DESKTOP, DISPATCHER, ENTERPRISE, PALACE, PHONE, PROGRAM, Journey
 
 FMT = "%Y-%m-%dT%H:%M"
 NOTE_MAX = 1000
@@ -30,16 +29,7 @@ NOTE_MAX = 1000
 
 class OrderRules(Journey):
     def run(self):
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-            try:
-                self._rules(browser)
-            except Exception:
-                self.evidence()
-                raise
-            finally:
-                browser.close()
-        return self.summary
+        return self.in_browser(self._rules)
 
     def count(self) -> int:
         return self.api(ENTERPRISE, "GET", "/api/orders?per_page=1")["total"]
@@ -180,16 +170,5 @@ def _rgb(hex_color: str) -> str:
     return "rgb({}, {}, {})".format(*(int(h[i : i + 2], 16) for i in (0, 2, 4)))
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", default="http://127.0.0.1:8000")
-    parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "songwenhua-demo"))
-    parser.add_argument("--screens", default=None, help="keep screenshots of the screens here")
-    args = parser.parse_args(argv)
-    summary = OrderRules(args.base, args.password, args.screens).run()
-    print(json.dumps(summary, ensure_ascii=False))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(journey.main(walk=OrderRules, doc=__doc__))

@@ -22,10 +22,9 @@ import re
 import sys
 import time
 
-import requests
 from playwright.sync_api import expect, sync_playwright
 
-from tests.browser.journey import ARGS, CHROMIUM, CN
+from tests.browser.journey import ARGS, CHROMIUM, CN, Journey
 
 VIEWPORTS = [(360, 740), (390, 844)]
 PALACE = "haining"
@@ -98,41 +97,14 @@ MEASURE = """(minTarget) => {
 }"""
 
 
-class Phones:
+class Phones(Journey):
     def __init__(self, base: str, password: str, screens: str | None):
-        self.base = base.rstrip("/")
-        self.password = password
-        self.screens = screens
-        self.tokens: dict[str, str] = {}
+        super().__init__(base, password, screens)
         self.failures: list[str] = []
         self.pages: list[dict] = []
 
-    # ------------------------------------------------------------ the API
-    def api(self, user: str | None, method: str, path: str, payload=None, missing=None):
-        headers = {}
-        if user:
-            if user not in self.tokens:
-                r = requests.post(
-                    self.base + "/api/login", json={"username": user, "password": self.password}, timeout=10
-                )
-                r.raise_for_status()
-                self.tokens[user] = r.json()["token"]
-            headers["Authorization"] = "Bearer " + self.tokens[user]
-        r = requests.request(method, self.base + path, json=payload, headers=headers, timeout=30)
-        if r.status_code == 404 and missing is not None:
-            return missing
-        if r.status_code >= 400:
-            raise AssertionError(f"{method} {path} → {r.status_code} {r.text}")
-        return r.json()
-
     def until(self, what: str, check, seconds: float = 40):
-        deadline = time.time() + seconds
-        while time.time() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(0.3)
-        raise AssertionError(f"did not happen within {seconds:g} s: {what}")
+        return super().until(what, check, seconds)
 
     def status(self, order_id: str) -> str:
         return self.api(ENTERPRISE, "GET", f"/api/orders/{order_id}")["status"]

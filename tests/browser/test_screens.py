@@ -24,6 +24,21 @@ def login(base: str, username: str) -> dict:
     return {"Authorization": "Bearer " + r.json()["token"]}
 
 
+def walk(program: str, base: str, *extra: str, timeout: float = 400) -> dict:
+    """Run a browser walk (tests/browser/<program>.py) in its own process; its JSON summary.
+    A walk that fails shows the lines it printed as FAIL first, then its last output."""
+    run = subprocess.run(
+        [sys.executable, "-m", f"tests.browser.{program}", "--base", base, "--password", PASSWORD, *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    failures = [line for line in run.stdout.splitlines() if line.startswith("FAIL")]
+    assert run.returncode == 0, "\n".join(failures[:60]) or (run.stdout[-3000:] + run.stderr[-6000:])
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def ui_system(request, vhost_pipeline, mongo_uri):
     from urllib.parse import urlparse
@@ -52,15 +67,7 @@ def ui_system(request, vhost_pipeline, mongo_uri):
 
 def test_each_role_main_path_in_a_browser(ui_system):
     base = ui_system
-    run = subprocess.run(
-        [sys.executable, "-m", "tests.browser.journey", "--base", base, "--password", PASSWORD],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
-    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    summary = walk("journey", base)
 
     # what the screens did is what the system holds
     enterprise = login(base, "haining-jingbian")
@@ -132,15 +139,7 @@ def test_the_day_of_a_delivery_in_a_browser(ui_system):
     checked in, a check-out right after check-in explained on both screens."""
     base = ui_system
     screens = os.path.join(ROOT, "var", "log", "browser", "day")
-    run = subprocess.run(
-        [sys.executable, "-m", "tests.browser.day", "--base", base, "--password", PASSWORD, "--screens", screens],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
-    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    summary = walk("day", base, "--screens", screens)
 
     # what the screens showed is what the API says
     volunteer = login(base, summary["future_volunteer"])
@@ -171,16 +170,7 @@ def test_the_day_of_a_delivery_in_a_browser(ui_system):
 def test_phone_screens_fit_and_open_details_follow(ui_system):
     """Every page and tab of every role at 360×740 and 390×844 (tests/browser/phones.py): no sideways
     scrolling, touch targets at least 44 px high, one header row; open details refresh by themselves."""
-    run = subprocess.run(
-        [sys.executable, "-m", "tests.browser.phones", "--base", ui_system, "--password", PASSWORD],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=500,
-    )
-    failures = [line for line in run.stdout.splitlines() if line.startswith("FAIL")]
-    assert run.returncode == 0, "\n".join(failures[:60]) or (run.stdout[-3000:] + run.stderr[-6000:])
-    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    summary = walk("phones", ui_system, timeout=500)
     assert summary["failures"] == 0
     assert {p["page"].split(" ", 1)[1] for p in summary["pages"]} >= {
         "login",
@@ -200,16 +190,8 @@ def test_phone_screens_fit_and_open_details_follow(ui_system):
 def test_the_order_rules_as_a_clerk_meets_them_and_an_urgent_order_by_the_palace(ui_system):
     """tests/browser/orders.py; ORDER_SCREENS=<folder> keeps its screenshots (desktop and phone)."""
     base = ui_system
-    run = subprocess.run(
-        [sys.executable, "-m", "tests.browser.orders", "--base", base, "--password", PASSWORD]
-        + (["--screens", os.environ["ORDER_SCREENS"]] if os.environ.get("ORDER_SCREENS") else []),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
-    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    screens = ["--screens", os.environ["ORDER_SCREENS"]] if os.environ.get("ORDER_SCREENS") else []
+    summary = walk("orders", base, *screens, timeout=300)
 
     # the mistakes placed nothing; the dispatcher's urgent order is the one more the union has
     enterprise = login(base, "haining-jingbian")
