@@ -224,7 +224,7 @@ const App = {
       return new Intl.DateTimeFormat("en-GB", {timeZone: "Asia/Shanghai", month: "short", day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit", hour12: false, ...(opts || {})})
         .format(new Date(iso)).replace(/,\s*/g, " ");
     }
-    return new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", month: "numeric", day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit", hour12: false, ...(opts || {})}).format(new Date(iso));
+    return new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", month: "long", day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit", hour12: false, ...(opts || {})}).format(new Date(iso));
   },
   fmtTime(iso) { return App.fmt(iso, {month: undefined, day: undefined, weekday: undefined}); },
   span(start, end) { return start ? App.fmt(start) + "–" + App.fmtTime(end) : ""; },

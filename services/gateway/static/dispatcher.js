@@ -245,7 +245,6 @@
   }
   async function orderDetail(o, box) {
     const parts = [
-      placedBy(o),
       el("p", {}, t("地点："), o.site_address, " · ", t("联系人："), o.contact_name, " ", o.contact_phone),
       o.custom_request ? el("p", {}, t("自定义需求："), o.custom_request) : null,
       o.note ? el("p", {class: "muted"}, t("备注："), o.note) : null,
