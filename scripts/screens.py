@@ -47,6 +47,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+MANAGEMENT = "http://127.0.0.1:15672/api"
+GUEST = ("guest", "guest")
+
+
+def own_vhost(env: dict) -> str | None:
+    """On the local broker, a vhost of its own for the run, deleted afterwards: the run's queues
+    and messages never stay behind in the broker's default vhost. A broker of your own
+    (AMQP_URI set) is used as given."""
+    if env.get("AMQP_URI"):
+        return None
+    vhost = f"screens-{os.getpid()}"
+    requests.put(f"{MANAGEMENT}/vhosts/{vhost}", auth=GUEST, timeout=30).raise_for_status()
+    requests.put(
+        f"{MANAGEMENT}/permissions/{vhost}/guest",
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+        auth=GUEST,
+        timeout=30,
+    ).raise_for_status()
+    env["AMQP_URI"] = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    return vhost
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "screens"))
@@ -64,6 +86,7 @@ def main(argv=None) -> int:
         "LOG_LEVEL": "WARNING",
     }
     env.pop("MONGO_URI", None)
+    vhost = own_vhost(env)
     base = f"http://127.0.0.1:{port}"
     log = open(os.path.join(data, "run.log"), "w")
     system = subprocess.Popen(
@@ -125,6 +148,8 @@ def main(argv=None) -> int:
             system.kill()
         log.close()
         shutil.rmtree(data, ignore_errors=True)
+        if vhost:
+            requests.delete(f"{MANAGEMENT}/vhosts/{vhost}", auth=GUEST, timeout=30)
 
 
 if __name__ == "__main__":
