@@ -32,6 +32,16 @@ SERVICES = ("orders", "dispatch", "feedback", "accounts", "reporting", "notifica
 OPENAPI = build_openapi()
 
 
+def survey_link(request, token: str) -> str:
+    """The audience's survey, as its QR codes (screen and poster) and the poster's text give it."""
+    return request.host_url.rstrip("/") + f"/s/{token}"
+
+
+def check_in_link(request, order_id: str, code: str) -> str:
+    """A volunteer's check-in with the delivery's sign-in code filled in, as its QR codes give it."""
+    return request.host_url.rstrip("/") + f"/app/volunteer?checkin={order_id}&code={code}"
+
+
 class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
     name = "gateway"
     metrics = Metrics()
@@ -381,13 +391,17 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
             program = call(self.dispatch.get_program, program_id)
         except NotFound:
             raise Invalid("提交的内容有误，请检查标出的字段。", fields={"program_id": ["没有这个节目。"]}) from None
-        if palace_id and program["palace_id"] != palace_id:
+        if isinstance(palace_id, str) and program["palace_id"] != palace_id:
             raise Invalid("提交的内容有误，请检查标出的字段。", fields={"program_id": ["这个节目不属于所选文化宫。"]})
         return program["title"]
 
+    def _palace(self, palace_id: str) -> dict:
+        """A palace's record (its name and settings); empty when there is none."""
+        return next((p for p in call(self.dispatch.list_palaces) if p["palace_id"] == palace_id), {})
+
     def _time_rules(self, palace_id: str, urgent: bool = False) -> dict:
         """The palace's booking rules, passed to orders with the order."""
-        palace = next((p for p in call(self.dispatch.list_palaces) if p["palace_id"] == palace_id), {})
+        palace = self._palace(palace_id)
         return {
             "min_lead_hours": palace.get("min_lead_hours"),
             "horizon_days": palace.get("horizon_days"),
@@ -454,14 +468,14 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
         """An enterprise union orders; a dispatcher may order for a union of their palace, with
         `urgent: true` sooner than the palace's lead time."""
         data, rules, by = self._placing(request)
-        title = self._program_title(data, data["palace_id"] if isinstance(data["palace_id"], str) else None)
+        title = self._program_title(data, data["palace_id"])
         return 201, call(self.orders.place_order, data, program_title=title, rules=rules, placed_by=by)
 
     @http("POST", "/api/orders/recurring")
     def place_recurring(self, request):
         """A series of orders, e.g. a weekly class for eight weeks (an iCalendar RRULE)."""
         data, rules, by = self._placing(request)
-        title = self._program_title(data, data["palace_id"] if isinstance(data["palace_id"], str) else None)
+        title = self._program_title(data, data["palace_id"])
         return 201, call(self.orders.place_recurring, data, program_title=title, rules=rules, placed_by=by)
 
     @http("GET", "/api/orders")
@@ -570,7 +584,7 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
         scheduling on; the survey takes answers once the delivery is recorded."""
         self._order(request, order_id, ("enterprise", "dispatcher", "admin"))
         survey = call(self.feedback.get_survey_by_order, order_id)
-        link = request.host_url.rstrip("/") + f"/s/{survey['token']}"
+        link = survey_link(request, survey["token"])
         return Response(
             qr_svg(link), content_type="image/svg+xml; charset=utf-8", headers={"Cache-Control": "private, no-store"}
         )
@@ -583,7 +597,7 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
         code = call(self.dispatch.get_plan, order_id).get("sign_in_code")
         if not code:
             raise Conflict("这次服务还没有排定，没有签到码。", "NOT_SCHEDULED")
-        link = request.host_url.rstrip("/") + f"/app/volunteer?checkin={order_id}&code={code}"
+        link = check_in_link(request, order_id, code)
         return Response(
             qr_svg(link, "扫码签到"),
             content_type="image/svg+xml; charset=utf-8",
@@ -605,10 +619,9 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
             survey = call(self.feedback.get_survey_by_order, order_id)
         except NotFound:  # the scheduling reached orders before feedback: a moment later it is there
             raise Conflict("海报正在准备，请稍后再试。", "POSTER_NOT_READY") from None
-        palace = next((p for p in call(self.dispatch.list_palaces) if p["palace_id"] == order["palace_id"]), {})
-        host = request.host_url.rstrip("/")
-        survey_link = f"{host}/s/{survey['token']}"
-        checkin_link = f"{host}/app/volunteer?checkin={order_id}&code={plan['sign_in_code']}"
+        palace = self._palace(order["palace_id"])
+        survey_at = survey_link(request, survey["token"])
+        check_in_at = check_in_link(request, order_id, plan["sign_in_code"])
         start, end = (dt.datetime.fromisoformat(plan[k]) for k in ("start", "end"))
         title = (order.get("program_title") or order.get("custom_request") or "送文化服务")[:40]
         data = poster(
@@ -619,10 +632,10 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
                 "site": order["site_address"],
                 "district": order["district"],
             },
-            survey_link,
-            qr_matrix(survey_link),
-            checkin_link,
-            qr_matrix(checkin_link),
+            survey_at,
+            qr_matrix(survey_at),
+            check_in_at,
+            qr_matrix(check_in_at),
             plan["sign_in_code"],
         )
         day = start.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y%m%d")
