@@ -25,6 +25,7 @@ from kombu import Connection, Consumer, Queue
 from nameko.extensions import Entrypoint
 
 from common.config import setting
+from common.retry import retrying
 from common.store import publish_dead_letter
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,16 @@ class BatchConsumer(Entrypoint):
     # ------------------------------------------------------------------ loop
 
     def _run(self):
-        while self._running:
-            try:
-                self._consume()
-            except Exception:  # the broker went away: connect again, the unacked come back
-                log.exception("batch consumer on %s lost its connection; reconnecting", self.label)
-                time.sleep(1)
+        """Consume until stopped; when the broker goes away, connect again every second (the
+        unacknowledged messages come back to the queue)."""
+
+        def lost(err: BaseException, tries: int) -> None:
+            log.error("batch consumer on %s lost its connection; reconnecting", self.label, exc_info=err)
+
+        try:
+            retrying(Exception, attempts=None, wait=1.0, while_=lambda: self._running, before_again=lost)(self._consume)
+        except Exception:  # noqa: BLE001 - lost as it was being stopped
+            log.warning("batch consumer on %s stopped after a failure", self.label, exc_info=True)
 
     def _consume(self):
         pending: list = []

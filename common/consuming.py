@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from contextlib import contextmanager
 from functools import partial
 
@@ -32,6 +31,7 @@ from pymongo.errors import ConnectionFailure, NetworkTimeout
 
 from common.config import setting
 from common.errors import ServiceError
+from common.retry import retrying
 from common.store import AlreadyHandled, publish_dead_letter
 from contracts.events import UnknownEvent, load_event
 
@@ -39,6 +39,24 @@ log = logging.getLogger(__name__)
 
 RETRIES = 4
 BACKOFF_SECONDS = 0.2
+
+
+def _handling(consumer: str, event_id: str):
+    """A failing handler is tried RETRIES times in all, BACKOFF_SECONDS doubling between; not
+    when the domain refused the event (trying again cannot help), the event was handled before,
+    or the database or another service is away (the broker keeps the message meanwhile)."""
+
+    def said(err: BaseException, tries: int) -> None:
+        log.warning("%s failed on %s (attempt %d): %r", consumer, event_id, tries, err)
+
+    return retrying(
+        Exception,
+        attempts=RETRIES,
+        wait=BACKOFF_SECONDS,
+        doubling=True,
+        unless=(ServiceError, AlreadyHandled, ConnectionFailure, NetworkTimeout, TryLater),
+        before_again=said,
+    )
 
 
 class TryLater(Exception):
@@ -143,31 +161,23 @@ def consumes(source: str, event_type: str, *, store_attr: str = "store", one_at_
             work.__qualname__ = consumer
             key = (one_at_a_time, data.get(one_at_a_time)) if one_at_a_time and data.get(one_at_a_time) else None
             with _turns.turn(key):
-                last_error = None
-                for attempt in range(RETRIES):
-                    try:
-                        return store.transaction(work)
-                    except AlreadyHandled:
-                        return None
-                    except ServiceError as err:  # the domain refused it: retrying cannot help
-                        last_error = err
-                        break
-                    except (ConnectionFailure, NetworkTimeout, TryLater):
-                        # the database is away, not the message at fault: hand it back to the
-                        # broker (requeue) rather than park it; it is handled when the database is back
-                        raise
-                    except Exception as err:  # noqa: BLE001 - any failure is retried, then parked
-                        last_error = err
-                        log.warning("%s failed on %s (attempt %d): %r", consumer, data["event_id"], attempt + 1, err)
-                        time.sleep(BACKOFF_SECONDS * 2**attempt)
-                store.dead_letter(
-                    body=payload,
-                    reason=f"handler: {last_error!r}",
-                    consumer=consumer,
-                    source=source,
-                    event_type=event_type,
-                )
-                return None
+                try:
+                    return _handling(consumer, data["event_id"])(store.transaction, work)
+                except AlreadyHandled:
+                    return None
+                except (ConnectionFailure, NetworkTimeout, TryLater):
+                    # the database is away, not the message at fault: hand it back to the
+                    # broker (requeue) rather than park it; it is handled when the database is back
+                    raise
+                except Exception as err:  # noqa: BLE001 - the domain refused it, or the tries are spent
+                    store.dead_letter(
+                        body=payload,
+                        reason=f"handler: {err!r}",
+                        consumer=consumer,
+                        source=source,
+                        event_type=event_type,
+                    )
+                    return None
 
         return ReliableEventHandler.decorator(source, event_type, requeue_on_error=True)(wrapper)
 

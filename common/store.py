@@ -33,6 +33,7 @@ from pymongo import ASCENDING, MongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from common.config import setting
+from common.retry import retrying
 from contracts.base import new_id, now
 from contracts.events import dump_event
 
@@ -91,6 +92,11 @@ def find_and_update(collection, query: dict, update: dict, *, upsert: bool = Fal
         result = collection.update_one({**query, "_id": found["_id"]}, update, session=session)
         if result.matched_count:
             return collection.find_one({"_id": found["_id"]}, session=session) if after else found
+
+
+def _confirming(amqp_uri: str) -> Connection:
+    """A broker connection whose publishes wait for the broker's confirm."""
+    return Connection(amqp_uri, transport_options={"confirm_publish": True})
 
 
 class AlreadyHandled(Exception):
@@ -321,32 +327,42 @@ class Store:
                 return sent
 
     def relay_forever(self, interval: float = LEFTOVER_POLL_SECONDS) -> None:
+        """Publish what this process commits as it commits it, and look for leftovers every
+        ``interval`` seconds. While the broker or the database is away the events stay in the
+        outbox and the relay tries again every second, for as long as it runs."""
         self._running = True
-        connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
-        looked = 0.0
+        self._connection = _confirming(self.amqp_uri)
+        self._looked = 0.0
         try:
-            while self._running:
-                self._wake.wait(interval)
-                self._wake.clear()
-                try:
-                    while self.publish_fresh(connection):
-                        pass
-                    self.forget_sent(SENT_KEPT)
-                    if time.monotonic() - looked >= interval:
-                        looked = time.monotonic()
-                        self.publish_pending(connection)
-                except Exception:  # broker or database away: keep the events, try again
-                    log.exception("outbox relay failed; retrying")
-                    self._fresh.clear()  # still in the outbox: the look for leftovers takes them
-                    connection.release()
-                    connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
-                    time.sleep(1)
+            retrying(Exception, attempts=None, wait=1.0, while_=lambda: self._running, before_again=self._relay_failed)(
+                self._relay, interval
+            )
+        except Exception:  # noqa: BLE001 - failed as it was being stopped: what is left stays in the outbox
+            log.warning("outbox relay stopped after a failure", exc_info=True)
         finally:
-            connection.release()
+            self._connection.release()
             try:
                 self.forget_sent()
             except PyMongoError:
                 log.warning("outbox: %d published events left to delete", len(self._sent))
+
+    def _relay(self, interval: float) -> None:
+        while self._running:
+            self._wake.wait(interval)
+            self._wake.clear()
+            while self.publish_fresh(self._connection):
+                pass
+            self.forget_sent(SENT_KEPT)
+            if time.monotonic() - self._looked >= interval:
+                self._looked = time.monotonic()
+                self.publish_pending(self._connection)
+
+    def _relay_failed(self, err: BaseException, tries: int) -> None:
+        """The broker or the database is away: the events are kept, the connection made anew."""
+        log.error("outbox relay failed; retrying", exc_info=err)
+        self._fresh.clear()  # still in the outbox: the look for leftovers takes them
+        self._connection.release()
+        self._connection = _confirming(self.amqp_uri)
 
     def stop_relay(self) -> None:
         self._running = False
@@ -378,7 +394,7 @@ def publish_dead_letter(
     encoding = (
         {"content_type": "application/octet-stream", "content_encoding": "binary"} if raw else {"serializer": "json"}
     )
-    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+    with _confirming(amqp_uri) as conn:
         with producers[conn].acquire(block=True) as producer:
             producer.publish(
                 body,

@@ -14,6 +14,7 @@ from common.config import setting
 from common.consuming import consumes
 from common.errors import Conflict, load
 from common.observability import Metrics
+from common.retry import retrying
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
@@ -50,12 +51,12 @@ class DispatchService:
         return now()
 
     def _run(self, fn):
-        for attempt in range(BOOKING_RETRIES):
-            try:
-                return self.store.transaction(fn)
-            except DuplicateKeyError:
-                if attempt == BOOKING_RETRIES - 1:
-                    raise Conflict("同一时间有其他调度在处理，请稍后重试。", "BUSY") from None
+        """``fn`` in a transaction, run again (at once) while another writer takes the same
+        booking first: the next run sees that booking and plans around it."""
+        try:
+            return retrying(DuplicateKeyError, attempts=BOOKING_RETRIES)(self.store.transaction, fn)
+        except DuplicateKeyError:
+            raise Conflict("同一时间有其他调度在处理，请稍后重试。", "BUSY") from None
 
     # ---------------------------------------------------------- catalog and people
 

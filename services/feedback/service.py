@@ -15,6 +15,7 @@ from common.config import setting
 from common.consuming import consumes
 from common.errors import Conflict, Invalid, load
 from common.observability import Metrics
+from common.retry import retrying
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import intake, payloads
@@ -96,10 +97,10 @@ class FeedbackService:
     def submit_response(self, token: str, payload: dict) -> dict:
         """One anonymous response taken at once; counted once, stored with its event."""
         data = load(payloads.SubmitResponse, payload)
-        try:
-            return self.store.transaction(lambda uow: handlers.submit_response(token, data, uow))
-        except DuplicateKeyError:  # the same phone sent it twice at once
-            return self.store.transaction(lambda uow: handlers.submit_response(token, data, uow))
+        # the same phone sent it twice at once: run again, the second finds the first
+        return retrying(DuplicateKeyError, attempts=2)(
+            self.store.transaction, lambda uow: handlers.submit_response(token, data, uow)
+        )
 
     @batch_consume(intake.QUEUE, max_batch=20, max_wait=0.05)
     def take_responses(self, messages: list) -> dict:

@@ -7,6 +7,7 @@ from pymongo.errors import DuplicateKeyError
 from common.consuming import consumes
 from common.errors import load
 from common.observability import Metrics
+from common.retry import retrying
 from common.rpc import rpc
 from common.store import MongoStore
 from contracts import payloads
@@ -56,15 +57,11 @@ class OrdersService:
         data = load(payloads.PlaceRecurringOrder, payload)
         rules = load(payloads.TimeRules, rules or {})
         by = load(payloads.PlacedBy, placed_by) if placed_by else None
-        for attempt in range(3):
-            try:
-                orders = self.store.transaction(
-                    lambda uow: handlers.place_recurring(data, uow, program_title, rules, placed_by=by)
-                )
-                return _out.dump(orders, many=True)
-            except DuplicateKeyError:  # the same series sent twice at once: the second sees the first
-                if attempt == 2:
-                    raise
+        # the same series sent twice at once: the second, run again, sees the first
+        orders = retrying(DuplicateKeyError, attempts=3)(
+            self.store.transaction, lambda uow: handlers.place_recurring(data, uow, program_title, rules, placed_by=by)
+        )
+        return _out.dump(orders, many=True)
 
     @rpc
     def amend_order(
