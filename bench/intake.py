@@ -34,7 +34,7 @@ from tests.helpers import wait_until as wait_for  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-CN = dt.timezone(dt.timedelta(hours=8))
+from common.clock import CN  # noqa: E402
 
 
 def wrk(base: str, script: str, args: list[str], connections: int, seconds: int, path: str = "/") -> dict:

@@ -52,7 +52,8 @@ from bench.system import OPS, EmbeddedMongo, System, Vhost, broker_cpu_seconds, 
 from contracts.base import new_id  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-CN = dt.timezone(dt.timedelta(hours=8))
+from common.clock import CN  # noqa: E402
+
 PASSWORD = "bench-password-1"
 SLOTS = (9, 13, 17)  # three deliveries a day, two hours each, a rest gap between
 DAYS = 120  # volunteers are free every day this far ahead

@@ -39,7 +39,8 @@ from services.reporting import handlers, repository  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-CN = dt.timezone(dt.timedelta(hours=8))
+from common.clock import CN  # noqa: E402
+
 PALACES = ["haining", "qingdao"]
 BATCH = 40_000
 

@@ -33,12 +33,12 @@ from pymongo import MongoClient
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from common.clock import CN as CST  # noqa: E402
 from scripts import demo_data  # noqa: E402
 from scripts.run import embedded_mongo_command, embedded_mongo_uri  # noqa: E402
 from scripts.service import TARGETS  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
-CST = dt.timezone(dt.timedelta(hours=8))
 PROCESSES = {"orders": 2, "dispatch": 3, "feedback": 2, "accounts": 1, "reporting": 1, "notifications": 1, "gateway": 1}
 FINAL = {"closed", "unfulfillable", "rejected", "cancelled"}
 

@@ -21,7 +21,9 @@ import warnings
 
 import requests
 
-CST = dt.timezone(dt.timedelta(hours=8))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.clock import CN as CST  # noqa: E402
+
 BASE = os.environ.get("BASE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
 S = requests.Session()
 
@@ -62,7 +64,6 @@ def wait_until_ready(timeout: float = float(os.environ.get("DEMO_WAIT_SECONDS", 
     """Right after `make run` starts, the services come up first and the demo data (sixty
     accounts, each password hashed with argon2) takes a while longer: wait for both, saying so,
     rather than failing on the first sign-in."""
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")  # imported with the demo data
     from scripts import demo_data
 

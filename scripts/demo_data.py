@@ -10,7 +10,7 @@ import random
 
 from nameko.standalone.rpc import ClusterRpcProxy
 
-CST = dt.timezone(dt.timedelta(hours=8))
+from common.clock import CN as CST
 
 PALACES = [
     {

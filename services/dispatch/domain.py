@@ -9,8 +9,9 @@ import datetime as dt
 import math
 import secrets
 
+from common.clock import CN, month_day_time
+
 BUCKET_MINUTES = 15
-CN = dt.timezone(dt.timedelta(hours=8))
 
 
 def buckets(start: dt.datetime, end: dt.datetime) -> range:
@@ -128,8 +129,7 @@ class DayError(Exception):
 
 def china_time(at: dt.datetime) -> str:
     """e.g. "12 月 8 日 13:00" (China time), as people write it."""
-    local = at.astimezone(CN)
-    return f"{local.month} 月 {local.day} 日 {local:%H:%M}"
+    return month_day_time(at)
 
 
 def check_in_opens_at(start: dt.datetime) -> dt.datetime:

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from common.clock import CN
+
 BUCKET_MINUTES = 15
 BUCKET = dt.timedelta(minutes=BUCKET_MINUTES)
 PER_DAY = 24 * 60 // BUCKET_MINUTES
 STEP = 2  # candidate start times every 30 minutes
-CN = dt.timezone(dt.timedelta(hours=8))
 RESERVES = 8  # ranked reserves kept per skill for declines and no-shows
 RUNNERS_UP = 3  # runners-up shown per skill in an explanation
 

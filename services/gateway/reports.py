@@ -10,11 +10,11 @@ from urllib.parse import quote
 
 from werkzeug.wrappers import Response
 
+from common.clock import CN
 from common.errors import Invalid
 from services.gateway import auth
 from services.gateway.http import body, call, http, query
 
-CN = dt.timezone(dt.timedelta(hours=8))
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FIGURES = [
     ("deliveries", "服务场次"),

@@ -15,6 +15,7 @@ from babel.dates import format_datetime
 from werkzeug.utils import redirect, send_from_directory
 from werkzeug.wrappers import Response
 
+from common.clock import china, month_day_time
 from common.errors import NotFound
 from services.gateway import i18n
 from services.gateway.http import call, http
@@ -170,7 +171,7 @@ def _starts(survey: dict, lang: str) -> str | None:
     """When a survey not open yet begins, in China time: “12 月 8 日 14:00”, “Tue 8 Dec 14:00”."""
     if not survey.get("starts_at"):
         return None
-    at = dt.datetime.fromisoformat(survey["starts_at"]).astimezone(dt.timezone(dt.timedelta(hours=8)))
+    at = china(dt.datetime.fromisoformat(survey["starts_at"]))
     if lang == "en":
         return format_datetime(at, "EEE d MMM HH:mm", tzinfo=at.tzinfo, locale="en")
-    return f"{at.month} 月 {at.day} 日 {at:%H:%M}"
+    return month_day_time(at)

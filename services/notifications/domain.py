@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from common.clock import CN
 from contracts.events import NOTIFICATION_CHANNELS, NOTIFICATION_KINDS
 
-CN = dt.timezone(dt.timedelta(hours=8))
 INBOX = "inbox"
 EXTERNAL = tuple(c for c in NOTIFICATION_CHANNELS if c != INBOX)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from common.clock import CN, date_words, month_day_time
 from common.errors import Conflict, Invalid
-
-CN = dt.timezone(dt.timedelta(hours=8))
 
 STATUS_LABELS = {
     "submitted": "已提交",
@@ -195,18 +194,8 @@ def time_rules(rules: dict | None = None) -> dict:
     }
 
 
-def _when(at: dt.datetime, today: dt.date) -> str:
-    at = at.astimezone(CN)
-    month, day, hm = at.month, at.day, at.strftime("%H:%M")
-    if at.year != today.year:
-        year = at.year
-        return f"{year} 年 {month} 月 {day} 日 {hm}"
-    return f"{month} 月 {day} 日 {hm}"
-
-
-def _date(day: dt.date) -> str:
-    year, month, date = day.year, day.month, day.day
-    return f"{year} 年 {month} 月 {date} 日"
+_when = month_day_time
+_date = date_words
 
 
 def earliest_start(at: dt.datetime, rules: dict) -> dt.datetime:

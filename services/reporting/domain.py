@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-CN = dt.timezone(dt.timedelta(hours=8))
+from common.clock import CN
+
 ALL = "*"
 DIMENSIONS = ("all", "district", "program", "troupe", "enterprise")
 # the counters of a fact row; sums are kept with their counts so averages can be summed over months
