@@ -19,7 +19,17 @@ from nameko.exceptions import deserialize_to_instance
 from common.messages import N_, Message, field_messages, params_from_wire, wire_fields
 from contracts.base import flatten_errors, schema_of
 
-__all__ = ["N_", "Conflict", "Forbidden", "Invalid", "Message", "NotFound", "ServiceError", "Unauthorized", "Unavailable"]
+__all__ = [
+    "N_",
+    "Conflict",
+    "Forbidden",
+    "Invalid",
+    "Message",
+    "NotFound",
+    "ServiceError",
+    "Unauthorized",
+    "Unavailable",
+]
 
 
 class ServiceError(Exception):

@@ -114,7 +114,12 @@ class TextLength(Length):
             maximum, length = self.max, len(value)
             if self.label:
                 raise ValidationError(
-                    Message("{label}最多 {maximum} 字，现在是 {length} 字。", label=Message(self.label), maximum=maximum, length=length)
+                    Message(
+                        "{label}最多 {maximum} 字，现在是 {length} 字。",
+                        label=Message(self.label),
+                        maximum=maximum,
+                        length=length,
+                    )
                 )
             raise ValidationError(Message("最多 {maximum} 字，现在是 {length} 字。", maximum=maximum, length=length))
         return super().__call__(value)

@@ -269,7 +269,9 @@ class Weights(StrictSchema):
 class District(StrictSchema):
     name = Text(max_length=50)
     lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90, error=N_("纬度应在 -90 到 90 之间。")))
-    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180, error=N_("经度应在 -180 到 180 之间。")))
+    lon = fields.Float(
+        required=True, validate=validate.Range(min=-180, max=180, error=N_("经度应在 -180 到 180 之间。"))
+    )
 
 
 class Palace(StrictSchema):

@@ -97,7 +97,9 @@ class Reports:
         except ValueError:
             value = lo - 1
         if not lo <= value <= hi:
-            raise Invalid("查询参数有误。", fields={name: [Message("应为 {min} 到 {max} 之间的整数。", min=lo, max=hi)]})
+            raise Invalid(
+                "查询参数有误。", fields={name: [Message("应为 {min} 到 {max} 之间的整数。", min=lo, max=hi)]}
+            )
         return value
 
     @http("GET", "/api/reports/dashboard")

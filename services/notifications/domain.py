@@ -184,7 +184,14 @@ def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, st
         text = Message("您的订单「{title}」未被受理：{reason}", title=title, reason=reason)
         to("order_status", "enterprise", enterprise, N_("订单未被受理"), text, ent_link)
     elif event_type == "order_cancelled":
-        to("order_status", "enterprise", enterprise, N_("订单已取消"), Message("您的订单「{title}」已取消。", title=title), ent_link)
+        to(
+            "order_status",
+            "enterprise",
+            enterprise,
+            N_("订单已取消"),
+            Message("您的订单「{title}」已取消。", title=title),
+            ent_link,
+        )
         if event.get("previous_status") not in ("submitted", None):
             text = Message("「{title}」（{site}）已被企业取消。", title=title, site=site)
             to("orders", "palace", palace, N_("订单已取消"), text, disp_link)
@@ -200,13 +207,17 @@ def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, st
     elif event_type == "order_closed":
         score = event.get("satisfaction")
         result = (
-            Message("满意度 {score} 分", score=f"{score:.1f}") if isinstance(score, (int, float)) else Message("没有收到评议")
+            Message("满意度 {score} 分", score=f"{score:.1f}")
+            if isinstance(score, (int, float))
+            else Message("没有收到评议")
         )
         text = Message("「{title}」评议结束，{result}。", title=title, result=result)
         to("order_status", "enterprise", enterprise, N_("服务已完结"), text, ent_link)
     elif event_type == "offer_made":
         deadline = when(event.get("deadline"))
-        head = {"swap": N_("同事请您接替一项任务"), "cover": N_("紧急顶替邀约")}.get(event.get("kind"), N_("新的服务邀约"))
+        head = {"swap": N_("同事请您接替一项任务"), "cover": N_("紧急顶替邀约")}.get(
+            event.get("kind"), N_("新的服务邀约")
+        )
         text = Message(
             "{at}，{site}，「{title}」（{skill}）。请在 {deadline} 前答复。",
             at=at,
@@ -244,7 +255,9 @@ def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, st
             to("assignment", "volunteer", member["volunteer_id"], N_("演出人员已齐"), text, vol_link + "#schedule")
     elif event_type == "order_unfulfillable":
         reason = _said(event.get("reason"))
-        text = Message("「{title}」暂时找不到合适的人员：{reason}。文化宫调度员会与您联系。", title=title, reason=reason)
+        text = Message(
+            "「{title}」暂时找不到合适的人员：{reason}。文化宫调度员会与您联系。", title=title, reason=reason
+        )
         to("order_status", "enterprise", enterprise, N_("订单暂时无法安排"), text, ent_link)
         text = Message("「{title}」无法安排人员：{reason}", title=title, reason=reason)
         to("unfulfillable", "palace", palace, N_("订单无法安排人员"), text, disp_link)
@@ -254,7 +267,9 @@ def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, st
         to("assignment", "volunteer", event["from_volunteer_id"], N_("任务已转交"), text, vol_link + "#schedule")
     elif event_type == "volunteer_no_show":
         reason = _said(event.get("reason"))
-        cover = Message("已发出顶替邀约。") if event.get("cover_offer_id") else Message("没有找到顶替人选，请手动安排。")
+        cover = (
+            Message("已发出顶替邀约。") if event.get("cover_offer_id") else Message("没有找到顶替人选，请手动安排。")
+        )
         to(
             "no_show",
             "palace",
@@ -270,7 +285,9 @@ def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, st
             ),
             disp_link,
         )
-        text = Message("您在「{title}」（{at}）被登记为缺席：{reason}。如有误请联系调度员。", title=title, at=at, reason=reason)
+        text = Message(
+            "您在「{title}」（{at}）被登记为缺席：{reason}。如有误请联系调度员。", title=title, at=at, reason=reason
+        )
         to("assignment", "volunteer", vid, N_("已登记缺席"), text, vol_link + "#schedule")
     elif event_type == "delivery_completed":
         people = event.get("people_served", 0)
@@ -324,7 +341,11 @@ def reminder_drafts(reminder: dict, order: dict | None, names: dict[str, str]) -
     if not enterprise:
         return []
     text = Message("{at}，「{title}」将到{site}服务，请准备好场地并通知职工。", at=at, title=title, site=site)
-    return [Draft("reminder", "enterprise", enterprise, Message("服务提醒"), text, "/app/enterprise#orders", order_id, palace)]
+    return [
+        Draft(
+            "reminder", "enterprise", enterprise, Message("服务提醒"), text, "/app/enterprise#orders", order_id, palace
+        )
+    ]
 
 
 def is_stale(reminder: dict, now: dt.datetime) -> bool:

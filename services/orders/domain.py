@@ -25,6 +25,7 @@ def status_label(status: str) -> Message:
     """An order status as people read it (a message, said in the reader's language)."""
     return Message(STATUS_LABELS[status])
 
+
 TRANSITIONS: dict[str, frozenset[str]] = {
     "submitted": frozenset({"accepted", "rejected", "cancelled"}),
     "accepted": frozenset({"scheduled", "unfulfillable", "cancelled"}),
@@ -282,7 +283,10 @@ def series_problems(windows: list[dict], at: dt.datetime, rules: dict | None = N
     for n, window in enumerate(windows[1:], 2):
         if window["end"] > limit and "first_window.end" not in out:
             day = _date(window["start"].astimezone(CN).date())
-            out["rrule"] = [Message("第 {n} 次（{day}）超出了预约范围。", n=n, day=day), horizon_message(at, time_rules(rules))]
+            out["rrule"] = [
+                Message("第 {n} 次（{day}）超出了预约范围。", n=n, day=day),
+                horizon_message(at, time_rules(rules)),
+            ]
             break
     return out
 

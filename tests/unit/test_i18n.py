@@ -121,7 +121,9 @@ def f(n, skill):
     (pages / "templates" / "a.html").write_text(
         "{% if x %}<h1>{{ _(\"共 {n} 个\", n=3) }}</h1>{% endif %}<p>{{ _('退出') }}</p>{{ name }}", encoding="utf-8"
     )
-    (pages / "static" / "a.js").write_text('App.toast(t("已保存。"));\nel("b", {}, t(\'{n} 分钟\', {n: 3}));', encoding="utf-8")
+    (pages / "static" / "a.js").write_text(
+        'App.toast(t("已保存。"));\nel("b", {}, t(\'{n} 分钟\', {n: 3}));', encoding="utf-8"
+    )
     (pages / "static" / "vendor" / "lib.js").write_text('t("第三方");', encoding="utf-8")
     found = extraction.extract(str(tmp_path))
     assert sorted(found) == sorted(
@@ -158,7 +160,9 @@ def f(offer, labels):
     raise ValueError(f"{offer['skill']} 已没有可邀请的志愿者（{labels.get('x', '已处理')}）")
 '''
     messages = [text for text, _line in extraction.python_messages(source)]
-    assert sorted(messages) == sorted(["{offer['skill']} 已没有可邀请的志愿者（{labels.get('x', '已处理')}）", "已处理"])
+    assert sorted(messages) == sorted(
+        ["{offer['skill']} 已没有可邀请的志愿者（{labels.get('x', '已处理')}）", "已处理"]
+    )
 
 
 # Chinese text never shown in another language (PDFs, the spreadsheet, the calendar feed, the
@@ -301,7 +305,10 @@ def test_an_error_reads_in_chinese_and_keeps_its_template_and_values_over_rpc():
     received = over_rpc(error)
     assert type(received) is Conflict and received.message == "一个系列最多 52 次。" and received.code == "CONFLICT"
     assert received.template.template == "一个系列最多 {n} 次。"
-    assert i18n.error_payload(received, "en") == {"code": "CONFLICT", "message": "A series can have at most 52 occurrences."}
+    assert i18n.error_payload(received, "en") == {
+        "code": "CONFLICT",
+        "message": "A series can have at most 52 occurrences.",
+    }
     assert i18n.error_payload(received, "zh-CN") == {"code": "CONFLICT", "message": "一个系列最多 52 次。"}
 
 
@@ -369,14 +376,20 @@ def test_a_message_not_in_the_catalogue_stays_as_written():
 
 def test_an_answer_made_without_an_error_is_translated_by_its_fixed_message():
     raw = json.dumps({"code": "NOT_FOUND", "message": "找不到这个地址。"}, ensure_ascii=False).encode()
-    assert json.loads(i18n.translate_json_error(raw, "en")) == {"code": "NOT_FOUND", "message": "Nothing found at this address."}
+    assert json.loads(i18n.translate_json_error(raw, "en")) == {
+        "code": "NOT_FOUND",
+        "message": "Nothing found at this address.",
+    }
     assert i18n.translate_json_error(b"not json", "en") is None
 
 
 def test_messages_of_sites_not_converted_yet_are_still_said_in_english():
     # e.g. services/dispatch/handlers.py, on ALLOWED above; goes with that list
     cat = english()
-    assert cat.say(Message("这位志愿者没有登记「声乐」这项技能。")) == 'This volunteer has not registered the skill "声乐".'
+    assert (
+        cat.say(Message("这位志愿者没有登记「声乐」这项技能。"))
+        == 'This volunteer has not registered the skill "声乐".'
+    )
 
 
 def test_a_notification_is_said_in_english_from_its_template():
