@@ -13,32 +13,34 @@ import time
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from common.messages import N_, Message, used
+
 # One place sets the wording of marshmallow's built-in errors, for every field of every schema.
 _MESSAGES = {
     fields.Field: {
-        "required": "此项为必填项。",
-        "null": "此项不能为空。",
-        "validator_failed": "此项的值不符合要求。",
+        "required": N_("此项为必填项。"),
+        "null": N_("此项不能为空。"),
+        "validator_failed": N_("此项的值不符合要求。"),
     },
-    fields.String: {"invalid": "应为文本。", "invalid_utf8": "文本编码无效。"},
-    fields.Integer: {"invalid": "应为整数。", "too_large": "数值过大。"},
-    fields.Float: {"invalid": "应为数字。", "special": "数值无效。", "too_large": "数值过大。"},
-    fields.Boolean: {"invalid": "应为是或否（true/false）。"},
+    fields.String: {"invalid": N_("应为文本。"), "invalid_utf8": N_("文本编码无效。")},
+    fields.Integer: {"invalid": N_("应为整数。"), "too_large": N_("数值过大。")},
+    fields.Float: {"invalid": N_("应为数字。"), "special": N_("数值无效。"), "too_large": N_("数值过大。")},
+    fields.Boolean: {"invalid": N_("应为是或否（true/false）。")},
     fields.DateTime: {
-        "invalid": "时间格式不对，请使用 ISO 8601 格式，例如 2026-12-01T14:00:00+08:00。",
-        "invalid_awareness": "时间须带时区，例如 2026-12-01T14:00:00+08:00。",
-        "format": "时间无法格式化。",
+        "invalid": N_("时间格式不对，请使用 ISO 8601 格式，例如 2026-12-01T14:00:00+08:00。"),
+        "invalid_awareness": N_("时间须带时区，例如 2026-12-01T14:00:00+08:00。"),
+        "format": N_("时间无法格式化。"),
     },
-    fields.Date: {"invalid": "日期格式不对，例如 2026-12-01。"},
-    fields.List: {"invalid": "应为列表。"},
-    fields.Nested: {"type": "应为对象。"},
-    fields.Dict: {"invalid": "应为对象。"},
-    fields.UUID: {"invalid_uuid": "编号格式不对。"},
-    fields.Email: {"invalid": "邮箱地址格式不对。"},
+    fields.Date: {"invalid": N_("日期格式不对，例如 2026-12-01。")},
+    fields.List: {"invalid": N_("应为列表。")},
+    fields.Nested: {"type": N_("应为对象。")},
+    fields.Dict: {"invalid": N_("应为对象。")},
+    fields.UUID: {"invalid_uuid": N_("编号格式不对。")},
+    fields.Email: {"invalid": N_("邮箱地址格式不对。")},
 }
 for _cls, _msgs in _MESSAGES.items():
     _cls.default_error_messages = {**_cls.default_error_messages, **_msgs}
-Schema.error_messages = {"unknown": "不认识的字段。", "type": "数据格式不对，应为对象。"}
+Schema.error_messages = {"unknown": N_("不认识的字段。"), "type": N_("数据格式不对，应为对象。")}
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 
@@ -64,21 +66,62 @@ def new_id() -> str:
     return f"{time.time_ns() // 1000:013x}{secrets.randbits(76):019x}"
 
 
-class TextLength(validate.Length):
+class _Keyed:
+    """A validator whose message keeps its template and values (a Message), so that the gateway
+    can say it in the reader's language. `values` replaces the ones the validator has (e.g. a
+    bound written as the message shows it)."""
+
+    def __init__(self, *args, values: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.values = values or {}
+
+    def _format_error(self, value, message=None) -> Message:
+        template = self.error or message
+        return Message(template, **used(template, {**self._values(), **self.values}))
+
+
+class Length(_Keyed, validate.Length):
+    """marshmallow's Length; the message may name {min}, {max} and {equal}."""
+
+    def _values(self) -> dict:
+        return {"min": self.min, "max": self.max, "equal": self.equal}
+
+
+class Range(_Keyed, validate.Range):
+    """marshmallow's Range; the message may name {min} and {max}."""
+
+    def _values(self) -> dict:
+        return {"min": self.min, "max": self.max}
+
+
+class Choice(_Keyed, validate.OneOf):
+    """marshmallow's OneOf; the message may name {choices}."""
+
+    def _values(self) -> dict:
+        return {"choices": self.choices_text}
+
+
+class TextLength(Length):
     """A length bound whose message says how long the text is: an over-long text is refused
-    with its length and the limit, never cut to fit."""
+    with its length and the limit, never cut to fit. `label` is a message (marked with N_)."""
 
     def __init__(self, min_length: int, max_length: int, label: str | None = None):
-        super().__init__(min=min_length, max=max_length, error=f"长度应在 {min_length} 到 {max_length} 个字符之间。")
+        super().__init__(min=min_length, max=max_length, error=N_("长度应在 {min} 到 {max} 个字符之间。"))
         self.label = label
 
     def __call__(self, value):
         if isinstance(value, str) and len(value) > self.max:
             maximum, length = self.max, len(value)
             if self.label:
-                label = self.label
-                raise ValidationError(f"{label}最多 {maximum} 字，现在是 {length} 字。")
-            raise ValidationError(f"最多 {maximum} 字，现在是 {length} 字。")
+                raise ValidationError(
+                    Message(
+                        "{label}最多 {maximum} 字，现在是 {length} 字。",
+                        label=Message(self.label),
+                        maximum=maximum,
+                        length=length,
+                    )
+                )
+            raise ValidationError(Message("最多 {maximum} 字，现在是 {length} 字。", maximum=maximum, length=length))
         return super().__call__(value)
 
 
@@ -91,7 +134,7 @@ def Text(*, required: bool = True, max_length: int = 200, min_length: int = 1, l
 def Id(*, required: bool = True, **kw):
     return fields.String(
         required=required,
-        validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="编号格式不对。"),
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error=N_("编号格式不对。")),
         **kw,
     )
 
@@ -100,7 +143,7 @@ def Count(*, minimum: int = 0, maximum: int = 100_000, required: bool = True, st
     return fields.Integer(
         required=required,
         strict=strict,
-        validate=validate.Range(min=minimum, max=maximum, error=f"应为 {minimum} 到 {maximum} 之间的整数。"),
+        validate=Range(min=minimum, max=maximum, error=N_("应为 {min} 到 {max} 之间的整数。")),
         **kw,
     )
 
@@ -109,7 +152,7 @@ def Rating(*, required: bool = True, **kw):
     return fields.Integer(
         required=required,
         strict=True,
-        validate=validate.Range(min=1, max=5, error="评分应为 1 到 5 之间的整数。"),
+        validate=validate.Range(min=1, max=5, error=N_("评分应为 1 到 5 之间的整数。")),
         **kw,
     )
 
@@ -133,7 +176,7 @@ def Time(*, required: bool = True, **kw):
 def OneOf(choices, *, required: bool = True, **kw):
     return fields.String(
         required=required,
-        validate=validate.OneOf(choices, error="取值应为以下之一：{choices}。"),
+        validate=Choice(choices, error=N_("取值应为以下之一：{choices}。")),
         **kw,
     )
 
@@ -166,7 +209,7 @@ class TimeWindowSchema(StrictSchema):
     @validates_schema
     def validate_order(self, data, **kwargs):
         if data["end"] <= data["start"]:
-            raise ValidationError({"end": ["结束时间应晚于开始时间。"]})
+            raise ValidationError({"end": [N_("结束时间应晚于开始时间。")]})
 
 
 def flatten_errors(messages) -> dict:
@@ -191,6 +234,9 @@ def flatten_errors(messages) -> dict:
 
 __all__ = [
     "CST",
+    "Choice",
+    "Length",
+    "Range",
     "Count",
     "EventSchema",
     "Id",

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, validates_schema
 
+from common.messages import N_, Message
 from contracts.base import (
     Count,
     Id,
+    Length,
     OneOf,
+    Range,
     Rating,
     StrictSchema,
     Text,
@@ -22,13 +25,13 @@ from contracts.base import (
 from contracts.events import NOTIFICATION_CHANNELS, NOTIFICATION_KINDS, ORDER_STATUSES
 
 PROGRAM_KINDS = ("performance", "training", "lecture", "screening", "talk", "consultation")
-PHONE = validate.Regexp(r"^[0-9+\- ]{5,20}$", error="电话号码格式不对。")
+PHONE = validate.Regexp(r"^[0-9+\- ]{5,20}$", error=N_("电话号码格式不对。"))
 
 
 def Windows(**kw):
     return fields.List(
         fields.Nested(TimeWindowSchema),
-        validate=validate.Length(min=1, max=10, error="请提供 1 到 10 个可选时间段。"),
+        validate=validate.Length(min=1, max=10, error=N_("请提供 1 到 10 个可选时间段。")),
         **kw,
     )
 
@@ -36,7 +39,7 @@ def Windows(**kw):
 def IdList(*, maximum: int = 200, **kw):
     return fields.List(
         Id(),
-        validate=validate.Length(max=maximum, error=f"最多 {maximum} 项。"),
+        validate=Length(max=maximum, error=N_("最多 {max} 项。")),
         load_default=list,
         **kw,
     )
@@ -45,7 +48,7 @@ def IdList(*, maximum: int = 200, **kw):
 def TextList(*, maximum: int = 50, item_length: int = 50, **kw):
     return fields.List(
         Text(max_length=item_length),
-        validate=validate.Length(max=maximum, error=f"最多 {maximum} 项。"),
+        validate=Length(max=maximum, error=N_("最多 {max} 项。")),
         load_default=list,
         **kw,
     )
@@ -67,18 +70,18 @@ class _OrderFields(StrictSchema):
     enterprise_id = Id()
     palace_id = Id()
     program_id = Id(required=False, allow_none=True, load_default=None)
-    custom_request = Text(required=False, allow_none=True, max_length=1000, load_default=None, label="自定义需求")
-    site_address = Text(max_length=200, label="服务地点")
-    district = Text(max_length=50, label="区域")
+    custom_request = Text(required=False, allow_none=True, max_length=1000, load_default=None, label=N_("自定义需求"))
+    site_address = Text(max_length=200, label=N_("服务地点"))
+    district = Text(max_length=50, label=N_("区域"))
     audience_size = Count(minimum=1, maximum=100_000)
-    contact_name = Text(max_length=50, label="联系人")
+    contact_name = Text(max_length=50, label=N_("联系人"))
     contact_phone = fields.String(required=True, validate=PHONE)
-    note = Text(required=False, allow_none=True, max_length=1000, load_default=None, label="备注")
+    note = Text(required=False, allow_none=True, max_length=1000, load_default=None, label=N_("备注"))
 
     @validates_schema
     def program_or_request(self, data, **kwargs):
         if not data.get("program_id") and not data.get("custom_request"):
-            raise ValidationError({"program_id": ["请选择一个节目，或填写自定义需求。"]})
+            raise ValidationError({"program_id": [N_("请选择一个节目，或填写自定义需求。")]})
 
 
 class PlaceOrder(_OrderFields):
@@ -122,19 +125,19 @@ class PlaceRecurringRequest(PlaceRecurringOrder, _ByDispatcher):
 
 class AmendOrder(StrictSchema):
     program_id = Id(required=False, allow_none=True)
-    custom_request = Text(required=False, allow_none=True, max_length=1000, label="自定义需求")
-    site_address = Text(required=False, max_length=200, label="服务地点")
-    district = Text(required=False, max_length=50, label="区域")
+    custom_request = Text(required=False, allow_none=True, max_length=1000, label=N_("自定义需求"))
+    site_address = Text(required=False, max_length=200, label=N_("服务地点"))
+    district = Text(required=False, max_length=50, label=N_("区域"))
     audience_size = Count(required=False, minimum=1, maximum=100_000)
     windows = Windows(required=False)
-    contact_name = Text(required=False, max_length=50, label="联系人")
+    contact_name = Text(required=False, max_length=50, label=N_("联系人"))
     contact_phone = fields.String(required=False, validate=PHONE)
-    note = Text(required=False, allow_none=True, max_length=1000, label="备注")
+    note = Text(required=False, allow_none=True, max_length=1000, label=N_("备注"))
 
     @validates_schema
     def not_empty(self, data, **kwargs):
         if not data:
-            raise ValidationError({"_schema": ["没有要修改的内容。"]})
+            raise ValidationError({"_schema": [N_("没有要修改的内容。")]})
 
 
 class CancelOrder(StrictSchema):
@@ -228,7 +231,12 @@ def Number(minimum: float, maximum: float, **kw):
         allow_none=True,
         load_default=None,
         allow_nan=False,
-        validate=validate.Range(min=minimum, max=maximum, error=f"应为 {minimum:g} 到 {maximum:g} 之间的数。"),
+        validate=Range(
+            min=minimum,
+            max=maximum,
+            error=N_("应为 {min} 到 {max} 之间的数。"),
+            values={"min": f"{minimum:g}", "max": f"{maximum:g}"},
+        ),
         **kw,
     )
 
@@ -260,8 +268,10 @@ class Weights(StrictSchema):
 
 class District(StrictSchema):
     name = Text(max_length=50)
-    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90, error="纬度应在 -90 到 90 之间。"))
-    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180, error="经度应在 -180 到 180 之间。"))
+    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90, error=N_("纬度应在 -90 到 90 之间。")))
+    lon = fields.Float(
+        required=True, validate=validate.Range(min=-180, max=180, error=N_("经度应在 -180 到 180 之间。"))
+    )
 
 
 class Palace(StrictSchema):
@@ -272,7 +282,7 @@ class Palace(StrictSchema):
     rules = fields.Nested(PlanningRules, load_default=dict)
     weights = fields.Nested(Weights, load_default=dict)
     districts = fields.List(
-        fields.Nested(District), load_default=list, validate=validate.Length(max=500, error="最多 500 个区域。")
+        fields.Nested(District), load_default=list, validate=validate.Length(max=500, error=N_("最多 500 个区域。"))
     )
     nightly_replan = fields.Boolean(load_default=True)
     # booking: an order's first window starts at least this many hours ahead (a dispatcher's
@@ -295,7 +305,7 @@ class Program(StrictSchema):
     needs = fields.List(
         fields.Nested(Need),
         required=True,
-        validate=validate.Length(min=1, max=20, error="请列出 1 到 20 项人员需求。"),
+        validate=validate.Length(min=1, max=20, error=N_("请列出 1 到 20 项人员需求。")),
     )
     description = Text(required=False, max_length=2000, min_length=0, load_default="")
     site_requirements = Text(required=False, max_length=1000, min_length=0, load_default="")
@@ -335,7 +345,7 @@ class SetAvailability(StrictSchema):
     availability = fields.List(
         fields.Nested(TimeWindowSchema),
         required=True,
-        validate=validate.Length(max=500, error="时间段太多（最多 500 个）。"),
+        validate=validate.Length(max=500, error=N_("时间段太多（最多 500 个）。")),
     )
 
 
@@ -368,9 +378,9 @@ class Period(StrictSchema):
     @validates_schema
     def validate_period(self, data, **kwargs):
         if data["end"] <= data["start"]:
-            raise ValidationError({"end": ["结束时间应晚于开始时间。"]})
+            raise ValidationError({"end": [N_("结束时间应晚于开始时间。")]})
         if (data["end"] - data["start"]).days > 92:
-            raise ValidationError({"end": ["一次最多查看 92 天。"]})
+            raise ValidationError({"end": [N_("一次最多查看 92 天。")]})
 
 
 class DeliveryOut(Schema):
@@ -529,9 +539,9 @@ class Replan(StrictSchema):
     @validates_schema
     def validate_period(self, data, **kwargs):
         if data["end"] <= data["start"]:
-            raise ValidationError({"end": ["结束时间应晚于开始时间。"]})
+            raise ValidationError({"end": [N_("结束时间应晚于开始时间。")]})
         if (data["end"] - data["start"]).days > 62:
-            raise ValidationError({"end": ["一次最多重新安排 62 天。"]})
+            raise ValidationError({"end": [N_("一次最多重新安排 62 天。")]})
 
 
 class ReplanOut(Schema):
@@ -571,7 +581,7 @@ class ClearNoShow(StrictSchema):
 class GrantHours(StrictSchema):
     volunteer_id = Id()
     hours = fields.Float(
-        required=True, allow_nan=False, validate=validate.Range(min=0.1, max=24, error="应为 0.1 到 24 小时。")
+        required=True, allow_nan=False, validate=validate.Range(min=0.1, max=24, error=N_("应为 0.1 到 24 小时。"))
     )
     reason = Text(max_length=500)
 
@@ -742,7 +752,7 @@ ROLES = ("enterprise", "dispatcher", "volunteer", "admin")
 def Username():
     return fields.String(
         required=True,
-        validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{2,64}$", error="用户名为 2 到 64 位字母、数字或 _.@-。"),
+        validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{2,64}$", error=N_("用户名为 2 到 64 位字母、数字或 _.@-。")),
     )
 
 
@@ -792,8 +802,8 @@ class Registration(StrictSchema):
     def profile_for_role(self, data, **kwargs):
         role = data.get("role")
         if role in ("enterprise", "volunteer") and not data.get(role):
-            label = {"enterprise": "单位信息", "volunteer": "个人信息"}[role]
-            raise ValidationError({role: [f"请填写{label}。"]})
+            label = {"enterprise": N_("单位信息"), "volunteer": N_("个人信息")}[role]
+            raise ValidationError({role: [Message("请填写{label}。", label=Message(label))]})
 
 
 class RegistrationOut(Schema):
@@ -886,7 +896,7 @@ class Mute(StrictSchema):
     channels = fields.List(
         OneOf(NOTIFICATION_CHANNELS),
         load_default=lambda: list(NOTIFICATION_CHANNELS),
-        validate=validate.Length(min=1, max=len(NOTIFICATION_CHANNELS), error="请至少选择一个渠道。"),
+        validate=validate.Length(min=1, max=len(NOTIFICATION_CHANNELS), error=N_("请至少选择一个渠道。")),
     )
 
 
@@ -899,7 +909,7 @@ class NotificationPreferences(StrictSchema):
     mutes = fields.List(
         fields.Nested(Mute),
         load_default=list,
-        validate=validate.Length(max=len(NOTIFICATION_KINDS), error=f"最多 {len(NOTIFICATION_KINDS)} 项。"),
+        validate=Length(max=len(NOTIFICATION_KINDS), error=N_("最多 {max} 项。")),
     )
 
 

@@ -8,12 +8,9 @@ python scripts/i18n.py --check   change nothing; exit 1 listing every message wi
                                  translation and every translation whose {placeholders} differ from its
                                  message's
 
-Messages come from three places:
-  - Python in services/, common/ and contracts/: every string constant with a Chinese character or
-    Chinese punctuation, except docstrings; an f-string is one message whose values are written
-    as {the expression's source}, e.g. "一个系列最多 {MAX_OCCURRENCES} 次。"
-  - the page templates services/gateway/templates/*.html: _("…") calls
-  - the page scripts services/gateway/static/*.js: t("…") calls
+Babel's extractors read the messages, as babel.cfg says: in Python the templates passed to an
+error, to Message or to N_; in the page templates _("…"); in the pages' scripts t("…"). The
+catalogue has no line numbers (`--no-location`), so moving code does not change it.
 """
 
 from __future__ import annotations
@@ -25,21 +22,19 @@ import os
 import re
 import sys
 
-import jinja2
-import jinja2.ext
 from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po, write_po
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYTHON_DIRS = ("services", "common", "contracts")
-TEMPLATES = os.path.join("services", "gateway", "templates")
-STATIC = os.path.join("services", "gateway", "static")
+if ROOT not in sys.path:  # babel.cfg names this module's extraction method as scripts.i18n
+    sys.path.insert(0, ROOT)
+MAPPING = os.path.join(ROOT, "babel.cfg")
 PO_FILE = os.path.join(ROOT, "services", "gateway", "locale", "en", "LC_MESSAGES", "messages.po")
 
 CHINESE = re.compile("[\u4e00-\u9fff\u3001-\u303f！（），：；？]")
 PLACEHOLDER = re.compile(r"\{[^{}]+\}")
-TEMPLATE_CALL = re.compile(r"""(?<![\w.])_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
-SCRIPT_CALL = re.compile(r"""\bt\(\s*"((?:[^"\\]|\\.)+)"|\bt\(\s*'((?:[^'\\]|\\.)+)'""")
 
 HEADER = """\
 # English for 送文化下基层. Every message is written in Chinese in the code and is its own msgid.
@@ -49,16 +44,26 @@ HEADER = """\
 Messages = dict[str, list[tuple[str, int]]]
 
 
-def _add(found: Messages, msgid: str, path: str, lineno: int) -> None:
-    found.setdefault(msgid, []).append((path.replace(os.sep, "/"), lineno))
+def mapping(path: str = MAPPING):
+    with open(path, encoding="utf-8") as f:
+        return parse_mapping_cfg(f, path)
 
 
-def _files(root: str, folder: str, suffix: str) -> list[str]:
-    out = []
-    for here, dirs, names in os.walk(os.path.join(root, folder)):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
-        out += [os.path.join(here, n) for n in sorted(names) if n.endswith(suffix)]
-    return out
+def extract(root: str = ROOT) -> Messages:
+    """Every message with the places it is written, as {message: [(path, line), …]}."""
+    method_map, options_map = mapping(os.path.join(root, "babel.cfg"))
+    found: Messages = {}
+    try:
+        for path, lineno, message, _comments, _context in extract_from_dir(root, method_map, options_map):
+            msgid = message[0] if isinstance(message, tuple) else message
+            if msgid:
+                found.setdefault(msgid, []).append((path.replace(os.sep, "/"), lineno))
+    except SyntaxError as err:  # a Python file Babel's reader gave up on, or a page template
+        raise SystemExit(f"{err.filename}:{err.lineno}: cannot read: {err.msg}") from err
+    return found
+
+
+# ----------------------------------------------------- files whose messages are not marked yet
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -109,49 +114,15 @@ def python_messages(source: str) -> list[tuple[str, int]]:
     return out
 
 
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), text)
+def extract_unmarked(fileobj, keywords, comment_tags, options):
+    """A Babel extraction method for the Python files listed as `unmarked` in babel.cfg, whose
+    messages are not yet marked: every Chinese string constant outside docstrings."""
+    source = fileobj.read().decode(options.get("encoding", "utf-8"))
+    for text, lineno in sorted(python_messages(source), key=lambda m: m[1]):
+        yield lineno, None, text, []
 
 
-def template_messages(source: str) -> list[tuple[str, int]]:
-    """(message, line) for every _("…") call in one template; a regex reads a template Jinja cannot parse."""
-    try:
-        tree = jinja2.Environment().parse(source)
-    except jinja2.TemplateSyntaxError:
-        return [
-            (_unescape(m.group(1) if m.group(1) is not None else m.group(2)), source.count("\n", 0, m.start()) + 1)
-            for m in TEMPLATE_CALL.finditer(source)
-        ]
-    return [
-        (strings[0], lineno)
-        for lineno, _name, strings in jinja2.ext.extract_from_ast(tree, ("_",), babel_style=False)
-        if strings and strings[0]
-    ]
-
-
-def script_messages(source: str) -> list[tuple[str, int]]:
-    """(message, line) for every t("…") call in one script, as the pages look them up."""
-    return [(m.group(1) or m.group(2), source.count("\n", 0, m.start()) + 1) for m in SCRIPT_CALL.finditer(source)]
-
-
-def extract(root: str = ROOT) -> Messages:
-    """Every message with the places it is written, as {message: [(path, line), …]}."""
-    sources = [(path, python_messages) for folder in PYTHON_DIRS for path in _files(root, folder, ".py")]
-    sources += [(path, template_messages) for path in _files(root, TEMPLATES, ".html")]
-    # the pages' own scripts; third-party code under static/vendor/ is not ours to translate
-    own = os.path.join(root, STATIC)
-    sources += [(path, script_messages) for path in _files(root, STATIC, ".js") if os.path.dirname(path) == own]
-    found: Messages = {}
-    for path, read in sources:
-        with open(path, encoding="utf-8") as f:
-            source = f.read()
-        try:
-            messages = read(source)
-        except SyntaxError as err:
-            raise SystemExit(f"{os.path.relpath(path, root)}:{err.lineno}: cannot read: {err.msg}") from err
-        for text, lineno in messages:
-            _add(found, text, os.path.relpath(path, root), lineno)
-    return found
+# ----------------------------------------------------- the catalogue
 
 
 def load(path: str | None = None) -> Catalog | None:
@@ -192,12 +163,11 @@ def updated(found: Messages, old: Catalog | None) -> Catalog:
         language_team="English",
         fuzzy=False,
     )
-    for msgid, locations in found.items():
+    for msgid in found:
         previous = old.get(msgid) if old is not None else None
         catalog.add(
             msgid,
             string=previous.string if previous is not None else "",
-            locations=sorted(set(locations)),
             flags=previous.flags if previous is not None else (),
         )
     return catalog
@@ -205,7 +175,7 @@ def updated(found: Messages, old: Catalog | None) -> Catalog:
 
 def render(catalog: Catalog) -> bytes:
     out = io.BytesIO()
-    write_po(out, catalog, width=0, sort_output=True, ignore_obsolete=True)
+    write_po(out, catalog, width=0, no_location=True, sort_output=True, ignore_obsolete=True)
     return out.getvalue()
 
 

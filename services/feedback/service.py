@@ -13,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from common.batching import batch_consume
 from common.config import setting
 from common.consuming import consumes
-from common.errors import Conflict, Invalid, load
+from common.errors import N_, Conflict, Invalid, load
 from common.observability import Metrics
 from common.retry import retrying
 from common.rpc import rpc
@@ -83,7 +83,7 @@ class FeedbackService:
         """What the gateway needs to take answers for these surveys, by token (it keeps this for
         a second and asks again for all it keeps at once); unknown tokens are left out."""
         if not isinstance(tokens, list) or len(tokens) > 1000:
-            raise Invalid("评议标识有误。", fields={"tokens": ["至多 1000 个评议标识。"]})
+            raise Invalid("评议标识有误。", fields={"tokens": [N_("至多 1000 个评议标识。")]})
         return {
             survey["token"]: {
                 "survey_id": survey["survey_id"],

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
-from common.errors import Invalid, ServiceError, Unavailable
+from common.errors import N_, Invalid, ServiceError, Unavailable
 from services.gateway import i18n
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,9 @@ MAX_BODY = 1024 * 1024
 RPC_TIMEOUT = 15
 
 HTTP_MESSAGES = {
-    404: ("NOT_FOUND", "找不到这个地址。"),
-    405: ("METHOD_NOT_ALLOWED", "这个地址不支持该请求方法。"),
-    413: ("TOO_LARGE", "提交的内容太大（上限 1 MB）。"),
+    404: ("NOT_FOUND", N_("找不到这个地址。")),
+    405: ("METHOD_NOT_ALLOWED", N_("这个地址不支持该请求方法。")),
+    413: ("TOO_LARGE", N_("提交的内容太大（上限 1 MB）。")),
 }
 
 
@@ -42,7 +42,9 @@ def json_response(payload, status: int = 200, headers: dict | None = None) -> Re
 
 def error_response(exc: BaseException) -> Response:
     if isinstance(exc, ServiceError):
-        return json_response(exc.to_dict(), exc.status)
+        response = json_response(exc.to_dict(), exc.status)
+        response.error = exc  # said again in the reader's language, from its template and values
+        return response
     if isinstance(exc, HTTPException) and exc.code in HTTP_MESSAGES:
         code, message = HTTP_MESSAGES[exc.code]
         headers = (
@@ -50,7 +52,7 @@ def error_response(exc: BaseException) -> Response:
         )
         return json_response({"code": code, "message": message}, exc.code, headers)
     log.error("unexpected error: %r", exc, exc_info=(type(exc), exc, exc.__traceback__))
-    return json_response({"code": "INTERNAL", "message": "服务暂时出错，请稍后再试。"}, 500)
+    return json_response({"code": "INTERNAL", "message": N_("服务暂时出错，请稍后再试。")}, 500)
 
 
 class BadJson(ServiceError):
@@ -77,9 +79,13 @@ class JsonWsgiApp(WsgiApp):
         if response.status_code >= 400 and response.mimetype == "application/json":
             lang = i18n.pick(request)
             if lang != i18n.DEFAULT:  # errors in the reader's language
-                translated = i18n.translate_json_error(response.get_data(), lang)
-                if translated is not None:
-                    response.set_data(translated)
+                error = getattr(response, "error", None)
+                if isinstance(error, ServiceError):
+                    response.set_data(json.dumps(i18n.error_payload(error, lang), ensure_ascii=False))
+                else:
+                    translated = i18n.translate_json_error(response.get_data(), lang)
+                    if translated is not None:
+                        response.set_data(translated)
         return response(environ, start_response)
 
 
@@ -133,7 +139,7 @@ def body(request, *, required: bool = True) -> dict:
 def query(request, allowed: tuple[str, ...]) -> dict:
     unknown = sorted(set(request.args) - set(allowed))
     if unknown:
-        raise Invalid("查询参数有误。", fields={k: ["不认识的查询参数。"] for k in unknown})
+        raise Invalid("查询参数有误。", fields={k: [N_("不认识的查询参数。")] for k in unknown})
     return {k: v for k, v in request.args.items() if v != ""}
 
 

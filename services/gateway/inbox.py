@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from common.errors import Invalid
+from common.errors import N_, Invalid, Message
 from services.gateway import i18n
 from services.gateway.http import body, call, http, query
 
@@ -17,17 +17,19 @@ def _limit(value: str | None) -> int:
     if value is None:
         return 20
     if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
-        raise Invalid("查询参数有误。", fields={"limit": [f"应为 1 到 {MAX_LIMIT} 之间的整数。"]})
+        raise Invalid("查询参数有误。", fields={"limit": [Message("应为 1 到 {max} 之间的整数。", max=MAX_LIMIT)]})
     return int(value)
 
 
 def _translated(request, notification: dict) -> dict:
-    """A notification in the reader's language (written in Chinese, kept with its values)."""
-    lang = i18n.pick(request)
-    cat = i18n.catalogue(lang)
+    """A notification in the reader's language, from the templates and values of its title and
+    body (one written before they were kept has its Chinese text only)."""
+    texts = notification.pop("texts", None) or {}
+    cat = i18n.catalogue(i18n.pick(request))
     if cat is None:
         return notification
-    return {**notification, **{k: cat.get(notification[k]) for k in ("title", "body", "kind_label")}}
+    said = {k: cat.say(Message.of(texts[k]) if k in texts else notification[k]) for k in ("title", "body")}
+    return {**notification, **said, "kind_label": cat.get(notification["kind_label"])}
 
 
 class Inbox:
@@ -40,7 +42,7 @@ class Inbox:
         q = query(request, ("before", "limit"))
         before = q.get("before")
         if before is not None and not _ID.match(before):
-            raise Invalid("查询参数有误。", fields={"before": ["编号格式不对。"]})
+            raise Invalid("查询参数有误。", fields={"before": [N_("编号格式不对。")]})
         page = call(self.notifications.inbox, who["username"], before, min(_limit(q.get("limit")), 100))
         page["items"] = [_translated(request, n) for n in page["items"]]
         return page

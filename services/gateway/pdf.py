@@ -16,7 +16,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from common.clock import full_date_time
+from common.clock import CN
 
 FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -209,7 +209,17 @@ def certificate(volunteer: dict, palace: str, record: dict, today: dt.date) -> b
     return _document(story, f"{title}（{volunteer['name']}）")
 
 
-china_time = full_date_time  # “2026 年 12 月 8 日（星期二）14:00—16:00”
+WEEKDAYS = "一二三四五六日"
+
+
+def china_time(start: dt.datetime, end: dt.datetime | None = None) -> str:
+    """“2026 年 12 月 8 日（星期二）14:00—16:00”, in China time."""
+    start = start.astimezone(CN)
+    text = f"{start.year} 年 {start.month} 月 {start.day} 日（星期{WEEKDAYS[start.weekday()]}）{start:%H:%M}"
+    if end is not None:
+        end = end.astimezone(CN)
+        text += f"—{end:%H:%M}" if end.date() == start.date() else f" 至 {end.month} 月 {end.day} 日 {end:%H:%M}"
+    return text
 
 
 def _qr(canvas, matrix: list[list[bool]], x: float, y: float, size: float) -> None:

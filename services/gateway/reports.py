@@ -11,7 +11,7 @@ from urllib.parse import quote
 from werkzeug.wrappers import Response
 
 from common.clock import CN
-from common.errors import Invalid
+from common.errors import Invalid, Message
 from services.gateway import auth
 from services.gateway.http import body, call, http, query
 
@@ -97,7 +97,9 @@ class Reports:
         except ValueError:
             value = lo - 1
         if not lo <= value <= hi:
-            raise Invalid("查询参数有误。", fields={name: [f"应为 {lo} 到 {hi} 之间的整数。"]})
+            raise Invalid(
+                "查询参数有误。", fields={name: [Message("应为 {min} 到 {max} 之间的整数。", min=lo, max=hi)]}
+            )
         return value
 
     @http("GET", "/api/reports/dashboard")

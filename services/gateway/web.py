@@ -7,11 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-import re
 from urllib.parse import quote
 
 import jinja2
 from babel.dates import format_datetime
+from babel.messages.extract import extract
 from werkzeug.utils import redirect, send_from_directory
 from werkzeug.wrappers import Response
 
@@ -22,7 +22,6 @@ from services.gateway.http import call, http
 
 HERE = os.path.dirname(__file__)
 STATIC = os.path.join(HERE, "static")
-_T_CALL = re.compile(r"""\bt\(\s*"((?:[^"\\]|\\.)+)"|\bt\(\s*'((?:[^'\\]|\\.)+)'""")
 
 env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(os.path.join(HERE, "templates")),
@@ -46,8 +45,8 @@ def script_messages() -> list[str]:
     found: set[str] = set()
     for name in sorted(os.listdir(STATIC)):
         if name.endswith(".js"):
-            with open(os.path.join(STATIC, name), encoding="utf-8") as f:
-                found.update(m.group(1) or m.group(2) for m in _T_CALL.finditer(f.read()))
+            with open(os.path.join(STATIC, name), "rb") as f:  # read as `make i18n` reads them
+                found.update(m for _line, m, _comments, _context in extract("javascript", f, keywords={"t": None}) if m)
     return sorted(found)
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from common.clock import CN
+from common.messages import N_, Message
 from contracts.events import NOTIFICATION_CHANNELS, NOTIFICATION_KINDS
 
 INBOX = "inbox"
@@ -19,22 +20,22 @@ EXTERNAL = tuple(c for c in NOTIFICATION_CHANNELS if c != INBOX)
 
 # kind -> (label, the roles it is for)
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "offer": ("新的邀约", ("volunteer",)),
-    "reminder": ("服务提醒", ("volunteer", "enterprise")),
-    "assignment": ("任务变动和服务时长", ("volunteer",)),
-    "order_status": ("订单进展", ("enterprise",)),
-    "survey": ("观众评议", ("enterprise",)),
-    "orders": ("新订单和取消", ("dispatcher", "admin")),
-    "declined": ("志愿者婉拒", ("dispatcher", "admin")),
-    "expiring": ("邀约即将到期和已过期", ("dispatcher", "admin")),
-    "no_show": ("志愿者缺席", ("dispatcher", "admin")),
-    "unfulfillable": ("无法安排的订单", ("dispatcher", "admin")),
+    "offer": (N_("新的邀约"), ("volunteer",)),
+    "reminder": (N_("服务提醒"), ("volunteer", "enterprise")),
+    "assignment": (N_("任务变动和服务时长"), ("volunteer",)),
+    "order_status": (N_("订单进展"), ("enterprise",)),
+    "survey": (N_("观众评议"), ("enterprise",)),
+    "orders": (N_("新订单和取消"), ("dispatcher", "admin")),
+    "declined": (N_("志愿者婉拒"), ("dispatcher", "admin")),
+    "expiring": (N_("邀约即将到期和已过期"), ("dispatcher", "admin")),
+    "no_show": (N_("志愿者缺席"), ("dispatcher", "admin")),
+    "unfulfillable": (N_("无法安排的订单"), ("dispatcher", "admin")),
     # told once, when a registration is approved: before the person could ever mute it, so it is
     # not among the kinds their settings list
-    "account": ("注册审核", ()),
+    "account": (N_("注册审核"), ()),
 }
 assert set(KINDS) == set(NOTIFICATION_KINDS)
-CHANNEL_LABELS = {"inbox": "站内消息", "email": "电子邮件", "webhook": "短信/微信"}
+CHANNEL_LABELS = {"inbox": N_("站内消息"), "email": N_("电子邮件"), "webhook": N_("短信/微信")}
 
 # reminders before a delivery, and the least time left for each to be worth sending
 LEADS = {"48h": dt.timedelta(hours=48), "2h": dt.timedelta(hours=2)}
@@ -48,8 +49,8 @@ class Draft:
     kind: str
     scope: str  # "volunteer" | "enterprise" | "palace"
     scope_id: str
-    title: str
-    body: str
+    title: Message  # reads as the Chinese; its template and values say it in another language
+    body: Message
     link: str | None = None
     order_id: str | None = None
     palace_id: str | None = None
@@ -119,12 +120,11 @@ def expiring_time(deadline: dt.datetime, now: dt.datetime) -> dt.datetime | None
 # ------------------------------------------------------------------ wording
 
 
-def when(t: dt.datetime | None) -> str:
+def when(t: dt.datetime | None) -> Message:
     if t is None:
-        return "时间待定"
+        return Message("时间待定")
     local = t.astimezone(CN)
-    month, day, hm = local.month, local.day, local.strftime("%H:%M")
-    return f"{month}月{day}日 {hm}"
+    return Message("{month}月{day}日 {hm}", month=local.month, day=local.day, hm=local.strftime("%H:%M"))
 
 
 def what(order: dict | None, event: dict | None = None) -> str:
@@ -132,11 +132,16 @@ def what(order: dict | None, event: dict | None = None) -> str:
         for key in ("program_title", "custom_request"):
             if source.get(key):
                 return str(source[key])[:40]
-    return "文化服务"
+    return Message("文化服务")
 
 
 def _site(order: dict | None) -> str:
-    return (order or {}).get("site_address") or "服务地点"
+    return (order or {}).get("site_address") or Message("服务地点")
+
+
+def _said(text: str | None) -> Message | str:
+    """A reason given by a service (a message of its own) or by a person (kept as written)."""
+    return Message(text) if text else ""
 
 
 def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, str], crew: list[str]) -> list[Draft]:
@@ -152,104 +157,155 @@ def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, st
     start = event.get("start") or o.get("start")
     at = when(start)
     vid = event.get("volunteer_id")
-    volunteer = names.get(vid or "", f"志愿者 {vid}") if vid else ""
+    volunteer = names.get(vid or "", Message("志愿者 {vid}", vid=vid)) if vid else ""
     skill = event.get("skill") or ""
     out: list[Draft] = []
 
     def to(kind, scope, scope_id, head, text, link=None):
         if scope_id:
-            out.append(Draft(kind, scope, scope_id, head, text, link, order_id, palace))
+            out.append(Draft(kind, scope, scope_id, Message(head), text, link, order_id, palace))
 
     ent_link, disp_link, vol_link = "/app/enterprise#orders", "/app/dispatcher", "/app/volunteer"
     if event_type == "order_placed":
         district = event.get("district") or ""
-        to("orders", "palace", palace, "新订单待受理", f"「{title}」，{district} {site}，请及时受理。", disp_link)
+        text = Message("「{title}」，{district} {site}，请及时受理。", title=title, district=district, site=site)
+        to("orders", "palace", palace, N_("新订单待受理"), text, disp_link)
     elif event_type == "order_accepted":
         to(
             "order_status",
             "enterprise",
             enterprise,
-            "订单已受理",
-            f"您的订单「{title}」已受理，正在安排人员。",
+            N_("订单已受理"),
+            Message("您的订单「{title}」已受理，正在安排人员。", title=title),
             ent_link,
         )
     elif event_type == "order_rejected":
-        reason = event.get("reason") or ""
-        to("order_status", "enterprise", enterprise, "订单未被受理", f"您的订单「{title}」未被受理：{reason}", ent_link)
+        reason = _said(event.get("reason"))
+        text = Message("您的订单「{title}」未被受理：{reason}", title=title, reason=reason)
+        to("order_status", "enterprise", enterprise, N_("订单未被受理"), text, ent_link)
     elif event_type == "order_cancelled":
-        to("order_status", "enterprise", enterprise, "订单已取消", f"您的订单「{title}」已取消。", ent_link)
+        to(
+            "order_status",
+            "enterprise",
+            enterprise,
+            N_("订单已取消"),
+            Message("您的订单「{title}」已取消。", title=title),
+            ent_link,
+        )
         if event.get("previous_status") not in ("submitted", None):
-            to("orders", "palace", palace, "订单已取消", f"「{title}」（{site}）已被企业取消。", disp_link)
+            text = Message("「{title}」（{site}）已被企业取消。", title=title, site=site)
+            to("orders", "palace", palace, N_("订单已取消"), text, disp_link)
         for member in crew:
             to(
                 "assignment",
                 "volunteer",
                 member,
-                "服务已取消",
-                f"{at} 在{site}的「{title}」已取消，无需前往。",
+                N_("服务已取消"),
+                Message("{at} 在{site}的「{title}」已取消，无需前往。", at=at, site=site, title=title),
                 vol_link,
             )
     elif event_type == "order_closed":
         score = event.get("satisfaction")
-        result = f"满意度 {score:.1f} 分" if isinstance(score, (int, float)) else "没有收到评议"
-        to("order_status", "enterprise", enterprise, "服务已完结", f"「{title}」评议结束，{result}。", ent_link)
+        result = (
+            Message("满意度 {score} 分", score=f"{score:.1f}")
+            if isinstance(score, (int, float))
+            else Message("没有收到评议")
+        )
+        text = Message("「{title}」评议结束，{result}。", title=title, result=result)
+        to("order_status", "enterprise", enterprise, N_("服务已完结"), text, ent_link)
     elif event_type == "offer_made":
         deadline = when(event.get("deadline"))
-        head = {"swap": "同事请您接替一项任务", "cover": "紧急顶替邀约"}.get(event.get("kind"), "新的服务邀约")
-        text = f"{at}，{site}，「{title}」（{skill}）。请在 {deadline} 前答复。"
+        head = {"swap": N_("同事请您接替一项任务"), "cover": N_("紧急顶替邀约")}.get(
+            event.get("kind"), N_("新的服务邀约")
+        )
+        text = Message(
+            "{at}，{site}，「{title}」（{skill}）。请在 {deadline} 前答复。",
+            at=at,
+            site=site,
+            title=title,
+            skill=skill,
+            deadline=deadline,
+        )
         to("offer", "volunteer", vid, head, text, vol_link + "#offers")
     elif event_type == "offer_declined":
-        reason = event.get("reason") or "未说明理由"
-        text = f"{volunteer}婉拒了「{title}」（{skill}）的邀约：{reason}。已转给下一位人选。"
-        to("declined", "palace", palace, "志愿者婉拒了邀约", text, disp_link)
+        reason = _said(event.get("reason")) or Message("未说明理由")
+        text = Message(
+            "{volunteer}婉拒了「{title}」（{skill}）的邀约：{reason}。已转给下一位人选。",
+            volunteer=volunteer,
+            title=title,
+            skill=skill,
+            reason=reason,
+        )
+        to("declined", "palace", palace, N_("志愿者婉拒了邀约"), text, disp_link)
     elif event_type == "offer_expired":
-        text = f"{volunteer}没有在期限内答复「{title}」（{skill}）的邀约，已转给下一位人选。"
-        to("expiring", "palace", palace, "邀约已过期", text, disp_link)
-        to("offer", "volunteer", vid, "邀约已过期", f"「{title}」（{at}）的邀约已过答复期限。", vol_link + "#offers")
+        text = Message(
+            "{volunteer}没有在期限内答复「{title}」（{skill}）的邀约，已转给下一位人选。",
+            volunteer=volunteer,
+            title=title,
+            skill=skill,
+        )
+        to("expiring", "palace", palace, N_("邀约已过期"), text, disp_link)
+        text = Message("「{title}」（{at}）的邀约已过答复期限。", title=title, at=at)
+        to("offer", "volunteer", vid, N_("邀约已过期"), text, vol_link + "#offers")
     elif event_type == "order_scheduled":
-        to("order_status", "enterprise", enterprise, "服务时间已排定", f"「{title}」定于 {at} 到{site}服务。", ent_link)
+        text = Message("「{title}」定于 {at} 到{site}服务。", title=title, at=at, site=site)
+        to("order_status", "enterprise", enterprise, N_("服务时间已排定"), text, ent_link)
         for member in event.get("crew") or []:
-            text = f"「{title}」人员已齐：{at}，{site}。"
-            to("assignment", "volunteer", member["volunteer_id"], "演出人员已齐", text, vol_link + "#schedule")
+            text = Message("「{title}」人员已齐：{at}，{site}。", title=title, at=at, site=site)
+            to("assignment", "volunteer", member["volunteer_id"], N_("演出人员已齐"), text, vol_link + "#schedule")
     elif event_type == "order_unfulfillable":
-        reason = event.get("reason") or ""
-        text = f"「{title}」暂时找不到合适的人员：{reason}。文化宫调度员会与您联系。"
-        to("order_status", "enterprise", enterprise, "订单暂时无法安排", text, ent_link)
-        to("unfulfillable", "palace", palace, "订单无法安排人员", f"「{title}」无法安排人员：{reason}", disp_link)
+        reason = _said(event.get("reason"))
+        text = Message(
+            "「{title}」暂时找不到合适的人员：{reason}。文化宫调度员会与您联系。", title=title, reason=reason
+        )
+        to("order_status", "enterprise", enterprise, N_("订单暂时无法安排"), text, ent_link)
+        text = Message("「{title}」无法安排人员：{reason}", title=title, reason=reason)
+        to("unfulfillable", "palace", palace, N_("订单无法安排人员"), text, disp_link)
     elif event_type == "assignment_handed_over":
-        colleague = names.get(event["to_volunteer_id"], "同事")
-        text = f"您在「{title}」（{at}）的任务已由{colleague}接替。"
-        to("assignment", "volunteer", event["from_volunteer_id"], "任务已转交", text, vol_link + "#schedule")
+        colleague = names.get(event["to_volunteer_id"], Message("同事"))
+        text = Message("您在「{title}」（{at}）的任务已由{colleague}接替。", title=title, at=at, colleague=colleague)
+        to("assignment", "volunteer", event["from_volunteer_id"], N_("任务已转交"), text, vol_link + "#schedule")
     elif event_type == "volunteer_no_show":
-        reason = event.get("reason") or ""
-        cover = "已发出顶替邀约。" if event.get("cover_offer_id") else "没有找到顶替人选，请手动安排。"
+        reason = _said(event.get("reason"))
+        cover = (
+            Message("已发出顶替邀约。") if event.get("cover_offer_id") else Message("没有找到顶替人选，请手动安排。")
+        )
         to(
             "no_show",
             "palace",
             palace,
-            "志愿者缺席",
-            f"{volunteer}没有到「{title}」（{site}）：{reason}。{cover}",
+            N_("志愿者缺席"),
+            Message(
+                "{volunteer}没有到「{title}」（{site}）：{reason}。{cover}",
+                volunteer=volunteer,
+                title=title,
+                site=site,
+                reason=reason,
+                cover=cover,
+            ),
             disp_link,
         )
-        text = f"您在「{title}」（{at}）被登记为缺席：{reason}。如有误请联系调度员。"
-        to("assignment", "volunteer", vid, "已登记缺席", text, vol_link + "#schedule")
+        text = Message(
+            "您在「{title}」（{at}）被登记为缺席：{reason}。如有误请联系调度员。", title=title, at=at, reason=reason
+        )
+        to("assignment", "volunteer", vid, N_("已登记缺席"), text, vol_link + "#schedule")
     elif event_type == "delivery_completed":
         people = event.get("people_served", 0)
-        text = f"「{title}」已完成，服务 {people} 人次。"
-        to("order_status", "enterprise", enterprise, "服务已完成", text, ent_link)
+        text = Message("「{title}」已完成，服务 {people} 人次。", title=title, people=people)
+        to("order_status", "enterprise", enterprise, N_("服务已完成"), text, ent_link)
         for v in event.get("volunteers") or []:
             hours = round(float(v.get("hours") or 0) + float(v.get("granted_hours") or 0), 1)
-            text = f"「{title}」已完成，记入服务时长 {hours} 小时。"
-            to("assignment", "volunteer", v["volunteer_id"], "服务时长已记录", text, vol_link + "#hours")
+            text = Message("「{title}」已完成，记入服务时长 {hours} 小时。", title=title, hours=hours)
+            to("assignment", "volunteer", v["volunteer_id"], N_("服务时长已记录"), text, vol_link + "#hours")
     elif event_type == "registration_decided" and event.get("decision") == "approved":
         scope = event["role"]
         scope_id = event.get("volunteer_id") if scope == "volunteer" else event.get("enterprise_id")
-        text = f"您的注册已通过审核，请用用户名 {event['username']} 登录。"
-        to("account", scope, scope_id, "注册已通过审核", text, "/login")
+        text = Message("您的注册已通过审核，请用用户名 {username} 登录。", username=event["username"])
+        to("account", scope, scope_id, N_("注册已通过审核"), text, "/login")
     elif event_type == "survey_opened":
         closes = when(event.get("closes_at"))
-        text = f"请让职工扫码评议「{title}」，{closes} 截止。"
-        to("survey", "enterprise", enterprise, "观众评议已开放", text, ent_link)
+        text = Message("请让职工扫码评议「{title}」，{closes} 截止。", title=title, closes=closes)
+        to("survey", "enterprise", enterprise, N_("观众评议已开放"), text, ent_link)
     return out
 
 
@@ -261,23 +317,35 @@ def reminder_drafts(reminder: dict, order: dict | None, names: dict[str, str]) -
     lead = reminder["lead"]
     if lead == "expiring":
         vid = reminder.get("volunteer_id")
-        volunteer = names.get(vid or "", f"志愿者 {vid}")
+        volunteer = names.get(vid or "", Message("志愿者 {vid}", vid=vid))
         deadline = when(reminder.get("deadline"))
         skill = reminder.get("skill") or ""
-        text = f"{volunteer}还没有答复「{title}」（{skill}）的邀约，{deadline} 到期。"
-        return [Draft("expiring", "palace", palace, "邀约即将到期", text, "/app/dispatcher", order_id, palace)]
+        text = Message(
+            "{volunteer}还没有答复「{title}」（{skill}）的邀约，{deadline} 到期。",
+            volunteer=volunteer,
+            title=title,
+            skill=skill,
+            deadline=deadline,
+        )
+        return [Draft("expiring", "palace", palace, Message("邀约即将到期"), text, "/app/dispatcher", order_id, palace)]
     if reminder.get("volunteer_id"):
         if lead == "48h":
-            head, text = "服务提醒：两天后", f"{at}，{site}，「{title}」。请提前安排好时间。"
+            head = Message("服务提醒：两天后")
+            text = Message("{at}，{site}，「{title}」。请提前安排好时间。", at=at, site=site, title=title)
         else:
-            head, text = "服务提醒：两小时后开始", f"{at}，{site}，「{title}」。到场后请用签到码签到。"
+            head = Message("服务提醒：两小时后开始")
+            text = Message("{at}，{site}，「{title}」。到场后请用签到码签到。", at=at, site=site, title=title)
         link = "/app/volunteer#schedule"
         return [Draft("reminder", "volunteer", reminder["volunteer_id"], head, text, link, order_id, palace)]
     enterprise = reminder.get("enterprise_id") or o.get("enterprise_id")
     if not enterprise:
         return []
-    text = f"{at}，「{title}」将到{site}服务，请准备好场地并通知职工。"
-    return [Draft("reminder", "enterprise", enterprise, "服务提醒", text, "/app/enterprise#orders", order_id, palace)]
+    text = Message("{at}，「{title}」将到{site}服务，请准备好场地并通知职工。", at=at, title=title, site=site)
+    return [
+        Draft(
+            "reminder", "enterprise", enterprise, Message("服务提醒"), text, "/app/enterprise#orders", order_id, palace
+        )
+    ]
 
 
 def is_stale(reminder: dict, now: dt.datetime) -> bool:

@@ -10,6 +10,7 @@ from typing import Callable
 
 from common.config import setting
 from common.errors import NotFound, load
+from common.messages import Message
 from contracts import payloads
 from contracts.base import new_id, schema_of
 from services.notifications import domain, repository
@@ -260,8 +261,10 @@ def notify(uow, drafts: list[domain.Draft], users: list[dict], settings: Setting
                 "username": username,
                 "role": user["role"],
                 "kind": draft.kind,
-                "title": draft.title,
-                "body": draft.body,
+                "title": str(draft.title),
+                "body": str(draft.body),
+                # the same with their templates and values, to be said in the reader's language
+                "texts": {"title": Message.of(draft.title).wire(), "body": Message.of(draft.body).wire()},
                 "link": draft.link,
                 "order_id": draft.order_id,
                 "palace_id": draft.palace_id,
@@ -282,8 +285,8 @@ def notify(uow, drafts: list[domain.Draft], users: list[dict], settings: Setting
                         "channel": channel,
                         "address": domain.address(pref, channel, username),
                         "kind": draft.kind,
-                        "title": draft.title,
-                        "body": draft.body,
+                        "title": str(draft.title),
+                        "body": str(draft.body),
                         "link": draft.link,
                         "status": "pending",
                         "attempts": 0,
@@ -302,8 +305,8 @@ def notify(uow, drafts: list[domain.Draft], users: list[dict], settings: Setting
                 username=username,
                 role=user["role"],
                 kind=draft.kind,
-                title=draft.title,
-                body=draft.body,
+                title=str(draft.title),
+                body=str(draft.body),
                 link=draft.link,
                 order_id=draft.order_id,
                 palace_id=draft.palace_id,
@@ -409,7 +412,9 @@ def _time_of(notification_id: str | None, default: dt.datetime) -> dt.datetime:
 
 
 def view(doc: dict) -> dict:
-    return schema_of(payloads.Notification).dump(
+    """A notification as its contract says, and `texts`: its title and body as templates and values
+    (for the gateway, which says them in the reader's language and leaves `texts` out)."""
+    out = schema_of(payloads.Notification).dump(
         {
             **doc,
             "notification_id": doc["_id"],
@@ -417,6 +422,9 @@ def view(doc: dict) -> dict:
             "muted": bool(doc.get("muted")),
         }
     )
+    if doc.get("texts"):
+        out["texts"] = doc["texts"]
+    return out
 
 
 def inbox(db, username: str, before: str | None, limit: int, now: dt.datetime) -> dict:

@@ -6,18 +6,24 @@ from __future__ import annotations
 import datetime as dt
 
 from common.clock import CN, date_words, month_day_time
-from common.errors import Conflict, Invalid
+from common.errors import N_, Conflict, Invalid, Message
 
 STATUS_LABELS = {
-    "submitted": "已提交",
-    "accepted": "已受理",
-    "rejected": "已拒绝",
-    "scheduled": "已排期",
-    "unfulfillable": "无法安排",
-    "delivered": "已服务",
-    "closed": "已完结",
-    "cancelled": "已取消",
+    "submitted": N_("已提交"),
+    "accepted": N_("已受理"),
+    "rejected": N_("已拒绝"),
+    "scheduled": N_("已排期"),
+    "unfulfillable": N_("无法安排"),
+    "delivered": N_("已服务"),
+    "closed": N_("已完结"),
+    "cancelled": N_("已取消"),
 }
+
+
+def status_label(status: str) -> Message:
+    """An order status as people read it (a message, said in the reader's language)."""
+    return Message(STATUS_LABELS[status])
+
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "submitted": frozenset({"accepted", "rejected", "cancelled"}),
@@ -34,8 +40,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 AMENDABLE = frozenset({"submitted", "accepted", "unfulfillable"})
 
 
-def illegal(message: str, code: str = "ILLEGAL_TRANSITION", fields: dict | None = None) -> Conflict:
-    return Conflict(message, code, fields)
+def illegal(
+    message: str, code: str = "ILLEGAL_TRANSITION", fields: dict | None = None, params: dict | None = None
+) -> Conflict:
+    """A refused change of status; `message` is a template, as for every error."""
+    return Conflict(message, code, fields, params)
 
 
 def can_move(current: str, target: str) -> bool:
@@ -47,8 +56,9 @@ def move(order: dict, target: str, at: dt.datetime, reason: str | None = None) -
     current = order["status"]
     if not can_move(current, target):
         raise illegal(
-            f"订单当前状态为「{STATUS_LABELS[current]}」，不能变为「{STATUS_LABELS[target]}」。",
+            "订单当前状态为「{current}」，不能变为「{target}」。",
             fields={"status": [current]},
+            params={"current": status_label(current), "target": status_label(target)},
         )
     return {
         **order,
@@ -110,8 +120,9 @@ def amend(order: dict, changes: dict, at: dt.datetime, program_title: str | None
     """Apply an amendment allowed before scheduling; returns the order and the changed fields."""
     if order["status"] not in AMENDABLE:
         raise illegal(
-            f"订单状态为「{STATUS_LABELS[order['status']]}」，排期后不能再修改；如需变更请取消后重新下单。",
+            "订单状态为「{status}」，排期后不能再修改；如需变更请取消后重新下单。",
             "NOT_AMENDABLE",
+            params={"status": status_label(order["status"])},
         )
     changed = sorted(k for k, v in changes.items() if order.get(k) != v)
     updated = {**order, **changes, "updated_at": at}
@@ -121,7 +132,7 @@ def amend(order: dict, changes: dict, at: dt.datetime, program_title: str | None
         updated["program_title"] = program_title
     if not (updated.get("program_id") or updated.get("custom_request")):
         raise Invalid(
-            "请选择一个节目，或填写自定义需求。", fields={"program_id": ["请选择一个节目，或填写自定义需求。"]}
+            "请选择一个节目，或填写自定义需求。", fields={"program_id": [N_("请选择一个节目，或填写自定义需求。")]}
         )
     return updated, changed
 
@@ -156,21 +167,21 @@ def occurrences(first: dict, rule: str) -> list[dict]:
         text = text[6:]
     parts = {p.split("=", 1)[0].upper() for p in text.split(";") if "=" in p}
     if "COUNT" not in parts and "UNTIL" not in parts:
-        raise ValueError("重复规则需要写明次数（COUNT）或截止日期（UNTIL）。")
+        raise ValueError(Message("重复规则需要写明次数（COUNT）或截止日期（UNTIL）。"))
     start = first["start"].astimezone(CN)
     length = first["end"] - first["start"]
     try:
         rule_obj = rr.rrulestr(text, dtstart=start.replace(tzinfo=None), ignoretz=True)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"重复规则写得不对：{err}") from None
+        raise ValueError(Message("重复规则写得不对：{err}", err=str(err))) from None
     out = []
     for at in rule_obj:
         if len(out) == MAX_OCCURRENCES:
-            raise ValueError(f"一个系列最多 {MAX_OCCURRENCES} 次。")
+            raise ValueError(Message("一个系列最多 {n} 次。", n=MAX_OCCURRENCES))
         begin = at.replace(tzinfo=CN)
         out.append({"start": begin.astimezone(dt.UTC), "end": begin.astimezone(dt.UTC) + length})
     if not out:
-        raise ValueError("按这个重复规则排不出任何一次。")
+        raise ValueError(Message("按这个重复规则排不出任何一次。"))
     return out
 
 
@@ -208,20 +219,19 @@ def horizon_limit(at: dt.datetime, rules: dict) -> tuple[dt.datetime, dt.date]:
     return dt.datetime.combine(day, dt.time(0), CN), day
 
 
-def lead_message(at: dt.datetime, rules: dict) -> str:
+def lead_message(at: dt.datetime, rules: dict) -> Message:
     earliest = earliest_start(at, rules)
     if earliest.second or earliest.microsecond:
         earliest = earliest.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     when = _when(earliest, at.astimezone(CN).date())
-    lead = rules["min_lead_hours"]
-    return f"最早可约 {when} 之后（需提前 {lead} 小时）。"
+    return Message("最早可约 {when} 之后（需提前 {lead} 小时）。", when=when, lead=rules["min_lead_hours"])
 
 
-def horizon_message(at: dt.datetime, rules: dict) -> str:
+def horizon_message(at: dt.datetime, rules: dict) -> Message:
     days = rules["horizon_days"]
-    span = "一年" if days == 365 else f"{days} 天"
+    span = Message("一年") if days == 365 else Message("{days} 天", days=days)
     limit = _date(horizon_limit(at, rules)[1])
-    return f"最远只能约到{span}内（{limit}前）。"
+    return Message("最远只能约到{span}内（{limit}前）。", span=span, limit=limit)
 
 
 def window_problems(window: dict, at: dt.datetime, rules: dict | None = None, *, lead: bool = True) -> dict:
@@ -229,19 +239,19 @@ def window_problems(window: dict, at: dt.datetime, rules: dict | None = None, *,
     when nothing is. `lead=False` leaves out the start's checks (later occurrences of a series)."""
     rules = time_rules(rules)
     start, end = window["start"], window["end"]
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[Message]] = {}
     if lead:
         # a dispatcher may record an urgent delivery already under way (现场加急, entered on the
         # day); a window that is over is refused to everyone
         under_way = rules["urgent"] and start < at < end
         if start < at and not under_way:
-            out.setdefault("start", []).append("这个时间已经过去了。")
+            out.setdefault("start", []).append(Message("这个时间已经过去了。"))
         if not rules["urgent"] and rules["min_lead_hours"] > 0 and start < earliest_start(at, rules):
             out.setdefault("start", []).append(lead_message(at, rules))
     if end <= start:
-        out.setdefault("end", []).append("结束时间应晚于开始时间。")
+        out.setdefault("end", []).append(Message("结束时间应晚于开始时间。"))
     elif end - start > dt.timedelta(hours=MAX_WINDOW_HOURS):
-        out.setdefault("end", []).append(f"一个时间段不能超过 {MAX_WINDOW_HOURS} 小时。")
+        out.setdefault("end", []).append(Message("一个时间段不能超过 {hours} 小时。", hours=MAX_WINDOW_HOURS))
     if end > horizon_limit(at, rules)[0]:
         out.setdefault("end", []).append(horizon_message(at, rules))
     return out
@@ -264,7 +274,10 @@ def series_problems(windows: list[dict], at: dt.datetime, rules: dict | None = N
     for n, window in enumerate(windows[1:], 2):
         if window["end"] > limit and "first_window.end" not in out:
             day = _date(window["start"].astimezone(CN).date())
-            out["rrule"] = [f"第 {n} 次（{day}）超出了预约范围。", horizon_message(at, time_rules(rules))]
+            out["rrule"] = [
+                Message("第 {n} 次（{day}）超出了预约范围。", n=n, day=day),
+                horizon_message(at, time_rules(rules)),
+            ]
             break
     return out
 

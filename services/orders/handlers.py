@@ -47,8 +47,8 @@ def place_recurring(
     series, so sending the same series again returns the orders already placed."""
     try:
         windows = domain.occurrences(data["first_window"], data["rrule"])
-    except ValueError as err:
-        raise Invalid("重复规则有误。", fields={"rrule": [str(err)]}) from None
+    except ValueError as err:  # the message of a rule that cannot be read (domain.occurrences)
+        raise Invalid("重复规则有误。", fields={"rrule": [err.args[0] if err.args else str(err)]}) from None
     series = (
         data.get("series_ref")
         or hashlib.sha256(
@@ -139,8 +139,9 @@ def confirm_delivery(order_id: str, uow, enterprise_id: str | None = None) -> di
     order = _own(repository.get(uow.db, order_id, uow.session), enterprise_id)
     if order["status"] not in ("delivered", "closed"):
         raise domain.illegal(
-            f"订单状态为「{domain.STATUS_LABELS[order['status']]}」，服务完成后才能确认。",
+            "订单状态为「{status}」，服务完成后才能确认。",
             "NOT_DELIVERED",
+            params={"status": domain.status_label(order["status"])},
         )
     if not order.get("delivery_confirmed_at"):
         order = {**order, "delivery_confirmed_at": now(), "updated_at": now()}

@@ -11,7 +11,7 @@ from nameko.standalone.events import get_event_exchange
 from nameko.timer import timer
 
 from common.batching import batch_consume
-from common.errors import Invalid
+from common.errors import N_, Invalid
 from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
@@ -33,7 +33,7 @@ def _month(value: str | None, default: str, field: str) -> str:
     try:
         dt.datetime.strptime(value, "%Y-%m")
     except (TypeError, ValueError):
-        raise Invalid("查询参数有误。", fields={field: ["月份格式应为 YYYY-MM，例如 2026-12。"]}) from None
+        raise Invalid("查询参数有误。", fields={field: [N_("月份格式应为 YYYY-MM，例如 2026-12。")]}) from None
     return value
 
 
@@ -43,9 +43,9 @@ def period(start: str | None, end: str | None) -> tuple[str, str]:
     first = domain.months_between("2000-01", end)[-12]
     start = _month(start, first, "start")
     if start > end:
-        raise Invalid("查询参数有误。", fields={"end": ["结束月份应不早于开始月份。"]})
+        raise Invalid("查询参数有误。", fields={"end": [N_("结束月份应不早于开始月份。")]})
     if len(domain.months_between(start, end)) > 120:
-        raise Invalid("查询参数有误。", fields={"start": ["一次最多查看 120 个月。"]})
+        raise Invalid("查询参数有误。", fields={"start": [N_("一次最多查看 120 个月。")]})
     return start, end
 
 
