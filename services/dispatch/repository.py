@@ -1,4 +1,8 @@
-"""The dispatch database: the only file that knows its collections and indexes."""
+"""The dispatch database: the only file that knows its collections and indexes.
+
+What the use cases read and write takes their unit of work (``uow``: the database and the
+transaction's session); the service's own listings outside a transaction take the database, and
+its reads of one record pass ``Reads(db)`` where a unit of work goes."""
 
 from __future__ import annotations
 
@@ -63,16 +67,54 @@ def _out(kind: str, doc: dict | None) -> dict | None:
     return doc
 
 
-def get(db, kind: str, key: str, session=None) -> dict:
-    doc = db[kind].find_one({"_id": key}, session=session) if isinstance(key, str) else None
-    if doc is None:
-        _, message, code = KINDS[kind]
-        raise NotFound(message, code)
-    return _out(kind, doc)
+class Reads:
+    """Where the service reads outside a transaction: the database, without a session, passed
+    where a unit of work goes."""
+
+    session = None
+
+    def __init__(self, db):
+        self.db = db
 
 
-def find(db, kind: str, key: str, session=None) -> dict | None:
-    return _out(kind, db[kind].find_one({"_id": key}, session=session))
+class _Records:
+    """Reads of one collection by key (``_id``), each record with its key under its own name."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def get(self, uow, key: str) -> dict:
+        """The record, or NotFound with the record's own message."""
+        doc = uow.db[self.kind].find_one({"_id": key}, session=uow.session) if isinstance(key, str) else None
+        if doc is None:
+            _, message, code = KINDS[self.kind]
+            raise NotFound(message, code)
+        return _out(self.kind, doc)
+
+    def find(self, uow, key: str) -> dict | None:
+        """The record, or None."""
+        return _out(self.kind, uow.db[self.kind].find_one({"_id": key}, session=uow.session))
+
+    def by_ids(self, uow, keys: list[str]) -> list[dict]:
+        """The records of these keys that exist (each once)."""
+        if not keys:
+            return []
+        return [_out(self.kind, d) for d in find_in(uow.db[self.kind], "_id", sorted(set(keys)), session=uow.session)]
+
+
+_PALACES, _PROGRAMS, _TROUPES, _VOLUNTEERS = (_Records(k) for k in ("palaces", "programs", "troupes", "volunteers"))
+_PLANS, _OFFERS, _NO_SHOWS, _ALLIANCES, _LOANS = (
+    _Records(k) for k in ("plans", "offers", "no_shows", "alliances", "loans")
+)
+
+# ``plan(uow, order_id)`` raises NotFound, ``find_plan(uow, order_id)`` gives None; and so on
+palace, find_palace, palaces_by_ids = _PALACES.get, _PALACES.find, _PALACES.by_ids
+program, find_program, programs_by_ids = _PROGRAMS.get, _PROGRAMS.find, _PROGRAMS.by_ids
+troupe, find_troupe, troupes_by_ids = _TROUPES.get, _TROUPES.find, _TROUPES.by_ids
+volunteer, find_volunteer, volunteers_by_ids = _VOLUNTEERS.get, _VOLUNTEERS.find, _VOLUNTEERS.by_ids
+plan, find_plan = _PLANS.get, _PLANS.find
+offer, find_offer = _OFFERS.get, _OFFERS.find
+no_show, alliance, loan = _NO_SHOWS.get, _ALLIANCES.get, _LOANS.get
 
 
 def upsert(db, kind: str, data: dict) -> None:
@@ -186,16 +228,6 @@ def offers_by_ids(uow, offer_ids: list[str]) -> list[dict]:
 
 
 # ------------------------------------------------------------------ limits, counted under a unique key
-
-
-def week_key(t: dt.datetime) -> str:
-    year, week, _ = t.astimezone(domain.CN).isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def month_key(t: dt.datetime) -> str:
-    local = t.astimezone(domain.CN)
-    return f"{local.year}-{local.month:02d}"
 
 
 def planning_turn(uow, palace_id: str) -> None:
@@ -328,10 +360,9 @@ def save_offer(uow, offer: dict) -> None:
     uow.db.offers.replace_one({"_id": doc["_id"]}, doc, session=uow.session)
 
 
-def offers_of_order(db, order_id: str, session=None) -> list[dict]:
-    return [
-        _out("offers", d) for d in db.offers.find({"order_id": order_id}, session=session).sort("created_at", ASCENDING)
-    ]
+def offers_of_order(uow, order_id: str) -> list[dict]:
+    cursor = uow.db.offers.find({"order_id": order_id}, session=uow.session).sort("created_at", ASCENDING)
+    return [_out("offers", d) for d in cursor]
 
 
 def offers_of_volunteer(db, volunteer_id: str, status: str | None) -> list[dict]:
@@ -357,20 +388,18 @@ def save_plan(uow, plan: dict) -> None:
 # ------------------------------------------------------------------ the alliance of palaces (队伍联用)
 
 
-def alliance_of(db, palace_id: str, session=None) -> dict | None:
+def alliance_of(uow, palace_id: str) -> dict | None:
     """The alliance a palace belongs to (a palace is in one alliance at most)."""
-    return _out("alliances", db.alliances.find_one({"palace_ids": palace_id}, session=session))
+    return _out("alliances", uow.db.alliances.find_one({"palace_ids": palace_id}, session=uow.session))
 
 
 def alliances(db) -> list[dict]:
     return [_out("alliances", d) for d in db.alliances.find({}).sort("name", ASCENDING).limit(500)]
 
 
-def palaces_in_alliances(db, palace_ids: list[str], session=None) -> list[str]:
-    return sorted(
-        {p for d in db.alliances.find({"palace_ids": {"$in": palace_ids}}, session=session) for p in d["palace_ids"]}
-        & set(palace_ids)
-    )
+def palaces_in_alliances(uow, palace_ids: list[str]) -> list[str]:
+    cursor = uow.db.alliances.find({"palace_ids": {"$in": palace_ids}}, session=uow.session)
+    return sorted({p for d in cursor for p in d["palace_ids"]} & set(palace_ids))
 
 
 def insert_alliance(uow, alliance: dict) -> None:
@@ -383,15 +412,9 @@ def set_shared(uow, troupe_id: str, shared: bool) -> None:
     uow.db.troupes.update_one({"_id": troupe_id}, {"$set": {"shared": shared}}, session=uow.session)
 
 
-def shared_troupes(db, palace_ids: list[str], session=None) -> list[dict]:
-    cursor = db.troupes.find({"palace_id": {"$in": palace_ids}, "shared": True}, session=session)
+def shared_troupes(uow, palace_ids: list[str]) -> list[dict]:
+    cursor = uow.db.troupes.find({"palace_id": {"$in": palace_ids}, "shared": True}, session=uow.session)
     return sorted((_out("troupes", d) for d in cursor), key=lambda t: (t["palace_id"], t["name"]))
-
-
-def by_ids(db, kind: str, keys: list[str], session=None) -> list[dict]:
-    if not keys:
-        return []
-    return [_out(kind, d) for d in find_in(db[kind], "_id", sorted(set(keys)), session=session)]
 
 
 def insert_loan(uow, loan: dict) -> None:
@@ -406,8 +429,8 @@ def save_loan(uow, loan: dict) -> None:
     uow.db.loans.replace_one({"_id": doc["_id"]}, doc, session=uow.session)
 
 
-def loans_of_order(db, order_id: str, statuses=domain.LOAN_OPEN, session=None) -> list[dict]:
-    cursor = db.loans.find({"order_id": order_id, "status": {"$in": list(statuses)}}, session=session)
+def loans_of_order(uow, order_id: str, statuses=domain.LOAN_OPEN) -> list[dict]:
+    cursor = uow.db.loans.find({"order_id": order_id, "status": {"$in": list(statuses)}}, session=uow.session)
     return [_out("loans", d) for d in cursor]
 
 

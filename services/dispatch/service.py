@@ -49,6 +49,10 @@ class DispatchService:
             return at
         return now()
 
+    def _reads(self) -> repository.Reads:
+        """Reads of one record outside a transaction."""
+        return repository.Reads(self.store.db)
+
     def _run(self, fn):
         for attempt in range(BOOKING_RETRIES):
             try:
@@ -78,7 +82,7 @@ class DispatchService:
 
     @rpc
     def get_program(self, program_id: str) -> dict:
-        return schema_of(payloads.Program).dump(repository.get(self.store.db, "programs", program_id))
+        return schema_of(payloads.Program).dump(repository.program(self._reads(), program_id))
 
     @rpc
     def list_programs(self, palace_id: str | None = None) -> list[dict]:
@@ -90,9 +94,9 @@ class DispatchService:
         ``share_troupe`` does (checked against the alliance, with its event)."""
         data = load(payloads.Troupe, payload)
         wanted = data.get("shared")
-        if wanted and repository.alliance_of(self.store.db, data["palace_id"]) is None:
+        if wanted and repository.alliance_of(self._reads(), data["palace_id"]) is None:
             raise Conflict("本文化宫还没有加入文化宫联盟，不能共享队伍。", "NO_ALLIANCE")
-        existing = repository.find(self.store.db, "troupes", data["troupe_id"])
+        existing = repository.find_troupe(self._reads(), data["troupe_id"])
         data["shared"] = bool((existing or {}).get("shared"))
         repository.upsert(self.store.db, "troupes", data)
         if wanted is not None and wanted != data["shared"]:
@@ -101,7 +105,7 @@ class DispatchService:
 
     @rpc
     def get_troupe(self, troupe_id: str) -> dict:
-        return schema_of(payloads.Troupe).dump(repository.get(self.store.db, "troupes", troupe_id))
+        return schema_of(payloads.Troupe).dump(repository.troupe(self._reads(), troupe_id))
 
     @rpc
     def list_troupes(self, palace_id: str | None = None) -> list[dict]:
@@ -113,7 +117,7 @@ class DispatchService:
 
     @rpc
     def get_volunteer(self, volunteer_id: str) -> dict:
-        return schema_of(payloads.Volunteer).dump(repository.get(self.store.db, "volunteers", volunteer_id))
+        return schema_of(payloads.Volunteer).dump(repository.volunteer(self._reads(), volunteer_id))
 
     @rpc
     def list_volunteers(self, palace_id: str | None = None) -> list[dict]:
@@ -122,7 +126,7 @@ class DispatchService:
     @rpc
     def set_availability(self, volunteer_id: str, payload: dict) -> dict:
         data = load(payloads.SetAvailability, payload)
-        volunteer = repository.get(self.store.db, "volunteers", volunteer_id)
+        volunteer = repository.volunteer(self._reads(), volunteer_id)
         volunteer["availability"] = sorted(data["availability"], key=lambda w: w["start"])
         repository.upsert(self.store.db, "volunteers", volunteer)
         return schema_of(payloads.Volunteer).dump(volunteer)
@@ -131,13 +135,13 @@ class DispatchService:
 
     @rpc
     def get_plan(self, order_id: str) -> dict:
-        db = self.store.db
-        plan = repository.get(db, "plans", order_id)
-        offers = repository.offers_of_order(db, order_id)
+        db, reads = self.store.db, self._reads()
+        plan = repository.plan(reads, order_id)
+        offers = repository.offers_of_order(reads, order_id)
         accepted = [o for o in offers if o["status"] == "accepted"]
         people = {
             v["volunteer_id"]: v
-            for v in (repository.find(db, "volunteers", vid) for vid in {o["volunteer_id"] for o in offers})
+            for v in (repository.find_volunteer(reads, vid) for vid in {o["volunteer_id"] for o in offers})
             if v
         }
         names = {vid: v["name"] for vid, v in people.items()}
@@ -167,7 +171,7 @@ class DispatchService:
         if plan.get("status") == "delivered" and plan.get("hours"):
             stored = {r["volunteer_id"]: r for r in plan["hours"]}
         elif plan.get("start") and attendance:
-            rules = (repository.find(self.store.db, "palaces", plan["palace_id"]) or {}).get("rules") or {}
+            rules = (repository.find_palace(self._reads(), plan["palace_id"]) or {}).get("rules") or {}
             # while someone is still there (not checked out), there is nothing to say yet
             stored = {v: domain.hours_row(v, a, plan, rules) for v, a in attendance.items() if a.get("checked_out_at")}
         else:
@@ -183,7 +187,7 @@ class DispatchService:
         Accepted offers stay unless ``include_accepted``; each order is then applied in its own
         transaction, and an order whose people were taken meanwhile is planned again on its own."""
         data = load(payloads.Replan, payload)
-        repository.get(self.store.db, "palaces", palace_id)
+        repository.palace(self._reads(), palace_id)
         started = time.perf_counter()
         summary, work = self.store.transaction(
             lambda uow: handlers.batch_plan(palace_id, data["start"], data["end"], data["include_accepted"], uow)
@@ -266,7 +270,7 @@ class DispatchService:
 
     @rpc
     def get_no_show(self, no_show_id: str) -> dict:
-        return schema_of(payloads.NoShowOut).dump(repository.get(self.store.db, "no_shows", no_show_id))
+        return schema_of(payloads.NoShowOut).dump(repository.no_show(self._reads(), no_show_id))
 
     @rpc
     def list_no_shows(self, palace_id: str | None = None, volunteer_id: str | None = None) -> list[dict]:
@@ -292,7 +296,7 @@ class DispatchService:
     @rpc
     def volunteer_hours(self, volunteer_id: str) -> dict:
         """A volunteer's service hours by delivery (counted and granted kept apart), with totals."""
-        repository.get(self.store.db, "volunteers", volunteer_id)
+        repository.volunteer(self._reads(), volunteer_id)
         plans = repository.hours_of_volunteer(self.store.db, volunteer_id)
         return schema_of(payloads.VolunteerHours).dump(
             domain.hours_summary(volunteer_id, plans, dt.datetime.now(dt.UTC))
@@ -351,7 +355,7 @@ class DispatchService:
         """Every alliance, or the one a palace belongs to."""
         if palace_id is None:
             return payloads.AllianceOut(many=True).dump(repository.alliances(self.store.db))
-        alliance = repository.alliance_of(self.store.db, palace_id)
+        alliance = repository.alliance_of(self._reads(), palace_id)
         return payloads.AllianceOut(many=True).dump([alliance] if alliance else [])
 
     @rpc
@@ -362,7 +366,7 @@ class DispatchService:
 
     @rpc
     def shared_troupes(self, palace_id: str | None = None, alliance_id: str | None = None) -> list[dict]:
-        return payloads.SharedTroupeOut(many=True).dump(handlers.shared_troupes(palace_id, alliance_id, self.store.db))
+        return payloads.SharedTroupeOut(many=True).dump(handlers.shared_troupes(palace_id, alliance_id, self._reads()))
 
     @rpc
     def request_loan(self, palace_id: str, payload: dict, by: str = "dispatcher") -> dict:
@@ -376,7 +380,7 @@ class DispatchService:
 
     @rpc
     def get_loan(self, loan_id: str) -> dict:
-        return schema_of(payloads.LoanOut).dump(repository.get(self.store.db, "loans", loan_id))
+        return schema_of(payloads.LoanOut).dump(repository.loan(self._reads(), loan_id))
 
     @rpc
     def approve_loan(self, loan_id: str, owner_palace_id: str | None = None, by: str = "dispatcher") -> dict:
