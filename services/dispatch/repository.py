@@ -80,8 +80,8 @@ class Reads:
 class _Records:
     """Reads of one collection by key (``_id``), each record with its key under its own name."""
 
-    def __init__(self, kind: str):
-        self.kind = kind
+    def __init__(self, kind: str, sort: str = "name"):
+        self.kind, self.sort = kind, sort
 
     def get(self, uow, key: str) -> dict:
         """The record, or NotFound with the record's own message."""
@@ -101,8 +101,27 @@ class _Records:
             return []
         return [_out(self.kind, d) for d in find_in(uow.db[self.kind], "_id", sorted(set(keys)), session=uow.session)]
 
+    # the catalogue and the people, written and listed by the service outside a transaction
 
-_PALACES, _PROGRAMS, _TROUPES, _VOLUNTEERS = (_Records(k) for k in ("palaces", "programs", "troupes", "volunteers"))
+    def upsert(self, db, data: dict) -> None:
+        doc = dict(data)
+        doc["_id"] = doc.pop(KINDS[self.kind][0])
+        volunteers = self.kind == "volunteers"
+        before = db.volunteers.find_one({"_id": doc["_id"]}, {"palace_id": 1}) if volunteers else None
+        db[self.kind].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        if volunteers:  # after the write: a process that read the old version reads again
+            for palace_id in {doc.get("palace_id"), (before or {}).get("palace_id")} - {None}:
+                directory_changed(db, palace_id)
+
+    def listing(self, db, palace_id: str | None = None) -> list[dict]:
+        """A palace's records (or everyone's), by palace and then by name (a program by title)."""
+        query = {"palace_id": palace_id} if palace_id else {}
+        cursor = db[self.kind].find(query).sort([("palace_id", ASCENDING), (self.sort, ASCENDING)]).limit(5000)
+        return [_out(self.kind, d) for d in cursor]
+
+
+_PALACES, _PROGRAMS = _Records("palaces"), _Records("programs", sort="title")
+_TROUPES, _VOLUNTEERS = _Records("troupes"), _Records("volunteers")
 _PLANS, _OFFERS, _NO_SHOWS, _ALLIANCES, _LOANS = (
     _Records(k) for k in ("plans", "offers", "no_shows", "alliances", "loans")
 )
@@ -115,16 +134,12 @@ volunteer, find_volunteer, volunteers_by_ids = _VOLUNTEERS.get, _VOLUNTEERS.find
 plan, find_plan = _PLANS.get, _PLANS.find
 offer, find_offer = _OFFERS.get, _OFFERS.find
 no_show, alliance, loan = _NO_SHOWS.get, _ALLIANCES.get, _LOANS.get
-
-
-def upsert(db, kind: str, data: dict) -> None:
-    doc = dict(data)
-    doc["_id"] = doc.pop(KINDS[kind][0])
-    before = db.volunteers.find_one({"_id": doc["_id"]}, {"palace_id": 1}) if kind == "volunteers" else None
-    db[kind].replace_one({"_id": doc["_id"]}, doc, upsert=True)
-    if kind == "volunteers":  # after the write: a process that read the old version reads again
-        for palace_id in {doc.get("palace_id"), (before or {}).get("palace_id")} - {None}:
-            directory_changed(db, palace_id)
+upsert_palace, upsert_program, upsert_troupe, upsert_volunteer = (
+    r.upsert for r in (_PALACES, _PROGRAMS, _TROUPES, _VOLUNTEERS)
+)
+list_palaces, list_programs, list_troupes, list_volunteers = (
+    r.listing for r in (_PALACES, _PROGRAMS, _TROUPES, _VOLUNTEERS)
+)
 
 
 # ------------------------------------------------------------------ the volunteer directory, kept in each process
@@ -132,7 +147,7 @@ def upsert(db, kind: str, data: dict) -> None:
 # Planning an order looks at every volunteer of the palace with a needed skill. Reading them all
 # for every order made its cost grow with the palace; each process keeps them instead, and asks
 # the database only for the palace's directory version, which every change of a volunteer moves.
-# (A volunteer written to the database by other means than ``upsert`` must move it too.)
+# (A volunteer written to the database by other means than ``upsert_volunteer`` must move it too.)
 
 _directories: dict[tuple[str, str], tuple[int, list[dict]]] = {}
 
@@ -154,11 +169,6 @@ def palace_volunteers(uow, palace_id: str) -> list[dict]:
             _directories.clear()
         _directories[key] = kept
     return kept[1]
-
-
-def listing(db, kind: str, palace_id: str | None, sort: str) -> list[dict]:
-    query = {"palace_id": palace_id} if palace_id else {}
-    return [_out(kind, d) for d in db[kind].find(query).sort([("palace_id", ASCENDING), (sort, ASCENDING)]).limit(5000)]
 
 
 def troupes_playing(uow, palace_id: str, program_ids: list[str]) -> list[dict]:

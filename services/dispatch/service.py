@@ -63,22 +63,22 @@ class DispatchService:
 
     # ---------------------------------------------------------- catalog and people
 
-    def _upsert(self, kind: str, schema, payload: dict) -> dict:
+    def _upsert(self, write, schema, payload: dict) -> dict:
         data = load(schema, payload)
-        repository.upsert(self.store.db, kind, data)
+        write(self.store.db, data)
         return schema().dump(data)
 
     @rpc
     def upsert_palace(self, payload: dict) -> dict:
-        return self._upsert("palaces", payloads.Palace, payload)
+        return self._upsert(repository.upsert_palace, payloads.Palace, payload)
 
     @rpc
     def list_palaces(self) -> list[dict]:
-        return payloads.Palace(many=True).dump(repository.listing(self.store.db, "palaces", None, "name"))
+        return payloads.Palace(many=True).dump(repository.list_palaces(self.store.db))
 
     @rpc
     def upsert_program(self, payload: dict) -> dict:
-        return self._upsert("programs", payloads.Program, payload)
+        return self._upsert(repository.upsert_program, payloads.Program, payload)
 
     @rpc
     def get_program(self, program_id: str) -> dict:
@@ -86,7 +86,7 @@ class DispatchService:
 
     @rpc
     def list_programs(self, palace_id: str | None = None) -> list[dict]:
-        return payloads.Program(many=True).dump(repository.listing(self.store.db, "programs", palace_id, "title"))
+        return payloads.Program(many=True).dump(repository.list_programs(self.store.db, palace_id))
 
     @rpc
     def upsert_troupe(self, payload: dict) -> dict:
@@ -98,7 +98,7 @@ class DispatchService:
             raise Conflict("本文化宫还没有加入文化宫联盟，不能共享队伍。", "NO_ALLIANCE")
         existing = repository.find_troupe(self._reads(), data["troupe_id"])
         data["shared"] = bool((existing or {}).get("shared"))
-        repository.upsert(self.store.db, "troupes", data)
+        repository.upsert_troupe(self.store.db, data)
         if wanted is not None and wanted != data["shared"]:
             data = self.store.transaction(lambda uow: handlers.share_troupe(data["troupe_id"], wanted, uow))
         return schema_of(payloads.Troupe).dump(data)
@@ -109,11 +109,11 @@ class DispatchService:
 
     @rpc
     def list_troupes(self, palace_id: str | None = None) -> list[dict]:
-        return payloads.Troupe(many=True).dump(repository.listing(self.store.db, "troupes", palace_id, "name"))
+        return payloads.Troupe(many=True).dump(repository.list_troupes(self.store.db, palace_id))
 
     @rpc
     def upsert_volunteer(self, payload: dict) -> dict:
-        return self._upsert("volunteers", payloads.Volunteer, payload)
+        return self._upsert(repository.upsert_volunteer, payloads.Volunteer, payload)
 
     @rpc
     def get_volunteer(self, volunteer_id: str) -> dict:
@@ -121,14 +121,14 @@ class DispatchService:
 
     @rpc
     def list_volunteers(self, palace_id: str | None = None) -> list[dict]:
-        return payloads.Volunteer(many=True).dump(repository.listing(self.store.db, "volunteers", palace_id, "name"))
+        return payloads.Volunteer(many=True).dump(repository.list_volunteers(self.store.db, palace_id))
 
     @rpc
     def set_availability(self, volunteer_id: str, payload: dict) -> dict:
         data = load(payloads.SetAvailability, payload)
         volunteer = repository.volunteer(self._reads(), volunteer_id)
         volunteer["availability"] = sorted(data["availability"], key=lambda w: w["start"])
-        repository.upsert(self.store.db, "volunteers", volunteer)
+        repository.upsert_volunteer(self.store.db, volunteer)
         return schema_of(payloads.Volunteer).dump(volunteer)
 
     # ---------------------------------------------------------- plans and offers
@@ -222,7 +222,7 @@ class DispatchService:
         local = dt.datetime.now(CN)
         if local.hour != 2:
             return
-        for palace in repository.listing(self.store.db, "palaces", None, "name"):
+        for palace in repository.list_palaces(self.store.db):
             if palace.get("nightly_replan", True) is False:
                 continue
             if not repository.claim_nightly(self.store.db, palace["palace_id"], local.date().isoformat()):
