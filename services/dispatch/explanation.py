@@ -97,20 +97,8 @@ def explain(inst: Instance, order: Order, needs, static, masks, scores, troupe, 
 
         picked = [(i, p) for i, s, p in crew if s == skill]
         weakest = min(picked, key=lambda x: sum(x[1].values()))[1] if picked else {}
-        runners = []
-        for i in [i for i in ranked.get(skill, []) if i not in chosen][:RUNNERS_UP]:
-            p = parts(i)
-            lost = max(CRITERIA, key=lambda k: weakest.get(k, 0.0) - p[k]) if weakest else None
-            runners.append(
-                {
-                    "volunteer_id": inst.ids[i],
-                    "score": round(sum(p.values()), 3),
-                    "criteria": p,
-                    "facts": facts(i),
-                    "lost_on": lost if lost and weakest.get(lost, 0.0) - p[lost] > 1e-9 else "tie",
-                    "behind_by": round(sum(weakest.values()) - sum(p.values()), 3),
-                }
-            )
+        others = [i for i in ranked.get(skill, []) if i not in chosen][:RUNNERS_UP]
+        runners = _runners_up(inst, others, weakest, parts, facts)
         out["roles"].append(
             {
                 "skill": skill,
@@ -135,3 +123,23 @@ def explain(inst: Instance, order: Order, needs, static, masks, scores, troupe, 
             }
         )
     return out
+
+
+def _runners_up(inst: Instance, others: list[int], weakest: dict, parts, facts) -> list[dict]:
+    """The best of those not chosen, each with the criterion they lost on against the weakest
+    of those chosen (or "tie"), and by how much in all."""
+    runners = []
+    for i in others:
+        p = parts(i)
+        lost = max(CRITERIA, key=lambda k: weakest.get(k, 0.0) - p[k]) if weakest else None
+        runners.append(
+            {
+                "volunteer_id": inst.ids[i],
+                "score": round(sum(p.values()), 3),
+                "criteria": p,
+                "facts": facts(i),
+                "lost_on": lost if lost and weakest.get(lost, 0.0) - p[lost] > 1e-9 else "tie",
+                "behind_by": round(sum(weakest.values()) - sum(p.values()), 3),
+            }
+        )
+    return runners

@@ -92,13 +92,7 @@ class Instance:
             for s in set(v.get("skills") or ()):
                 by_skill.setdefault(s, []).append(i)
             if v.get("availability"):
-                rel = (free_spans(v["availability"]) - origin_s) / (60 * BUCKET_MINUTES)
-                rel = rel[(rel[:, 1] > 0) & (rel[:, 0] < self.T)]  # the windows that meet the horizon
-                for a, b in zip(
-                    np.ceil(rel[:, 0] - 1e-9).astype(int), np.floor(rel[:, 1] + 1e-9).astype(int), strict=True
-                ):
-                    if b > a:
-                        self.avail[i, max(a, 0) : b] = True
+                self._mark_free(i, v["availability"], origin_s)
         self.by_skill = {s: np.array(ix, dtype=np.int64) for s, ix in by_skill.items()}
         # availability as running sums: "free for all of [a, b)" is one subtraction per volunteer
         self.avail_sum = np.zeros((V, self.T + 1), dtype=np.int32)
@@ -112,15 +106,27 @@ class Instance:
         self.pressure = np.zeros(V, dtype=float)
         self.fair_minutes: np.ndarray | None = None
 
+        self._set_troupes(rules, troupes)
+
+    def _mark_free(self, i: int, availability: list[dict], origin_s: float) -> None:
+        """Mark the whole buckets of volunteer i's free windows that lie within the horizon."""
+        rel = (free_spans(availability) - origin_s) / (60 * BUCKET_MINUTES)
+        rel = rel[(rel[:, 1] > 0) & (rel[:, 0] < self.T)]  # the windows that meet the horizon
+        for a, b in zip(np.ceil(rel[:, 0] - 1e-9).astype(int), np.floor(rel[:, 1] + 1e-9).astype(int), strict=True):
+            if b > a:
+                self.avail[i, max(a, 0) : b] = True
+
+    def _set_troupes(self, rules: Rules, troupes: list[dict]) -> None:
+        """The troupes, their members among the volunteers, their week's deliveries and limits."""
         self.troupe_ids = [t["troupe_id"] for t in troupes]
         self.troupe_docs = {t["troupe_id"]: t for t in troupes}
         self.troupe_index = {t: i for i, t in enumerate(self.troupe_ids)}
-        self.members = np.zeros((len(troupes), V), dtype=bool)
+        self.members = np.zeros((len(troupes), len(self.ids)), dtype=bool)
         for j, t in enumerate(troupes):
             for vid in t.get("members") or ():
                 if vid in self.index:
                     self.members[j, self.index[vid]] = True
-        self.troupe_week = np.zeros((len(troupes), len(week_keys)), dtype=np.int32)
+        self.troupe_week = np.zeros((len(troupes), len(self.week_keys)), dtype=np.int32)
         self.troupe_limit = np.array(
             [t.get("max_deliveries_per_week") or rules.troupe_week_deliveries for t in troupes], dtype=np.int32
         )

@@ -175,18 +175,7 @@ def plan_order(
     """
     wts = inst.rules.weights
     needs = needs if needs is not None else order.needs
-    banned = {inst.index[v] for v in exclude if v in inst.index}
-    dist = inst.distance(order.district)
-    likes = inst.likes(order.kind, order.district)
-    static = {}
-    for skill, _ in needs:
-        c = inst.by_skill.get(skill, np.zeros(0, dtype=np.int64))
-        if banned:
-            c = c[~np.isin(c, list(banned))]
-        travel = np.clip(1.0 - dist[c] / inst.rules.max_travel_km, 0.0, 1.0)
-        near = dist[c] <= inst.max_km[c]
-        # those too far never come back: the rest of the search looks only at the near ones
-        static[skill] = (c[near], int((~near).sum()), wts.travel * travel[near], wts.preference * likes[c][near])
+    static = _near_candidates(inst, order, needs, exclude)
     if fixed is not None:
         slots, troupe_pool = [(fixed[0], fixed[1])], [fixed[2]]
     else:
@@ -196,27 +185,11 @@ def plan_order(
     best_adjusted = -math.inf
     best_miss: tuple[dict, int, int] | None = None  # (missing, start, end)
     for start, end in slots:
-        m = inst.month_of(start)
-        masks, scores = {}, {}
-        for skill, _ in needs:
-            c, _, travel, pref = static[skill]
-            masks[skill] = _eligible(inst, c, order, start, end, None)
-            limit = inst.month_limit[c]
-            minutes = inst.month_minutes if inst.fair_minutes is None else inst.fair_minutes
-            fair = wts.fairness * (1.0 - np.minimum(minutes[c, m] / np.maximum(limit, 1), 1.0))
-            scores[skill] = (travel, fair, pref)
-        options: list[str | None] = [None]
+        masks, scores = _slot_scores(inst, order, needs, static, start, end)
         if fixed is not None:
             options = troupe_pool
-        elif troupe_pool:
-            w = inst.week_of(start)
-            tj = np.array([inst.troupe_index[t] for t in troupe_pool])
-            tj = tj[inst.troupe_week[tj, w] < inst.troupe_limit[tj]]
-            if len(tj):
-                free = np.concatenate([static[skill][0][masks[skill]] for skill, _ in needs])
-                counts = inst.members[tj][:, free].sum(axis=1)
-                top = np.argsort(-counts, kind="stable")[:2]
-                options += [inst.troupe_ids[tj[k]] for k in top if counts[k] > 0]
+        else:
+            options = [None, *_troupe_options(inst, needs, static, masks, troupe_pool, start)]
         for troupe in options:
             got = _crew(inst, needs, static, masks, scores, troupe)
             if isinstance(got, dict):  # something missing
@@ -237,6 +210,62 @@ def plan_order(
                     )
     if best is not None:
         return best
+    return _miss(inst, order, needs, static, best_miss, explain)
+
+
+def _near_candidates(inst: Instance, order: Order, needs, exclude: Iterable[str]) -> dict:
+    """Per skill, the candidates near enough (those too far never come back: the rest of the
+    search looks only at the near ones), how many were too far, and the scores that do not
+    depend on the slot (travel, preference)."""
+    wts = inst.rules.weights
+    banned = {inst.index[v] for v in exclude if v in inst.index}
+    dist = inst.distance(order.district)
+    likes = inst.likes(order.kind, order.district)
+    static = {}
+    for skill, _ in needs:
+        c = inst.by_skill.get(skill, np.zeros(0, dtype=np.int64))
+        if banned:
+            c = c[~np.isin(c, list(banned))]
+        travel = np.clip(1.0 - dist[c] / inst.rules.max_travel_km, 0.0, 1.0)
+        near = dist[c] <= inst.max_km[c]
+        static[skill] = (c[near], int((~near).sum()), wts.travel * travel[near], wts.preference * likes[c][near])
+    return static
+
+
+def _slot_scores(inst: Instance, order: Order, needs, static: dict, start: int, end: int) -> tuple[dict, dict]:
+    """Per skill, who passes every hard rule for the slot, and the scores (fairness by the
+    month's minutes as they stood before a batch)."""
+    wts = inst.rules.weights
+    m = inst.month_of(start)
+    masks, scores = {}, {}
+    for skill, _ in needs:
+        c, _, travel, pref = static[skill]
+        masks[skill] = _eligible(inst, c, order, start, end, None)
+        limit = inst.month_limit[c]
+        minutes = inst.month_minutes if inst.fair_minutes is None else inst.fair_minutes
+        fair = wts.fairness * (1.0 - np.minimum(minutes[c, m] / np.maximum(limit, 1), 1.0))
+        scores[skill] = (travel, fair, pref)
+    return masks, scores
+
+
+def _troupe_options(inst: Instance, needs, static: dict, masks: dict, troupe_pool: list[str], start: int) -> list[str]:
+    """The (at most two) troupes under their week's limit with the most members free for the slot."""
+    if not troupe_pool:
+        return []
+    w = inst.week_of(start)
+    tj = np.array([inst.troupe_index[t] for t in troupe_pool])
+    tj = tj[inst.troupe_week[tj, w] < inst.troupe_limit[tj]]
+    if not len(tj):
+        return []
+    free = np.concatenate([static[skill][0][masks[skill]] for skill, _ in needs])
+    counts = inst.members[tj][:, free].sum(axis=1)
+    top = np.argsort(-counts, kind="stable")[:2]
+    return [inst.troupe_ids[tj[k]] for k in top if counts[k] > 0]
+
+
+def _miss(inst: Instance, order: Order, needs, static: dict, best_miss, explain: bool) -> Miss:
+    """What was missing at the slot that came closest, and (``explain``) how many candidates
+    each hard rule kept out there."""
     if best_miss is None:
         return Miss(order.order_id, {}, {})
     missing, start, end = best_miss
@@ -362,18 +391,29 @@ def plan_batch(
             results[order.order_id] = got
     finally:
         inst.pressure = np.zeros(len(inst.ids))
-    # then, while time allows: orders left out try to borrow a person from a planned order that
-    # can find a replacement; then each planned order is planned again with everyone else held
-    by_id = {o.order_id: o for o in orders}
+    _improve(inst, queue, results, fixed, explain, started, improve_seconds)
+    inst.fair_minutes = None
+    return results
+
+
+def _improve(inst: Instance, queue: list[Order], results: dict, fixed: dict, explain: bool, started, seconds) -> None:
+    """While time allows (``seconds`` from ``started``): orders left out try to borrow a person
+    from a planned order that can find a replacement; then each planned order is planned again
+    with everyone else held, and keeps the better plan."""
+
+    def time_left() -> bool:
+        return seconds is not None and time.perf_counter() - started <= seconds
+
+    by_id = {o.order_id: o for o in queue}
     for order in queue:
-        if improve_seconds is None or time.perf_counter() - started > improve_seconds:
+        if not time_left():
             break
         if isinstance(results[order.order_id], Miss) and order.order_id not in fixed:
             got = _repair(inst, order, results, by_id, explain)
             if got is not None:
                 results[order.order_id] = got
     for order in queue:
-        if improve_seconds is None or time.perf_counter() - started > improve_seconds:
+        if not time_left():
             break
         old = results[order.order_id]
         if not isinstance(old, Choice) or order.order_id in fixed:
@@ -383,8 +423,6 @@ def plan_batch(
         if isinstance(new, Choice) and new.value > old.value + 1e-9:
             results[order.order_id] = old = new
         inst.apply(order, old)
-    inst.fair_minutes = None
-    return results
 
 
 def _repair(inst: Instance, order: Order, results: dict, by_id: dict, explain: bool) -> Choice | None:
