@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from services.dispatch.planner import CN
+from common.clock import CN
 
 SKILLS = [
     ("声乐", 10),

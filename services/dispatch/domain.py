@@ -10,6 +10,7 @@ import math
 import secrets
 
 from common.clock import CN, month_day_time
+from common.messages import N_, Message
 
 BUCKET_MINUTES = 15
 
@@ -122,12 +123,12 @@ class DayError(Exception):
     """The day's rules refuse: ``code`` and the Chinese message say why; ``field`` names the
     input to fix (a 400 on that field) or is None (a 409: not now)."""
 
-    def __init__(self, message: str, code: str, field: str | None = None):
+    def __init__(self, message: Message, code: str, field: str | None = None):
         super().__init__(message, code, field)
         self.message, self.code, self.field = message, code, field
 
 
-def china_time(at: dt.datetime) -> str:
+def china_time(at: dt.datetime) -> Message:
     """e.g. "12 月 8 日 13:00" (China time), as people write it."""
     return month_day_time(at)
 
@@ -140,7 +141,7 @@ def check_in_allowed(start: dt.datetime, at: dt.datetime) -> None:
     """Check-in opens CHECK_IN_OPENS_MINUTES before the start; before that it is refused with when."""
     opens = check_in_opens_at(start)
     if at < opens:
-        raise DayError(f"签到将于 {china_time(opens)} 开放。", "CHECK_IN_NOT_OPEN")
+        raise DayError(Message("签到将于 {at} 开放。", at=china_time(opens)), "CHECK_IN_NOT_OPEN")
 
 
 def completion_allowed(
@@ -149,9 +150,9 @@ def completion_allowed(
     """A delivery is recorded as done only once its slot has started; if nobody on the crew
     checked in, the dispatcher says why (nobody then gets counted hours)."""
     if at < start:
-        raise DayError(f"服务 {china_time(start)} 才开始，开始后才能记录服务完成。", "NOT_STARTED")
+        raise DayError(Message("服务 {at} 才开始，开始后才能记录服务完成。", at=china_time(start)), "NOT_STARTED")
     if not any((attendance.get(v) or {}).get("checked_in_at") for v in crew) and not (reason or "").strip():
-        raise DayError("没有志愿者签到，请说明原因（例如：现场代签未登记）。", "REASON_REQUIRED", "reason")
+        raise DayError(Message("没有志愿者签到，请说明原因（例如：现场代签未登记）。"), "REASON_REQUIRED", "reason")
 
 
 def hours_summary(volunteer_id: str, plans: list[dict], at: dt.datetime) -> dict:
@@ -194,13 +195,18 @@ def hours_summary(volunteer_id: str, plans: list[dict], at: dt.datetime) -> dict
 # ------------------------------------------------------------------ loans of troupes in an alliance (队伍联用)
 
 LOAN_OPEN = ("pending", "approved")
-_LOAN_LABELS = {"approved": "已经同意", "refused": "已经拒绝", "expired": "已经过期", "ended": "已经结束"}
+_LOAN_LABELS = {
+    "approved": N_("已经同意"),
+    "refused": N_("已经拒绝"),
+    "expired": N_("已经过期"),
+    "ended": N_("已经结束"),
+}
 
 
 class LoanError(Exception):
     """A loan cannot move that way; ``code`` and the Chinese message say why."""
 
-    def __init__(self, message: str, code: str):
+    def __init__(self, message: Message, code: str):
         super().__init__(message, code)
         self.message, self.code = message, code
 
@@ -209,14 +215,14 @@ def decide_loan(loan: dict, verdict: str, by: str, at: dt.datetime, reason: str 
     """The owning palace's answer to a pending request: "approved", or "refused" with a reason.
     A pending request whose order starts meanwhile has expired instead."""
     if loan["status"] != "pending":
-        label = _LOAN_LABELS.get(loan["status"], "已经处理")
-        raise LoanError(f"这份借用申请{label}，不能再答复。", "LOAN_DECIDED")
+        label = Message(_LOAN_LABELS.get(loan["status"]) or N_("已经处理"))
+        raise LoanError(Message("这份借用申请{label}，不能再答复。", label=label), "LOAN_DECIDED")
     if loan.get("expires_at") and loan["expires_at"] <= at:
-        raise LoanError("这份借用申请已经过期。", "LOAN_EXPIRED")
+        raise LoanError(Message("这份借用申请已经过期。"), "LOAN_EXPIRED")
     if verdict == "refused" and not (reason or "").strip():
-        raise LoanError("拒绝借用请写明理由。", "REASON_REQUIRED")
+        raise LoanError(Message("拒绝借用请写明理由。"), "REASON_REQUIRED")
     if verdict not in ("approved", "refused"):
-        raise LoanError("只能同意或拒绝。", "BAD_VERDICT")
+        raise LoanError(Message("只能同意或拒绝。"), "BAD_VERDICT")
     return {**loan, "status": verdict, "decided_by": by, "decided_at": at, "reason": reason}
 
 
@@ -254,3 +260,255 @@ def with_lent(
         [*volunteers, *(v for v in lent_members if v["volunteer_id"] not in have)],
         [*troupes, *(t for t in lent_troupes if t["troupe_id"] not in have_troupes)],
     )
+
+
+# ------------------------------------------------------------------ limits: the counters' keys
+
+
+def week_key(t: dt.datetime) -> str:
+    """The ISO week (China time) a delivery counts in: ``2026-W50``."""
+    year, week, _ = t.astimezone(CN).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def month_key(t: dt.datetime) -> str:
+    """The month (China time) a delivery's minutes count in: ``2026-12``."""
+    local = t.astimezone(CN)
+    return f"{local.year}-{local.month:02d}"
+
+
+# ------------------------------------------------------------------ records: the documents a use case writes
+
+DEFAULT_OFFER_HOURS = 24
+
+ORDER_FIELDS = (
+    "order_id",
+    "palace_id",
+    "enterprise_id",
+    "program_id",
+    "program_title",
+    "custom_request",
+    "site_address",
+    "district",
+    "audience_size",
+    "windows",
+)
+
+
+def new_plan(order: dict, at: dt.datetime) -> dict:
+    """The plan of an accepted order, before anyone is asked."""
+    return {
+        "order_id": order["order_id"],
+        "palace_id": order["palace_id"],
+        "order": order,
+        "status": "planning",
+        "program_id": order.get("program_id"),
+        "program_title": order.get("program_title"),
+        "troupe_id": None,
+        "start": None,
+        "end": None,
+        "needs": [],
+        "reserves": {},
+        "asked": [],
+        "reason": None,
+        "attendance": {},
+        "first_start": min(w["start"] for w in order["windows"]) if order.get("windows") else None,
+        "explanation": None,
+        "troupe_load_key": None,
+        "grants": [],
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def offer_hours(palace: dict | None, default: float | None = None) -> float:
+    """How long a volunteer has to answer: the palace's setting, else the deployment's, else a day."""
+    return float((palace or {}).get("offer_hours") or default or DEFAULT_OFFER_HOURS)
+
+
+def offer_deadline(start: dt.datetime, hours: float, at: dt.datetime) -> dt.datetime:
+    """``hours`` from now, but no later than the start (or half an hour from now, if sooner)."""
+    return min(at + dt.timedelta(hours=hours), max(start, at + dt.timedelta(minutes=30)))
+
+
+def new_offer(
+    offer_id: str,
+    plan: dict,
+    volunteer_id: str,
+    skill: str,
+    rank: int,
+    *,
+    deadline: dt.datetime,
+    at: dt.datetime,
+    kind: str = "plan",
+    explanation: dict | None = None,
+    replaces: str | None = None,
+) -> dict:
+    """An offer of one role of a planned order, with the counters it takes (the week's delivery
+    and the month's minutes)."""
+    order = plan["order"]
+    minutes = round((plan["end"] - plan["start"]).total_seconds() / 60)
+    return {
+        "offer_id": offer_id,
+        "order_id": plan["order_id"],
+        "palace_id": plan["palace_id"],
+        "volunteer_id": volunteer_id,
+        "skill": skill,
+        "start": plan["start"],
+        "end": plan["end"],
+        "deadline": deadline,
+        "rank": rank,
+        "status": "pending",
+        "reason": None,
+        "kind": kind,
+        "replaces_offer_id": replaces,
+        "explanation": explanation,
+        "troupe_id": plan["troupe_id"],
+        "program_title": plan.get("program_title"),
+        "site_address": order["site_address"],
+        "district": order["district"],
+        "pad_minutes": plan.get("pad_minutes") or 0,
+        "load_keys": [
+            [f"v:{volunteer_id}:{week_key(plan['start'])}", 1],
+            [f"v:{volunteer_id}:{month_key(plan['start'])}", minutes],
+        ],
+        "created_at": at,
+        "answered_at": None,
+    }
+
+
+def new_no_show(no_show_id: str, plan: dict, offer: dict, reason: str, by: str, cover: dict | None, at) -> dict:
+    return {
+        "no_show_id": no_show_id,
+        "order_id": plan["order_id"],
+        "palace_id": plan["palace_id"],
+        "volunteer_id": offer["volunteer_id"],
+        "skill": offer["skill"],
+        "reason": reason,
+        "reported_by": by,
+        "reported_at": at,
+        "cover_offer_id": cover["offer_id"] if cover else None,
+        "cleared": False,
+        "cleared_reason": None,
+        "cleared_at": None,
+    }
+
+
+def new_grant(volunteer_id: str, hours: float, reason: str, by: str, at: dt.datetime) -> dict:
+    return {
+        "volunteer_id": volunteer_id,
+        "hours": round(hours, 1),
+        "reason": reason,
+        "granted_by": by,
+        "granted_at": at,
+    }
+
+
+def new_alliance(alliance_id: str, name: str, palace_ids: list[str], at: dt.datetime) -> dict:
+    return {"alliance_id": alliance_id, "name": name, "palace_ids": palace_ids, "created_at": at}
+
+
+def new_loan(
+    loan_id: str, plan: dict, troupe: dict, alliance: dict, palace_id: str, note: str | None, by: str, at, first
+) -> dict:
+    """A request to borrow an allied troupe for one order; unanswered when the order could start
+    (``first``), it is too late to lend."""
+    return {
+        "loan_id": loan_id,
+        "order_id": plan["order_id"],
+        "troupe_id": troupe["troupe_id"],
+        "troupe_name": troupe["name"],
+        "alliance_id": alliance["alliance_id"],
+        "owner_palace_id": troupe["palace_id"],
+        "palace_id": palace_id,
+        "status": "pending",
+        "program_title": plan.get("program_title") or plan["order"].get("program_title"),
+        "first_start": first,
+        "note": note,
+        "reason": None,
+        "requested_by": by,
+        "decided_by": None,
+        "created_at": at,
+        "decided_at": None,
+        "expires_at": first,
+    }
+
+
+def shared_troupe_view(troupe: dict, people: list[dict], palace: dict | None, titles: dict[str, str]) -> dict:
+    """What the alliance sees of a shared troupe: never a member's name or phone number."""
+    return {
+        "troupe_id": troupe["troupe_id"],
+        "name": troupe["name"],
+        "palace_id": troupe["palace_id"],
+        "palace_name": (palace or {}).get("name"),
+        "district": troupe.get("district"),
+        "repertoire": troupe.get("repertoire") or [],
+        "repertoire_titles": [titles[r] for r in troupe.get("repertoire") or [] if r in titles],
+        "member_count": len(people),
+        "skills": skill_counts(people),
+        "shared": True,
+    }
+
+
+# ------------------------------------------------------------------ the hours of a delivery
+
+
+def granted_by_volunteer(plan: dict) -> dict[str, float]:
+    granted: dict[str, float] = {}
+    for g in plan.get("grants", []):
+        granted[g["volunteer_id"]] = round(granted.get(g["volunteer_id"], 0.0) + g["hours"], 1)
+    return granted
+
+
+def crew_hours(plan: dict, crew: list[str], rules: dict) -> list[dict]:
+    """Each crew member's hours on the delivery, as stored at completion: counted by the palace's
+    rules from the attendance, with the hours granted by hand beside them."""
+    granted = granted_by_volunteer(plan)
+    return [hours_row(v, plan["attendance"].get(v), plan, rules, granted.get(v, 0.0)) for v in crew]
+
+
+# ------------------------------------------------------------------ event payloads, each built in one place
+
+_OFFER_EVENT = ("offer_id", "order_id", "palace_id", "volunteer_id", "skill")
+_OFFER_MADE = (*_OFFER_EVENT, "start", "end", "deadline", "rank", "troupe_id", "kind", "replaces_offer_id")
+
+
+def offer_event(offer: dict, *, made: bool = False) -> dict:
+    """What offer_accepted, offer_declined and offer_expired say of an offer; ``made``: what
+    offer_made says (its slot, deadline, rank and kind too)."""
+    return {k: offer[k] for k in (_OFFER_MADE if made else _OFFER_EVENT)}
+
+
+def loan_event(loan: dict) -> dict:
+    return {k: loan[k] for k in ("loan_id", "order_id", "troupe_id", "alliance_id", "owner_palace_id", "palace_id")}
+
+
+def scheduled_event(plan: dict, crew: list[dict]) -> dict:
+    return {
+        "order_id": plan["order_id"],
+        "palace_id": plan["palace_id"],
+        "program_title": plan.get("program_title"),
+        "troupe_id": plan["troupe_id"],
+        "start": plan["start"],
+        "end": plan["end"],
+        "crew": [{"volunteer_id": o["volunteer_id"], "skill": o["skill"]} for o in crew],
+    }
+
+
+def delivery_event(plan: dict) -> dict:
+    """delivery_completed: the delivery and each crew member's counted and granted hours."""
+    order = plan["order"]
+    return {
+        "order_id": plan["order_id"],
+        "palace_id": plan["palace_id"],
+        "enterprise_id": order["enterprise_id"],
+        "program_id": order.get("program_id"),
+        "program_title": plan.get("program_title"),
+        "troupe_id": plan.get("troupe_id"),
+        "district": order["district"],
+        "start": plan["start"],
+        "end": plan["end"],
+        "people_served": plan["people_served"],
+        "completed_at": plan["completed_at"],
+        "volunteers": [{k: r[k] for k in ("volunteer_id", "hours", "granted_hours")} for r in plan["hours"]],
+    }

@@ -1,4 +1,8 @@
-"""The dispatch database: the only file that knows its collections and indexes."""
+"""The dispatch database: the only file that knows its collections and indexes.
+
+What the use cases read and write takes their unit of work (``uow``: the database and the
+transaction's session); the service's own listings outside a transaction take the database, and
+its reads of one record pass ``Reads(db)`` where a unit of work goes."""
 
 from __future__ import annotations
 
@@ -7,20 +11,20 @@ import datetime as dt
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from common.errors import NotFound
+from common.errors import N_, NotFound
 from common.store import find_in
 from services.dispatch import domain
 
 KINDS = {
-    "palaces": ("palace_id", "找不到这个文化宫。", "PALACE_NOT_FOUND"),
-    "programs": ("program_id", "找不到这个节目。", "PROGRAM_NOT_FOUND"),
-    "troupes": ("troupe_id", "找不到这个艺术团。", "TROUPE_NOT_FOUND"),
-    "volunteers": ("volunteer_id", "找不到这位志愿者。", "VOLUNTEER_NOT_FOUND"),
-    "plans": ("order_id", "这个订单还没有派单安排。", "PLAN_NOT_FOUND"),
-    "offers": ("offer_id", "找不到这个邀约。", "OFFER_NOT_FOUND"),
-    "no_shows": ("no_show_id", "找不到这条缺席记录。", "NO_SHOW_NOT_FOUND"),
-    "alliances": ("alliance_id", "找不到这个文化宫联盟。", "ALLIANCE_NOT_FOUND"),
-    "loans": ("loan_id", "找不到这份借用申请。", "LOAN_NOT_FOUND"),
+    "palaces": ("palace_id", N_("找不到这个文化宫。"), "PALACE_NOT_FOUND"),
+    "programs": ("program_id", N_("找不到这个节目。"), "PROGRAM_NOT_FOUND"),
+    "troupes": ("troupe_id", N_("找不到这个艺术团。"), "TROUPE_NOT_FOUND"),
+    "volunteers": ("volunteer_id", N_("找不到这位志愿者。"), "VOLUNTEER_NOT_FOUND"),
+    "plans": ("order_id", N_("这个订单还没有派单安排。"), "PLAN_NOT_FOUND"),
+    "offers": ("offer_id", N_("找不到这个邀约。"), "OFFER_NOT_FOUND"),
+    "no_shows": ("no_show_id", N_("找不到这条缺席记录。"), "NO_SHOW_NOT_FOUND"),
+    "alliances": ("alliance_id", N_("找不到这个文化宫联盟。"), "ALLIANCE_NOT_FOUND"),
+    "loans": ("loan_id", N_("找不到这份借用申请。"), "LOAN_NOT_FOUND"),
 }
 
 
@@ -63,26 +67,79 @@ def _out(kind: str, doc: dict | None) -> dict | None:
     return doc
 
 
-def get(db, kind: str, key: str, session=None) -> dict:
-    doc = db[kind].find_one({"_id": key}, session=session) if isinstance(key, str) else None
-    if doc is None:
-        _, message, code = KINDS[kind]
-        raise NotFound(message, code)
-    return _out(kind, doc)
+class Reads:
+    """Where the service reads outside a transaction: the database, without a session, passed
+    where a unit of work goes."""
+
+    session = None
+
+    def __init__(self, db):
+        self.db = db
 
 
-def find(db, kind: str, key: str, session=None) -> dict | None:
-    return _out(kind, db[kind].find_one({"_id": key}, session=session))
+class _Records:
+    """Reads of one collection by key (``_id``), each record with its key under its own name."""
+
+    def __init__(self, kind: str, sort: str = "name"):
+        self.kind, self.sort = kind, sort
+
+    def get(self, uow, key: str) -> dict:
+        """The record, or NotFound with the record's own message."""
+        doc = uow.db[self.kind].find_one({"_id": key}, session=uow.session) if isinstance(key, str) else None
+        if doc is None:
+            _, message, code = KINDS[self.kind]
+            raise NotFound(message, code)
+        return _out(self.kind, doc)
+
+    def find(self, uow, key: str) -> dict | None:
+        """The record, or None."""
+        return _out(self.kind, uow.db[self.kind].find_one({"_id": key}, session=uow.session))
+
+    def by_ids(self, uow, keys: list[str]) -> list[dict]:
+        """The records of these keys that exist (each once)."""
+        if not keys:
+            return []
+        return [_out(self.kind, d) for d in find_in(uow.db[self.kind], "_id", sorted(set(keys)), session=uow.session)]
+
+    # the catalogue and the people, written and listed by the service outside a transaction
+
+    def upsert(self, db, data: dict) -> None:
+        doc = dict(data)
+        doc["_id"] = doc.pop(KINDS[self.kind][0])
+        volunteers = self.kind == "volunteers"
+        before = db.volunteers.find_one({"_id": doc["_id"]}, {"palace_id": 1}) if volunteers else None
+        db[self.kind].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        if volunteers:  # after the write: a process that read the old version reads again
+            for palace_id in {doc.get("palace_id"), (before or {}).get("palace_id")} - {None}:
+                directory_changed(db, palace_id)
+
+    def listing(self, db, palace_id: str | None = None) -> list[dict]:
+        """A palace's records (or everyone's), by palace and then by name (a program by title)."""
+        query = {"palace_id": palace_id} if palace_id else {}
+        cursor = db[self.kind].find(query).sort([("palace_id", ASCENDING), (self.sort, ASCENDING)]).limit(5000)
+        return [_out(self.kind, d) for d in cursor]
 
 
-def upsert(db, kind: str, data: dict) -> None:
-    doc = dict(data)
-    doc["_id"] = doc.pop(KINDS[kind][0])
-    before = db.volunteers.find_one({"_id": doc["_id"]}, {"palace_id": 1}) if kind == "volunteers" else None
-    db[kind].replace_one({"_id": doc["_id"]}, doc, upsert=True)
-    if kind == "volunteers":  # after the write: a process that read the old version reads again
-        for palace_id in {doc.get("palace_id"), (before or {}).get("palace_id")} - {None}:
-            directory_changed(db, palace_id)
+_PALACES, _PROGRAMS = _Records("palaces"), _Records("programs", sort="title")
+_TROUPES, _VOLUNTEERS = _Records("troupes"), _Records("volunteers")
+_PLANS, _OFFERS, _NO_SHOWS, _ALLIANCES, _LOANS = (
+    _Records(k) for k in ("plans", "offers", "no_shows", "alliances", "loans")
+)
+
+# ``plan(uow, order_id)`` raises NotFound, ``find_plan(uow, order_id)`` gives None; and so on
+palace, find_palace, palaces_by_ids = _PALACES.get, _PALACES.find, _PALACES.by_ids
+program, find_program, programs_by_ids = _PROGRAMS.get, _PROGRAMS.find, _PROGRAMS.by_ids
+troupe, find_troupe, troupes_by_ids = _TROUPES.get, _TROUPES.find, _TROUPES.by_ids
+volunteer, find_volunteer, volunteers_by_ids = _VOLUNTEERS.get, _VOLUNTEERS.find, _VOLUNTEERS.by_ids
+plan, find_plan = _PLANS.get, _PLANS.find
+offer, find_offer = _OFFERS.get, _OFFERS.find
+no_show, alliance, loan = _NO_SHOWS.get, _ALLIANCES.get, _LOANS.get
+upsert_palace, upsert_program, upsert_troupe, upsert_volunteer = (
+    r.upsert for r in (_PALACES, _PROGRAMS, _TROUPES, _VOLUNTEERS)
+)
+list_palaces, list_programs, list_troupes, list_volunteers = (
+    r.listing for r in (_PALACES, _PROGRAMS, _TROUPES, _VOLUNTEERS)
+)
 
 
 # ------------------------------------------------------------------ the volunteer directory, kept in each process
@@ -90,7 +147,7 @@ def upsert(db, kind: str, data: dict) -> None:
 # Planning an order looks at every volunteer of the palace with a needed skill. Reading them all
 # for every order made its cost grow with the palace; each process keeps them instead, and asks
 # the database only for the palace's directory version, which every change of a volunteer moves.
-# (A volunteer written to the database by other means than ``upsert`` must move it too.)
+# (A volunteer written to the database by other means than ``upsert_volunteer`` must move it too.)
 
 _directories: dict[tuple[str, str], tuple[int, list[dict]]] = {}
 
@@ -112,11 +169,6 @@ def palace_volunteers(uow, palace_id: str) -> list[dict]:
             _directories.clear()
         _directories[key] = kept
     return kept[1]
-
-
-def listing(db, kind: str, palace_id: str | None, sort: str) -> list[dict]:
-    query = {"palace_id": palace_id} if palace_id else {}
-    return [_out(kind, d) for d in db[kind].find(query).sort([("palace_id", ASCENDING), (sort, ASCENDING)]).limit(5000)]
 
 
 def troupes_playing(uow, palace_id: str, program_ids: list[str]) -> list[dict]:
@@ -186,16 +238,6 @@ def offers_by_ids(uow, offer_ids: list[str]) -> list[dict]:
 
 
 # ------------------------------------------------------------------ limits, counted under a unique key
-
-
-def week_key(t: dt.datetime) -> str:
-    year, week, _ = t.astimezone(domain.CN).isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def month_key(t: dt.datetime) -> str:
-    local = t.astimezone(domain.CN)
-    return f"{local.year}-{local.month:02d}"
 
 
 def planning_turn(uow, palace_id: str) -> None:
@@ -328,10 +370,9 @@ def save_offer(uow, offer: dict) -> None:
     uow.db.offers.replace_one({"_id": doc["_id"]}, doc, session=uow.session)
 
 
-def offers_of_order(db, order_id: str, session=None) -> list[dict]:
-    return [
-        _out("offers", d) for d in db.offers.find({"order_id": order_id}, session=session).sort("created_at", ASCENDING)
-    ]
+def offers_of_order(uow, order_id: str) -> list[dict]:
+    cursor = uow.db.offers.find({"order_id": order_id}, session=uow.session).sort("created_at", ASCENDING)
+    return [_out("offers", d) for d in cursor]
 
 
 def offers_of_volunteer(db, volunteer_id: str, status: str | None) -> list[dict]:
@@ -357,20 +398,18 @@ def save_plan(uow, plan: dict) -> None:
 # ------------------------------------------------------------------ the alliance of palaces (队伍联用)
 
 
-def alliance_of(db, palace_id: str, session=None) -> dict | None:
+def alliance_of(uow, palace_id: str) -> dict | None:
     """The alliance a palace belongs to (a palace is in one alliance at most)."""
-    return _out("alliances", db.alliances.find_one({"palace_ids": palace_id}, session=session))
+    return _out("alliances", uow.db.alliances.find_one({"palace_ids": palace_id}, session=uow.session))
 
 
 def alliances(db) -> list[dict]:
     return [_out("alliances", d) for d in db.alliances.find({}).sort("name", ASCENDING).limit(500)]
 
 
-def palaces_in_alliances(db, palace_ids: list[str], session=None) -> list[str]:
-    return sorted(
-        {p for d in db.alliances.find({"palace_ids": {"$in": palace_ids}}, session=session) for p in d["palace_ids"]}
-        & set(palace_ids)
-    )
+def palaces_in_alliances(uow, palace_ids: list[str]) -> list[str]:
+    cursor = uow.db.alliances.find({"palace_ids": {"$in": palace_ids}}, session=uow.session)
+    return sorted({p for d in cursor for p in d["palace_ids"]} & set(palace_ids))
 
 
 def insert_alliance(uow, alliance: dict) -> None:
@@ -383,15 +422,9 @@ def set_shared(uow, troupe_id: str, shared: bool) -> None:
     uow.db.troupes.update_one({"_id": troupe_id}, {"$set": {"shared": shared}}, session=uow.session)
 
 
-def shared_troupes(db, palace_ids: list[str], session=None) -> list[dict]:
-    cursor = db.troupes.find({"palace_id": {"$in": palace_ids}, "shared": True}, session=session)
+def shared_troupes(uow, palace_ids: list[str]) -> list[dict]:
+    cursor = uow.db.troupes.find({"palace_id": {"$in": palace_ids}, "shared": True}, session=uow.session)
     return sorted((_out("troupes", d) for d in cursor), key=lambda t: (t["palace_id"], t["name"]))
-
-
-def by_ids(db, kind: str, keys: list[str], session=None) -> list[dict]:
-    if not keys:
-        return []
-    return [_out(kind, d) for d in find_in(db[kind], "_id", sorted(set(keys)), session=session)]
 
 
 def insert_loan(uow, loan: dict) -> None:
@@ -406,8 +439,8 @@ def save_loan(uow, loan: dict) -> None:
     uow.db.loans.replace_one({"_id": doc["_id"]}, doc, session=uow.session)
 
 
-def loans_of_order(db, order_id: str, statuses=domain.LOAN_OPEN, session=None) -> list[dict]:
-    cursor = db.loans.find({"order_id": order_id, "status": {"$in": list(statuses)}}, session=session)
+def loans_of_order(uow, order_id: str, statuses=domain.LOAN_OPEN) -> list[dict]:
+    cursor = uow.db.loans.find({"order_id": order_id, "status": {"$in": list(statuses)}}, session=uow.session)
     return [_out("loans", d) for d in cursor]
 
 

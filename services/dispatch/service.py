@@ -10,6 +10,7 @@ import time
 from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
+from common.clock import CN
 from common.config import setting
 from common.consuming import consumes
 from common.errors import Conflict, load
@@ -20,7 +21,6 @@ from common.store import MongoStore
 from contracts import payloads
 from contracts.base import now, schema_of
 from services.dispatch import domain, handlers, repository
-from services.dispatch.planner import CN
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ class DispatchService:
             return at
         return now()
 
+    def _reads(self) -> repository.Reads:
+        """Reads of one record outside a transaction."""
+        return repository.Reads(self.store.db)
+
     def _run(self, fn):
         """``fn`` in a transaction, run again (at once) while another writer takes the same
         booking first: the next run sees that booking and plans around it."""
@@ -60,30 +64,30 @@ class DispatchService:
 
     # ---------------------------------------------------------- catalog and people
 
-    def _upsert(self, kind: str, schema, payload: dict) -> dict:
+    def _upsert(self, write, schema, payload: dict) -> dict:
         data = load(schema, payload)
-        repository.upsert(self.store.db, kind, data)
+        write(self.store.db, data)
         return schema().dump(data)
 
     @rpc
     def upsert_palace(self, payload: dict) -> dict:
-        return self._upsert("palaces", payloads.Palace, payload)
+        return self._upsert(repository.upsert_palace, payloads.Palace, payload)
 
     @rpc
     def list_palaces(self) -> list[dict]:
-        return payloads.Palace(many=True).dump(repository.listing(self.store.db, "palaces", None, "name"))
+        return payloads.Palace(many=True).dump(repository.list_palaces(self.store.db))
 
     @rpc
     def upsert_program(self, payload: dict) -> dict:
-        return self._upsert("programs", payloads.Program, payload)
+        return self._upsert(repository.upsert_program, payloads.Program, payload)
 
     @rpc
     def get_program(self, program_id: str) -> dict:
-        return schema_of(payloads.Program).dump(repository.get(self.store.db, "programs", program_id))
+        return schema_of(payloads.Program).dump(repository.program(self._reads(), program_id))
 
     @rpc
     def list_programs(self, palace_id: str | None = None) -> list[dict]:
-        return payloads.Program(many=True).dump(repository.listing(self.store.db, "programs", palace_id, "title"))
+        return payloads.Program(many=True).dump(repository.list_programs(self.store.db, palace_id))
 
     @rpc
     def upsert_troupe(self, payload: dict) -> dict:
@@ -91,54 +95,54 @@ class DispatchService:
         ``share_troupe`` does (checked against the alliance, with its event)."""
         data = load(payloads.Troupe, payload)
         wanted = data.get("shared")
-        if wanted and repository.alliance_of(self.store.db, data["palace_id"]) is None:
+        if wanted and repository.alliance_of(self._reads(), data["palace_id"]) is None:
             raise Conflict("本文化宫还没有加入文化宫联盟，不能共享队伍。", "NO_ALLIANCE")
-        existing = repository.find(self.store.db, "troupes", data["troupe_id"])
+        existing = repository.find_troupe(self._reads(), data["troupe_id"])
         data["shared"] = bool((existing or {}).get("shared"))
-        repository.upsert(self.store.db, "troupes", data)
+        repository.upsert_troupe(self.store.db, data)
         if wanted is not None and wanted != data["shared"]:
             data = self.store.transaction(lambda uow: handlers.share_troupe(data["troupe_id"], wanted, uow))
         return schema_of(payloads.Troupe).dump(data)
 
     @rpc
     def get_troupe(self, troupe_id: str) -> dict:
-        return schema_of(payloads.Troupe).dump(repository.get(self.store.db, "troupes", troupe_id))
+        return schema_of(payloads.Troupe).dump(repository.troupe(self._reads(), troupe_id))
 
     @rpc
     def list_troupes(self, palace_id: str | None = None) -> list[dict]:
-        return payloads.Troupe(many=True).dump(repository.listing(self.store.db, "troupes", palace_id, "name"))
+        return payloads.Troupe(many=True).dump(repository.list_troupes(self.store.db, palace_id))
 
     @rpc
     def upsert_volunteer(self, payload: dict) -> dict:
-        return self._upsert("volunteers", payloads.Volunteer, payload)
+        return self._upsert(repository.upsert_volunteer, payloads.Volunteer, payload)
 
     @rpc
     def get_volunteer(self, volunteer_id: str) -> dict:
-        return schema_of(payloads.Volunteer).dump(repository.get(self.store.db, "volunteers", volunteer_id))
+        return schema_of(payloads.Volunteer).dump(repository.volunteer(self._reads(), volunteer_id))
 
     @rpc
     def list_volunteers(self, palace_id: str | None = None) -> list[dict]:
-        return payloads.Volunteer(many=True).dump(repository.listing(self.store.db, "volunteers", palace_id, "name"))
+        return payloads.Volunteer(many=True).dump(repository.list_volunteers(self.store.db, palace_id))
 
     @rpc
     def set_availability(self, volunteer_id: str, payload: dict) -> dict:
         data = load(payloads.SetAvailability, payload)
-        volunteer = repository.get(self.store.db, "volunteers", volunteer_id)
+        volunteer = repository.volunteer(self._reads(), volunteer_id)
         volunteer["availability"] = sorted(data["availability"], key=lambda w: w["start"])
-        repository.upsert(self.store.db, "volunteers", volunteer)
+        repository.upsert_volunteer(self.store.db, volunteer)
         return schema_of(payloads.Volunteer).dump(volunteer)
 
     # ---------------------------------------------------------- plans and offers
 
     @rpc
     def get_plan(self, order_id: str) -> dict:
-        db = self.store.db
-        plan = repository.get(db, "plans", order_id)
-        offers = repository.offers_of_order(db, order_id)
+        db, reads = self.store.db, self._reads()
+        plan = repository.plan(reads, order_id)
+        offers = repository.offers_of_order(reads, order_id)
         accepted = [o for o in offers if o["status"] == "accepted"]
         people = {
             v["volunteer_id"]: v
-            for v in (repository.find(db, "volunteers", vid) for vid in {o["volunteer_id"] for o in offers})
+            for v in (repository.find_volunteer(reads, vid) for vid in {o["volunteer_id"] for o in offers})
             if v
         }
         names = {vid: v["name"] for vid, v in people.items()}
@@ -168,7 +172,7 @@ class DispatchService:
         if plan.get("status") == "delivered" and plan.get("hours"):
             stored = {r["volunteer_id"]: r for r in plan["hours"]}
         elif plan.get("start") and attendance:
-            rules = (repository.find(self.store.db, "palaces", plan["palace_id"]) or {}).get("rules") or {}
+            rules = (repository.find_palace(self._reads(), plan["palace_id"]) or {}).get("rules") or {}
             # while someone is still there (not checked out), there is nothing to say yet
             stored = {v: domain.hours_row(v, a, plan, rules) for v, a in attendance.items() if a.get("checked_out_at")}
         else:
@@ -184,7 +188,7 @@ class DispatchService:
         Accepted offers stay unless ``include_accepted``; each order is then applied in its own
         transaction, and an order whose people were taken meanwhile is planned again on its own."""
         data = load(payloads.Replan, payload)
-        repository.get(self.store.db, "palaces", palace_id)
+        repository.palace(self._reads(), palace_id)
         started = time.perf_counter()
         summary, work = self.store.transaction(
             lambda uow: handlers.batch_plan(palace_id, data["start"], data["end"], data["include_accepted"], uow)
@@ -219,7 +223,7 @@ class DispatchService:
         local = dt.datetime.now(CN)
         if local.hour != 2:
             return
-        for palace in repository.listing(self.store.db, "palaces", None, "name"):
+        for palace in repository.list_palaces(self.store.db):
             if palace.get("nightly_replan", True) is False:
                 continue
             if not repository.claim_nightly(self.store.db, palace["palace_id"], local.date().isoformat()):
@@ -267,7 +271,7 @@ class DispatchService:
 
     @rpc
     def get_no_show(self, no_show_id: str) -> dict:
-        return schema_of(payloads.NoShowOut).dump(repository.get(self.store.db, "no_shows", no_show_id))
+        return schema_of(payloads.NoShowOut).dump(repository.no_show(self._reads(), no_show_id))
 
     @rpc
     def list_no_shows(self, palace_id: str | None = None, volunteer_id: str | None = None) -> list[dict]:
@@ -293,7 +297,7 @@ class DispatchService:
     @rpc
     def volunteer_hours(self, volunteer_id: str) -> dict:
         """A volunteer's service hours by delivery (counted and granted kept apart), with totals."""
-        repository.get(self.store.db, "volunteers", volunteer_id)
+        repository.volunteer(self._reads(), volunteer_id)
         plans = repository.hours_of_volunteer(self.store.db, volunteer_id)
         return schema_of(payloads.VolunteerHours).dump(
             domain.hours_summary(volunteer_id, plans, dt.datetime.now(dt.UTC))
@@ -352,7 +356,7 @@ class DispatchService:
         """Every alliance, or the one a palace belongs to."""
         if palace_id is None:
             return payloads.AllianceOut(many=True).dump(repository.alliances(self.store.db))
-        alliance = repository.alliance_of(self.store.db, palace_id)
+        alliance = repository.alliance_of(self._reads(), palace_id)
         return payloads.AllianceOut(many=True).dump([alliance] if alliance else [])
 
     @rpc
@@ -363,7 +367,7 @@ class DispatchService:
 
     @rpc
     def shared_troupes(self, palace_id: str | None = None, alliance_id: str | None = None) -> list[dict]:
-        return payloads.SharedTroupeOut(many=True).dump(handlers.shared_troupes(palace_id, alliance_id, self.store.db))
+        return payloads.SharedTroupeOut(many=True).dump(handlers.shared_troupes(palace_id, alliance_id, self._reads()))
 
     @rpc
     def request_loan(self, palace_id: str, payload: dict, by: str = "dispatcher") -> dict:
@@ -377,7 +381,7 @@ class DispatchService:
 
     @rpc
     def get_loan(self, loan_id: str) -> dict:
-        return schema_of(payloads.LoanOut).dump(repository.get(self.store.db, "loans", loan_id))
+        return schema_of(payloads.LoanOut).dump(repository.loan(self._reads(), loan_id))
 
     @rpc
     def approve_loan(self, loan_id: str, owner_palace_id: str | None = None, by: str = "dispatcher") -> dict:

@@ -221,9 +221,9 @@ def test_a_large_palace_reads_a_shortlist_first_and_everyone_when_the_shortlist_
 ):
     """The candidates most likely to be chosen are read first (here one per skill: the troupe's
     members); an order they cannot staff, because they are busy then, is planned with all."""
-    from services.dispatch import handlers
+    from services.dispatch.handlers import candidates
 
-    monkeypatch.setattr(handlers, "SHORTLIST", 1)
+    monkeypatch.setattr(candidates, "SHORTLIST", 1)
     d, _ = dispatch
     accepted(service_config, "L1")
     first = wait_until(lambda: len(offers_of(d, "L1")) == 2 and offers_of(d, "L1"), what="offers for L1")

@@ -5,9 +5,9 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.clock import CN  # noqa: E402
 from services.dispatch import planner as P
 
-CN = P.CN
 DAY = dt.datetime(2026, 12, 7, tzinfo=CN)  # a Monday
 PLACES = {"海宁": (30.51, 120.68), "许村": (30.42, 120.55), "远郊": (30.90, 121.40)}
 

@@ -1,0 +1,60 @@
+"""Dispatch use cases: plain functions of (input, unit of work) that change state and emit events.
+
+    candidates    the planner's view of the database: candidates, their held time and loads
+    planning      planning an order; the offers that hold time and loads, and giving them back
+    order_events  what an order accepted, amended or cancelled does to its plan
+    answers       a volunteer accepts or declines; expired offers; cover for a no-show
+    overrides     a dispatcher's own choice of volunteer; a volunteer's swap with a colleague
+    day           check-in and check-out, no-shows, granted hours, the delivery recorded
+    batch         re-planning every open order of a period together
+    alliance      palaces' alliances, shared troupes and loans (队伍联用)
+
+What the service calls is named here.
+"""
+
+from services.dispatch.handlers.alliance import (
+    create_alliance,
+    decide_loan,
+    expire_loan,
+    request_loan,
+    share_troupe,
+    shared_troupes,
+)
+from services.dispatch.handlers.answers import accept_offer, decline_offer, expire_offer
+from services.dispatch.handlers.batch import apply_batch_choice, batch_plan, replan_one
+from services.dispatch.handlers.day import (
+    check_in,
+    check_out,
+    clear_no_show,
+    complete_delivery,
+    grant_hours,
+    report_no_show,
+)
+from services.dispatch.handlers.order_events import on_order_accepted, on_order_amended, on_order_cancelled
+from services.dispatch.handlers.overrides import assign, propose_swap
+
+__all__ = [
+    "accept_offer",
+    "apply_batch_choice",
+    "assign",
+    "batch_plan",
+    "check_in",
+    "check_out",
+    "clear_no_show",
+    "complete_delivery",
+    "create_alliance",
+    "decide_loan",
+    "decline_offer",
+    "expire_loan",
+    "expire_offer",
+    "grant_hours",
+    "on_order_accepted",
+    "on_order_amended",
+    "on_order_cancelled",
+    "propose_swap",
+    "replan_one",
+    "report_no_show",
+    "request_loan",
+    "share_troupe",
+    "shared_troupes",
+]
