@@ -29,7 +29,7 @@ class AccountsService:
     signal = EventDispatcher()
 
     def _session_hours(self) -> float:
-        return float(setting(self.store.config, "SESSION_HOURS", "12"))
+        return setting(self.store.config, "SESSION_HOURS")
 
     def _tell(self, signal_type: str, **data) -> None:
         """Tell the processes that keep sessions or recipients in memory (``contracts.signals``);

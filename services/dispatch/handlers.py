@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from common.config import DEFAULTS
 from common.errors import Conflict, Forbidden, Invalid
 from contracts.base import new_id, now
 from services.dispatch import domain, planner, repository
 from services.dispatch.planner import CN
 
-DEFAULT_OFFER_HOURS = 24
+DEFAULT_OFFER_HOURS = DEFAULTS["OFFER_HOURS"]
 OPEN = ("planning",)
 
 

@@ -38,7 +38,7 @@ class DispatchService:
     store = MongoStore("dispatch", indexes=repository.ensure_indexes)
 
     def _offer_hours(self) -> float | None:
-        value = setting(self.store.config, "OFFER_HOURS", "")
+        value = setting(self.store.config, "OFFER_HOURS")
         return float(value) if value not in ("", None) else None
 
     def _moment(self, at):
