@@ -150,7 +150,7 @@ class Metrics(DependencyProvider):
             REGISTRY.register(Metrics._collectors[service])
         else:
             Metrics._collectors[service].provider = self
-        port = setting(self.container.config, "METRICS_PORT", "")
+        port = setting(self.container.config, "METRICS_PORT")
         if port and int(port) not in Metrics._servers:
             start_http_server(int(port))
             Metrics._servers.add(int(port))

@@ -440,9 +440,9 @@ class MongoStore(DependencyProvider):
         client = MongoClient(
             setting(config, "MONGO_URI"),
             tz_aware=True,
-            serverSelectionTimeoutMS=int(setting(config, "MONGO_TIMEOUT_MS", 10_000)),
+            serverSelectionTimeoutMS=setting(config, "MONGO_TIMEOUT_MS"),
         )
-        db_name = f"{setting(config, 'DB_PREFIX', '')}{self.db_name}"
+        db_name = f"{setting(config, 'DB_PREFIX')}{self.db_name}"
         self.store = Store(client, db_name, self.container.service_name, setting(config, "AMQP_URI"), config)
         self.store.ensure_outbox_indexes()
         if self.indexes:

@@ -9,13 +9,14 @@ import sys
 from nameko.standalone.rpc import ClusterRpcProxy
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.config import setting  # noqa: E402
 from common.errors import ServiceError  # noqa: E402
 
 
 def main() -> int:
     username = os.environ.get("ADMIN_USERNAME") or input("用户名: ").strip()
     password = os.environ.get("ADMIN_PASSWORD") or getpass.getpass("密码（至少 8 位）: ")
-    config = {"AMQP_URI": os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")}
+    config = {"AMQP_URI": setting(None, "AMQP_URI")}
     with ClusterRpcProxy(config, timeout=30) as rpc:
         try:
             user = rpc.accounts.create_user(

@@ -11,6 +11,7 @@ import random
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from common.clock import CN as CST
+from common.config import DEFAULTS
 
 PALACES = [
     {
@@ -188,7 +189,7 @@ def build(today: dt.date | None = None, seed: int = 7) -> dict:
     return data
 
 
-DEMO_PASSWORD = "songwenhua-demo"
+DEMO_PASSWORD = DEFAULTS["DEMO_PASSWORD"]
 
 
 def accounts(data: dict, password: str) -> list[dict]:
@@ -244,7 +245,7 @@ def create_users(rpc, users: list[dict]) -> int:
 
 def load(env: dict | None = None) -> dict:
     env = env or dict(os.environ)
-    config = {"AMQP_URI": env.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")}
+    config = {"AMQP_URI": env.get("AMQP_URI", DEFAULTS["AMQP_URI"])}
     data = build()
     with ClusterRpcProxy(config, timeout=30) as rpc:
         for palace in data["palaces"]:

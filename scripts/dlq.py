@@ -17,11 +17,12 @@ from kombu import Connection, Exchange, Queue
 from nameko.standalone.events import get_event_exchange
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common.config import setting  # noqa: E402
 from common.store import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
-    uri = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+    uri = setting(None, "AMQP_URI")
     command = argv[0] if argv else "list"
     chosen = set(argv[1:])
     with Connection(uri) as conn:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from common.config import setting
+
 
 def main() -> None:
     name = sys.argv[1]
-    config = {"AMQP_URI": os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")}
+    config = {"AMQP_URI": setting(None, "AMQP_URI")}
     with ClusterRpcProxy(config, timeout=5) as rpc:
         answer = getattr(rpc, name).ping()
     if answer != "ok":

@@ -19,6 +19,7 @@ import requests
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from common.config import setting  # noqa: E402
 from scripts.service import TARGETS as SERVICES  # noqa: E402
 
 
@@ -57,7 +58,7 @@ def embedded_mongo_uri(port) -> str:
 def start_mongo(env: dict, children: list) -> str:
     from pymongo import MongoClient
 
-    port = env.get("MONGO_PORT", "27017")
+    port = str(setting(env, "MONGO_PORT"))
     data = os.path.join(env.get("DATA_DIR", os.path.join(ROOT, "var")), "mongo")
     os.makedirs(data, exist_ok=True)
     uri = embedded_mongo_uri(port)
@@ -139,7 +140,7 @@ def main() -> None:
     subprocess.run(["bash", os.path.join(ROOT, "scripts", "ensure_rabbit.sh")], check=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    port = env.get("PORT", "8000")
+    port = setting(env, "PORT")
     env.setdefault("WEB_SERVER_ADDRESS", f"127.0.0.1:{port}")
     # the local system: `make demo` and the tests play a delivery's day days ahead by recording
     # its times (`at`); the screens record none and go by the clock. docker-compose and deploy/
@@ -156,10 +157,10 @@ def main() -> None:
     try:
         if not env.get("MONGO_URI"):
             env["MONGO_URI"] = start_mongo(env, children)
-        start_services(env, children, int(env.get("PROCESSES", "1")))
+        start_services(env, children, setting(env, "PROCESSES"))
         base = f"http://{env['WEB_SERVER_ADDRESS']}"
         wait_healthy(base, children)
-        if env.get("NO_DEMO_DATA") != "1":
+        if setting(env, "NO_DEMO_DATA") != "1":
             from scripts import demo_data
 
             counts = demo_data.load(env)

@@ -8,9 +8,11 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from common.errors import Invalid
+from common.errors import N_, Conflict, Forbidden, Invalid, Unauthorized
 
 SCOPE = {"enterprise": "enterprise_id", "dispatcher": "palace_id", "volunteer": "volunteer_id"}
+# whom notifications reach through each kind of id: volunteers, enterprise unions, a palace's dispatchers
+REACHED_ROLE = {"volunteer": "volunteer", "enterprise": "enterprise", "palace": "dispatcher"}
 _hasher = PasswordHasher()
 
 
@@ -34,9 +36,9 @@ def new_user(data: dict, at: dt.datetime) -> dict:
     role = data["role"]
     scope = SCOPE.get(role)
     if scope and not data.get(scope):
-        raise Invalid("提交的内容有误，请检查标出的字段。", fields={scope: ["这个角色必须填写所属单位。"]})
+        raise Invalid("提交的内容有误，请检查标出的字段。", fields={scope: [N_("这个角色必须填写所属单位。")]})
     if role in ("volunteer", "enterprise") and not data.get("palace_id"):
-        raise Invalid("提交的内容有误，请检查标出的字段。", fields={"palace_id": ["请填写所属文化宫。"]})
+        raise Invalid("提交的内容有误，请检查标出的字段。", fields={"palace_id": [N_("请填写所属文化宫。")]})
     return {
         "username": data["username"],
         "display_name": data.get("display_name") or data["username"],
@@ -49,6 +51,46 @@ def new_user(data: dict, at: dt.datetime) -> dict:
         "active": True,
         "created_at": at,
     }
+
+
+def username_taken() -> Conflict:
+    return Conflict("这个用户名已被使用。", "USERNAME_TAKEN", {"username": ["这个用户名已被使用。"]})
+
+
+def check_sign_in(doc: dict | None, password: str) -> None:
+    """Refuse a sign-in (``doc`` the account as stored, or None): a wrong name or password, a
+    registration waiting or refused, an account closed."""
+    if doc is None or not password_matches(doc["password_hash"], password):
+        raise Unauthorized("用户名或密码不对。", "BAD_CREDENTIALS")
+    if doc.get("status") == "pending":
+        raise Forbidden("您的注册正在等待文化宫调度员审核，通过后即可登录。", "REGISTRATION_PENDING")
+    if doc.get("status") == "rejected":
+        raise Forbidden(
+            "您的注册没有通过审核：{reason}", "REGISTRATION_REJECTED", params={"reason": doc.get("reason") or ""}
+        )
+    if not doc.get("active"):
+        raise Unauthorized("用户名或密码不对。", "BAD_CREDENTIALS")
+
+
+def session_expires(at: dt.datetime, hours: float) -> dt.datetime:
+    return at + dt.timedelta(hours=hours)
+
+
+def check_token(token) -> None:
+    if not isinstance(token, str) or not token:
+        raise Unauthorized("请先登录。")
+
+
+def check_live(session: dict | None, at: dt.datetime) -> dict:
+    """The session (as stored) while it lasts, else 401."""
+    if session is None or session["expires_at"] <= at:
+        raise Unauthorized("登录已过期，请重新登录。", "SESSION_EXPIRED")
+    return session
+
+
+def stored_user(user: dict) -> dict:
+    """A new account as stored: its username is also the document's ``_id``."""
+    return {**user, "_id": user["username"]}
 
 
 def principal(user: dict) -> dict:
@@ -78,6 +120,32 @@ def new_registration(data: dict, at: dt.datetime) -> dict:
         "active": False,
         "created_at": at,
     }
+
+
+def approval(by: str, at: dt.datetime) -> dict:
+    """What approving a registration changes on the account."""
+    return {"status": "approved", "active": True, "decided_by": by, "decided_at": at}
+
+
+def rejection(reason: str, by: str, at: dt.datetime) -> dict:
+    """What refusing a registration changes on the account."""
+    return {"status": "rejected", "active": False, "reason": reason, "decided_by": by, "decided_at": at}
+
+
+def decided_before(current: dict, change: dict) -> bool:
+    """A registration already decided the way ``change`` decides it: asking again changes nothing."""
+    return current["status"] == change["status"]
+
+
+def reaches(doc: dict, kind: str) -> bool:
+    """Whether an account found for a ``kind`` of id (``REACHED_ROLE``) is one notifications tell:
+    of the role that kind reaches, open, and approved when it registered itself."""
+    return doc.get("role") == REACHED_ROLE[kind] and doc.get("active") and doc.get("status", "approved") == "approved"
+
+
+def account_principal(doc: dict) -> dict:
+    """The principal of an account as stored (username in ``_id``)."""
+    return principal({**doc, "username": doc["_id"]})
 
 
 def registration_view(doc: dict) -> dict:

@@ -10,6 +10,7 @@ import math
 import secrets
 
 from common.clock import CN, month_day_time
+from common.config import DEFAULTS
 from common.messages import N_, Message
 
 BUCKET_MINUTES = 15
@@ -279,7 +280,7 @@ def month_key(t: dt.datetime) -> str:
 
 # ------------------------------------------------------------------ records: the documents a use case writes
 
-DEFAULT_OFFER_HOURS = 24
+DEFAULT_OFFER_HOURS = DEFAULTS["OFFER_HOURS"]
 
 ORDER_FIELDS = (
     "order_id",

@@ -38,9 +38,8 @@ class DispatchService:
 
     store = MongoStore("dispatch", indexes=repository.ensure_indexes)
 
-    def _offer_hours(self) -> float | None:
-        value = setting(self.store.config, "OFFER_HOURS", "")
-        return float(value) if value not in ("", None) else None
+    def _offer_hours(self) -> float:
+        return setting(self.store.config, "OFFER_HOURS")
 
     def _moment(self, at):
         """The clock the day's rules go by (check-in opens, completion once started): the real one,

@@ -47,7 +47,7 @@ class FeedbackService:
     store = MongoStore("feedback", indexes=repository.ensure_indexes)
 
     def _hours(self) -> float:
-        return float(setting(self.store.config, "SURVEY_HOURS"))
+        return setting(self.store.config, "SURVEY_HOURS")
 
     @consumes("dispatch", "order_scheduled", one_at_a_time="order_id")
     def handle_order_scheduled(self, event, uow):
@@ -143,7 +143,7 @@ class FeedbackService:
         return survey_out(self.store.transaction(lambda uow: handlers.close_survey(survey_id, uow)))
 
     def _grace(self) -> float:
-        return float(setting(self.store.config, "SURVEY_CLOSE_GRACE"))
+        return setting(self.store.config, "SURVEY_CLOSE_GRACE")
 
     def _intake_waiting(self) -> int:
         """Answers accepted by a gateway and not yet taken from the queue."""

@@ -193,7 +193,7 @@ class _Intake:
 class ResponseIntake(DependencyProvider):
     def setup(self):
         config = self.container.config
-        self.intake = _Intake(setting(config, "AMQP_URI"), float(setting(config, "SURVEY_CACHE_SECONDS", "1")))
+        self.intake = _Intake(setting(config, "AMQP_URI"), setting(config, "SURVEY_CACHE_SECONDS"))
 
     def stop(self):
         self.intake.connection.release()

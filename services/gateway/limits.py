@@ -61,8 +61,8 @@ class FeedbackLimiter(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.limiter = _Limiter(
-            setting(config, "FEEDBACK_LIMIT_PER_SURVEY", "3000/minute"),
-            setting(config, "FEEDBACK_LIMIT_PER_CLIENT", "30/minute"),
+            setting(config, "FEEDBACK_LIMIT_PER_SURVEY"),
+            setting(config, "FEEDBACK_LIMIT_PER_CLIENT"),
         )
 
     def get_dependency(self, worker_ctx):

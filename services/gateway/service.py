@@ -88,7 +88,7 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
         """Prometheus metrics of this gateway process (calls, latency, errors, queue depth)."""
         from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-        token = setting(self.config, "METRICS_TOKEN", "")
+        token = setting(self.config, "METRICS_TOKEN")
         if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
             raise Unauthorized("请提供监控令牌。")
         return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
@@ -535,7 +535,7 @@ class GatewayService(SessionSignals, Pages, Reports, Inbox, Alliances):
         data = body(request)
         if who["role"] == "volunteer":
             data["volunteer_id"] = who["volunteer_id"]
-            if setting(self.config, "DAY_CLOCK", "real") != "recorded":
+            if setting(self.config, "DAY_CLOCK") != "recorded":
                 data.pop("at", None)  # a volunteer's check-in and -out are the moment they are sent
         if verb == "check_in":
             return call(self.dispatch.check_in, order_id, data, staff=who["role"] != "volunteer")

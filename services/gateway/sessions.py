@@ -23,9 +23,7 @@ from contracts.base import now, schema_of
 class Sessions(DependencyProvider):
     def setup(self):
         config = self.container.config
-        self.cache = SignalledCache(
-            int(setting(config, "SESSION_CACHE_SIZE", "10000")), float(setting(config, "SESSION_CACHE_SECONDS", "60"))
-        )
+        self.cache = SignalledCache(setting(config, "SESSION_CACHE_SIZE"), setting(config, "SESSION_CACHE_SECONDS"))
 
     def get_dependency(self, worker_ctx):
         return self

@@ -38,7 +38,7 @@ def configured(config: dict) -> dict[str, Channel]:
 
 
 def absolute(config: dict, link: str | None) -> str:
-    base = str(setting(config, "PUBLIC_URL", "http://127.0.0.1:8000")).rstrip("/")
+    base = setting(config, "PUBLIC_URL").rstrip("/")
     return base + (link or "/")
 
 
@@ -67,10 +67,10 @@ class Email(Channel):
     name = "email"
 
     def available(self) -> bool:
-        return bool(setting(self.config, "SMTP_HOST", ""))
+        return bool(setting(self.config, "SMTP_HOST"))
 
     def message(self, delivery: dict) -> EmailMessage:
-        sender = str(setting(self.config, "SMTP_FROM", "") or "送文化下基层 <noreply@localhost>")
+        sender = setting(self.config, "SMTP_FROM")
         name, addr = parseaddr(sender)
         msg = EmailMessage()
         msg["Subject"] = SUBJECT_PREFIX + delivery["title"]
@@ -83,20 +83,20 @@ class Email(Channel):
         return msg
 
     def send(self, delivery: dict) -> None:
-        host = setting(self.config, "SMTP_HOST", "")
-        port = int(setting(self.config, "SMTP_PORT", "25"))
-        timeout = float(setting(self.config, "SMTP_TIMEOUT", "10"))
+        host = setting(self.config, "SMTP_HOST")
+        port = setting(self.config, "SMTP_PORT")
+        timeout = setting(self.config, "SMTP_TIMEOUT")
         tls = ssl.create_default_context()  # the server's certificate is checked
-        if _flag(setting(self.config, "SMTP_SSL", "0")):  # TLS from the start (port 465), as many providers ask
+        if setting(self.config, "SMTP_SSL"):  # TLS from the start (port 465), as many providers ask
             smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=tls)
         else:
             smtp = smtplib.SMTP(host, port, timeout=timeout)
         with smtp:
-            if not isinstance(smtp, smtplib.SMTP_SSL) and _flag(setting(self.config, "SMTP_STARTTLS", "0")):
+            if not isinstance(smtp, smtplib.SMTP_SSL) and setting(self.config, "SMTP_STARTTLS"):
                 smtp.starttls(context=tls)
-            user = setting(self.config, "SMTP_USER", "")
+            user = setting(self.config, "SMTP_USER")
             if user:
-                smtp.login(user, str(setting(self.config, "SMTP_PASSWORD", "")))
+                smtp.login(user, setting(self.config, "SMTP_PASSWORD"))
             smtp.send_message(self.message(delivery))
 
 
@@ -113,7 +113,7 @@ class Webhook(Channel):
     name = "webhook"
 
     def available(self) -> bool:
-        return bool(setting(self.config, "WEBHOOK_URL", ""))
+        return bool(setting(self.config, "WEBHOOK_URL"))
 
     def payload(self, delivery: dict) -> bytes:
         data = {
@@ -131,9 +131,9 @@ class Webhook(Channel):
     def send(self, delivery: dict) -> None:
         body = self.payload(delivery)
         stamp = str(int(time.time()))
-        secret = str(setting(self.config, "WEBHOOK_SECRET", ""))
+        secret = setting(self.config, "WEBHOOK_SECRET")
         response = requests.post(
-            setting(self.config, "WEBHOOK_URL", ""),
+            setting(self.config, "WEBHOOK_URL"),
             data=body,
             headers={
                 "Content-Type": "application/json; charset=utf-8",
@@ -141,7 +141,7 @@ class Webhook(Channel):
                 "X-Songwenhua-Signature": signature(secret, stamp, body),
                 "X-Songwenhua-Delivery": delivery["_id"],
             },
-            timeout=float(setting(self.config, "WEBHOOK_TIMEOUT", "5")),
+            timeout=setting(self.config, "WEBHOOK_TIMEOUT"),
         )
         if response.status_code >= 300:
             raise RuntimeError(f"webhook answered HTTP {response.status_code}: {response.text[:200]}")

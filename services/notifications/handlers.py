@@ -34,8 +34,8 @@ class Settings:
     def of(cls, config: dict, channels: dict) -> Settings:
         return cls(
             available={name: ch.available() for name, ch in channels.items()},
-            max_attempts=max(1, int(setting(config, "NOTIFY_MAX_ATTEMPTS", "6"))),
-            retry_seconds=float(setting(config, "NOTIFY_RETRY_SECONDS", "30")),
+            max_attempts=max(1, setting(config, "NOTIFY_MAX_ATTEMPTS")),
+            retry_seconds=setting(config, "NOTIFY_RETRY_SECONDS"),
         )
 
 

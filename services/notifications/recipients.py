@@ -22,8 +22,8 @@ class Recipients(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.cache = SignalledCache(
-            int(setting(config, "RECIPIENTS_CACHE_SIZE", "20000")),
-            float(setting(config, "RECIPIENTS_CACHE_SECONDS", "30")),
+            setting(config, "RECIPIENTS_CACHE_SIZE"),
+            setting(config, "RECIPIENTS_CACHE_SECONDS"),
         )
 
     def get_dependency(self, worker_ctx):

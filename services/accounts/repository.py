@@ -1,0 +1,89 @@
+"""The accounts database: the only file that knows its collections and indexes.
+
+``users`` holds every account under its username (``_id``); a self-registered one also has a
+``status``. ``sessions`` holds a token's hash (``_id``), the principal and when it expires (a TTL
+index removes it then).
+"""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
+
+from common.store import find_and_update
+
+REGISTRATIONS_LISTED = 500
+RECIPIENTS_READ = 1000
+
+# whose accounts ``recipients`` reads, by the kind of id asked for
+_REACHED_BY = {
+    "volunteer": lambda ids: {"volunteer_id": {"$in": ids}},
+    "enterprise": lambda ids: {"enterprise_id": {"$in": ids}},
+    "palace": lambda ids: {"role": "dispatcher", "palace_id": {"$in": ids}},
+}
+
+
+def ensure_indexes(db) -> None:
+    db.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+    db.users.create_index([("role", ASCENDING), ("palace_id", ASCENDING)])
+    db.users.create_index([("status", ASCENDING), ("palace_id", ASCENDING), ("created_at", ASCENDING)])
+    db.users.create_index([("volunteer_id", ASCENDING)])
+    db.users.create_index([("enterprise_id", ASCENDING)])
+
+
+# ------------------------------------------------------------------------- users
+
+
+def insert_user(db, doc: dict) -> bool:
+    """Store a new account (``doc`` as stored, ``_id`` its username); False when the name is taken."""
+    try:
+        db.users.insert_one(doc)
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+def find_user(db, username: str) -> dict | None:
+    return db.users.find_one({"_id": username})
+
+
+def find_registration(db, username: str) -> dict | None:
+    return db.users.find_one({"_id": username, "status": {"$exists": True}})
+
+
+def registrations(db, palace_id: str | None, status: str) -> list[dict]:
+    """A palace's (or every palace's) registrations in ``status``, oldest first."""
+    query = {"status": status, **({"palace_id": palace_id} if palace_id else {})}
+    return list(db.users.find(query).sort("created_at", ASCENDING).limit(REGISTRATIONS_LISTED))
+
+
+def decide_registration(uow, username: str, change: dict) -> dict | None:
+    """Apply ``change`` to a registration still pending; the decided document, or None when there
+    is none pending."""
+    query = {"_id": username, "status": "pending"}
+    return find_and_update(uow.db.users, query, {"$set": change}, after=True, session=uow.session)
+
+
+def reached_by(db, kind: str, ids: list[str]):
+    """The accounts a volunteer's, an enterprise union's or a palace's ids reach (``kind``), as
+    stored; whether each is open is the caller's rule."""
+    return db.users.find(_REACHED_BY[kind](ids), limit=RECIPIENTS_READ)
+
+
+# ---------------------------------------------------------------------- sessions
+
+
+def insert_session(db, key: str, principal: dict, expires_at) -> None:
+    db.sessions.insert_one({"_id": key, "principal": principal, "expires_at": expires_at})
+
+
+def find_session(db, key: str) -> dict | None:
+    return db.sessions.find_one({"_id": key})
+
+
+def delete_session(db, key: str) -> None:
+    db.sessions.delete_one({"_id": key})
+
+
+def ping(db) -> None:
+    db.command("ping")
