@@ -1,0 +1,84 @@
+"""Signing in and out, and the registration of enterprise unions and volunteers that a dispatcher
+of their palace approves or rejects."""
+
+from __future__ import annotations
+
+from common.errors import Conflict, Invalid
+from services.gateway import auth
+from services.gateway.http import body, call, http, query
+
+
+class Accounts:
+    """Sign-in and registration entrypoints mixed into the gateway service."""
+
+    @http("POST", "/api/login")
+    def login(self, request):
+        """Username and password → a bearer token that expires."""
+        return call(self.accounts.login, body(request))
+
+    @http("POST", "/api/logout")
+    def logout(self, request):
+        token = auth.bearer(request)
+        self.sessions.ended(token)
+        return call(self.accounts.logout, token)
+
+    @http("GET", "/api/me")
+    def me(self, request):
+        return self._who(request)
+
+    # ------------------------------------------------------------ registration
+
+    @http("POST", "/api/register")
+    def register(self, request):
+        """An enterprise union or a volunteer registers; a dispatcher of the palace approves."""
+        self.limiter.check_client(request)
+        data = body(request)
+        if isinstance(data.get("palace_id"), str):
+            palaces = {p["palace_id"] for p in call(self.dispatch.list_palaces)}
+            if data["palace_id"] not in palaces:
+                raise Invalid("提交的内容有误，请检查标出的字段。", fields={"palace_id": ["没有这个文化宫。"]})
+        return 201, call(self.accounts.register, data)
+
+    @http("GET", "/api/registrations")
+    def registrations(self, request):
+        who = self._who(request, auth.STAFF)
+        q = query(request, ("palace_id", "status"))
+        return call(
+            self.accounts.list_registrations, auth.palace_scope(who, q.get("palace_id")), q.get("status") or "pending"
+        )
+
+    def _registration(self, request, username: str) -> tuple[dict, dict]:
+        who = self._who(request, auth.STAFF)
+        registration = call(self.accounts.get_registration, username)
+        auth.palace_scope(who, registration["palace_id"])
+        return who, registration
+
+    @http("POST", "/api/registrations/<username>/approve")
+    def approve_registration(self, request, username):
+        """Approve: the enterprise union or volunteer record is created, then the account opens.
+        Approving again repeats nothing (both steps are keyed by the registration)."""
+        who, reg = self._registration(request, username)
+        if reg["status"] == "rejected":
+            raise Conflict("这份注册申请已经被拒绝了。", "REGISTRATION_DECIDED")
+        profile = reg["profile"]
+        if reg["role"] == "enterprise":
+            call(
+                self.orders.register_enterprise,
+                {"enterprise_id": reg["enterprise_id"], "palace_id": reg["palace_id"], **profile},
+            )
+        else:
+            call(
+                self.dispatch.upsert_volunteer,
+                {
+                    "volunteer_id": reg["volunteer_id"],
+                    "palace_id": reg["palace_id"],
+                    "union_card": reg["union_card"],
+                    **profile,
+                },
+            )
+        return call(self.accounts.approve_registration, username, who["username"])
+
+    @http("POST", "/api/registrations/<username>/reject")
+    def reject_registration(self, request, username):
+        who, _ = self._registration(request, username)
+        return call(self.accounts.reject_registration, username, body(request), who["username"])
