@@ -4,31 +4,50 @@ of their palace approves or rejects."""
 from __future__ import annotations
 
 from common.errors import Conflict, Invalid
+from contracts import payloads as p
 from services.gateway import auth
-from services.gateway.http import body, call, http, query
+from services.gateway.http import body, call, query
+from services.gateway.routes import route
 
 
 class Accounts:
     """Sign-in and registration entrypoints mixed into the gateway service."""
 
-    @http("POST", "/api/login")
+    @route(
+        "POST",
+        "/api/login",
+        tag="账号",
+        summary="登录：用户名和密码换取有时效的令牌",
+        body=p.Login,
+        response=p.Session,
+        roles=auth.PUBLIC,
+    )
     def login(self, request):
         """Username and password → a bearer token that expires."""
         return call(self.accounts.login, body(request))
 
-    @http("POST", "/api/logout")
+    @route("POST", "/api/logout", tag="账号", summary="退出登录", response=p.Health, roles=auth.ALL)
     def logout(self, request):
         token = auth.bearer(request)
         self.sessions.ended(token)
         return call(self.accounts.logout, token)
 
-    @http("GET", "/api/me")
+    @route("GET", "/api/me", tag="账号", summary="当前登录的账号和角色", response=p.Principal, roles=auth.ALL)
     def me(self, request):
         return self._who(request)
 
     # ------------------------------------------------------------ registration
 
-    @http("POST", "/api/register")
+    @route(
+        "POST",
+        "/api/register",
+        tag="账号",
+        summary="企业工会或志愿者自行注册，待调度员审核",
+        body=p.Registration,
+        status=201,
+        response=p.RegistrationOut,
+        roles=auth.PUBLIC,
+    )
     def register(self, request):
         """An enterprise union or a volunteer registers; a dispatcher of the palace approves."""
         self.limiter.check_client(request)
@@ -39,21 +58,37 @@ class Accounts:
                 raise Invalid("提交的内容有误，请检查标出的字段。", fields={"palace_id": ["没有这个文化宫。"]})
         return 201, call(self.accounts.register, data)
 
-    @http("GET", "/api/registrations")
+    @route(
+        "GET",
+        "/api/registrations",
+        tag="账号",
+        summary="注册申请列表（默认待审核）",
+        response=p.RegistrationOut,
+        many=True,
+        query=("palace_id", "status"),
+        roles=auth.STAFF,
+    )
     def registrations(self, request):
-        who = self._who(request, auth.STAFF)
-        q = query(request, ("palace_id", "status"))
+        who = self._who(request)
+        q = query(request)
         return call(
             self.accounts.list_registrations, auth.palace_scope(who, q.get("palace_id")), q.get("status") or "pending"
         )
 
     def _registration(self, request, username: str) -> tuple[dict, dict]:
-        who = self._who(request, auth.STAFF)
+        who = self._who(request)
         registration = call(self.accounts.get_registration, username)
         auth.palace_scope(who, registration["palace_id"])
         return who, registration
 
-    @http("POST", "/api/registrations/<username>/approve")
+    @route(
+        "POST",
+        "/api/registrations/<username>/approve",
+        tag="账号",
+        summary="通过注册：建立企业或志愿者档案并开通账号",
+        response=p.RegistrationOut,
+        roles=auth.STAFF,
+    )
     def approve_registration(self, request, username):
         """Approve: the enterprise union or volunteer record is created, then the account opens.
         Approving again repeats nothing (both steps are keyed by the registration)."""
@@ -78,7 +113,15 @@ class Accounts:
             )
         return call(self.accounts.approve_registration, username, who["username"])
 
-    @http("POST", "/api/registrations/<username>/reject")
+    @route(
+        "POST",
+        "/api/registrations/<username>/reject",
+        tag="账号",
+        summary="拒绝注册（须说明理由）",
+        body=p.RejectRegistration,
+        response=p.RegistrationOut,
+        roles=auth.STAFF,
+    )
     def reject_registration(self, request, username):
         who, _ = self._registration(request, username)
         return call(self.accounts.reject_registration, username, body(request), who["username"])

@@ -6,36 +6,61 @@ from __future__ import annotations
 import datetime as dt
 
 from common.errors import Forbidden, Invalid, NotFound
+from contracts import payloads as p
 from services.gateway import auth
-from services.gateway.http import body, call, http, query
+from services.gateway.http import body, call, query
+from services.gateway.routes import route
 
 
 class Catalogue:
     """Catalogue and people entrypoints mixed into the gateway service."""
 
-    @http("GET", "/api/palaces")
+    @route("GET", "/api/palaces", tag="目录", summary="文化宫列表", response=p.Palace, many=True, roles=auth.ALL)
     def palaces(self, request):
         self._who(request)
         return call(self.dispatch.list_palaces)
 
-    @http("PUT", "/api/palaces/<palace_id>")
+    @route(
+        "PUT",
+        "/api/palaces/<palace_id>",
+        tag="调度",
+        summary="文化宫设置：答复期限、排班规则、权重、区域坐标",
+        body=p.Palace,
+        response=p.Palace,
+        roles=auth.STAFF,
+    )
     def upsert_palace(self, request, palace_id):
         """A palace's settings: offer deadline, planning rules, the planner's weights, districts."""
-        who = self._who(request, auth.STAFF)
+        who = self._who(request)
         auth.palace_scope(who, palace_id)
         return call(self.dispatch.upsert_palace, {**body(request), "palace_id": palace_id})
 
-    @http("POST", "/api/palaces/<palace_id>/replan")
+    @route(
+        "POST",
+        "/api/palaces/<palace_id>/replan",
+        tag="调度",
+        summary="批量重新排班（一个时段内所有未排定订单）",
+        body=p.Replan,
+        response=p.ReplanOut,
+        roles=auth.STAFF,
+    )
     def replan(self, request, palace_id):
         """Re-plan every open order of a period together."""
-        who = self._who(request, auth.STAFF)
+        who = self._who(request)
         auth.palace_scope(who, palace_id)
         return call(self.dispatch.replan, palace_id, body(request), timeout=120)
 
-    @http("GET", "/api/palaces/<palace_id>/board")
+    @route(
+        "GET",
+        "/api/palaces/<palace_id>/board",
+        tag="调度",
+        summary="调度看板：各状态订单数、待答复和即将到期的邀约",
+        response=p.Board,
+        roles=auth.STAFF,
+    )
     def board(self, request, palace_id):
         """The dispatcher's board: orders by status, offers waiting, and those due in six hours."""
-        who = self._who(request, auth.STAFF)
+        who = self._who(request)
         auth.palace_scope(who, palace_id)
         pending = call(self.dispatch.list_pending_offers, palace_id)
         soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=6)
@@ -46,52 +71,103 @@ class Catalogue:
             "offers_due_soon": [o for o in pending if dt.datetime.fromisoformat(o["deadline"]) <= soon][:50],
         }
 
-    @http("GET", "/api/palaces/<palace_id>/deliveries")
+    @route(
+        "GET",
+        "/api/palaces/<palace_id>/deliveries",
+        tag="调度",
+        summary="服务日历：一个时段内已排定和已完成的服务",
+        response=p.DeliveryOut,
+        many=True,
+        query=("start", "end"),
+        roles=auth.STAFF,
+    )
     def deliveries(self, request, palace_id):
         """The palace's calendar of deliveries in a period (?start=&end=)."""
-        who = self._who(request, auth.STAFF)
+        who = self._who(request)
         auth.palace_scope(who, palace_id)
         # a "+08:00" typed into an address arrives as " 08:00"
-        period = {k: v.replace(" ", "+") for k, v in query(request, ("start", "end")).items()}
+        period = {k: v.replace(" ", "+") for k, v in query(request).items()}
         return call(self.dispatch.deliveries, palace_id, period)
 
-    @http("GET", "/api/no-shows")
+    @route(
+        "GET",
+        "/api/no-shows",
+        tag="调度",
+        summary="缺席记录",
+        response=p.NoShowOut,
+        many=True,
+        query=("palace_id", "volunteer_id"),
+        roles=auth.STAFF,
+    )
     def no_shows(self, request):
-        who = self._who(request, auth.STAFF)
-        q = query(request, ("palace_id", "volunteer_id"))
+        who = self._who(request)
+        q = query(request)
         palace = auth.palace_scope(who, q.get("palace_id"))
         if palace is None and not q.get("volunteer_id"):
             raise Invalid("请指定文化宫或志愿者。", fields={"palace_id": ["请指定文化宫或志愿者。"]})
         return call(self.dispatch.list_no_shows, palace, q.get("volunteer_id"))
 
-    @http("POST", "/api/no-shows/<no_show_id>/clear")
+    @route(
+        "POST",
+        "/api/no-shows/<no_show_id>/clear",
+        tag="调度",
+        summary="撤销一条缺席记录（须说明理由）",
+        body=p.ClearNoShow,
+        response=p.NoShowOut,
+        roles=auth.STAFF,
+    )
     def clear_no_show(self, request, no_show_id):
-        who = self._who(request, auth.STAFF)
+        who = self._who(request)
         record = call(self.dispatch.get_no_show, no_show_id)
         auth.palace_scope(who, record["palace_id"])
         return call(self.dispatch.clear_no_show, no_show_id, body(request))
 
-    @http("GET", "/api/programs")
+    @route(
+        "GET",
+        "/api/programs",
+        tag="目录",
+        summary="节目目录（标配服务项目）",
+        response=p.Program,
+        many=True,
+        query=("palace_id",),
+        roles=auth.ALL,
+    )
     def programs(self, request):
         self._who(request)
-        return call(self.dispatch.list_programs, query(request, ("palace_id",)).get("palace_id"))
+        return call(self.dispatch.list_programs, query(request).get("palace_id"))
 
-    @http("GET", "/api/programs/<program_id>")
+    @route("GET", "/api/programs/<program_id>", tag="目录", summary="一个节目", response=p.Program, roles=auth.ALL)
     def program(self, request, program_id):
         self._who(request)
         return call(self.dispatch.get_program, program_id)
 
-    @http("GET", "/api/enterprises")
+    @route(
+        "GET",
+        "/api/enterprises",
+        tag="目录",
+        summary="企业工会列表",
+        response=p.Enterprise,
+        many=True,
+        query=("palace_id",),
+        roles=auth.STAFF,
+    )
     def enterprises(self, request):
-        who = self._who(request, auth.STAFF)
-        palace = auth.palace_scope(who, query(request, ("palace_id",)).get("palace_id"))
+        who = self._who(request)
+        palace = auth.palace_scope(who, query(request).get("palace_id"))
         return call(self.orders.list_enterprises, palace)
 
-    @http("GET", "/api/enterprises/<enterprise_id>")
+    @route(
+        "GET",
+        "/api/enterprises/<enterprise_id>",
+        tag="目录",
+        summary="一个企业工会（所在区域等）",
+        response=p.Enterprise,
+        roles=auth.ENTERPRISE_AND_STAFF,
+    )
     def enterprise(self, request, enterprise_id):
         """An enterprise union's record (its district is the order form's default): the union
         itself, its palace's dispatchers, admins."""
-        who = self._who(request, ("enterprise", "dispatcher", "admin"))
+        who = self._who(request)
         if who["role"] == "enterprise" and who.get("enterprise_id") != enterprise_id:
             raise Forbidden("您只能查看本单位的信息。")
         record = call(self.orders.get_enterprise, enterprise_id)
@@ -99,20 +175,38 @@ class Catalogue:
             auth.palace_scope(who, record["palace_id"])
         return record
 
-    @http("GET", "/api/troupes")
+    @route(
+        "GET",
+        "/api/troupes",
+        tag="调度",
+        summary="艺术团列表",
+        response=p.Troupe,
+        many=True,
+        query=("palace_id",),
+        roles=auth.STAFF,
+    )
     def troupes(self, request):
-        who = self._who(request, auth.STAFF)
-        return call(self.dispatch.list_troupes, auth.palace_scope(who, query(request, ("palace_id",)).get("palace_id")))
+        who = self._who(request)
+        return call(self.dispatch.list_troupes, auth.palace_scope(who, query(request).get("palace_id")))
 
-    @http("GET", "/api/volunteers")
+    @route(
+        "GET",
+        "/api/volunteers",
+        tag="调度",
+        summary="志愿者列表",
+        response=p.Volunteer,
+        many=True,
+        query=("palace_id",),
+        roles=auth.STAFF,
+    )
     def volunteers(self, request):
-        who = self._who(request, auth.STAFF)
-        palace = auth.palace_scope(who, query(request, ("palace_id",)).get("palace_id"))
+        who = self._who(request)
+        palace = auth.palace_scope(who, query(request).get("palace_id"))
         return call(self.dispatch.list_volunteers, palace)
 
     def _own_palace(self, request, data: dict) -> dict:
         """A dispatcher manages their own palace's records; the palace comes from the account."""
-        who = self._who(request, auth.STAFF)
+        who = self._who(request)
         if who["role"] == "dispatcher":
             data["palace_id"] = auth.palace_scope(
                 who, data.get("palace_id") if isinstance(data.get("palace_id"), str) else None
@@ -131,17 +225,41 @@ class Catalogue:
             auth.palace_scope(who, existing["palace_id"])  # another palace's record is not yours to change
         return data
 
-    @http("PUT", "/api/programs/<program_id>")
+    @route(
+        "PUT",
+        "/api/programs/<program_id>",
+        tag="调度",
+        summary="新增或修改节目（人员需求、场地要求）",
+        body=p.Program,
+        response=p.Program,
+        roles=auth.STAFF,
+    )
     def upsert_program(self, request, program_id):
         """Add or change a catalog program (what it needs on site and in people)."""
         return call(self.dispatch.upsert_program, self._managed(request, "program", program_id))
 
-    @http("PUT", "/api/troupes/<troupe_id>")
+    @route(
+        "PUT",
+        "/api/troupes/<troupe_id>",
+        tag="调度",
+        summary="新增或修改艺术团（队员、保留节目）",
+        body=p.Troupe,
+        response=p.Troupe,
+        roles=auth.STAFF,
+    )
     def upsert_troupe(self, request, troupe_id):
         """Add or change a troupe: members and the programs it plays."""
         return call(self.dispatch.upsert_troupe, self._managed(request, "troupe", troupe_id))
 
-    @http("PUT", "/api/volunteers/<volunteer_id>")
+    @route(
+        "PUT",
+        "/api/volunteers/<volunteer_id>",
+        tag="调度",
+        summary="新增或修改志愿者（技能、区域、个人上限和意愿）",
+        body=p.Volunteer,
+        response=p.Volunteer,
+        roles=auth.STAFF,
+    )
     def upsert_volunteer(self, request, volunteer_id):
         """Add or change a volunteer: skills, district, limits and wishes."""
         return call(self.dispatch.upsert_volunteer, self._managed(request, "volunteer", volunteer_id))

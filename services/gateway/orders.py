@@ -4,8 +4,10 @@ records them."""
 from __future__ import annotations
 
 from common.errors import Forbidden, Invalid, NotFound
+from contracts import payloads as p
 from services.gateway import auth
-from services.gateway.http import body, call, http, query
+from services.gateway.http import body, call, query
+from services.gateway.routes import route
 
 
 class Orders:
@@ -43,7 +45,7 @@ class Orders:
         union's own palace, or to a palace of its alliance named in `palace_id`, and only for a
         program of that palace. Returns the payload for orders, the palace's time rules and who
         placed it."""
-        who = self._who(request, ("enterprise", "dispatcher", "admin"))
+        who = self._who(request)
         by = {"username": who["username"], "role": who["role"]}
         data = body(request)
         urgent = data.pop("urgent", False)
@@ -80,19 +82,30 @@ class Orders:
             return data, {}, by  # the contract refuses it with its message
         return data, self._time_rules(palace_id, urgent), by
 
-    def _order(self, request, order_id: str, roles: tuple[str, ...], crew_may_see: bool = False) -> tuple[dict, dict]:
-        who = self._who(request, roles)
+    def _order(self, request, order_id: str) -> tuple[dict, dict]:
+        """The order, if it is the caller's to touch; a volunteer (where the route admits one) only
+        touches the orders they serve on."""
+        who = self._who(request)
         order = call(self.orders.get_order, order_id)
         crew = None
-        if crew_may_see and who["role"] == "volunteer":
+        if who["role"] == "volunteer":
             try:
                 crew = {o["volunteer_id"] for o in call(self.dispatch.get_plan, order_id)["offers"]}
             except NotFound:
                 crew = set()
-        auth.check_order(who, order, roles, crew)
+        auth.check_order(who, order, request.route.roles, crew)
         return who, order
 
-    @http("POST", "/api/orders")
+    @route(
+        "POST",
+        "/api/orders",
+        tag="订单",
+        summary="下单：企业工会为本单位下单；调度员可为本文化宫的企业工会代下单，加急（urgent）时不受提前预约时间限制",
+        body=p.PlaceOrderRequest,
+        status=201,
+        response=p.OrderOut,
+        roles=auth.ENTERPRISE_AND_STAFF,
+    )
     def place_order(self, request):
         """An enterprise union orders; a dispatcher may order for a union of their palace, with
         `urgent: true` sooner than the palace's lead time."""
@@ -100,17 +113,35 @@ class Orders:
         title = self._program_title(data, data["palace_id"])
         return 201, call(self.orders.place_order, data, program_title=title, rules=rules, placed_by=by)
 
-    @http("POST", "/api/orders/recurring")
+    @route(
+        "POST",
+        "/api/orders/recurring",
+        tag="订单",
+        summary="按重复规则（RRULE）一次下一系列订单，重复提交不会重复下单",
+        body=p.PlaceRecurringRequest,
+        status=201,
+        response=p.OrderOut,
+        many=True,
+        roles=auth.ENTERPRISE_AND_STAFF,
+    )
     def place_recurring(self, request):
         """A series of orders, e.g. a weekly class for eight weeks (an iCalendar RRULE)."""
         data, rules, by = self._placing(request)
         title = self._program_title(data, data["palace_id"])
         return 201, call(self.orders.place_recurring, data, program_title=title, rules=rules, placed_by=by)
 
-    @http("GET", "/api/orders")
+    @route(
+        "GET",
+        "/api/orders",
+        tag="订单",
+        summary="订单列表（按企业、文化宫、状态，分页）",
+        response=p.OrderPage,
+        query=("enterprise_id", "palace_id", "status", "page", "per_page"),
+        roles=auth.ENTERPRISE_AND_STAFF,
+    )
     def list_orders(self, request):
-        who = self._who(request, ("enterprise", "dispatcher", "admin"))
-        q = query(request, ("enterprise_id", "palace_id", "status", "page", "per_page"))
+        who = self._who(request)
+        q = query(request)
         if who["role"] == "enterprise":
             if q.get("enterprise_id", who["enterprise_id"]) != who["enterprise_id"]:
                 raise Forbidden("您只能查看本单位的订单。")
@@ -119,63 +150,151 @@ class Orders:
             q["palace_id"] = auth.palace_scope(who, q.get("palace_id"))
         return call(self.orders.list_orders, q)
 
-    @http("GET", "/api/orders/<order_id>")
+    @route(
+        "GET",
+        "/api/orders/<order_id>",
+        tag="订单",
+        summary="一个订单及其状态记录",
+        response=p.OrderOut,
+        roles=auth.ENTERPRISE_AND_STAFF,
+    )
     def get_order(self, request, order_id):
-        return self._order(request, order_id, ("enterprise", "dispatcher", "admin"))[1]
+        return self._order(request, order_id)[1]
 
-    @http("PATCH", "/api/orders/<order_id>")
+    @route(
+        "PATCH",
+        "/api/orders/<order_id>",
+        tag="订单",
+        summary="排期前修改订单",
+        body=p.AmendOrder,
+        response=p.OrderOut,
+        roles=auth.ENTERPRISE,
+    )
     def amend_order(self, request, order_id):
-        _, order = self._order(request, order_id, ("enterprise",))
+        _, order = self._order(request, order_id)
         data = body(request)
         title = self._program_title(data, order["palace_id"])
         rules = self._time_rules(order["palace_id"]) if "windows" in data else None
         return call(self.orders.amend_order, order_id, data, program_title=title, rules=rules)
 
-    @http("POST", "/api/orders/<order_id>/cancel")
+    @route(
+        "POST",
+        "/api/orders/<order_id>/cancel",
+        tag="订单",
+        summary="服务前取消订单",
+        body=p.CancelOrder,
+        response=p.OrderOut,
+        roles=auth.ENTERPRISE,
+    )
     def cancel_order(self, request, order_id):
-        self._order(request, order_id, ("enterprise",))
+        self._order(request, order_id)
         return call(self.orders.cancel_order, order_id, body(request, required=False))
 
-    @http("POST", "/api/orders/<order_id>/accept")
+    @route(
+        "POST",
+        "/api/orders/<order_id>/accept",
+        tag="调度",
+        summary="受理订单",
+        body=p.AcceptOrder,
+        response=p.OrderOut,
+        roles=auth.STAFF,
+    )
     def accept_order(self, request, order_id):
-        _, order = self._order(request, order_id, auth.STAFF)
+        _, order = self._order(request, order_id)
         data = body(request, required=False)
         return call(
             self.orders.accept_order, order_id, data, program_title=self._program_title(data, order["palace_id"])
         )
 
-    @http("POST", "/api/orders/<order_id>/reject")
+    @route(
+        "POST",
+        "/api/orders/<order_id>/reject",
+        tag="调度",
+        summary="拒绝订单（须说明理由）",
+        body=p.RejectOrder,
+        response=p.OrderOut,
+        roles=auth.STAFF,
+    )
     def reject_order(self, request, order_id):
-        self._order(request, order_id, auth.STAFF)
+        self._order(request, order_id)
         return call(self.orders.reject_order, order_id, body(request))
 
-    @http("POST", "/api/orders/<order_id>/confirm")
+    @route(
+        "POST",
+        "/api/orders/<order_id>/confirm",
+        tag="订单",
+        summary="企业确认已服务",
+        response=p.OrderOut,
+        roles=auth.ENTERPRISE,
+    )
     def confirm_delivery(self, request, order_id):
-        self._order(request, order_id, ("enterprise",))
+        self._order(request, order_id)
         return call(self.orders.confirm_delivery, order_id)
 
-    @http("GET", "/api/orders/<order_id>/plan")
+    @route(
+        "GET",
+        "/api/orders/<order_id>/plan",
+        tag="调度",
+        summary="派单安排：人员、邀约、签到",
+        response=p.PlanOut,
+        roles=auth.ALL,
+    )
     def plan(self, request, order_id):
-        who, _ = self._order(request, order_id, ("enterprise", "dispatcher", "volunteer", "admin"), crew_may_see=True)
+        who, _ = self._order(request, order_id)
         return auth.trim_plan(who, call(self.dispatch.get_plan, order_id))
 
-    @http("POST", "/api/orders/<order_id>/complete")
+    @route(
+        "POST",
+        "/api/orders/<order_id>/complete",
+        tag="调度",
+        summary="服务完成，填报服务人次",
+        body=p.CompleteDelivery,
+        response=p.PlanOut,
+        roles=auth.STAFF,
+    )
     def complete(self, request, order_id):
-        self._order(request, order_id, auth.STAFF)
+        self._order(request, order_id)
         return call(self.dispatch.complete_delivery, order_id, body(request))
 
-    @http("POST", "/api/orders/<order_id>/plan/assign")
+    @route(
+        "POST",
+        "/api/orders/<order_id>/plan/assign",
+        tag="调度",
+        summary="调度员指定人选（仍守硬性规则）",
+        body=p.Assign,
+        status=201,
+        response=p.OfferOut,
+        roles=auth.STAFF,
+    )
     def assign(self, request, order_id):
         """The dispatcher's own choice for a role (hard rules still hold)."""
-        who, _ = self._order(request, order_id, auth.STAFF)
+        who, _ = self._order(request, order_id)
         return 201, call(self.dispatch.assign, order_id, body(request), by=who["username"])
 
-    @http("POST", "/api/orders/<order_id>/no-show")
+    @route(
+        "POST",
+        "/api/orders/<order_id>/no-show",
+        tag="调度",
+        summary="登记缺席并自动找人顶替",
+        body=p.ReportNoShow,
+        status=201,
+        response=p.NoShowOut,
+        roles=auth.STAFF,
+    )
     def no_show(self, request, order_id):
-        who, _ = self._order(request, order_id, auth.STAFF)
+        who, _ = self._order(request, order_id)
         return 201, call(self.dispatch.report_no_show, order_id, body(request), by=who["username"])
 
-    @http("POST", "/api/orders/<order_id>/hours")
+    @route(
+        "POST",
+        "/api/orders/<order_id>/hours",
+        tag="调度",
+        summary="手工补记服务时长（单独标记）",
+        body=p.GrantHours,
+        status=201,
+        response=p.GrantOut,
+        roles=auth.STAFF,
+    )
     def grant_hours(self, request, order_id):
-        who, _ = self._order(request, order_id, auth.STAFF)
+        who, _ = self._order(request, order_id)
         return 201, call(self.dispatch.grant_hours, order_id, body(request), by=who["username"])

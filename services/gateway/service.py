@@ -14,12 +14,12 @@ from werkzeug.wrappers import Response
 from common.config import Config, setting
 from common.errors import Conflict, NotFound, Unauthorized, load
 from common.observability import Metrics
-from contracts import payloads
+from contracts import payloads as p
 from services.gateway import auth
 from services.gateway.accounts import Accounts
 from services.gateway.alliances import Alliances
 from services.gateway.catalogue import Catalogue
-from services.gateway.http import body, call, http, json_response
+from services.gateway.http import body, call, json_response
 from services.gateway.inbox import Inbox
 from services.gateway.intake import ResponseIntake
 from services.gateway.limits import FeedbackLimiter
@@ -27,12 +27,12 @@ from services.gateway.openapi import build as build_openapi
 from services.gateway.orders import Orders
 from services.gateway.pages import qr_matrix, qr_svg
 from services.gateway.reports import Reports
+from services.gateway.routes import PDF, SVG, TEXT, route
 from services.gateway.sessions import SessionSignals
 from services.gateway.volunteers import Volunteers
 from services.gateway.web import Pages
 
 SERVICES = ("orders", "dispatch", "feedback", "accounts", "reporting", "notifications")
-OPENAPI = build_openapi()
 
 
 def survey_link(request, token: str) -> str:
@@ -61,7 +61,14 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
 
     # ------------------------------------------------------------ health
 
-    @http("GET", "/healthz")
+    @route(
+        "GET",
+        "/healthz",
+        tag="运维",
+        summary="健康检查：消息队列、数据库和每个服务都正常时返回 200",
+        response=p.Health,
+        roles=auth.PUBLIC,
+    )
     def healthz(self, request):
         """200 only when the broker, and every service with its database, answer."""
         checks = {"broker": self._check_broker()}
@@ -86,7 +93,14 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
         except Exception as err:  # noqa: BLE001
             return f"error: {getattr(err, 'message', None) or repr(err)}"[:200]
 
-    @http("GET", "/metrics")
+    @route(
+        "GET",
+        "/metrics",
+        tag="运维",
+        summary="Prometheus 监控指标（设置 METRICS_TOKEN 后需带令牌）",
+        response=TEXT,
+        roles=auth.PUBLIC,
+    )
     def metrics_page(self, request):
         """Prometheus metrics of this gateway process (calls, latency, errors, queue depth)."""
         from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -96,16 +110,17 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
             raise Unauthorized("请提供监控令牌。")
         return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
-    @http("GET", "/openapi.json")
+    @route("GET", "/openapi.json", roles=auth.PUBLIC, documented=False)
     def openapi(self, request):
-        """The OpenAPI 3 document of this API, generated from the contracts."""
+        """The OpenAPI 3 document of this API, generated from the routes and the contracts."""
         return OPENAPI
 
     # ------------------------------------------------------------ sign-in
 
-    def _who(self, request, roles: tuple[str, ...] = auth.ALL) -> dict:
+    def _who(self, request) -> dict:
+        """The signed-in caller, refused unless of a role the route admits (its ``roles``)."""
         principal = self.sessions.principal(auth.bearer(request), lambda token: call(self.accounts.session, token))
-        return auth.allow(principal, roles)
+        return auth.allow(principal, request.route.roles)
 
     def _feed_secret(self) -> str:
         return setting(self.config, "FEED_SECRET")
@@ -113,7 +128,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
     # ------------------------------------------------------------ the day of a delivery
 
     def _attendance(self, request, order_id: str, verb: str):
-        who, _ = self._order(request, order_id, ("volunteer", "dispatcher", "admin"), crew_may_see=True)
+        who, _ = self._order(request, order_id)
         data = body(request)
         if who["role"] == "volunteer":
             data["volunteer_id"] = who["volunteer_id"]
@@ -123,38 +138,75 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
             return call(self.dispatch.check_in, order_id, data, staff=who["role"] != "volunteer")
         return call(getattr(self.dispatch, verb), order_id, data)
 
-    @http("POST", "/api/orders/<order_id>/check-in")
+    @route(
+        "POST",
+        "/api/orders/<order_id>/check-in",
+        tag="志愿者",
+        summary="服务当天签到",
+        body=p.CheckInOut,
+        response=p.Attendance,
+        roles=auth.VOLUNTEER_AND_STAFF,
+    )
     def check_in(self, request, order_id):
         return self._attendance(request, order_id, "check_in")
 
-    @http("POST", "/api/orders/<order_id>/check-out")
+    @route(
+        "POST",
+        "/api/orders/<order_id>/check-out",
+        tag="志愿者",
+        summary="服务当天签退",
+        body=p.CheckInOut,
+        response=p.Attendance,
+        roles=auth.VOLUNTEER_AND_STAFF,
+    )
     def check_out(self, request, order_id):
         return self._attendance(request, order_id, "check_out")
 
     # ------------------------------------------------------------ feedback
 
-    @http("GET", "/api/orders/<order_id>/survey")
+    @route(
+        "GET",
+        "/api/orders/<order_id>/survey",
+        tag="评议",
+        summary="本次服务的评议二维码链接",
+        response=p.SurveyLink,
+        roles=auth.ENTERPRISE_AND_STAFF,
+    )
     def order_survey(self, request, order_id):
-        self._order(request, order_id, ("enterprise", "dispatcher", "admin"))
+        self._order(request, order_id)
         survey = call(self.feedback.get_survey_by_order, order_id)
         return {**survey, "link": f"/s/{survey['token']}", "api": f"/api/surveys/{survey['token']}"}
 
-    @http("GET", "/api/orders/<order_id>/survey/qr.svg")
+    @route(
+        "GET",
+        "/api/orders/<order_id>/survey/qr.svg",
+        tag="评议",
+        summary="评议二维码（SVG），给工人扫码",
+        response=SVG,
+        roles=auth.ENTERPRISE_AND_STAFF,
+    )
     def survey_qr(self, request, order_id):
         """The QR code the enterprise union shows its workers (SVG, prints sharp): there from the
         scheduling on; the survey takes answers once the delivery is recorded."""
-        self._order(request, order_id, ("enterprise", "dispatcher", "admin"))
+        self._order(request, order_id)
         survey = call(self.feedback.get_survey_by_order, order_id)
         link = survey_link(request, survey["token"])
         return Response(
             qr_svg(link), content_type="image/svg+xml; charset=utf-8", headers={"Cache-Control": "private, no-store"}
         )
 
-    @http("GET", "/api/orders/<order_id>/sign-in/qr.svg")
+    @route(
+        "GET",
+        "/api/orders/<order_id>/sign-in/qr.svg",
+        tag="订单",
+        summary="签到二维码（SVG）：志愿者扫码打开签到，签到码已填好",
+        response=SVG,
+        roles=auth.ENTERPRISE_AND_STAFF,
+    )
     def sign_in_qr(self, request, order_id):
         """The check-in QR code the enterprise union shows on site: a volunteer's phone opens
         their check-in with the delivery's sign-in code filled in."""
-        self._order(request, order_id, ("enterprise", "dispatcher", "admin"))
+        self._order(request, order_id)
         code = call(self.dispatch.get_plan, order_id).get("sign_in_code")
         if not code:
             raise Conflict("这次服务还没有排定，没有签到码。", "NOT_SCHEDULED")
@@ -165,14 +217,21 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
             headers={"Cache-Control": "private, no-store"},
         )
 
-    @http("GET", "/api/orders/<order_id>/poster.pdf")
+    @route(
+        "GET",
+        "/api/orders/<order_id>/poster.pdf",
+        tag="订单",
+        summary="活动海报（A4 PDF）：节目、时间、地点、评议二维码；第二页为志愿者签到二维码和签到码（排定后可下载）",
+        response=PDF,
+        roles=auth.ENTERPRISE_AND_STAFF,
+    )
     def poster(self, request, order_id):
         """The A4 poster of a scheduled delivery: program, time, place and the survey's QR code to
         pin up; on a second page the volunteers' check-in QR code with the sign-in code."""
         from services.gateway.pdf import china_time, poster
         from services.gateway.reports import file_response
 
-        _, order = self._order(request, order_id, ("enterprise", "dispatcher", "admin"))
+        _, order = self._order(request, order_id)
         if order["status"] not in ("scheduled", "delivered", "closed"):
             raise Conflict("这次服务还没有排定，排定后才能下载海报。", "NOT_SCHEDULED")
         plan = call(self.dispatch.get_plan, order_id)
@@ -202,24 +261,49 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
         day = start.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y%m%d")
         return file_response(data, "application/pdf", f"海报_{title}_{day}.pdf")
 
-    @http("POST", "/api/orders/<order_id>/survey/close")
+    @route(
+        "POST",
+        "/api/orders/<order_id>/survey/close",
+        tag="评议",
+        summary="结束评议",
+        response=p.SurveyOut,
+        roles=auth.STAFF,
+    )
     def close_survey(self, request, order_id):
-        self._order(request, order_id, auth.STAFF)
+        self._order(request, order_id)
         survey = call(self.feedback.get_survey_by_order, order_id)
         self.intake.forget(survey["token"])
         return call(self.feedback.close_survey, survey["survey_id"])
 
-    @http("GET", "/api/surveys/<token>")
+    @route(
+        "GET",
+        "/api/surveys/<token>",
+        tag="评议",
+        summary="观众评议表（匿名）",
+        response=p.PublicSurvey,
+        roles=auth.PUBLIC,
+    )
     def public_survey(self, request, token):
         self.limiter.check_client(request)
         return call(self.feedback.get_public_survey, token)
 
-    @http("POST", "/api/surveys/<token>/responses")
+    @route(
+        "POST",
+        "/api/surveys/<token>/responses",
+        tag="评议",
+        summary="提交一份匿名评议（已收到即答 202，数秒内计入）",
+        body=p.SubmitResponse,
+        status=202,
+        response=p.ResponseAccepted,
+        roles=auth.PUBLIC,
+    )
     def respond(self, request, token):
         self.limiter.check_client(request)
         self.limiter.check_survey(token)
-        answer = load(payloads.SubmitResponse, body(request))
+        answer = load(p.SubmitResponse, body(request))
         return 202, self.intake.accept(token, answer, lambda tokens: call(self.feedback.intake_surveys, tokens))
 
+
+OPENAPI = build_openapi(GatewayService)
 
 __all__ = ["GatewayService", "json_response"]
