@@ -14,8 +14,7 @@ class Accounts:
     """Sign-in and registration entrypoints mixed into the gateway service."""
 
     @route(
-        "POST",
-        "/api/login",
+        "POST /api/login",
         tag="账号",
         summary="登录：用户名和密码换取有时效的令牌",
         body=p.Login,
@@ -26,21 +25,20 @@ class Accounts:
         """Username and password → a bearer token that expires."""
         return call(self.accounts.login, body(request))
 
-    @route("POST", "/api/logout", tag="账号", summary="退出登录", response=p.Health, roles=auth.ALL)
+    @route("POST /api/logout", tag="账号", summary="退出登录", response=p.Health, roles=auth.ALL)
     def logout(self, request):
         token = auth.bearer(request)
         self.sessions.ended(token)
         return call(self.accounts.logout, token)
 
-    @route("GET", "/api/me", tag="账号", summary="当前登录的账号和角色", response=p.Principal, roles=auth.ALL)
+    @route("GET /api/me", tag="账号", summary="当前登录的账号和角色", response=p.Principal, roles=auth.ALL)
     def me(self, request):
         return self._who(request)
 
     # ------------------------------------------------------------ registration
 
     @route(
-        "POST",
-        "/api/register",
+        "POST /api/register",
         tag="账号",
         summary="企业工会或志愿者自行注册，待调度员审核",
         body=p.Registration,
@@ -56,15 +54,13 @@ class Accounts:
             palaces = {p["palace_id"] for p in call(self.dispatch.list_palaces)}
             if data["palace_id"] not in palaces:
                 raise Invalid("提交的内容有误，请检查标出的字段。", fields={"palace_id": ["没有这个文化宫。"]})
-        return 201, call(self.accounts.register, data)
+        return call(self.accounts.register, data)
 
     @route(
-        "GET",
-        "/api/registrations",
+        "GET /api/registrations",
         tag="账号",
         summary="注册申请列表（默认待审核）",
-        response=p.RegistrationOut,
-        many=True,
+        response=[p.RegistrationOut],
         query=("palace_id", "status"),
         roles=auth.STAFF,
     )
@@ -82,8 +78,7 @@ class Accounts:
         return who, registration
 
     @route(
-        "POST",
-        "/api/registrations/<username>/approve",
+        "POST /api/registrations/<username>/approve",
         tag="账号",
         summary="通过注册：建立企业或志愿者档案并开通账号",
         response=p.RegistrationOut,
@@ -114,8 +109,7 @@ class Accounts:
         return call(self.accounts.approve_registration, username, who["username"])
 
     @route(
-        "POST",
-        "/api/registrations/<username>/reject",
+        "POST /api/registrations/<username>/reject",
         tag="账号",
         summary="拒绝注册（须说明理由）",
         body=p.RejectRegistration,

@@ -17,12 +17,10 @@ class Alliances:
     """Alliance entrypoints mixed into the gateway service."""
 
     @route(
-        "GET",
-        "/api/alliances",
+        "GET /api/alliances",
         tag="联盟",
         summary="文化宫联盟（调度员看到本文化宫所在的联盟）",
-        response=p.AllianceOut,
-        many=True,
+        response=[p.AllianceOut],
         query=("palace_id",),
         roles=auth.STAFF,
     )
@@ -35,8 +33,7 @@ class Alliances:
         return call(self.dispatch.list_alliances, who["palace_id"])
 
     @route(
-        "POST",
-        "/api/alliances",
+        "POST /api/alliances",
         tag="联盟",
         summary="管理员建立文化宫联盟",
         body=p.NewAlliance,
@@ -50,12 +47,10 @@ class Alliances:
         return 201, call(self.dispatch.create_alliance, body(request))
 
     @route(
-        "GET",
-        "/api/alliances/troupes",
+        "GET /api/alliances/troupes",
         tag="联盟",
         summary="联盟共享的队伍：名称、保留节目、各技能人数（不含队员联系方式）",
-        response=p.SharedTroupeOut,
-        many=True,
+        response=[p.SharedTroupeOut],
         query=("alliance_id", "palace_id"),
         roles=auth.STAFF,
     )
@@ -72,8 +67,7 @@ class Alliances:
         return call(self.dispatch.shared_troupes, who["palace_id"])
 
     @route(
-        "PUT",
-        "/api/troupes/<troupe_id>/sharing",
+        "PUT /api/troupes/<troupe_id>/sharing",
         tag="联盟",
         summary="队伍所属文化宫设置是否向联盟共享",
         body=p.ShareTroupe,
@@ -89,8 +83,7 @@ class Alliances:
         return call(self.dispatch.share_troupe, troupe_id, body(request))
 
     @route(
-        "GET",
-        "/api/loans",
+        "GET /api/loans",
         tag="联盟",
         summary="本文化宫借出和借入的队伍申请",
         response=p.LoansOut,
@@ -106,8 +99,7 @@ class Alliances:
         return call(self.dispatch.list_loans, palace)
 
     @route(
-        "POST",
-        "/api/loans",
+        "POST /api/loans",
         tag="联盟",
         summary="为一个订单申请借用联盟共享的队伍",
         body=p.RequestLoan,
@@ -128,8 +120,7 @@ class Alliances:
         return who, None if who["role"] == "admin" else who["palace_id"]
 
     @route(
-        "POST",
-        "/api/loans/<loan_id>/approve",
+        "POST /api/loans/<loan_id>/approve",
         tag="联盟",
         summary="队伍所属文化宫同意借用，订单随即可以安排这支队伍的队员",
         response=p.LoanOut,
@@ -141,8 +132,7 @@ class Alliances:
         return call(self.dispatch.approve_loan, loan_id, owner, by=who["username"])
 
     @route(
-        "POST",
-        "/api/loans/<loan_id>/refuse",
+        "POST /api/loans/<loan_id>/refuse",
         tag="联盟",
         summary="队伍所属文化宫拒绝借用（须说明理由）",
         body=p.RefuseLoan,

@@ -15,14 +15,17 @@ from services.gateway.routes import route
 class Catalogue:
     """Catalogue and people entrypoints mixed into the gateway service."""
 
-    @route("GET", "/api/palaces", tag="目录", summary="文化宫列表", response=p.Palace, many=True, roles=auth.ALL)
+    def _staff_of(self, request, palace_id: str) -> None:
+        """The caller is a dispatcher of this palace, or an admin."""
+        auth.palace_scope(self._who(request), palace_id)
+
+    @route("GET /api/palaces", tag="目录", summary="文化宫列表", response=[p.Palace], roles=auth.ALL)
     def palaces(self, request):
         self._who(request)
         return call(self.dispatch.list_palaces)
 
     @route(
-        "PUT",
-        "/api/palaces/<palace_id>",
+        "PUT /api/palaces/<palace_id>",
         tag="调度",
         summary="文化宫设置：答复期限、排班规则、权重、区域坐标",
         body=p.Palace,
@@ -31,13 +34,11 @@ class Catalogue:
     )
     def upsert_palace(self, request, palace_id):
         """A palace's settings: offer deadline, planning rules, the planner's weights, districts."""
-        who = self._who(request)
-        auth.palace_scope(who, palace_id)
+        self._staff_of(request, palace_id)
         return call(self.dispatch.upsert_palace, {**body(request), "palace_id": palace_id})
 
     @route(
-        "POST",
-        "/api/palaces/<palace_id>/replan",
+        "POST /api/palaces/<palace_id>/replan",
         tag="调度",
         summary="批量重新排班（一个时段内所有未排定订单）",
         body=p.Replan,
@@ -46,13 +47,11 @@ class Catalogue:
     )
     def replan(self, request, palace_id):
         """Re-plan every open order of a period together."""
-        who = self._who(request)
-        auth.palace_scope(who, palace_id)
+        self._staff_of(request, palace_id)
         return call(self.dispatch.replan, palace_id, body(request), timeout=120)
 
     @route(
-        "GET",
-        "/api/palaces/<palace_id>/board",
+        "GET /api/palaces/<palace_id>/board",
         tag="调度",
         summary="调度看板：各状态订单数、待答复和即将到期的邀约",
         response=p.Board,
@@ -60,8 +59,7 @@ class Catalogue:
     )
     def board(self, request, palace_id):
         """The dispatcher's board: orders by status, offers waiting, and those due in six hours."""
-        who = self._who(request)
-        auth.palace_scope(who, palace_id)
+        self._staff_of(request, palace_id)
         pending = call(self.dispatch.list_pending_offers, palace_id)
         soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=6)
         return {
@@ -72,30 +70,25 @@ class Catalogue:
         }
 
     @route(
-        "GET",
-        "/api/palaces/<palace_id>/deliveries",
+        "GET /api/palaces/<palace_id>/deliveries",
         tag="调度",
         summary="服务日历：一个时段内已排定和已完成的服务",
-        response=p.DeliveryOut,
-        many=True,
+        response=[p.DeliveryOut],
         query=("start", "end"),
         roles=auth.STAFF,
     )
     def deliveries(self, request, palace_id):
         """The palace's calendar of deliveries in a period (?start=&end=)."""
-        who = self._who(request)
-        auth.palace_scope(who, palace_id)
+        self._staff_of(request, palace_id)
         # a "+08:00" typed into an address arrives as " 08:00"
         period = {k: v.replace(" ", "+") for k, v in query(request).items()}
         return call(self.dispatch.deliveries, palace_id, period)
 
     @route(
-        "GET",
-        "/api/no-shows",
+        "GET /api/no-shows",
         tag="调度",
         summary="缺席记录",
-        response=p.NoShowOut,
-        many=True,
+        response=[p.NoShowOut],
         query=("palace_id", "volunteer_id"),
         roles=auth.STAFF,
     )
@@ -108,8 +101,7 @@ class Catalogue:
         return call(self.dispatch.list_no_shows, palace, q.get("volunteer_id"))
 
     @route(
-        "POST",
-        "/api/no-shows/<no_show_id>/clear",
+        "POST /api/no-shows/<no_show_id>/clear",
         tag="调度",
         summary="撤销一条缺席记录（须说明理由）",
         body=p.ClearNoShow,
@@ -123,12 +115,10 @@ class Catalogue:
         return call(self.dispatch.clear_no_show, no_show_id, body(request))
 
     @route(
-        "GET",
-        "/api/programs",
+        "GET /api/programs",
         tag="目录",
         summary="节目目录（标配服务项目）",
-        response=p.Program,
-        many=True,
+        response=[p.Program],
         query=("palace_id",),
         roles=auth.ALL,
     )
@@ -136,18 +126,16 @@ class Catalogue:
         self._who(request)
         return call(self.dispatch.list_programs, query(request).get("palace_id"))
 
-    @route("GET", "/api/programs/<program_id>", tag="目录", summary="一个节目", response=p.Program, roles=auth.ALL)
+    @route("GET /api/programs/<program_id>", tag="目录", summary="一个节目", response=p.Program, roles=auth.ALL)
     def program(self, request, program_id):
         self._who(request)
         return call(self.dispatch.get_program, program_id)
 
     @route(
-        "GET",
-        "/api/enterprises",
+        "GET /api/enterprises",
         tag="目录",
         summary="企业工会列表",
-        response=p.Enterprise,
-        many=True,
+        response=[p.Enterprise],
         query=("palace_id",),
         roles=auth.STAFF,
     )
@@ -157,8 +145,7 @@ class Catalogue:
         return call(self.orders.list_enterprises, palace)
 
     @route(
-        "GET",
-        "/api/enterprises/<enterprise_id>",
+        "GET /api/enterprises/<enterprise_id>",
         tag="目录",
         summary="一个企业工会（所在区域等）",
         response=p.Enterprise,
@@ -176,12 +163,10 @@ class Catalogue:
         return record
 
     @route(
-        "GET",
-        "/api/troupes",
+        "GET /api/troupes",
         tag="调度",
         summary="艺术团列表",
-        response=p.Troupe,
-        many=True,
+        response=[p.Troupe],
         query=("palace_id",),
         roles=auth.STAFF,
     )
@@ -190,12 +175,10 @@ class Catalogue:
         return call(self.dispatch.list_troupes, auth.palace_scope(who, query(request).get("palace_id")))
 
     @route(
-        "GET",
-        "/api/volunteers",
+        "GET /api/volunteers",
         tag="调度",
         summary="志愿者列表",
-        response=p.Volunteer,
-        many=True,
+        response=[p.Volunteer],
         query=("palace_id",),
         roles=auth.STAFF,
     )
@@ -226,8 +209,7 @@ class Catalogue:
         return data
 
     @route(
-        "PUT",
-        "/api/programs/<program_id>",
+        "PUT /api/programs/<program_id>",
         tag="调度",
         summary="新增或修改节目（人员需求、场地要求）",
         body=p.Program,
@@ -239,8 +221,7 @@ class Catalogue:
         return call(self.dispatch.upsert_program, self._managed(request, "program", program_id))
 
     @route(
-        "PUT",
-        "/api/troupes/<troupe_id>",
+        "PUT /api/troupes/<troupe_id>",
         tag="调度",
         summary="新增或修改艺术团（队员、保留节目）",
         body=p.Troupe,
@@ -252,8 +233,7 @@ class Catalogue:
         return call(self.dispatch.upsert_troupe, self._managed(request, "troupe", troupe_id))
 
     @route(
-        "PUT",
-        "/api/volunteers/<volunteer_id>",
+        "PUT /api/volunteers/<volunteer_id>",
         tag="调度",
         summary="新增或修改志愿者（技能、区域、个人上限和意愿）",
         body=p.Volunteer,

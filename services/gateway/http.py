@@ -90,7 +90,8 @@ class JsonWebServer(WebServer):
 
 class JsonHandler(HttpRequestHandler):
     """nameko's HTTP entrypoint with the route's declaration (services/gateway/routes.py), which
-    each request carries as ``request.route`` to the handler: its roles, its query parameters."""
+    each request carries as ``request.route`` to the handler: its roles, its query parameters.
+    A handler's result is answered with the declared status unless it returns (status, result)."""
 
     server = JsonWebServer()
 
@@ -106,7 +107,7 @@ class JsonHandler(HttpRequestHandler):
     def response_from_result(self, result):
         if isinstance(result, Response):
             return result
-        status = 200
+        status = self.route.status if self.route else 200
         if isinstance(result, tuple):
             status, result = result
         return json_response(result, status)

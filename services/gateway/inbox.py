@@ -36,8 +36,7 @@ class Inbox:
     """Notification entrypoints mixed into the gateway service."""
 
     @route(
-        "GET",
-        "/api/notifications",
+        "GET /api/notifications",
         tag="消息",
         summary="我的消息：新的在前，附未读数；before 翻页",
         response=p.NotificationPage,
@@ -56,8 +55,7 @@ class Inbox:
         return page
 
     @route(
-        "POST",
-        "/api/notifications/<notification_id>/read",
+        "POST /api/notifications/<notification_id>/read",
         tag="消息",
         summary="标记一条消息为已读",
         response=p.Notification,
@@ -67,16 +65,13 @@ class Inbox:
         who = self._who(request)
         return _translated(request, call(self.notifications.mark_read, who["username"], notification_id))
 
-    @route(
-        "POST", "/api/notifications/read-all", tag="消息", summary="全部标记为已读", response=p.ReadAll, roles=auth.ALL
-    )
+    @route("POST /api/notifications/read-all", tag="消息", summary="全部标记为已读", response=p.ReadAll, roles=auth.ALL)
     def read_all_notifications(self, request):
         who = self._who(request)
         return call(self.notifications.read_all, who["username"])
 
     @route(
-        "GET",
-        "/api/notifications/preferences",
+        "GET /api/notifications/preferences",
         tag="消息",
         summary="我的消息设置：邮箱、短信/微信、按类别免打扰",
         response=p.NotificationSettings,
@@ -88,8 +83,7 @@ class Inbox:
         return self._settings_in(request, call(self.notifications.preferences, who))
 
     @route(
-        "PUT",
-        "/api/notifications/preferences",
+        "PUT /api/notifications/preferences",
         tag="消息",
         summary="修改消息设置（站内消息始终保留，免打扰的类别到达即为已读）",
         body=p.NotificationPreferences,

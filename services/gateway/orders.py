@@ -97,8 +97,7 @@ class Orders:
         return who, order
 
     @route(
-        "POST",
-        "/api/orders",
+        "POST /api/orders",
         tag="订单",
         summary="下单：企业工会为本单位下单；调度员可为本文化宫的企业工会代下单，加急（urgent）时不受提前预约时间限制",
         body=p.PlaceOrderRequest,
@@ -111,28 +110,25 @@ class Orders:
         `urgent: true` sooner than the palace's lead time."""
         data, rules, by = self._placing(request)
         title = self._program_title(data, data["palace_id"])
-        return 201, call(self.orders.place_order, data, program_title=title, rules=rules, placed_by=by)
+        return call(self.orders.place_order, data, program_title=title, rules=rules, placed_by=by)
 
     @route(
-        "POST",
-        "/api/orders/recurring",
+        "POST /api/orders/recurring",
         tag="订单",
         summary="按重复规则（RRULE）一次下一系列订单，重复提交不会重复下单",
         body=p.PlaceRecurringRequest,
         status=201,
-        response=p.OrderOut,
-        many=True,
+        response=[p.OrderOut],
         roles=auth.ENTERPRISE_AND_STAFF,
     )
     def place_recurring(self, request):
         """A series of orders, e.g. a weekly class for eight weeks (an iCalendar RRULE)."""
         data, rules, by = self._placing(request)
         title = self._program_title(data, data["palace_id"])
-        return 201, call(self.orders.place_recurring, data, program_title=title, rules=rules, placed_by=by)
+        return call(self.orders.place_recurring, data, program_title=title, rules=rules, placed_by=by)
 
     @route(
-        "GET",
-        "/api/orders",
+        "GET /api/orders",
         tag="订单",
         summary="订单列表（按企业、文化宫、状态，分页）",
         response=p.OrderPage,
@@ -151,8 +147,7 @@ class Orders:
         return call(self.orders.list_orders, q)
 
     @route(
-        "GET",
-        "/api/orders/<order_id>",
+        "GET /api/orders/<order_id>",
         tag="订单",
         summary="一个订单及其状态记录",
         response=p.OrderOut,
@@ -162,8 +157,7 @@ class Orders:
         return self._order(request, order_id)[1]
 
     @route(
-        "PATCH",
-        "/api/orders/<order_id>",
+        "PATCH /api/orders/<order_id>",
         tag="订单",
         summary="排期前修改订单",
         body=p.AmendOrder,
@@ -178,8 +172,7 @@ class Orders:
         return call(self.orders.amend_order, order_id, data, program_title=title, rules=rules)
 
     @route(
-        "POST",
-        "/api/orders/<order_id>/cancel",
+        "POST /api/orders/<order_id>/cancel",
         tag="订单",
         summary="服务前取消订单",
         body=p.CancelOrder,
@@ -191,8 +184,7 @@ class Orders:
         return call(self.orders.cancel_order, order_id, body(request, required=False))
 
     @route(
-        "POST",
-        "/api/orders/<order_id>/accept",
+        "POST /api/orders/<order_id>/accept",
         tag="调度",
         summary="受理订单",
         body=p.AcceptOrder,
@@ -207,8 +199,7 @@ class Orders:
         )
 
     @route(
-        "POST",
-        "/api/orders/<order_id>/reject",
+        "POST /api/orders/<order_id>/reject",
         tag="调度",
         summary="拒绝订单（须说明理由）",
         body=p.RejectOrder,
@@ -220,8 +211,7 @@ class Orders:
         return call(self.orders.reject_order, order_id, body(request))
 
     @route(
-        "POST",
-        "/api/orders/<order_id>/confirm",
+        "POST /api/orders/<order_id>/confirm",
         tag="订单",
         summary="企业确认已服务",
         response=p.OrderOut,
@@ -232,8 +222,7 @@ class Orders:
         return call(self.orders.confirm_delivery, order_id)
 
     @route(
-        "GET",
-        "/api/orders/<order_id>/plan",
+        "GET /api/orders/<order_id>/plan",
         tag="调度",
         summary="派单安排：人员、邀约、签到",
         response=p.PlanOut,
@@ -243,9 +232,13 @@ class Orders:
         who, _ = self._order(request, order_id)
         return auth.trim_plan(who, call(self.dispatch.get_plan, order_id))
 
+    def _by_staff(self, request, order_id: str, act):
+        """A dispatcher's (an admin's) act on an order of their palace, recorded with who did it."""
+        who, _ = self._order(request, order_id)
+        return call(act, order_id, body(request), by=who["username"])
+
     @route(
-        "POST",
-        "/api/orders/<order_id>/complete",
+        "POST /api/orders/<order_id>/complete",
         tag="调度",
         summary="服务完成，填报服务人次",
         body=p.CompleteDelivery,
@@ -257,8 +250,7 @@ class Orders:
         return call(self.dispatch.complete_delivery, order_id, body(request))
 
     @route(
-        "POST",
-        "/api/orders/<order_id>/plan/assign",
+        "POST /api/orders/<order_id>/plan/assign",
         tag="调度",
         summary="调度员指定人选（仍守硬性规则）",
         body=p.Assign,
@@ -268,12 +260,10 @@ class Orders:
     )
     def assign(self, request, order_id):
         """The dispatcher's own choice for a role (hard rules still hold)."""
-        who, _ = self._order(request, order_id)
-        return 201, call(self.dispatch.assign, order_id, body(request), by=who["username"])
+        return self._by_staff(request, order_id, self.dispatch.assign)
 
     @route(
-        "POST",
-        "/api/orders/<order_id>/no-show",
+        "POST /api/orders/<order_id>/no-show",
         tag="调度",
         summary="登记缺席并自动找人顶替",
         body=p.ReportNoShow,
@@ -282,12 +272,10 @@ class Orders:
         roles=auth.STAFF,
     )
     def no_show(self, request, order_id):
-        who, _ = self._order(request, order_id)
-        return 201, call(self.dispatch.report_no_show, order_id, body(request), by=who["username"])
+        return self._by_staff(request, order_id, self.dispatch.report_no_show)
 
     @route(
-        "POST",
-        "/api/orders/<order_id>/hours",
+        "POST /api/orders/<order_id>/hours",
         tag="调度",
         summary="手工补记服务时长（单独标记）",
         body=p.GrantHours,
@@ -296,5 +284,4 @@ class Orders:
         roles=auth.STAFF,
     )
     def grant_hours(self, request, order_id):
-        who, _ = self._order(request, order_id)
-        return 201, call(self.dispatch.grant_hours, order_id, body(request), by=who["username"])
+        return self._by_staff(request, order_id, self.dispatch.grant_hours)

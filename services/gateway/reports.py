@@ -103,8 +103,7 @@ class Reports:
         return value
 
     @route(
-        "GET",
-        "/api/reports/dashboard",
+        "GET /api/reports/dashboard",
         tag="统计",
         summary="统计看板：按月、区域、节目（点单率）、艺术团、企业，想看的节目",
         response=p.Dashboard,
@@ -118,8 +117,7 @@ class Reports:
         return self._dashboard(palace, q.get("start"), q.get("end"))
 
     @route(
-        "GET",
-        "/api/reports/volunteers",
+        "GET /api/reports/volunteers",
         tag="统计",
         summary="志愿者服务时长排行、婉拒率、缺席率",
         response=p.Leaderboard,
@@ -132,8 +130,7 @@ class Reports:
         return self._volunteers(palace, q.get("start"), q.get("end"), self._int(q, "limit", 50, 1, 500))
 
     @route(
-        "GET",
-        "/api/reports/coverage",
+        "GET /api/reports/coverage",
         tag="统计",
         summary="N 个月未送达的企业和区域",
         response=p.Coverage,
@@ -146,12 +143,10 @@ class Reports:
         return self._coverage(palace, self._int(q, "months", 3, 1, 36))
 
     @route(
-        "GET",
-        "/api/reports/comments",
+        "GET /api/reports/comments",
         tag="统计",
         summary="观众最新意见",
-        response=p.AudienceComment,
-        many=True,
+        response=[p.AudienceComment],
         query=("palace_id", "limit"),
         roles=auth.STAFF,
     )
@@ -161,8 +156,7 @@ class Reports:
         return call(self.reporting.comments, palace, self._int(q, "limit", 50, 1, 500))
 
     @route(
-        "POST",
-        "/api/reports/rebuild",
+        "POST /api/reports/rebuild",
         tag="统计",
         summary="从事件档案重建统计数据（管理员）",
         response=p.Rebuilt,
@@ -177,8 +171,7 @@ class Reports:
     # ------------------------------------------------------------ files
 
     @route(
-        "GET",
-        "/api/reports/export.xlsx",
+        "GET /api/reports/export.xlsx",
         tag="统计",
         summary="导出全部统计表（Excel）",
         response=XLSX,
@@ -197,8 +190,7 @@ class Reports:
         return file_response(data, XLSX, name)
 
     @route(
-        "GET",
-        "/api/reports/monthly.pdf",
+        "GET /api/reports/monthly.pdf",
         tag="统计",
         summary="月度服务报告（PDF，可打印）",
         response=PDF,
@@ -219,8 +211,7 @@ class Reports:
         return file_response(data, "application/pdf", f"送文化下基层月报_{report['palace_name']}_{month}.pdf")
 
     @route(
-        "GET",
-        "/api/volunteers/<volunteer_id>/certificate.pdf",
+        "GET /api/volunteers/<volunteer_id>/certificate.pdf",
         tag="志愿者",
         summary="志愿服务时长证明（PDF）",
         response=PDF,

@@ -1,16 +1,24 @@
 """Every HTTP route of the gateway is declared once, on its handler: what the API document says of
 it and who may call it.
 
-    @route("POST", "/api/orders", tag="订单", summary="下单……", body=p.PlaceOrderRequest, status=201,
-           response=p.OrderOut, roles=auth.ENTERPRISE_AND_STAFF)
+    @route(
+        "POST /api/orders",
+        tag="订单",
+        summary="下单……",
+        body=p.PlaceOrderRequest,
+        status=201,
+        response=p.OrderOut,
+        roles=auth.ENTERPRISE_AND_STAFF,
+    )
     def place_order(self, request): ...
 
 ``roles`` are what the handler's ``self._who(request)`` admits and what the document lists as the
 operation's ``x-roles``; ``query`` are the parameters ``query(request)`` accepts and the document
-lists. ``response`` is a contract schema (JSON, a list of them with ``many=True``) or the media
-type of what is sent instead (a PDF, an image, a calendar). ``/openapi.json`` is generated from
-these declarations (services/gateway/openapi.py). The screens and the document itself are routes
-too, left out of the document with ``documented=False``.
+lists; ``status`` is the answer's status unless the handler returns ``(status, result)``.
+``response`` is a contract schema (JSON), ``[schema]`` for a list of them, or the media type of what
+is sent instead (a PDF, an image, a calendar). ``/openapi.json`` is generated from these
+declarations (services/gateway/openapi.py). The screens and the document itself are routes too,
+left out of the document with ``documented=False``.
 """
 
 from __future__ import annotations
@@ -47,9 +55,14 @@ class Route:
         return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", self.url)
 
 
-def route(method: str, url: str, *, roles: tuple[str, ...], **declared):
-    """nameko's HTTP entrypoint for ``method`` ``url``, with the route's declaration (see above)."""
-    meta = Route(method, url, roles, **declared)
+def route(spec: str, *, roles: tuple[str, ...], response=None, **declared):
+    """nameko's HTTP entrypoint for ``spec`` ("GET /api/orders/<order_id>"), with the route's
+    declaration (see above)."""
+    method, url = spec.split(" ")
+    if isinstance(response, list):
+        (response,) = response
+        declared["many"] = True
+    meta = Route(method, url, roles, response=response, **declared)
     if meta.documented and not (meta.tag and meta.summary and meta.response):
         raise TypeError(f"{method} {url}: a documented route needs a tag, a summary and a response")
     return JsonHandler.decorator(method, url, route=meta)

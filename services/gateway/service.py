@@ -62,8 +62,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
     # ------------------------------------------------------------ health
 
     @route(
-        "GET",
-        "/healthz",
+        "GET /healthz",
         tag="运维",
         summary="健康检查：消息队列、数据库和每个服务都正常时返回 200",
         response=p.Health,
@@ -94,8 +93,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
             return f"error: {getattr(err, 'message', None) or repr(err)}"[:200]
 
     @route(
-        "GET",
-        "/metrics",
+        "GET /metrics",
         tag="运维",
         summary="Prometheus 监控指标（设置 METRICS_TOKEN 后需带令牌）",
         response=TEXT,
@@ -110,7 +108,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
             raise Unauthorized("请提供监控令牌。")
         return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
-    @route("GET", "/openapi.json", roles=auth.PUBLIC, documented=False)
+    @route("GET /openapi.json", roles=auth.PUBLIC, documented=False)
     def openapi(self, request):
         """The OpenAPI 3 document of this API, generated from the routes and the contracts."""
         return OPENAPI
@@ -139,8 +137,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
         return call(getattr(self.dispatch, verb), order_id, data)
 
     @route(
-        "POST",
-        "/api/orders/<order_id>/check-in",
+        "POST /api/orders/<order_id>/check-in",
         tag="志愿者",
         summary="服务当天签到",
         body=p.CheckInOut,
@@ -151,8 +148,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
         return self._attendance(request, order_id, "check_in")
 
     @route(
-        "POST",
-        "/api/orders/<order_id>/check-out",
+        "POST /api/orders/<order_id>/check-out",
         tag="志愿者",
         summary="服务当天签退",
         body=p.CheckInOut,
@@ -165,8 +161,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
     # ------------------------------------------------------------ feedback
 
     @route(
-        "GET",
-        "/api/orders/<order_id>/survey",
+        "GET /api/orders/<order_id>/survey",
         tag="评议",
         summary="本次服务的评议二维码链接",
         response=p.SurveyLink,
@@ -178,8 +173,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
         return {**survey, "link": f"/s/{survey['token']}", "api": f"/api/surveys/{survey['token']}"}
 
     @route(
-        "GET",
-        "/api/orders/<order_id>/survey/qr.svg",
+        "GET /api/orders/<order_id>/survey/qr.svg",
         tag="评议",
         summary="评议二维码（SVG），给工人扫码",
         response=SVG,
@@ -196,8 +190,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
         )
 
     @route(
-        "GET",
-        "/api/orders/<order_id>/sign-in/qr.svg",
+        "GET /api/orders/<order_id>/sign-in/qr.svg",
         tag="订单",
         summary="签到二维码（SVG）：志愿者扫码打开签到，签到码已填好",
         response=SVG,
@@ -218,8 +211,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
         )
 
     @route(
-        "GET",
-        "/api/orders/<order_id>/poster.pdf",
+        "GET /api/orders/<order_id>/poster.pdf",
         tag="订单",
         summary="活动海报（A4 PDF）：节目、时间、地点、评议二维码；第二页为志愿者签到二维码和签到码（排定后可下载）",
         response=PDF,
@@ -262,8 +254,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
         return file_response(data, "application/pdf", f"海报_{title}_{day}.pdf")
 
     @route(
-        "POST",
-        "/api/orders/<order_id>/survey/close",
+        "POST /api/orders/<order_id>/survey/close",
         tag="评议",
         summary="结束评议",
         response=p.SurveyOut,
@@ -276,20 +267,14 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
         return call(self.feedback.close_survey, survey["survey_id"])
 
     @route(
-        "GET",
-        "/api/surveys/<token>",
-        tag="评议",
-        summary="观众评议表（匿名）",
-        response=p.PublicSurvey,
-        roles=auth.PUBLIC,
+        "GET /api/surveys/<token>", tag="评议", summary="观众评议表（匿名）", response=p.PublicSurvey, roles=auth.PUBLIC
     )
     def public_survey(self, request, token):
         self.limiter.check_client(request)
         return call(self.feedback.get_public_survey, token)
 
     @route(
-        "POST",
-        "/api/surveys/<token>/responses",
+        "POST /api/surveys/<token>/responses",
         tag="评议",
         summary="提交一份匿名评议（已收到即答 202，数秒内计入）",
         body=p.SubmitResponse,
@@ -301,7 +286,7 @@ class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Al
         self.limiter.check_client(request)
         self.limiter.check_survey(token)
         answer = load(p.SubmitResponse, body(request))
-        return 202, self.intake.accept(token, answer, lambda tokens: call(self.feedback.intake_surveys, tokens))
+        return self.intake.accept(token, answer, lambda tokens: call(self.feedback.intake_surveys, tokens))
 
 
 OPENAPI = build_openapi(GatewayService)

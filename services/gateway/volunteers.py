@@ -21,8 +21,7 @@ class Volunteers:
         return who, volunteer
 
     @route(
-        "GET",
-        "/api/volunteers/<volunteer_id>",
+        "GET /api/volunteers/<volunteer_id>",
         tag="志愿者",
         summary="一位志愿者",
         response=p.Volunteer,
@@ -32,8 +31,7 @@ class Volunteers:
         return self._volunteer(request, volunteer_id)[1]
 
     @route(
-        "PUT",
-        "/api/volunteers/<volunteer_id>/availability",
+        "PUT /api/volunteers/<volunteer_id>/availability",
         tag="志愿者",
         summary="设置空闲时间",
         body=p.SetAvailability,
@@ -45,12 +43,10 @@ class Volunteers:
         return call(self.dispatch.set_availability, volunteer_id, body(request))
 
     @route(
-        "GET",
-        "/api/volunteers/<volunteer_id>/offers",
+        "GET /api/volunteers/<volunteer_id>/offers",
         tag="志愿者",
         summary="我的邀约",
-        response=p.OfferOut,
-        many=True,
+        response=[p.OfferOut],
         query=("status",),
         roles=auth.VOLUNTEER_AND_STAFF,
     )
@@ -60,8 +56,7 @@ class Volunteers:
         return [auth.trim_offer(who, o) for o in offers]
 
     @route(
-        "GET",
-        "/api/volunteers/<volunteer_id>/hours",
+        "GET /api/volunteers/<volunteer_id>/hours",
         tag="志愿者",
         summary="我的服务时长：逐次明细和本月、本年、累计",
         response=p.VolunteerHours,
@@ -73,8 +68,7 @@ class Volunteers:
         return call(self.dispatch.volunteer_hours, volunteer_id)
 
     @route(
-        "GET",
-        "/api/volunteers/<volunteer_id>/calendar",
+        "GET /api/volunteers/<volunteer_id>/calendar",
         tag="志愿者",
         summary="我的服务日历订阅地址（.ics，可加到手机日历）",
         response=p.CalendarLink,
@@ -88,8 +82,7 @@ class Volunteers:
         return {"url": host + path, "webcal": "webcal://" + host.split("://", 1)[-1] + path}
 
     @route(
-        "GET",
-        "/ics/<token>",
+        "GET /ics/<token>",
         tag="志愿者",
         summary="服务日历（iCalendar），地址自带密钥，无需登录",
         response=ICS,
@@ -111,8 +104,7 @@ class Volunteers:
         return call(getattr(self.dispatch, f"{verb}_offer"), offer_id, data)
 
     @route(
-        "POST",
-        "/api/offers/<offer_id>/accept",
+        "POST /api/offers/<offer_id>/accept",
         tag="志愿者",
         summary="接受邀约",
         body=p.AnswerOffer,
@@ -123,8 +115,7 @@ class Volunteers:
         return self._answer(request, offer_id, "accept")
 
     @route(
-        "POST",
-        "/api/offers/<offer_id>/decline",
+        "POST /api/offers/<offer_id>/decline",
         tag="志愿者",
         summary="婉拒邀约",
         body=p.AnswerOffer,
@@ -135,8 +126,7 @@ class Volunteers:
         return self._answer(request, offer_id, "decline")
 
     @route(
-        "POST",
-        "/api/offers/<offer_id>/swap",
+        "POST /api/offers/<offer_id>/swap",
         tag="志愿者",
         summary="把已接受的任务转给同事（同事接受后生效）",
         body=p.ProposeSwap,
@@ -148,4 +138,4 @@ class Volunteers:
         """Hand an accepted assignment to a colleague, who must accept it."""
         who = self._who(request)
         data = {**body(request), "volunteer_id": who["volunteer_id"]}
-        return 201, call(self.dispatch.propose_swap, offer_id, data)
+        return call(self.dispatch.propose_swap, offer_id, data)

@@ -93,15 +93,15 @@ def render(request, template: str, status: int = 200, **context) -> Response:
 class Pages:
     """Page entrypoints mixed into the gateway service."""
 
-    @route("GET", "/", roles=auth.PUBLIC, documented=False)
+    @route("GET /", roles=auth.PUBLIC, documented=False)
     def home_page(self, request):
         return redirect("/login")
 
-    @route("GET", "/login", roles=auth.PUBLIC, documented=False)
+    @route("GET /login", roles=auth.PUBLIC, documented=False)
     def login_page(self, request):
         return render(request, "login.html", page="login", role_home=ROLE_HOME)
 
-    @route("GET", "/register", roles=auth.PUBLIC, documented=False)
+    @route("GET /register", roles=auth.PUBLIC, documented=False)
     def register_page(self, request):
         palaces = [
             {
@@ -113,23 +113,23 @@ class Pages:
         ]
         return render(request, "register.html", page="register", palaces=palaces)
 
-    @route("GET", "/app/enterprise", roles=auth.PUBLIC, documented=False)
+    @route("GET /app/enterprise", roles=auth.PUBLIC, documented=False)
     def enterprise_page(self, request):
         return render(request, "enterprise.html", page="enterprise", role="enterprise")
 
-    @route("GET", "/app/dispatcher", roles=auth.PUBLIC, documented=False)
+    @route("GET /app/dispatcher", roles=auth.PUBLIC, documented=False)
     def dispatcher_page(self, request):
         return render(request, "dispatcher.html", page="dispatcher", role="dispatcher")
 
-    @route("GET", "/app/volunteer", roles=auth.PUBLIC, documented=False)
+    @route("GET /app/volunteer", roles=auth.PUBLIC, documented=False)
     def volunteer_page(self, request):
         return render(request, "volunteer.html", page="volunteer", role="volunteer")
 
-    @route("GET", "/app/reports", roles=auth.PUBLIC, documented=False)
+    @route("GET /app/reports", roles=auth.PUBLIC, documented=False)
     def reports_page(self, request):
         return render(request, "reports.html", page="reports", role="dispatcher")
 
-    @route("GET", "/lang/<code>", roles=auth.PUBLIC, documented=False)
+    @route("GET /lang/<code>", roles=auth.PUBLIC, documented=False)
     def set_language(self, request, code):
         if code not in i18n.LANGS:
             raise NotFound("找不到这个地址。")
@@ -140,7 +140,7 @@ class Pages:
         response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax")
         return response
 
-    @route("GET", "/static/<path:name>", roles=auth.PUBLIC, documented=False)
+    @route("GET /static/<path:name>", roles=auth.PUBLIC, documented=False)
     def static_file(self, request, name):
         try:
             response = send_from_directory(STATIC, name, request.environ, max_age=3600)
@@ -149,7 +149,7 @@ class Pages:
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
-    @route("GET", "/s/<token>", roles=auth.PUBLIC, documented=False)
+    @route("GET /s/<token>", roles=auth.PUBLIC, documented=False)
     def survey_form(self, request, token):
         """The audience's form, reached by the QR code: no sign-in, phone-first, about a minute."""
         self.limiter.check_client(request)
