@@ -100,7 +100,12 @@ def _operation(spec: APISpec, route: Route) -> dict:
     }
     if route.roles != auth.PUBLIC:
         operation["security"] = [{"bearer": []}]
-    if route.body is not None:
+    if isinstance(route.body, str):  # a file sent as it is, e.g. a workbook to import
+        operation["requestBody"] = {
+            "required": True,
+            "content": {route.body: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    elif route.body is not None:
         operation["requestBody"] = {
             "required": True,
             "content": {

@@ -16,7 +16,7 @@ it and who may call it.
 operation's ``x-roles``; ``query`` are the parameters ``query(request)`` accepts and the document
 lists; ``status`` is the answer's status unless the handler returns ``(status, result)``.
 ``response`` is a contract schema (JSON), ``[schema]`` for a list of them, or the media type of what
-is sent instead (a PDF, an image, a calendar). ``/openapi.json`` is generated from these
+is sent instead (a PDF, an image, a calendar); ``body`` likewise a schema or a file's media type. ``/openapi.json`` is generated from these
 declarations (services/gateway/openapi.py). The screens and the document itself are routes too,
 left out of the document with ``documented=False``.
 """
@@ -42,7 +42,7 @@ class Route:
     roles: tuple[str, ...]
     tag: str | None = None
     summary: str | None = None
-    body: type | None = None  # the request's contract schema
+    body: type | str | None = None  # the request's contract schema, or the media type of a file
     status: int = 200
     response: type | str | None = None  # a contract schema, or the media type of a file
     many: bool = False

@@ -127,3 +127,36 @@ def test_the_roles_in_the_document_are_those_the_route_admits(client, method, pa
         return
     admitted = {role for role in PRINCIPALS if not ask(role)[1]}
     assert admitted == set(op["x-roles"])
+
+
+def test_a_new_route_is_one_declaration_files_included():
+    from contracts import payloads as p
+    from services.gateway.routes import XLSX, route
+
+    class Imports:
+        @route(
+            "POST /api/imports/volunteers",
+            tag="调度",
+            summary="志愿者列表",
+            body=XLSX,
+            status=201,
+            response=[p.Volunteer],
+            query=("palace_id",),
+            roles=auth.STAFF,
+        )
+        def import_volunteers(self, request):
+            return []
+
+        @route("GET /api/exports/volunteers.xlsx", tag="调度", summary="志愿者列表", response=XLSX, roles=auth.STAFF)
+        def export_volunteers(self, request):
+            return b""
+
+    doc = build(Imports)
+    post = doc["paths"]["/api/imports/volunteers"]["post"]
+    assert post["requestBody"]["content"] == {XLSX: {"schema": {"type": "string", "format": "binary"}}}
+    assert post["responses"]["201"]["content"]["application/json"]["schema"]["type"] == "array"
+    assert post["x-roles"] == ["dispatcher", "admin"] and post["parameters"][0]["name"] == "palace_id"
+    get = doc["paths"]["/api/exports/volunteers.xlsx"]["get"]
+    assert list(get["responses"]["200"]["content"]) == [XLSX] and "requestBody" not in get
+    with pytest.raises(TypeError):
+        route("GET /api/undocumented", roles=auth.ALL)  # a documented route says what it is
