@@ -63,7 +63,7 @@ def extract(root: str = ROOT) -> Messages:
     return found
 
 
-# ----------------------------------------------------- files whose messages are not marked yet
+# ----------------------------------------------------- every Chinese string of a file (the test that all are marked)
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -112,14 +112,6 @@ def python_messages(source: str) -> list[tuple[str, int]]:
         if CHINESE.search(text):
             out.append((text, node.lineno))
     return out
-
-
-def extract_unmarked(fileobj, keywords, comment_tags, options):
-    """A Babel extraction method for the Python files listed as `unmarked` in babel.cfg, whose
-    messages are not yet marked: every Chinese string constant outside docstrings."""
-    source = fileobj.read().decode(options.get("encoding", "utf-8"))
-    for text, lineno in sorted(python_messages(source), key=lambda m: m[1]):
-        yield lineno, None, text, []
 
 
 # ----------------------------------------------------- the catalogue

@@ -6,8 +6,16 @@ from __future__ import annotations
 
 from common.errors import Forbidden, Unauthorized
 
+# Who may call a route, as each route declares it (services/gateway/routes.py).
 ALL = ("enterprise", "dispatcher", "volunteer", "admin")
 STAFF = ("dispatcher", "admin")
+ENTERPRISE_AND_STAFF = ("enterprise", "dispatcher", "admin")
+VOLUNTEER_AND_STAFF = ("volunteer", "dispatcher", "admin")
+ENTERPRISE = ("enterprise",)
+VOLUNTEER = ("volunteer",)
+DISPATCHER = ("dispatcher",)
+ADMIN = ("admin",)
+PUBLIC = ("anyone",)  # no sign-in: the audience, registration, sign-in itself, health
 
 
 def bearer(request) -> str:

@@ -95,25 +95,31 @@ class JsonWebServer(WebServer):
 
 
 class JsonHandler(HttpRequestHandler):
+    """nameko's HTTP entrypoint with the route's declaration (services/gateway/routes.py), which
+    each request carries as ``request.route`` to the handler: its roles, its query parameters.
+    A handler's result is answered with the declared status unless it returns (status, result)."""
+
     server = JsonWebServer()
 
-    def __init__(self, method, url, **kwargs):
+    def __init__(self, method, url, route=None, **kwargs):
         kwargs.setdefault("expected_exceptions", (ServiceError,))
+        self.route = route
         super().__init__(method, url, **kwargs)
+
+    def handle_request(self, request):
+        request.route = self.route
+        return super().handle_request(request)
 
     def response_from_result(self, result):
         if isinstance(result, Response):
             return result
-        status = 200
+        status = self.route.status if self.route else 200
         if isinstance(result, tuple):
             status, result = result
         return json_response(result, status)
 
     def response_from_exception(self, exc):
         return error_response(exc)
-
-
-http = JsonHandler.decorator
 
 
 def body(request, *, required: bool = True) -> dict:
@@ -136,7 +142,10 @@ def body(request, *, required: bool = True) -> dict:
     return data
 
 
-def query(request, allowed: tuple[str, ...]) -> dict:
+def query(request, allowed: tuple[str, ...] | None = None) -> dict:
+    """The query parameters, refused when one is not of ``allowed`` (by default the route's own)."""
+    if allowed is None:
+        allowed = request.route.query
     unknown = sorted(set(request.args) - set(allowed))
     if unknown:
         raise Invalid("查询参数有误。", fields={k: [N_("不认识的查询参数。")] for k in unknown})

@@ -62,9 +62,10 @@ class Catalogue:
 
 
 class _FinishedText:
-    """Until the last messages still written with their values already in (the sites listed in
-    tests/unit/test_i18n.py, ALLOWED) pass templates, such a text is matched against the
-    catalogue's templates. Goes when that list is empty."""
+    """Texts that arrive already written out, without their template: reasons kept in records
+    and events (why an order could not be staffed, why an offer ended) and notifications stored
+    by earlier versions. Such a text is matched against the catalogue's templates; what arrives
+    with its template never comes here."""
 
     def __init__(self, exact: dict[str, str]):
         self.exact = exact

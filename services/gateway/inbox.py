@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 
 from common.errors import N_, Invalid, Message
-from services.gateway import i18n
-from services.gateway.http import body, call, http, query
+from contracts import payloads as p
+from services.gateway import auth, i18n
+from services.gateway.http import body, call, query
+from services.gateway.routes import route
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_LIMIT = 500
@@ -35,7 +37,14 @@ def _translated(request, notification: dict) -> dict:
 class Inbox:
     """Notification entrypoints mixed into the gateway service."""
 
-    @http("GET", "/api/notifications")
+    @route(
+        "GET /api/notifications",
+        tag=N_("消息"),
+        summary=N_("我的消息：新的在前，附未读数；before 翻页"),
+        response=p.NotificationPage,
+        query=("before", "limit"),
+        roles=auth.ALL,
+    )
     def list_notifications(self, request):
         """My notifications, newest first, with the unread count; ?before=<id> for the next page."""
         who = self._who(request)
@@ -47,23 +56,48 @@ class Inbox:
         page["items"] = [_translated(request, n) for n in page["items"]]
         return page
 
-    @http("POST", "/api/notifications/<notification_id>/read")
+    @route(
+        "POST /api/notifications/<notification_id>/read",
+        tag=N_("消息"),
+        summary=N_("标记一条消息为已读"),
+        response=p.Notification,
+        roles=auth.ALL,
+    )
     def read_notification(self, request, notification_id):
         who = self._who(request)
         return _translated(request, call(self.notifications.mark_read, who["username"], notification_id))
 
-    @http("POST", "/api/notifications/read-all")
+    @route(
+        "POST /api/notifications/read-all",
+        tag=N_("消息"),
+        summary=N_("全部标记为已读"),
+        response=p.ReadAll,
+        roles=auth.ALL,
+    )
     def read_all_notifications(self, request):
         who = self._who(request)
         return call(self.notifications.read_all, who["username"])
 
-    @http("GET", "/api/notifications/preferences")
+    @route(
+        "GET /api/notifications/preferences",
+        tag=N_("消息"),
+        summary=N_("我的消息设置：邮箱、短信/微信、按类别免打扰"),
+        response=p.NotificationSettings,
+        roles=auth.ALL,
+    )
     def notification_preferences(self, request):
         """Where I am reached (email, the SMS/WeChat gateway) and the kinds I keep quiet."""
         who = self._who(request)
         return self._settings_in(request, call(self.notifications.preferences, who))
 
-    @http("PUT", "/api/notifications/preferences")
+    @route(
+        "PUT /api/notifications/preferences",
+        tag=N_("消息"),
+        summary=N_("修改消息设置（站内消息始终保留，免打扰的类别到达即为已读）"),
+        body=p.NotificationPreferences,
+        response=p.NotificationSettings,
+        roles=auth.ALL,
+    )
     def set_notification_preferences(self, request):
         who = self._who(request)
         return self._settings_in(request, call(self.notifications.set_preferences, who, body(request)))

@@ -11,9 +11,11 @@ from urllib.parse import quote
 from werkzeug.wrappers import Response
 
 from common.clock import CN
-from common.errors import Invalid, Message
+from common.errors import N_, Invalid, Message
+from contracts import payloads as p
 from services.gateway import auth
-from services.gateway.http import body, call, http, query
+from services.gateway.http import body, call, query
+from services.gateway.routes import PDF, route
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FIGURES = [
@@ -51,7 +53,7 @@ class Reports:
     """Report entrypoints mixed into the gateway service."""
 
     def _report_scope(self, request) -> tuple[dict, dict, str]:
-        who = self._who(request, auth.STAFF)
+        who = self._who(request)
         q = query(request, ("palace_id", "start", "end", "month", "months", "limit"))
         palace = auth.palace_scope(who, q.get("palace_id")) or "*"
         return who, q, palace
@@ -102,41 +104,82 @@ class Reports:
             )
         return value
 
-    @http("GET", "/api/reports/dashboard")
+    @route(
+        "GET /api/reports/dashboard",
+        tag=N_("统计"),
+        summary=N_("统计看板：按月、区域、节目（点单率）、艺术团、企业，想看的节目"),
+        response=p.Dashboard,
+        query=("palace_id", "start", "end"),
+        roles=auth.STAFF,
+    )
     def report_dashboard(self, request):
         """Deliveries, people served, orders, satisfaction and the rest, by month and by district,
         program (with 点单率), troupe, enterprise, and the programs the audience wants next."""
         _, q, palace = self._report_scope(request)
         return self._dashboard(palace, q.get("start"), q.get("end"))
 
-    @http("GET", "/api/reports/volunteers")
+    @route(
+        "GET /api/reports/volunteers",
+        tag=N_("统计"),
+        summary=N_("志愿者服务时长排行、婉拒率、缺席率"),
+        response=p.Leaderboard,
+        query=("palace_id", "start", "end", "limit"),
+        roles=auth.STAFF,
+    )
     def report_volunteers(self, request):
         """Volunteers' hours leaderboard with deliveries, decline and no-show rates."""
         _, q, palace = self._report_scope(request)
         return self._volunteers(palace, q.get("start"), q.get("end"), self._int(q, "limit", 50, 1, 500))
 
-    @http("GET", "/api/reports/coverage")
+    @route(
+        "GET /api/reports/coverage",
+        tag=N_("统计"),
+        summary=N_("N 个月未送达的企业和区域"),
+        response=p.Coverage,
+        query=("palace_id", "months"),
+        roles=auth.STAFF,
+    )
     def report_coverage(self, request):
         """Enterprises and districts not reached for N months (?months=3)."""
         _, q, palace = self._report_scope(request)
         return self._coverage(palace, self._int(q, "months", 3, 1, 36))
 
-    @http("GET", "/api/reports/comments")
+    @route(
+        "GET /api/reports/comments",
+        tag=N_("统计"),
+        summary=N_("观众最新意见"),
+        response=[p.AudienceComment],
+        query=("palace_id", "limit"),
+        roles=auth.STAFF,
+    )
     def report_comments(self, request):
         """The audience's latest comments."""
         _, q, palace = self._report_scope(request)
         return call(self.reporting.comments, palace, self._int(q, "limit", 50, 1, 500))
 
-    @http("POST", "/api/reports/rebuild")
+    @route(
+        "POST /api/reports/rebuild",
+        tag=N_("统计"),
+        summary=N_("从事件档案重建统计数据（管理员）"),
+        response=p.Rebuilt,
+        roles=auth.ADMIN,
+    )
     def report_rebuild(self, request):
         """Throw the projections away and rebuild them from the event archive (admin)."""
-        who = self._who(request, ("admin",))
+        who = self._who(request)
         body(request, required=False)
         return call(self.reporting.rebuild, who["username"], timeout=600)
 
     # ------------------------------------------------------------ files
 
-    @http("GET", "/api/reports/export.xlsx")
+    @route(
+        "GET /api/reports/export.xlsx",
+        tag=N_("统计"),
+        summary=N_("导出全部统计表（Excel）"),
+        response=XLSX,
+        query=("palace_id", "start", "end", "months"),
+        roles=auth.STAFF,
+    )
     def report_export(self, request):
         """Every table of the dashboard as an Excel workbook."""
         _, q, palace = self._report_scope(request)
@@ -148,7 +191,14 @@ class Reports:
         name = f"送文化下基层统计_{report['palace_name']}_{report['start']}_{report['end']}.xlsx"
         return file_response(data, XLSX, name)
 
-    @http("GET", "/api/reports/monthly.pdf")
+    @route(
+        "GET /api/reports/monthly.pdf",
+        tag=N_("统计"),
+        summary=N_("月度服务报告（PDF，可打印）"),
+        response=PDF,
+        query=("palace_id", "month"),
+        roles=auth.STAFF,
+    )
     def report_monthly(self, request):
         """The printable monthly report (?month=YYYY-MM, default this month)."""
         _, q, palace = self._report_scope(request)
@@ -162,7 +212,13 @@ class Reports:
         data = monthly_report(report, board, cover, comments)
         return file_response(data, "application/pdf", f"送文化下基层月报_{report['palace_name']}_{month}.pdf")
 
-    @http("GET", "/api/volunteers/<volunteer_id>/certificate.pdf")
+    @route(
+        "GET /api/volunteers/<volunteer_id>/certificate.pdf",
+        tag=N_("志愿者"),
+        summary=N_("志愿服务时长证明（PDF）"),
+        response=PDF,
+        roles=auth.VOLUNTEER_AND_STAFF,
+    )
     def volunteer_certificate(self, request, volunteer_id):
         """志愿服务时长证明: the volunteer's hours by month, for the volunteer or their palace."""
         _, volunteer = self._volunteer(request, volunteer_id)

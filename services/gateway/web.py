@@ -17,8 +17,9 @@ from werkzeug.wrappers import Response
 
 from common.clock import china, month_day_time
 from common.errors import NotFound
-from services.gateway import i18n
-from services.gateway.http import call, http
+from services.gateway import auth, i18n
+from services.gateway.http import call
+from services.gateway.routes import route
 
 HERE = os.path.dirname(__file__)
 STATIC = os.path.join(HERE, "static")
@@ -92,15 +93,15 @@ def render(request, template: str, status: int = 200, **context) -> Response:
 class Pages:
     """Page entrypoints mixed into the gateway service."""
 
-    @http("GET", "/")
+    @route("GET /", roles=auth.PUBLIC, documented=False)
     def home_page(self, request):
         return redirect("/login")
 
-    @http("GET", "/login")
+    @route("GET /login", roles=auth.PUBLIC, documented=False)
     def login_page(self, request):
         return render(request, "login.html", page="login", role_home=ROLE_HOME)
 
-    @http("GET", "/register")
+    @route("GET /register", roles=auth.PUBLIC, documented=False)
     def register_page(self, request):
         palaces = [
             {
@@ -112,23 +113,23 @@ class Pages:
         ]
         return render(request, "register.html", page="register", palaces=palaces)
 
-    @http("GET", "/app/enterprise")
+    @route("GET /app/enterprise", roles=auth.PUBLIC, documented=False)
     def enterprise_page(self, request):
         return render(request, "enterprise.html", page="enterprise", role="enterprise")
 
-    @http("GET", "/app/dispatcher")
+    @route("GET /app/dispatcher", roles=auth.PUBLIC, documented=False)
     def dispatcher_page(self, request):
         return render(request, "dispatcher.html", page="dispatcher", role="dispatcher")
 
-    @http("GET", "/app/volunteer")
+    @route("GET /app/volunteer", roles=auth.PUBLIC, documented=False)
     def volunteer_page(self, request):
         return render(request, "volunteer.html", page="volunteer", role="volunteer")
 
-    @http("GET", "/app/reports")
+    @route("GET /app/reports", roles=auth.PUBLIC, documented=False)
     def reports_page(self, request):
         return render(request, "reports.html", page="reports", role="dispatcher")
 
-    @http("GET", "/lang/<code>")
+    @route("GET /lang/<code>", roles=auth.PUBLIC, documented=False)
     def set_language(self, request, code):
         if code not in i18n.LANGS:
             raise NotFound("找不到这个地址。")
@@ -139,7 +140,7 @@ class Pages:
         response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax")
         return response
 
-    @http("GET", "/static/<path:name>")
+    @route("GET /static/<path:name>", roles=auth.PUBLIC, documented=False)
     def static_file(self, request, name):
         try:
             response = send_from_directory(STATIC, name, request.environ, max_age=3600)
@@ -148,7 +149,7 @@ class Pages:
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
-    @http("GET", "/s/<token>")
+    @route("GET /s/<token>", roles=auth.PUBLIC, documented=False)
     def survey_form(self, request, token):
         """The audience's form, reached by the QR code: no sign-in, phone-first, about a minute."""
         self.limiter.check_client(request)

@@ -3,6 +3,7 @@ and what the business says to those who may ask (200, 400, 404, 409). Volunteers
 numbers never reach an enterprise."""
 
 import datetime as dt
+import re
 
 import pytest
 import requests
@@ -317,3 +318,50 @@ def test_troupes_are_lent_only_inside_an_alliance_and_only_the_owner_answers(wor
     r = disp2.post(f"{base}/api/loans/{loan_id}/refuse", json={"reason": "队伍那天有演出"})
     assert r.status_code == 200 and r.json()["status"] == "refused"
     assert disp1.get(f"{base}/api/loans").json()["outgoing"][0]["status"] == "refused"
+
+
+ROLE_OF = {"anon": None, "ent_a": "enterprise", "ent_b": "enterprise", "vol": "volunteer"}
+ROLE_OF |= {"disp1": "dispatcher", "disp2": "dispatcher", "admin": "admin"}
+UNTRIED = {
+    ("POST", "/api/login"),  # sign-in and -out would change the sessions above; tested below
+    ("POST", "/api/logout"),
+    ("POST", "/api/surveys/{token}/responses"),  # the audience's, rate-limited per client: test_api_fuzz
+}
+
+
+def roles_found(doc: dict, table: list) -> dict:
+    """For each operation of the document, the answers the table expects, by caller."""
+    operations = {(m.upper(), path) for path, ops in doc["paths"].items() for m in ops}
+
+    def operation(method: str, path: str) -> tuple[str, str] | None:
+        bare = path.split("?")[0].format(A="a", C="c")
+        found = [k for k in operations if k[0] == method and re.fullmatch(re.sub(r"{\w+}", "[^/]+", k[1]), bare)]
+        return min(found, key=lambda k: k[1].count("{"), default=None)  # a fixed path before a template
+
+    found: dict = {}
+    for method, path, _, expected in table:
+        if operation(method, path) is None:  # not in the document: /openapi.json itself
+            continue
+        for who, status in expected.items():
+            found.setdefault(operation(method, path), {}).setdefault(who, []).append(status)
+    return found
+
+
+def test_the_roles_of_the_api_document_are_those_the_table_finds(world):
+    """The document's x-roles (declared on each route) against the table: a role it lists gets an
+    answer other than 401/403 somewhere, one it does not list is always 403, and without a sign-in
+    every operation but the public ones is a 401."""
+    base, _, _ = world
+    doc = requests.get(f"{base}/openapi.json").json()
+    found = roles_found(doc, TABLE)
+    declared = {(m.upper(), path): op["x-roles"] for path, ops in doc["paths"].items() for m, op in ops.items()}
+    assert set(declared) - set(found) == UNTRIED
+    for key, answers in found.items():
+        roles = declared[key]
+        for role in ("enterprise", "dispatcher", "volunteer", "admin"):
+            got = [s for who, statuses in answers.items() if ROLE_OF[who] == role for s in statuses]
+            if roles == ["anyone"] or role in roles:
+                assert any(s not in (401, 403) for s in got), (key, role, got)
+            else:
+                assert set(got) == {403}, (key, role, got)
+        assert (set(answers["anon"]) == {401}) == (roles != ["anyone"]), (key, answers["anon"])

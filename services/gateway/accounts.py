@@ -1,0 +1,121 @@
+"""Signing in and out, and the registration of enterprise unions and volunteers that a dispatcher
+of their palace approves or rejects."""
+
+from __future__ import annotations
+
+from common.errors import N_, Conflict, Invalid
+from contracts import payloads as p
+from services.gateway import auth
+from services.gateway.http import body, call, query
+from services.gateway.routes import route
+
+
+class Accounts:
+    """Sign-in and registration entrypoints mixed into the gateway service."""
+
+    @route(
+        "POST /api/login",
+        tag=N_("账号"),
+        summary=N_("登录：用户名和密码换取有时效的令牌"),
+        body=p.Login,
+        response=p.Session,
+        roles=auth.PUBLIC,
+    )
+    def login(self, request):
+        """Username and password → a bearer token that expires."""
+        return call(self.accounts.login, body(request))
+
+    @route("POST /api/logout", tag=N_("账号"), summary=N_("退出登录"), response=p.Health, roles=auth.ALL)
+    def logout(self, request):
+        token = auth.bearer(request)
+        self.sessions.ended(token)
+        return call(self.accounts.logout, token)
+
+    @route("GET /api/me", tag=N_("账号"), summary=N_("当前登录的账号和角色"), response=p.Principal, roles=auth.ALL)
+    def me(self, request):
+        return self._who(request)
+
+    # ------------------------------------------------------------ registration
+
+    @route(
+        "POST /api/register",
+        tag=N_("账号"),
+        summary=N_("企业工会或志愿者自行注册，待调度员审核"),
+        body=p.Registration,
+        status=201,
+        response=p.RegistrationOut,
+        roles=auth.PUBLIC,
+    )
+    def register(self, request):
+        """An enterprise union or a volunteer registers; a dispatcher of the palace approves."""
+        self.limiter.check_client(request)
+        data = body(request)
+        if isinstance(data.get("palace_id"), str):
+            palaces = {p["palace_id"] for p in call(self.dispatch.list_palaces)}
+            if data["palace_id"] not in palaces:
+                raise Invalid("提交的内容有误，请检查标出的字段。", fields={"palace_id": [N_("没有这个文化宫。")]})
+        return call(self.accounts.register, data)
+
+    @route(
+        "GET /api/registrations",
+        tag=N_("账号"),
+        summary=N_("注册申请列表（默认待审核）"),
+        response=[p.RegistrationOut],
+        query=("palace_id", "status"),
+        roles=auth.STAFF,
+    )
+    def registrations(self, request):
+        who = self._who(request)
+        q = query(request)
+        return call(
+            self.accounts.list_registrations, auth.palace_scope(who, q.get("palace_id")), q.get("status") or "pending"
+        )
+
+    def _registration(self, request, username: str) -> tuple[dict, dict]:
+        who = self._who(request)
+        registration = call(self.accounts.get_registration, username)
+        auth.palace_scope(who, registration["palace_id"])
+        return who, registration
+
+    @route(
+        "POST /api/registrations/<username>/approve",
+        tag=N_("账号"),
+        summary=N_("通过注册：建立企业或志愿者档案并开通账号"),
+        response=p.RegistrationOut,
+        roles=auth.STAFF,
+    )
+    def approve_registration(self, request, username):
+        """Approve: the enterprise union or volunteer record is created, then the account opens.
+        Approving again repeats nothing (both steps are keyed by the registration)."""
+        who, reg = self._registration(request, username)
+        if reg["status"] == "rejected":
+            raise Conflict("这份注册申请已经被拒绝了。", "REGISTRATION_DECIDED")
+        profile = reg["profile"]
+        if reg["role"] == "enterprise":
+            call(
+                self.orders.register_enterprise,
+                {"enterprise_id": reg["enterprise_id"], "palace_id": reg["palace_id"], **profile},
+            )
+        else:
+            call(
+                self.dispatch.upsert_volunteer,
+                {
+                    "volunteer_id": reg["volunteer_id"],
+                    "palace_id": reg["palace_id"],
+                    "union_card": reg["union_card"],
+                    **profile,
+                },
+            )
+        return call(self.accounts.approve_registration, username, who["username"])
+
+    @route(
+        "POST /api/registrations/<username>/reject",
+        tag=N_("账号"),
+        summary=N_("拒绝注册（须说明理由）"),
+        body=p.RejectRegistration,
+        response=p.RegistrationOut,
+        roles=auth.STAFF,
+    )
+    def reject_registration(self, request, username):
+        who, _ = self._registration(request, username)
+        return call(self.accounts.reject_registration, username, body(request), who["username"])
