@@ -126,7 +126,7 @@ class Facts:
         self.by_id = {k: {r.get(SPECS[k].id_field): r for r in rs} for k, rs in self.records.items()}
         self.index: dict[tuple[str, str], dict[str, list]] = {}
         for kind, spec in SPECS.items():
-            for key in (*spec.keys, spec.name_field):
+            for key in dict.fromkeys((*spec.keys, spec.name_field)):
                 column = spec.column(key)
                 slot = self.index.setdefault((kind, key), {})
                 for record in self.records[kind]:
@@ -255,9 +255,10 @@ def _parse_needs(items: list[str], facts: Facts) -> list[dict]:
 def _resolve(token: str, items: list[str], col: Column, facts: Facts) -> str:
     """A troupe member (a volunteer by id, phone, "姓名（手机号）" or a name no one else has) or
     a repertoire entry (a program by id or title) as its id."""
-    kind, keys, label = (
-        ("volunteers", ("phone", "name"), "志愿者") if col.type == "members" else ("programs", ("title",), "节目")
-    )
+    if col.type == "members":
+        kind, keys, label, instead = "volunteers", ("phone", "name"), "志愿者", "编号或手机号"
+    else:
+        kind, keys, label, instead = "programs", ("title",), "节目", "节目编号"
     id_field = SPECS[kind].id_field
     tries = [token]
     inner = _PAREN.match(token)
@@ -271,7 +272,7 @@ def _resolve(token: str, items: list[str], col: Column, facts: Facts) -> str:
             if len(hits) == 1:
                 return hits[0][id_field]
             if len(hits) > 1:
-                raise Refusal("AMBIGUOUS", f"{_among(items, [token])}对应 {len(hits)} 个{label}，请改填编号或手机号。")
+                raise Refusal("AMBIGUOUS", f"{_among(items, [token])}对应 {len(hits)} 个{label}，请改填{instead}。")
     first = "（请先导入志愿者，或填写志愿者编号、手机号）" if kind == "volunteers" else "（请先导入节目）"
     raise Refusal("NOT_FOUND", f"{_among(items, [token])}找不到这个{label}{first}。")
 
@@ -523,13 +524,17 @@ def _preview_row(spec: Spec, facts: Facts, raw: Mapping, present: list[str], see
     if result.reasons:
         return result, None
     record = _record(spec, facts, target, values, present, record_id)
+    result.changes = _diff(spec, facts, target, record, present) if target else []
+    if target and not result.changes:  # the stored record as it is: nothing to check or write
+        result.action = "unchanged"
+        return result, None
     result.reasons = _validate(spec, row, record)
     if result.reasons:
+        result.changes = []
         return result, None
-    result.changes = _diff(spec, facts, target, record, present) if target else []
-    result.action = "create" if not target else "update" if result.changes else "unchanged"
+    result.action = "update" if target else "create"
     write = {k: v for k, v in record.items() if k not in spec.keep_out}
-    return result, (write if result.action in ("create", "update") else None)
+    return result, write
 
 
 def preview(kind: str, rows: list[Mapping], palace: Mapping, existing: Mapping[str, list], *, taken_ids=()) -> Preview:

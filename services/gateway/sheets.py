@@ -265,7 +265,10 @@ def _lookup(kind: str) -> dict[str, Column]:
 def _header_texts(cells: list[str], above: list[str] | None) -> list[str]:
     """The header row's names; an empty cell under a merged (or two-row) header takes the
     name written above it."""
-    return [text if text.strip() or not above or j >= len(above) else above[j] for j, text in enumerate(cells)]
+    above = above or []
+    width = max(len(cells), len(above)) if any(c.strip() for c in cells) else 0
+    texts = [cells[j] if j < len(cells) else "" for j in range(width)]
+    return [text if text.strip() or j >= len(above) else above[j] for j, text in enumerate(texts)]
 
 
 def _header_fields(texts: list[str], lookup: dict[str, Column]) -> list[str | None]:
