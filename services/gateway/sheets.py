@@ -15,6 +15,7 @@ written with a leading ').
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -161,9 +162,9 @@ def cell_text(value) -> str:
     return str(value)
 
 
-def _xlsx_rows(data: bytes) -> tuple[str, Iterator[tuple[int, list[str]]]]:
-    """The first worksheet's rows, numbered as Excel numbers them; a formula cell is its
-    formula's text (``=…``), which the import refuses."""
+def _xlsx_sheets(data: bytes) -> Iterator[tuple[str, Iterator[tuple[int, list[str]]]]]:
+    """Each worksheet (but a 说明 sheet) with its rows, numbered as Excel numbers them; a
+    formula cell is its formula's text (``=…``), which the import refuses."""
     from openpyxl import load_workbook
 
     _open_zip(data)
@@ -171,21 +172,19 @@ def _xlsx_rows(data: bytes) -> tuple[str, Iterator[tuple[int, list[str]]]]:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception:  # openpyxl raises many kinds on a broken part
         raise _not_a_sheet("文件已损坏，无法作为 Excel 表格打开；请在 Excel 中重新保存后再导入。") from None
-    sheets = [ws for ws in book.worksheets if ws.title != "说明" and hasattr(ws, "iter_rows")]
-    if not sheets:
-        raise SheetError("NO_HEADER", "表格里没有工作表。")
-    sheet = sheets[0]
+    try:
+        for sheet in book.worksheets:
+            if sheet.title != "说明" and hasattr(sheet, "iter_rows"):
+                yield sheet.title, _sheet_rows(sheet)
+    finally:
+        book.close()
 
-    def rows():
-        number = 0
-        try:
-            for cells in sheet.iter_rows(max_col=MAX_COLUMNS):
-                number = next((c.row for c in cells if getattr(c, "row", None)), number + 1)
-                yield number, _trimmed([_xlsx_text(c) for c in cells])
-        finally:
-            book.close()
 
-    return sheet.title, rows()
+def _sheet_rows(sheet) -> Iterator[tuple[int, list[str]]]:
+    number = 0
+    for cells in sheet.iter_rows(max_col=MAX_COLUMNS):
+        number = next((c.row for c in cells if getattr(c, "row", None)), number + 1)
+        yield number, _trimmed([_xlsx_text(c) for c in cells])
 
 
 def _trimmed(cells: list[str]) -> list[str]:
@@ -317,24 +316,25 @@ def _header_problems(kind: str, headers: list[str], fields: list[str | None], ro
 
 
 def read_table(data: bytes, filename: str, kind: str | None = None) -> Table:
-    """The list in an uploaded file. ``kind`` (volunteers, troupes, programs, enterprises)
-    names what it should hold; left out, it is told by the header. Raises ``SheetError``."""
+    """The list in an uploaded file: in a workbook, on the first sheet with a header.
+    ``kind`` (volunteers, troupes, programs, enterprises) names what it should hold; left
+    out, it is told by the header. Raises ``SheetError``."""
     check_size(len(data))
     if _format_of(data, filename) == "xlsx":
-        sheet, rows = _xlsx_rows(data)
+        sources = _xlsx_sheets(data)
     else:
-        sheet, rows = None, _csv_rows(data)
-    head = _take(rows, HEADER_SCAN)
-    score, found, at, headers, fields = _find_header(head, [kind] if kind else KINDS)
-    if not score or (score < 2 and kind is None):
-        names = "、".join(c.header for c in columns(kind or "volunteers") if c.required)
-        raise SheetError(
-            "NO_HEADER", f"没有找到表头：表格的第一行（或标题下的一行）应是列名，如 {names}。请下载模板对照。"
-        )
-    header_row = head[at][0]
-    warnings = _header_problems(found, headers, fields, header_row)
-    data_rows = _data_rows(head[at + 1 :], rows, fields, warnings)
-    return Table(found, sheet, header_row, [h.strip() for h in headers], fields, data_rows, warnings)
+        sources = (source for source in [(None, _csv_rows(data))])
+    with contextlib.closing(sources):
+        for sheet, rows in sources:
+            head = _take(rows, HEADER_SCAN)
+            score, found, at, headers, fields = _find_header(head, [kind] if kind else KINDS)
+            if score >= (1 if kind else 2):
+                header_row = head[at][0]
+                warnings = _header_problems(found, headers, fields, header_row)
+                data_rows = _data_rows(head[at + 1 :], rows, fields, warnings)
+                return Table(found, sheet, header_row, [h.strip() for h in headers], fields, data_rows, warnings)
+    names = "、".join(c.header for c in columns(kind or "volunteers") if c.required)
+    raise SheetError("NO_HEADER", f"没有找到表头：表格的第一行（或标题下的一行）应是列名，如 {names}。请下载模板对照。")
 
 
 def _take(rows: Iterator, n: int) -> list:

@@ -384,3 +384,35 @@ def test_5000_rows_are_previewed_in_seconds():
         f"\n5000 rows: read {read - started:.2f}s, preview {done - read:.2f}s, export {written - done:.2f}s ({len(exported) // 1024} KB)"
     )
     assert result.counts["create"] == 5000 and len(result.writes) == 5000
+
+
+def test_a_column_left_out_keeps_what_is_stored_and_says_so():
+    records = existing()
+    volunteer = records["volunteers"][0]
+    cells = {"name": volunteer["name"], "phone": volunteer["phone"], "district": volunteer["district"]}
+    result = preview("volunteers", [row(2, **cells)], PALACE, records)
+    assert result.rows[0].action == "unchanged"
+    assert "文件中没有「特长」一列，已有记录的特长保持不变。" in result.warnings
+
+
+def test_a_required_cell_left_empty_on_an_update_is_refused():
+    records = existing()
+    volunteer = records["volunteers"][0]
+    result = preview(
+        "volunteers",
+        [row(7, volunteer_id=volunteer["volunteer_id"], name="", phone=volunteer["phone"], district="海宁")],
+        PALACE,
+        records,
+    )
+    assert messages(result) == ["第 7 行「姓名」是必填项，不能为空。"]
+
+
+def test_the_preview_is_plain_data_for_a_call_between_services():
+    import json
+
+    result = preview(
+        "programs", [row(2, title="新节目", kind="讲座", duration_minutes="60", needs="心理咨询")], PALACE, existing()
+    )
+    again = json.loads(json.dumps(result.to_dict(), ensure_ascii=False))
+    assert again["counts"]["create"] == 1 and again["writes"][0]["needs"] == [{"skill": "心理咨询", "count": 1}]
+    assert again["rows"][0]["action"] == "create" and len(again["digest"]) == 64
