@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from marshmallow import ValidationError
 
+from common.messages import N_, Message
 from contracts.base import flatten_errors, schema_of
 from services.dispatch import import_columns as cols
 from services.dispatch.import_columns import KINDS, SPECS, Column, Spec, columns, spec_of
@@ -57,8 +58,22 @@ _FULLWIDTH.update({c: c - 0xFEE0 for c in range(0xFF21, 0xFF3B)})
 _FULLWIDTH.update({c: c - 0xFEE0 for c in range(0xFF41, 0xFF5B)})
 
 
+# what a record is called in a sentence, by kind
+LABELS = {
+    "volunteers": N_("志愿者"),
+    "troupes": N_("队伍"),
+    "programs": N_("节目"),
+    "enterprises": N_("企业工会"),
+}
+
+
+def _label(kind: str) -> Message:
+    return Message(LABELS[kind])
+
+
 class Refusal(Exception):
-    """A cell that cannot be taken: ``message`` follows the value, e.g. "不是有效的手机号。"."""
+    """A cell that cannot be taken: ``message`` (a template with its values) follows the value,
+    e.g. "不是数字。"."""
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -160,51 +175,60 @@ def _text_list(text: str) -> list[str]:
 
 def _among(items: list[str], bad: list[str]) -> str:
     """ "中的“X”" when the cell holds more than the bad items (the value is said before it)."""
-    return f"中的“{'、'.join(bad)}”" if len(items) > len(bad) else ""
+    return Message("中的“{items}”", items="、".join(bad)) if len(items) > len(bad) else ""
 
 
 def _choices(values: list[str], limit: int = 8) -> str:
     shown = "、".join(values[:limit])
-    return shown + ("等" if len(values) > limit else "")
+    return Message("{values}等", values=shown) if len(values) > limit else shown
+
+
+def _kinds() -> str:
+    return _choices(list(cols.KIND_LABELS.values()))
 
 
 def _parse_scalar(text: str, col: Column, facts: Facts) -> Any:
     if col.type == "id":
         value = unicodedata.normalize("NFKC", text).strip()
         if not _ID.match(value):
-            raise Refusal("BAD_ID", "不是有效的编号（只能用字母、数字、- 和 _，最多 64 位）。")
+            raise Refusal("BAD_ID", Message("不是有效的编号（只能用字母、数字、- 和 _，最多 64 位）。"))
         return value
     if col.type == "phone":
         value = normalize_phone(text)
         if value is None:
             digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
-            hint = (
-                "；若是固定电话，可能被 Excel 去掉了开头的 0，请把这一列设为文本"
-                if re.fullmatch(r"[2-9]\d{8,10}", digits)
-                else ""
+            if re.fullmatch(r"[2-9]\d{8,10}", digits):
+                message = N_(
+                    "不是有效的{column}（应为 11 位手机号，或带区号的固定电话；若是固定电话，可能被 Excel 去掉了开头的 0，请把这一列设为文本）。"
+                )
+                raise Refusal("BAD_PHONE", Message(message, column=col.header))
+            raise Refusal(
+                "BAD_PHONE", Message("不是有效的{column}（应为 11 位手机号，或带区号的固定电话）。", column=col.header)
             )
-            raise Refusal("BAD_PHONE", f"不是有效的{col.header}（应为 11 位手机号，或带区号的固定电话{hint}）。")
         return value
     if col.type in ("int", "float"):
         number = unicodedata.normalize("NFKC", text).strip()
         try:
             value = float(number)
         except ValueError:
-            raise Refusal("BAD_NUMBER", "不是数字。") from None
+            raise Refusal("BAD_NUMBER", Message("不是数字。")) from None
         if col.type == "int":
             if not value.is_integer():
-                raise Refusal("BAD_NUMBER", "不是整数。")
+                raise Refusal("BAD_NUMBER", Message("不是整数。"))
             return int(value)
         return value
     if col.type == "district":
         value = clean(text)
         if facts.districts and value not in facts.districts:
-            raise Refusal("UNKNOWN_DISTRICT", f"不是本文化宫的区域（可选：{_choices(facts.districts)}）。")
+            raise Refusal(
+                "UNKNOWN_DISTRICT",
+                Message("不是本文化宫的区域（可选：{choices}）。", choices=_choices(facts.districts)),
+            )
         return value
     if col.type == "program_kind":
         value = cols.KIND_CODES.get(clean(text).casefold())
         if value is None:
-            raise Refusal("UNKNOWN_KIND", f"不是节目类型（可选：{_choices(list(cols.KIND_LABELS.values()))}）。")
+            raise Refusal("UNKNOWN_KIND", Message("不是节目类型（可选：{choices}）。", choices=_kinds()))
         return value
     return clean(text)
 
@@ -215,20 +239,30 @@ def _parse_items(text: str, col: Column, facts: Facts) -> list:
         unknown = [s for s in items if s not in facts.skills]
         if unknown:
             raise Refusal(
-                "UNKNOWN_SKILL", f"{_among(items, unknown)}不是本文化宫已有的特长（已有：{_choices(facts.skills)}）。"
+                "UNKNOWN_SKILL",
+                Message(
+                    "{among}不是本文化宫已有的特长（已有：{choices}）。",
+                    among=_among(items, unknown),
+                    choices=_choices(facts.skills),
+                ),
             )
     elif col.type == "districts":
         unknown = [d for d in items if facts.districts and d not in facts.districts]
         if unknown:
             raise Refusal(
-                "UNKNOWN_DISTRICT", f"{_among(items, unknown)}不是本文化宫的区域（可选：{_choices(facts.districts)}）。"
+                "UNKNOWN_DISTRICT",
+                Message(
+                    "{among}不是本文化宫的区域（可选：{choices}）。",
+                    among=_among(items, unknown),
+                    choices=_choices(facts.districts),
+                ),
             )
     elif col.type == "kinds":
         unknown = [k for k in items if k.casefold() not in cols.KIND_CODES]
         if unknown:
             raise Refusal(
                 "UNKNOWN_KIND",
-                f"{_among(items, unknown)}不是节目类型（可选：{_choices(list(cols.KIND_LABELS.values()))}）。",
+                Message("{among}不是节目类型（可选：{choices}）。", among=_among(items, unknown), choices=_kinds()),
             )
         return list(dict.fromkeys(cols.KIND_CODES[k.casefold()] for k in items))
     elif col.type == "needs":
@@ -246,7 +280,12 @@ def _parse_needs(items: list[str], facts: Facts) -> list[dict]:
         if skill not in facts.skills:
             raise Refusal(
                 "UNKNOWN_SKILL",
-                f"{_among(items, [item])}的“{skill}”不是本文化宫已有的特长（已有：{_choices(facts.skills)}）。",
+                Message(
+                    "{among}的“{skill}”不是本文化宫已有的特长（已有：{choices}）。",
+                    among=_among(items, [item]),
+                    skill=skill,
+                    choices=_choices(facts.skills),
+                ),
             )
         needs[skill] = needs.get(skill, 0) + int(found["n"] or found["m"] or 1)
     return [{"skill": s, "count": n} for s, n in needs.items()]
@@ -256,9 +295,13 @@ def _resolve(token: str, items: list[str], col: Column, facts: Facts) -> str:
     """A troupe member (a volunteer by id, phone, "姓名（手机号）" or a name no one else has) or
     a repertoire entry (a program by id or title) as its id."""
     if col.type == "members":
-        kind, keys, label, instead = "volunteers", ("phone", "name"), "志愿者", "编号或手机号"
+        kind, keys = "volunteers", ("phone", "name")
+        ambiguous = N_("{among}对应 {n} 个志愿者，请改填编号或手机号。")
+        missing = N_("{among}找不到这个志愿者（请先导入志愿者，或填写志愿者编号、手机号）。")
     else:
-        kind, keys, label, instead = "programs", ("title",), "节目", "节目编号"
+        kind, keys = "programs", ("title",)
+        ambiguous = N_("{among}对应 {n} 个节目，请改填节目编号。")
+        missing = N_("{among}找不到这个节目（请先导入节目）。")
     id_field = SPECS[kind].id_field
     tries = [token]
     inner = _PAREN.match(token)
@@ -272,16 +315,15 @@ def _resolve(token: str, items: list[str], col: Column, facts: Facts) -> str:
             if len(hits) == 1:
                 return hits[0][id_field]
             if len(hits) > 1:
-                raise Refusal("AMBIGUOUS", f"{_among(items, [token])}对应 {len(hits)} 个{label}，请改填{instead}。")
-    first = "（请先导入志愿者，或填写志愿者编号、手机号）" if kind == "volunteers" else "（请先导入节目）"
-    raise Refusal("NOT_FOUND", f"{_among(items, [token])}找不到这个{label}{first}。")
+                raise Refusal("AMBIGUOUS", Message(ambiguous, among=_among(items, [token]), n=len(hits)))
+    raise Refusal("NOT_FOUND", Message(missing, among=_among(items, [token])))
 
 
 def parse_cell(text: str, col: Column, facts: Facts) -> Any:
     """The value a cell stands for; an empty cell is the column's empty value."""
     if not clean(text):
         if col.required:
-            raise Refusal("REQUIRED", "是必填项，不能为空。")
+            raise Refusal("REQUIRED", Message("是必填项，不能为空。"))
         return col.empty()
     if col.type in cols.LIST_TYPES:
         return _parse_items(text, col, facts)
@@ -367,7 +409,11 @@ class Preview:
 
 def _say(row: int, col: Column, value: str, message: str) -> str:
     shown = value if len(value) <= 30 else value[:30] + "…"
-    return f"第 {row} 行「{col.header}」" + (f"“{shown}”" if shown else "") + message
+    if shown:
+        return Message(
+            "第 {row} 行「{column}」“{value}”{problem}", row=row, column=col.header, value=shown, problem=message
+        )
+    return Message("第 {row} 行「{column}」{problem}", row=row, column=col.header, problem=message)
 
 
 def _reason(row: int, col: Column, value: str, code: str, message: str) -> dict:
@@ -386,7 +432,7 @@ def _read_cells(spec: Spec, facts: Facts, row: int, cells: Mapping, present: lis
         col = spec.column(name)
         raw = unescape(str(cells.get(name) if cells.get(name) is not None else ""))
         if looks_like_formula(raw):
-            result.reasons.append(_reason(row, col, raw, "FORMULA", "是公式，不能导入；请改成普通文字。"))
+            result.reasons.append(_reason(row, col, raw, "FORMULA", Message("是公式，不能导入；请改成普通文字。")))
             continue
         try:
             values[name] = parse_cell(raw, col, facts)
@@ -395,7 +441,14 @@ def _read_cells(spec: Spec, facts: Facts, row: int, cells: Mapping, present: lis
             continue
         shown = format_cell(values[name], col) if col.type in cols.NOTED_TYPES else None
         if shown is not None and shown != raw.strip():
-            result.notes.append(f"第 {row} 行「{col.header}」“{raw.strip()}”已规范为“{shown}”。")
+            note = Message(
+                "第 {row} 行「{column}」“{value}”已规范为“{shown}”。",
+                row=row,
+                column=col.header,
+                value=raw.strip(),
+                shown=shown,
+            )
+            result.notes.append(note)
     return values
 
 
@@ -411,7 +464,12 @@ def _match(spec: Spec, facts: Facts, row: int, values: dict) -> tuple[dict | Non
             by_key.setdefault(hits[0][spec.id_field], (key, hits[0]))
         elif len(hits) > 1 and not given and len(spec.keys) == 1:
             col = spec.column(key)
-            message = f"有 {len(hits)} 个{spec.label}都是这个{col.header}，请填写「编号」来区分。"
+            message = Message(
+                "有 {n} 个{label}都是这个{column}，请填写「编号」来区分。",
+                n=len(hits),
+                label=_label(spec.kind),
+                column=col.header,
+            )
             return None, _reason(row, col, format_cell(values[key], col), "AMBIGUOUS", message)
     target = facts.by_id[spec.kind].get(given) if given else None
     others = {rid: hit for rid, hit in by_key.items() if target is None or rid != given}
@@ -419,11 +477,15 @@ def _match(spec: Spec, facts: Facts, row: int, values: dict) -> tuple[dict | Non
         return target, None
     rid, (key, other) = next(iter(others.items()))
     col = spec.column(key)
-    whose = f"已属于{spec.label}“{other.get(spec.name_field)}”（编号 {rid}）"
+    whose = {"label": _label(spec.kind), "name": other.get(spec.name_field), "id": rid}
     if given:
-        message = f"{whose}，与本行的编号 {given} 不是同一个；请核对编号。"
+        message = Message(
+            "已属于{label}“{name}”（编号 {id}），与本行的编号 {given} 不是同一个；请核对编号。", given=given, **whose
+        )
     elif len(others) > 1:
-        message = f"{whose}，而本行其他信息对应另一个{spec.label}；请填写「编号」。"
+        message = Message(
+            "已属于{label}“{name}”（编号 {id}），而本行其他信息对应另一个{label}；请填写「编号」。", **whose
+        )
     else:
         return other, None
     return None, _reason(row, col, format_cell(values[key], col), "CONFLICT", message)
@@ -446,7 +508,9 @@ def _duplicate(spec: Spec, row: int, record_id: str, values: dict, seen: dict) -
         earlier = seen.get((mark, value))
         if earlier is not None:
             shown = record_id if mark == "id" else format_cell(values[col.field], col)
-            return _reason(row, col, shown, "DUPLICATE", f"与第 {earlier} 行重复，本行不导入。")
+            return _reason(
+                row, col, shown, "DUPLICATE", Message("与第 {earlier} 行重复，本行不导入。", earlier=earlier)
+            )
     for mark, value, _ in marks:
         seen[(mark, value)] = row
     return None
@@ -489,7 +553,7 @@ def _record_id(spec: Spec, facts: Facts, row: int, values: dict, target: dict | 
         return target[spec.id_field]
     if given and given in taken:
         col = spec.column(spec.id_field)
-        result.reasons.append(_reason(row, col, given, "ID_TAKEN", "已被其他文化宫使用，请换一个编号或留空。"))
+        result.reasons.append(_reason(row, col, given, "ID_TAKEN", Message("已被其他文化宫使用，请换一个编号或留空。")))
         return None
     if given or values.get(spec.derive_from) in (None, ""):
         return given
@@ -550,7 +614,7 @@ def preview(kind: str, rows: list[Mapping], palace: Mapping, existing: Mapping[s
     facts = Facts(palace, existing)
     present = list(dict.fromkeys(f for r in rows for f in (r.get("cells") or {}) if spec.column(f)))
     missing = [c.header for c in spec.columns if rows and c.field not in present and c.field != spec.id_field]
-    warnings = [f"文件中没有「{header}」一列，已有记录的{header}保持不变。" for header in missing]
+    warnings = [Message("文件中没有「{header}」一列，已有记录的{header}保持不变。", header=h) for h in missing]
     taken, seen, results, writes = set(taken_ids), {}, [], []
     for raw in rows:
         result, write = _preview_row(spec, facts, raw, present, seen, taken)

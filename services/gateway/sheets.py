@@ -26,6 +26,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Iterator, Mapping
 
+from common.errors import Invalid, Message
 from services.dispatch.import_columns import KINDS, Column, columns, spec_of
 from services.dispatch.importing import export_rows, looks_like_formula
 
@@ -39,16 +40,18 @@ MAX_BLANK_RUN = 1_000  # reading stops after this many empty rows in a row
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class SheetError(Exception):
-    """A file that cannot be read as a list. ``code`` is stable (NOT_A_SPREADSHEET, TOO_LARGE,
-    TOO_MANY_ROWS, ENCODING, NO_HEADER, MISSING_COLUMN, FORMULA); ``message`` is for people."""
+class SheetError(Invalid):
+    """A file that cannot be read as a list: a 400 whose ``code`` is stable (NOT_A_SPREADSHEET,
+    TOO_LARGE, TOO_MANY_ROWS, ENCODING, NO_HEADER, MISSING_COLUMN, FORMULA) and whose message is a
+    template with its values; ``details`` (a limit, the header's row, the missing columns) are
+    added to the answer."""
 
-    def __init__(self, code: str, message: str, **details):
-        super().__init__(message)
-        self.code, self.message, self.details = code, message, details
+    def __init__(self, message, code=None, fields=None, params=None, **details):
+        super().__init__(message, code, fields, params)
+        self.details = details
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message, **self.details}
+        return {**super().to_dict(), **self.details}
 
 
 @dataclass
@@ -80,8 +83,9 @@ def check_size(size: int | None, limit: int = MAX_BYTES) -> None:
     """Refuses a file by its announced size (an upload's Content-Length), before reading it."""
     if size is not None and size > limit:
         raise SheetError(
+            "文件有 {size}，超过了 {limit} 的上限；请删去多余的内容，或分成几个文件导入。",
             "TOO_LARGE",
-            f"文件有 {_mb(size)}，超过了 {_mb(limit)} 的上限；请删去多余的内容，或分成几个文件导入。",
+            params={"size": _mb(size), "limit": _mb(limit)},
             limit=limit,
         )
 
@@ -99,30 +103,37 @@ def read_limited(stream, limit: int = MAX_BYTES, length: int | None = None, chun
         total += len(piece)
         if total > limit:
             raise SheetError(
-                "TOO_LARGE", f"文件超过了 {_mb(limit)} 的上限；请删去多余的内容，或分成几个文件导入。", limit=limit
+                "文件超过了 {limit} 的上限；请删去多余的内容，或分成几个文件导入。",
+                "TOO_LARGE",
+                params={"limit": _mb(limit)},
+                limit=limit,
             )
 
 
 # ------------------------------------------------------------------ what the file is
 
 
-def _not_a_sheet(message: str) -> SheetError:
-    return SheetError("NOT_A_SPREADSHEET", message)
-
-
 def _format_of(data: bytes, filename: str) -> str:
     ext = os.path.splitext(filename or "")[1].lower()
     if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise _not_a_sheet("这是旧版 .xls 或加了密码的 Excel 文件；请在 Excel 中“另存为”不加密码的 .xlsx 再导入。")
+        raise SheetError(
+            "这是旧版 .xls 或加了密码的 Excel 文件；请在 Excel 中“另存为”不加密码的 .xlsx 再导入。", "NOT_A_SPREADSHEET"
+        )
     if ext not in (".xlsx", ".csv", ".txt"):
-        shown = ext or "没有扩展名"
-        raise _not_a_sheet(f"只能导入 Excel 表格（.xlsx）或 CSV 文件，这个文件是 {shown}。")
+        if not ext:
+            raise SheetError("只能导入 Excel 表格（.xlsx）或 CSV 文件，这个文件没有扩展名。", "NOT_A_SPREADSHEET")
+        raise SheetError(
+            "只能导入 Excel 表格（.xlsx）或 CSV 文件，这个文件是 {ext}。", "NOT_A_SPREADSHEET", params={"ext": ext}
+        )
     if data.startswith(b"PK\x03\x04"):
         return "xlsx"
     if ext == ".xlsx":
-        raise _not_a_sheet("这个文件不是 Excel 表格（可能是改了扩展名的其他文件）；请在 Excel 中另存为 .xlsx 再导入。")
+        raise SheetError(
+            "这个文件不是 Excel 表格（可能是改了扩展名的其他文件）；请在 Excel 中另存为 .xlsx 再导入。",
+            "NOT_A_SPREADSHEET",
+        )
     if not data.strip():
-        raise SheetError("NO_HEADER", "文件是空的。")
+        raise SheetError("文件是空的。", "NO_HEADER")
     return "csv"
 
 
@@ -131,15 +142,19 @@ def _open_zip(data: bytes) -> zipfile.ZipFile:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError):
-        raise _not_a_sheet("文件已损坏，无法作为 Excel 表格打开；请在 Excel 中重新保存后再导入。") from None
+        raise SheetError(
+            "文件已损坏，无法作为 Excel 表格打开；请在 Excel 中重新保存后再导入。", "NOT_A_SPREADSHEET"
+        ) from None
     if "xl/workbook.xml" not in archive.namelist():
-        raise _not_a_sheet("这个压缩文件不是 Excel 表格（.xlsx）。")
+        raise SheetError("这个压缩文件不是 Excel 表格（.xlsx）。", "NOT_A_SPREADSHEET")
     if any(m.flag_bits & 0x1 for m in members):
-        raise _not_a_sheet("文件加了密码；请去掉密码后再导入。")
+        raise SheetError("文件加了密码；请去掉密码后再导入。", "NOT_A_SPREADSHEET")
     unpacked = sum(m.file_size for m in members)
     if unpacked > MAX_UNPACKED:
         raise SheetError(
-            "TOO_LARGE", f"表格解压后有 {_mb(unpacked)}，超过了 {_mb(MAX_UNPACKED)} 的上限；请分成几个文件导入。"
+            "表格解压后有 {size}，超过了 {limit} 的上限；请分成几个文件导入。",
+            "TOO_LARGE",
+            params={"size": _mb(unpacked), "limit": _mb(MAX_UNPACKED)},
         )
     return archive
 
@@ -171,7 +186,9 @@ def _xlsx_sheets(data: bytes) -> Iterator[tuple[str, Iterator[tuple[int, list[st
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception:  # openpyxl raises many kinds on a broken part
-        raise _not_a_sheet("文件已损坏，无法作为 Excel 表格打开；请在 Excel 中重新保存后再导入。") from None
+        raise SheetError(
+            "文件已损坏，无法作为 Excel 表格打开；请在 Excel 中重新保存后再导入。", "NOT_A_SPREADSHEET"
+        ) from None
     try:
         for sheet in book.worksheets:
             if sheet.title != "说明" and hasattr(sheet, "iter_rows"):
@@ -209,7 +226,7 @@ def decode(data: bytes) -> str:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16", errors="replace")
     if b"\x00" in data[:8192]:
-        raise _not_a_sheet("这个文件不是表格（里面是二进制内容）；请导入 .xlsx 或 .csv 文件。")
+        raise SheetError("这个文件不是表格（里面是二进制内容）；请导入 .xlsx 或 .csv 文件。", "NOT_A_SPREADSHEET")
     for encoding in ("utf-8", "gb18030"):
         try:
             return data.decode(encoding)
@@ -219,7 +236,7 @@ def decode(data: bytes) -> str:
 
     best = from_bytes(data[:200_000]).best()
     if best is None:
-        raise SheetError("ENCODING", "认不出文件的文字编码；请在 Excel 中另存为“CSV UTF-8”或 .xlsx 再导入。")
+        raise SheetError("认不出文件的文字编码；请在 Excel 中另存为“CSV UTF-8”或 .xlsx 再导入。", "ENCODING")
     return data.decode(best.encoding, errors="replace")
 
 
@@ -233,13 +250,15 @@ def _delimiter(text: str) -> str:
 def _csv_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
     text = decode(data)
     if any(ch in text[:4096] for ch in "\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f"):
-        raise _not_a_sheet("这个文件不是表格（里面是二进制内容）；请导入 .xlsx 或 .csv 文件。")
+        raise SheetError("这个文件不是表格（里面是二进制内容）；请导入 .xlsx 或 .csv 文件。", "NOT_A_SPREADSHEET")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         for number, cells in enumerate(reader, start=1):
             yield number, cells[:MAX_COLUMNS]
     except csv.Error:
-        raise _not_a_sheet("CSV 文件格式有误（引号不成对）；请在 Excel 中重新保存后再导入。") from None
+        raise SheetError(
+            "CSV 文件格式有误（引号不成对）；请在 Excel 中重新保存后再导入。", "NOT_A_SPREADSHEET"
+        ) from None
 
 
 # ------------------------------------------------------------------ the header
@@ -295,18 +314,24 @@ def _find_header(head: list[tuple[int, list[str]]], kinds: Iterable[str]):
 def _header_problems(kind: str, headers: list[str], fields: list[str | None], row: int) -> list[str]:
     for text in headers:
         if looks_like_formula(text):
-            raise SheetError("FORMULA", f"第 {row} 行的列名“{text}”是公式；请改成普通文字。", row=row)
+            raise SheetError(
+                "第 {row} 行的列名“{text}”是公式；请改成普通文字。",
+                "FORMULA",
+                params={"row": row, "text": text},
+                row=row,
+            )
     present = set(fields)
     missing = [c.header for c in columns(kind) if c.required and c.field not in present]
     if missing:
         raise SheetError(
+            "表格缺少必填的列：{columns}。请按模板的列名填写（第 {row} 行是表头）。",
             "MISSING_COLUMN",
-            f"表格缺少必填的列：{'、'.join(missing)}。请按模板的列名填写（第 {row} 行是表头）。",
+            params={"columns": "、".join(missing), "row": row},
             missing=missing,
             row=row,
         )
     return [
-        f"不认识的列「{text.strip()}」，已忽略。"
+        Message("不认识的列「{column}」，已忽略。", column=text.strip())
         for text, f in zip(headers, fields, strict=True)
         if f is None and text.strip()
     ]
@@ -334,7 +359,11 @@ def read_table(data: bytes, filename: str, kind: str | None = None) -> Table:
                 data_rows = _data_rows(head[at + 1 :], rows, fields, warnings)
                 return Table(found, sheet, header_row, [h.strip() for h in headers], fields, data_rows, warnings)
     names = "、".join(c.header for c in columns(kind or "volunteers") if c.required)
-    raise SheetError("NO_HEADER", f"没有找到表头：表格的第一行（或标题下的一行）应是列名，如 {names}。请下载模板对照。")
+    raise SheetError(
+        "没有找到表头：表格的第一行（或标题下的一行）应是列名，如 {names}。请下载模板对照。",
+        "NO_HEADER",
+        params={"names": names},
+    )
 
 
 def _take(rows: Iterator, n: int) -> list:
@@ -354,12 +383,16 @@ def _data_rows(head: list, rest: Iterator, fields: list[str | None], warnings: l
         if not any(v.strip() for v in values.values()):
             blank += 1
             if blank >= MAX_BLANK_RUN:
-                warnings.append(f"第 {number} 行之前连续 {MAX_BLANK_RUN} 行是空的，后面的内容没有读取。")
+                warnings.append(
+                    Message("第 {row} 行之前连续 {n} 行是空的，后面的内容没有读取。", row=number, n=MAX_BLANK_RUN)
+                )
                 break
             continue
         blank = 0
         if len(out) >= MAX_ROWS:
-            raise SheetError("TOO_MANY_ROWS", f"文件有超过 {MAX_ROWS} 行数据；请分成几个文件导入。", limit=MAX_ROWS)
+            raise SheetError(
+                "文件有超过 {n} 行数据；请分成几个文件导入。", "TOO_MANY_ROWS", params={"n": MAX_ROWS}, limit=MAX_ROWS
+            )
         out.append({"row": number, "cells": values})
     return out
 

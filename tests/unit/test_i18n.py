@@ -169,6 +169,9 @@ CHINESE_ONLY_FILES = {
     "services/gateway/pdf.py",
     "services/gateway/reports.py",
     "services/notifications/channels.py",
+    # the spreadsheets' own text: column headers, the 说明 sheet, example rows, file names
+    "services/dispatch/import_columns.py",
+    "services/gateway/sheets.py",
 }
 CHINESE_ONLY = {
     ("services/gateway/service.py", "海报_{title}_{day}.pdf"),  # the poster's file name
@@ -179,6 +182,14 @@ CHINESE_ONLY = {
     ("services/dispatch/handlers/planning.py", "、"),
     ("services/dispatch/handlers/alliance.py", "、"),
     ("services/gateway/pages.py", "扫码评议"),  # the title inside a QR code's SVG
+    # how a spreadsheet's cell is read and written: separators, a need's "声乐×2", a member's
+    # "姓名（手机号）" (the file's own format, the same in every language)
+    ("services/dispatch/importing.py", "、"),
+    ("services/gateway/sheets.py", "、"),
+    ("services/dispatch/importing.py", "[、,，;；\\n\\r]+"),
+    ("services/dispatch/importing.py", "^(?P<skill>.+?)\\s*(?:[×xX*:：]\\s*(?P<n>\\d+)\\s*人?|(?P<m>\\d+)\\s*人?)?$"),
+    ("services/dispatch/importing.py", "^(?P<label>.*?)\\s*[（(]\\s*(?P<inner>[^()（）]+?)\\s*[)）]$"),
+    ("services/dispatch/importing.py", "{record.get('name')}（{record.get('phone')}）"),
 }
 
 
@@ -232,6 +243,7 @@ ERRORS = {
     "BadJson",
     "TooLarge",
     "TooManyRequests",
+    "SheetError",
     "illegal",
 }
 # Sites that still build their message from values, in files other work is changing now; they
