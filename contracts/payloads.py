@@ -1005,3 +1005,71 @@ class LoanOut(Schema):
 class LoansOut(Schema):
     incoming = fields.List(fields.Nested(LoanOut))  # asked of this palace's troupes
     outgoing = fields.List(fields.Nested(LoanOut))  # asked by this palace
+
+
+# ---------------------------------------------------------------- lists in and out of spreadsheets
+
+IMPORT_KINDS = ("volunteers", "troupes", "programs", "enterprises")
+IMPORT_ACTIONS = ("create", "update", "unchanged", "refused")
+
+
+class ImportConfirm(StrictSchema):
+    preview_id = Id()
+
+
+class ImportReasonOut(Schema):
+    field = fields.String()
+    column = fields.String()
+    code = fields.String()
+    value = fields.String()
+    message = fields.String()
+
+
+class ImportChangeOut(Schema):
+    field = fields.String()
+    column = fields.String()
+    old = fields.String()
+    new = fields.String()
+
+
+class ImportRowOut(Schema):
+    row = fields.Integer()
+    action = fields.String(metadata={"enum": list(IMPORT_ACTIONS)})
+    record_id = fields.String(allow_none=True)
+    label = fields.String(allow_none=True)
+    changes = fields.List(fields.Nested(ImportChangeOut))
+    reasons = fields.List(fields.Nested(ImportReasonOut))
+    notes = fields.List(fields.String())
+
+
+class ImportCountsOut(Schema):
+    create = fields.Integer()
+    update = fields.Integer()
+    unchanged = fields.Integer()
+    refused = fields.Integer()
+
+
+class ImportPreviewOut(Schema):
+    """What an import would do, row by row; ``preview_id`` confirms it (for 30 minutes)."""
+
+    preview_id = fields.String()
+    kind = fields.String(metadata={"enum": list(IMPORT_KINDS)})
+    palace_id = fields.String()
+    digest = fields.String()
+    counts = fields.Nested(ImportCountsOut)
+    rows = fields.List(fields.Nested(ImportRowOut))
+    warnings = fields.List(fields.String())
+    expires_at = Time()
+
+
+class ImportConfirmOut(Schema):
+    """What a confirmed import wrote."""
+
+    preview_id = fields.String()
+    kind = fields.String()
+    palace_id = fields.String()
+    created = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    refused = fields.Integer()
+    volunteers_linked = fields.Integer()

@@ -15,6 +15,8 @@ from common.errors import N_, NotFound
 from common.store import find_in
 from services.dispatch import domain
 
+IMPORT_MINUTES = 30  # how long a preview can be confirmed
+
 KINDS = {
     "palaces": ("palace_id", N_("找不到这个文化宫。"), "PALACE_NOT_FOUND"),
     "programs": ("program_id", N_("找不到这个节目。"), "PROGRAM_NOT_FOUND"),
@@ -57,6 +59,8 @@ def ensure_indexes(db) -> None:
     db.loans.create_index([("owner_palace_id", ASCENDING), ("created_at", ASCENDING)])
     db.loans.create_index([("palace_id", ASCENDING), ("created_at", ASCENDING)])
     db.loans.create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
+    # an import's preview, kept until it is confirmed or IMPORT_MINUTES have passed
+    db.imports.create_index([("created_at", ASCENDING)], expireAfterSeconds=IMPORT_MINUTES * 60)
 
 
 def _out(kind: str, doc: dict | None) -> dict | None:
@@ -452,3 +456,52 @@ def loans_of_palace(db, field: str, palace_id: str, limit: int = 200) -> list[di
 
 def overdue_loan_ids(db, at, limit: int = 100) -> list[str]:
     return [d["_id"] for d in db.loans.find({"status": "pending", "expires_at": {"$lt": at}}, {"_id": 1}).limit(limit)]
+
+
+# ------------------------------------------------------------------ lists imported from spreadsheets
+
+
+def palace_records(db, kind: str, palace_id: str) -> list[dict]:
+    """Every record of a kind of the palace (an import compares a file with all of them), by name."""
+    order = "title" if kind == "programs" else "name"
+    cursor = db[kind].find({"palace_id": palace_id}).sort([("palace_id", ASCENDING), (order, ASCENDING)])
+    return [_out(kind, d) for d in cursor]
+
+
+def ids_elsewhere(db, kind: str, palace_id: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` other palaces' records of a kind already hold."""
+    docs = find_in(db[kind], "_id", sorted(set(ids)), projection={"palace_id": 1})
+    return {d["_id"] for d in docs if d.get("palace_id") != palace_id}
+
+
+def upsert_records(db, kind: str, records: list[dict]) -> None:
+    """Writes an import's records in one statement: each record's fields are set, what the import
+    does not know of (a volunteer's free time, a troupe's sharing) stays."""
+    key = KINDS[kind][0]
+    if not records:
+        return
+    writes = [
+        UpdateOne({"_id": r[key]}, {"$set": {k: v for k, v in r.items() if k != key}}, upsert=True) for r in records
+    ]
+    db[kind].bulk_write(writes, ordered=False)
+    if kind == "volunteers":
+        for palace_id in {r.get("palace_id") for r in records} - {None}:
+            directory_changed(db, palace_id)
+
+
+def save_import(db, preview: dict) -> None:
+    doc = dict(preview)
+    doc["_id"] = doc.pop("preview_id")
+    db.imports.insert_one(doc)
+
+
+def find_import(db, preview_id: str) -> dict | None:
+    doc = db.imports.find_one({"_id": preview_id}) if isinstance(preview_id, str) else None
+    if doc is not None:
+        doc["preview_id"] = doc.pop("_id")
+    return doc
+
+
+def drop_import(db, preview_id: str) -> bool:
+    """Takes the preview away; False when another confirm took it first."""
+    return db.imports.delete_one({"_id": preview_id}).deleted_count == 1

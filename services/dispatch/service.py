@@ -131,6 +131,37 @@ class DispatchService:
         repository.upsert_volunteer(self.store.db, volunteer)
         return schema_of(payloads.Volunteer).dump(volunteer)
 
+    # ---------------------------------------------------------- lists in and out of spreadsheets
+
+    @rpc
+    def preview_import(
+        self, kind: str, palace_id: str, rows: list[dict], current: list | None = None, taken: list | None = None
+    ) -> dict:
+        """What importing ``rows`` (``{"row", "cells"}``, as the gateway read them from a file)
+        would do to the palace's records, row by row, kept under the answer's ``preview_id``.
+        ``current``/``taken``: for enterprise unions (orders' records), the palace's and the ids
+        other palaces hold."""
+        return handlers.preview_import(kind, palace_id, rows, self.store.db, current, taken)
+
+    @rpc
+    def confirm_import(
+        self,
+        preview_id: str,
+        by: dict,
+        palace_id: str,
+        kind: str,
+        current: list | None = None,
+        taken: list | None = None,
+    ) -> dict:
+        """Writes a preview in one statement, or a Conflict when the records changed since; for
+        enterprise unions, answers the records to write under ``writes``."""
+        return handlers.confirm_import(preview_id, by, self.store.db, palace_id, kind, current, taken)
+
+    @rpc
+    def export_rows(self, kind: str, palace_id: str, current: list | None = None) -> list[dict]:
+        """The palace's records of a kind as rows of cells, in the columns an import reads."""
+        return handlers.export_rows(kind, palace_id, self.store.db, current)
+
     # ---------------------------------------------------------- plans and offers
 
     @rpc

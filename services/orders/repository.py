@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 
 from common.errors import NotFound
+from common.store import find_in
 
 
 def ensure_indexes(db) -> None:
@@ -94,10 +95,28 @@ def get_enterprise(db, enterprise_id: str, session=None) -> dict:
     return doc
 
 
-def list_enterprises(db, palace_id: str | None = None) -> list[dict]:
+def list_enterprises(db, palace_id: str | None = None, limit: int = 1000) -> list[dict]:
     query = {"palace_id": palace_id} if palace_id else {}
     out = []
-    for doc in db.enterprises.find(query).sort([("palace_id", ASCENDING), ("name", ASCENDING)]).limit(1000):
+    for doc in db.enterprises.find(query).sort([("palace_id", ASCENDING), ("name", ASCENDING)]).limit(limit):
         doc["enterprise_id"] = doc.pop("_id")
         out.append(doc)
     return out
+
+
+def enterprise_palaces(db, enterprise_ids: list[str]) -> dict[str, str]:
+    """The palace of each of these enterprise unions that exists."""
+    docs = find_in(db.enterprises, "_id", sorted(set(enterprise_ids)), projection={"palace_id": 1})
+    return {d["_id"]: d.get("palace_id") for d in docs}
+
+
+def upsert_enterprises(db, enterprises: list[dict]) -> None:
+    """Many unions in one statement; what a record does not name stays as stored."""
+    writes = [
+        UpdateOne(
+            {"_id": e["enterprise_id"]}, {"$set": {k: v for k, v in e.items() if k != "enterprise_id"}}, upsert=True
+        )
+        for e in enterprises
+    ]
+    if writes:
+        db.enterprises.bulk_write(writes, ordered=False)

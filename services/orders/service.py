@@ -5,7 +5,7 @@ from __future__ import annotations
 from pymongo.errors import DuplicateKeyError
 
 from common.consuming import consumes
-from common.errors import load
+from common.errors import Conflict, load
 from common.observability import Metrics
 from common.retry import retrying
 from common.rpc import rpc
@@ -142,8 +142,27 @@ class OrdersService:
         return schema_of(payloads.Enterprise).dump(repository.get_enterprise(self.store.db, enterprise_id))
 
     @rpc
-    def list_enterprises(self, palace_id: str | None = None) -> list[dict]:
-        return payloads.Enterprise(many=True).dump(repository.list_enterprises(self.store.db, palace_id))
+    def list_enterprises(self, palace_id: str | None = None, limit: int = 1000) -> list[dict]:
+        limit = max(1, min(int(limit), 20_000))
+        return payloads.Enterprise(many=True).dump(repository.list_enterprises(self.store.db, palace_id, limit))
+
+    @rpc
+    def enterprise_palaces(self, enterprise_ids: list[str]) -> dict:
+        """The palace of each of these enterprise unions that exists (an import checks ids with it)."""
+        return repository.enterprise_palaces(self.store.db, [i for i in enterprise_ids if isinstance(i, str)])
+
+    @rpc
+    def upsert_enterprises(self, palace_id: str, enterprises: list[dict]) -> dict:
+        """The unions of one palace written at once (a confirmed import); one held by another
+        palace is refused and nothing is written."""
+        data = load(payloads.Enterprise, enterprises, many=True)
+        if any(e["palace_id"] != palace_id for e in data):
+            raise Conflict("只能写入本文化宫的企业工会。", "WRONG_PALACE")
+        held = repository.enterprise_palaces(self.store.db, [e["enterprise_id"] for e in data])
+        if any(p != palace_id for p in held.values()):
+            raise Conflict("有企业工会的编号已被其他文化宫使用。", "ID_TAKEN")
+        repository.upsert_enterprises(self.store.db, data)
+        return {"written": len(data)}
 
     @rpc
     def ping(self) -> str:

@@ -8,6 +8,7 @@
     day           check-in and check-out, no-shows, granted hours, the delivery recorded
     batch         re-planning every open order of a period together
     alliance      palaces' alliances, shared troupes and loans (队伍联用)
+    importing     a palace's lists imported from spreadsheets (preview, confirm) and exported
 
 What the service calls is named here.
 """
@@ -30,6 +31,9 @@ from services.dispatch.handlers.day import (
     grant_hours,
     report_no_show,
 )
+from services.dispatch.handlers.importing import confirm as confirm_import
+from services.dispatch.handlers.importing import export as export_rows
+from services.dispatch.handlers.importing import preview as preview_import
 from services.dispatch.handlers.order_events import on_order_accepted, on_order_amended, on_order_cancelled
 from services.dispatch.handlers.overrides import assign, propose_swap
 
@@ -42,15 +46,18 @@ __all__ = [
     "check_out",
     "clear_no_show",
     "complete_delivery",
+    "confirm_import",
     "create_alliance",
     "decide_loan",
     "decline_offer",
     "expire_loan",
     "expire_offer",
+    "export_rows",
     "grant_hours",
     "on_order_accepted",
     "on_order_amended",
     "on_order_cancelled",
+    "preview_import",
     "propose_swap",
     "replan_one",
     "report_no_show",
