@@ -21,6 +21,7 @@ from services.gateway.accounts import Accounts
 from services.gateway.alliances import Alliances
 from services.gateway.catalogue import Catalogue
 from services.gateway.http import body, call, json_response
+from services.gateway.imports import Imports
 from services.gateway.inbox import Inbox
 from services.gateway.intake import ResponseIntake
 from services.gateway.limits import FeedbackLimiter
@@ -46,7 +47,9 @@ def check_in_link(request, order_id: str, code: str) -> str:
     return request.host_url.rstrip("/") + f"/app/volunteer?checkin={order_id}&code={code}"
 
 
-class GatewayService(SessionSignals, Accounts, Catalogue, Volunteers, Orders, Alliances, Reports, Inbox, Pages):
+class GatewayService(
+    SessionSignals, Accounts, Catalogue, Volunteers, Orders, Alliances, Reports, Imports, Inbox, Pages
+):
     name = "gateway"
     metrics = Metrics()
 
