@@ -474,18 +474,33 @@ def ids_elsewhere(db, kind: str, palace_id: str, ids: list[str]) -> set[str]:
     return {d["_id"] for d in docs if d.get("palace_id") != palace_id}
 
 
-def upsert_records(db, kind: str, records: list[dict]) -> None:
-    """Writes an import's records in one statement: each record's fields are set, what the import
-    does not know of (a volunteer's free time, a troupe's sharing) stays."""
+def upsert_records(db, kind: str, records: list[dict], new_ids=frozenset()) -> None:
+    """Writes an import's records, the new ones (``new_ids``) inserted in one statement and the
+    others updated in another: each record's fields are set, what the import does not know of (a
+    volunteer's free time, a troupe's sharing) stays. (The embedded database inserts a batch
+    ten times faster than it updates one document after another.)"""
     key = KINDS[kind][0]
-    if not records:
-        return
-    writes = [
-        UpdateOne({"_id": r[key]}, {"$set": {k: v for k, v in r.items() if k != key}}, upsert=True) for r in records
-    ]
-    db[kind].bulk_write(writes, ordered=False)
-    if kind == "volunteers":
-        for palace_id in {r.get("palace_id") for r in records} - {None}:
+    docs = [{"_id": r[key], **{k: v for k, v in r.items() if k != key}} for r in records]
+    fresh = [d for d in docs if d["_id"] in new_ids]
+    rest = [d for d in docs if d["_id"] not in new_ids]
+    if fresh:
+        try:
+            db[kind].insert_many(fresh, ordered=False)
+        except BulkWriteError as err:  # created meanwhile by someone else: set their fields instead
+            failed = {fresh[e["index"]]["_id"] for e in err.details.get("writeErrors") or [] if e.get("code") == 11000}
+            if len(failed) != len(err.details.get("writeErrors") or []):
+                raise
+            rest += [d for d in fresh if d["_id"] in failed]
+    if rest:
+        db[kind].bulk_write(
+            [
+                UpdateOne({"_id": d["_id"]}, {"$set": {k: v for k, v in d.items() if k != "_id"}}, upsert=True)
+                for d in rest
+            ],
+            ordered=False,
+        )
+    if kind == "volunteers" and docs:
+        for palace_id in {d.get("palace_id") for d in docs} - {None}:
             directory_changed(db, palace_id)
 
 

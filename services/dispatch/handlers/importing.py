@@ -124,7 +124,8 @@ def confirm(preview_id: str, by: dict, db, palace_id: str, kind: str, current=No
         raise NotFound("找不到这次预览（可能已确认或已过期），请重新上传文件。", "PREVIEW_NOT_FOUND")
     linked = []
     if kind in OWN:
-        repository.upsert_records(db, kind, _stored(kind, preview.writes))
+        created = {r.record_id for r in preview.rows if r.action == "create"}
+        repository.upsert_records(db, kind, _stored(kind, preview.writes), created)
     if kind == "troupes" and preview.writes:
         existing = _existing(db, kind, palace_id, None)
         linked = importing.troupe_links(existing["troupes"], existing["volunteers"])
