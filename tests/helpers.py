@@ -144,3 +144,14 @@ def assert_bad_events_are_dead_lettered(config: dict, source: str, event_type: s
     assert any("version 42" in r for r in reasons), reasons
     assert any(r.startswith("undecodable") for r in reasons), reasons
     return reasons
+
+
+def signed_in(base: str, username: str, password: str):
+    """A requests session that sends the bearer token of ``username``'s sign-in."""
+    import requests
+
+    session = requests.Session()
+    r = session.post(f"{base}/api/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    session.headers["Authorization"] = f"Bearer {r.json()['token']}"
+    return session

@@ -77,6 +77,18 @@ def _id(name: str, label: str) -> Column:
     return Column(name, "编号", "id", aliases=("ID", f"{label}编号"), note=note, width=24)
 
 
+def _district(example: str) -> Column:
+    return Column(
+        "district",
+        "区域",
+        "district",
+        required=True,
+        aliases=("区县", "所在区域"),
+        note="须是本文化宫的区域之一。",
+        example=example,
+    )
+
+
 _MAX_WEEK = Column(
     "max_deliveries_per_week",
     "每周最多场次",
@@ -172,15 +184,7 @@ TROUPES = (
         example="职工文艺志愿者艺术团",
         width=24,
     ),
-    Column(
-        "district",
-        "区域",
-        "district",
-        required=True,
-        aliases=("区县", "所在区域"),
-        note="须是本文化宫的区域之一。",
-        example="海宁",
-    ),
+    _district("海宁"),
     Column(
         "members",
         "成员",
@@ -271,15 +275,7 @@ ENTERPRISES = (
         example="海宁经编产业园联合工会",
         width=28,
     ),
-    Column(
-        "district",
-        "区域",
-        "district",
-        required=True,
-        aliases=("区县", "所在区域"),
-        note="须是本文化宫的区域之一。",
-        example="海昌街道",
-    ),
+    _district("海昌街道"),
     Column("address", "地址", aliases=("单位地址", "服务地点"), example="海昌街道经编园区 8 号", width=30, blank=""),
     Column("contact_name", "联系人", aliases=("联系人姓名",), example="李明", width=12),
     Column(

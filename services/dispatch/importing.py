@@ -67,10 +67,6 @@ LABELS = {
 }
 
 
-def _label(kind: str) -> Message:
-    return Message(LABELS[kind])
-
-
 class Refusal(Exception):
     """A cell that cannot be taken: ``message`` (a template with its values) follows the value,
     e.g. "不是数字。"."""
@@ -233,37 +229,28 @@ def _parse_scalar(text: str, col: Column, facts: Facts) -> Any:
     return clean(text)
 
 
+def _refuse_unknown(code: str, template: str, items: list[str], unknown: list[str], choices: list[str]) -> None:
+    """Refuses the cell when some of its items are not among the ``choices``."""
+    if unknown:
+        raise Refusal(code, Message(template, among=_among(items, unknown), choices=_choices(choices)))
+
+
 def _parse_items(text: str, col: Column, facts: Facts) -> list:
     items = _text_list(text)
     if col.type == "skills":
         unknown = [s for s in items if s not in facts.skills]
-        if unknown:
-            raise Refusal(
-                "UNKNOWN_SKILL",
-                Message(
-                    "{among}不是本文化宫已有的特长（已有：{choices}）。",
-                    among=_among(items, unknown),
-                    choices=_choices(facts.skills),
-                ),
-            )
+        _refuse_unknown(
+            "UNKNOWN_SKILL", N_("{among}不是本文化宫已有的特长（已有：{choices}）。"), items, unknown, facts.skills
+        )
     elif col.type == "districts":
         unknown = [d for d in items if facts.districts and d not in facts.districts]
-        if unknown:
-            raise Refusal(
-                "UNKNOWN_DISTRICT",
-                Message(
-                    "{among}不是本文化宫的区域（可选：{choices}）。",
-                    among=_among(items, unknown),
-                    choices=_choices(facts.districts),
-                ),
-            )
+        _refuse_unknown(
+            "UNKNOWN_DISTRICT", N_("{among}不是本文化宫的区域（可选：{choices}）。"), items, unknown, facts.districts
+        )
     elif col.type == "kinds":
         unknown = [k for k in items if k.casefold() not in cols.KIND_CODES]
-        if unknown:
-            raise Refusal(
-                "UNKNOWN_KIND",
-                Message("{among}不是节目类型（可选：{choices}）。", among=_among(items, unknown), choices=_kinds()),
-            )
+        kinds = list(cols.KIND_LABELS.values())
+        _refuse_unknown("UNKNOWN_KIND", N_("{among}不是节目类型（可选：{choices}）。"), items, unknown, kinds)
         return list(dict.fromkeys(cols.KIND_CODES[k.casefold()] for k in items))
     elif col.type == "needs":
         return _parse_needs(items, facts)
@@ -467,7 +454,7 @@ def _match(spec: Spec, facts: Facts, row: int, values: dict) -> tuple[dict | Non
             message = Message(
                 "有 {n} 个{label}都是这个{column}，请填写「编号」来区分。",
                 n=len(hits),
-                label=_label(spec.kind),
+                label=Message(LABELS[spec.kind]),
                 column=col.header,
             )
             return None, _reason(row, col, format_cell(values[key], col), "AMBIGUOUS", message)
@@ -477,7 +464,7 @@ def _match(spec: Spec, facts: Facts, row: int, values: dict) -> tuple[dict | Non
         return target, None
     rid, (key, other) = next(iter(others.items()))
     col = spec.column(key)
-    whose = {"label": _label(spec.kind), "name": other.get(spec.name_field), "id": rid}
+    whose = {"label": Message(LABELS[spec.kind]), "name": other.get(spec.name_field), "id": rid}
     if given:
         message = Message(
             "已属于{label}“{name}”（编号 {id}），与本行的编号 {given} 不是同一个；请核对编号。", given=given, **whose

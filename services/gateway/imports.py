@@ -23,6 +23,7 @@ from services.gateway.routes import XLSX, route
 
 FORM_OVERHEAD = 64 * 1024  # a multipart upload's boundaries and headers around the file
 IMPORT_TIMEOUT = 120  # seconds a preview or a confirm of 10,000 rows may take
+UPLOAD = "application/octet-stream"  # the file as it is (or a multipart form with its `file`)
 BY_TYPE = {XLSX: "upload.xlsx", "text/csv": "upload.csv", "text/plain": "upload.csv"}
 
 
@@ -77,6 +78,11 @@ def said(preview: dict, lang: str) -> dict:
 class Imports:
     """Import and export entrypoints mixed into the gateway service."""
 
+    def _list_of(self, request, palace_id: str, kind: str) -> str:
+        """The kind of list asked for, by a dispatcher of this palace or an admin."""
+        self._staff_of(request, palace_id)
+        return _kind(kind)
+
     def _enterprises_of(self, kind: str, palace_id: str) -> list | None:
         """For enterprise unions, the palace's records (which orders keeps) to compare a file with."""
         if kind != "enterprises":
@@ -98,23 +104,21 @@ class Imports:
         roles=auth.STAFF,
     )
     def import_template(self, request, palace_id, kind):
-        self._staff_of(request, palace_id)
-        kind = _kind(kind)
+        kind = self._list_of(request, palace_id, kind)
         return file_response(sheets.template(kind), XLSX, sheets.download_name(kind, "template"))
 
     @route(
         "POST /api/palaces/<palace_id>/imports/<kind>/preview",
         tag=N_("导入导出"),
         summary=N_("上传名单（.xlsx 或 .csv），预览每一行将新建、更新、不变还是不能导入"),
-        body=XLSX,
+        body=UPLOAD,
         response=p.ImportPreviewOut,
         query=("filename",),
         roles=auth.STAFF,
     )
     def import_preview(self, request, palace_id, kind):
         """Reads the file and answers what importing it would do; nothing is written yet."""
-        self._staff_of(request, palace_id)
-        kind = _kind(kind)
+        kind = self._list_of(request, palace_id, kind)
         query(request)
         data, name = upload(request)
         table = sheets.read_table(data, name, kind)
@@ -162,7 +166,6 @@ class Imports:
         roles=auth.STAFF,
     )
     def export_list(self, request, palace_id, kind):
-        self._staff_of(request, palace_id)
-        kind = _kind(kind)
+        kind = self._list_of(request, palace_id, kind)
         rows = call(self.dispatch.export_rows, kind, palace_id, self._enterprises_of(kind, palace_id), timeout=60)
         return file_response(sheets.write_table(kind, rows), XLSX, sheets.download_name(kind))

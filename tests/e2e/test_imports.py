@@ -8,9 +8,10 @@ import io
 import time
 
 import pytest
-import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from openpyxl import Workbook, load_workbook
+
+from tests.helpers import signed_in
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "imports-password"
@@ -72,13 +73,7 @@ def world(module_system):
         ]
         for user in users:
             rpc.accounts.create_user({**user, "password": PASSWORD})
-    sessions = {}
-    for user in users:
-        session = requests.Session()
-        r = session.post(f"{base}/api/login", json={"username": user["username"], "password": PASSWORD})
-        assert r.status_code == 200, r.text
-        session.headers["Authorization"] = f"Bearer {r.json()['token']}"
-        sessions[user["username"]] = session
+    sessions = {u["username"]: signed_in(base, u["username"], PASSWORD) for u in users}
     return base, sessions, config
 
 

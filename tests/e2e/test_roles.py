@@ -198,6 +198,14 @@ TABLE = [
     row("POST", "/api/loans", {}, disp1=400, disp2=400),
     row("POST", "/api/loans/nope/approve", {}, disp1=404, disp2=404, admin=404),
     row("POST", "/api/loans/nope/refuse", {"reason": "不借"}, disp1=404, disp2=404, admin=404),
+    row("GET", "/api/palaces/haining/imports/volunteers/template", disp1=200, admin=200),
+    row("GET", "/api/palaces/haining/imports/nothing/template", disp1=400, admin=400),
+    # a JSON object is no spreadsheet
+    row("POST", "/api/palaces/haining/imports/troupes/preview", {}, disp1=400, admin=400),
+    row("POST", "/api/palaces/haining/imports/programs/confirm", {"preview_id": "nope"}, disp1=404, admin=404),
+    row("POST", "/api/palaces/haining/imports/programs/confirm", {}, disp1=400, admin=400),
+    row("GET", "/api/palaces/haining/exports/volunteers", disp1=200, admin=200),
+    row("GET", "/api/palaces/haining/exports/enterprises", disp1=200, admin=200),
 ]
 
 
