@@ -204,3 +204,15 @@ def test_the_order_rules_as_a_clerk_meets_them_and_an_urgent_order_by_the_palace
     # leave the palace's inbox as the demo had it
     r = requests.post(f"{base}/api/orders/{order['order_id']}/cancel", json={}, headers=enterprise, timeout=10)
     assert r.status_code == 200, r.text
+
+
+def test_the_dispatchers_import_panel_previews_confirms_and_fits_a_phone(ui_system):
+    """tests/browser/imports.py: a workbook of programs previewed, confirmed, then the same file
+    again on a 360-px phone, every row unchanged, without sideways scrolling."""
+    base = ui_system
+    summary = walk("imports", base, "--screens", os.path.join(ROOT, "var", "log", "browser", "imports"), timeout=300)
+    assert summary["phone_scroll_width"] <= 360
+    dispatcher = login(base, "dispatcher-haining")
+    programs = requests.get(f"{base}/api/programs?palace_id=haining", headers=dispatcher, timeout=10).json()
+    (program,) = [p for p in programs if p["title"] == summary["program"]]
+    assert program["needs"] == [{"skill": "声乐", "count": 2}] and program["kind"] == "performance"

@@ -572,6 +572,71 @@
     await refresh();
   });
 
+  /* ---------------------------------------------------------------- lists in and out of spreadsheets */
+  const ACTIONS = {create: t("新建"), update: t("更新"), unchanged: t("不变"), refused: t("拒绝")};
+  const importKind = document.getElementById("import-kind");
+  const importForm = document.getElementById("import-form");
+  const importBox = document.getElementById("import-preview");
+  const KIND_NAMES = {volunteers: t("志愿者"), troupes: t("队伍"), programs: t("节目"), enterprises: t("企业工会")};
+  document.getElementById("import-template").onclick = (e) =>
+    App.download(e.currentTarget, `/api/palaces/${pid}/imports/${importKind.value}/template`, importKind.value + "-template.xlsx");
+  document.getElementById("export-list").onclick = (e) =>
+    App.download(e.currentTarget, `/api/palaces/${pid}/exports/${importKind.value}`, importKind.value + ".xlsx");
+  importKind.onchange = () => { importBox.replaceChildren(); importForm.reset(); };
+
+  async function upload(kind, file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const headers = {Authorization: "Bearer " + App.token(), "Accept-Language": window.LANG === "en" ? "en" : "zh-CN"};
+    let r;
+    try { r = await fetch(`/api/palaces/${pid}/imports/${kind}/preview`, {method: "POST", headers, body: form}); }
+    catch (e) { throw {status: 0, message: t("网络连接失败，请检查网络后重试。")}; }
+    const body = (r.headers.get("Content-Type") || "").includes("json") ? await r.json() : {message: t("服务暂时出错，请稍后再试。")};
+    if (!r.ok) throw {status: r.status, ...body};
+    return body;
+  }
+  function rowDetail(r) {
+    const parts = [];
+    for (const c of r.changes) parts.push(el("div", {}, t("{column}：{old} → {new}", {column: c.column, old: c.old || t("（空）"), new: c.new || t("（空）")})));
+    for (const x of r.reasons) parts.push(el("div", {class: "err"}, x.message));
+    for (const n of r.notes) parts.push(el("div", {class: "muted"}, n));
+    return parts;
+  }
+  function showPreview(kind, shown) {
+    const c = shown.counts;
+    const writes = c.create + c.update;
+    const confirmButton = el("button", {type: "button", class: "primary", disabled: !writes}, t("确认导入"));
+    confirmButton.onclick = () => App.act(confirmButton, async () => {
+      try {
+        const done = await App.api("POST", `/api/palaces/${pid}/imports/${kind}/confirm`, {preview_id: shown.preview_id});
+        App.toast(t("已导入：新建 {created} 条，更新 {updated} 条。", done));
+        importBox.replaceChildren(el("p", {class: "muted"}, t("已导入：新建 {created} 条，更新 {updated} 条。", done)));
+        importForm.reset();
+        await loadPeople();
+      } catch (err) {
+        if (err.status === 409 || err.status === 404) importBox.prepend(el("div", {class: "err"}, err.message));
+        throw err;
+      }
+    });
+    App.fill(importBox, [
+      el("h3", {}, t("预览：{kind}", {kind: KIND_NAMES[kind]})),
+      el("div", {class: "counts"}, ["create", "update", "unchanged", "refused"].map(a => el("div", {class: "count-" + a}, el("b", {}, String(c[a])), ACTIONS[a]))),
+      shown.warnings.length ? el("ul", {class: "why"}, shown.warnings.map(w => el("li", {class: "muted"}, w))) : null,
+      el("div", {class: "actions"}, confirmButton),
+      table([t("行"), t("结果"), t("名称"), t("说明")], shown.rows.map(r => el("tr", {class: "import-" + r.action},
+        el("td", {}, String(r.row)), el("td", {}, ACTIONS[r.action]), el("td", {}, r.label || "", r.record_id ? el("div", {class: "muted"}, r.record_id) : null),
+        el("td", {}, rowDetail(r))))),
+    ]);
+  }
+  App.bindForm(importForm, async () => {
+    const file = document.getElementById("import-file").files[0];
+    if (!file) throw {message: t("请选择要导入的文件。")};
+    const kind = importKind.value;
+    importBox.replaceChildren(el("p", {class: "muted"}, t("正在读取文件…")));
+    try { showPreview(kind, await upload(kind, file)); }
+    catch (err) { importBox.replaceChildren(); throw err; }
+  });
+
   /* ---------------------------------------------------------------- refresh */
   async function refresh() {
     shownOrders = "";
