@@ -624,7 +624,7 @@
       shown.warnings.length ? el("ul", {class: "why"}, shown.warnings.map(w => el("li", {class: "muted"}, w))) : null,
       el("div", {class: "actions"}, confirmButton),
       table([t("行"), t("结果"), t("名称"), t("说明")], shown.rows.map(r => el("tr", {class: "import-" + r.action},
-        el("td", {}, String(r.row)), el("td", {}, ACTIONS[r.action]), el("td", {}, r.label || "", r.record_id ? el("div", {class: "muted"}, r.record_id) : null),
+        el("td", {}, String(r.row)), el("td", {}, ACTIONS[r.action]), el("td", {}, r.label || "", r.record_id && r.action !== "refused" ? el("div", {class: "muted"}, r.record_id) : null),
         el("td", {}, rowDetail(r))))),
     ]);
   }
