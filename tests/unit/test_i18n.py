@@ -232,6 +232,7 @@ ERRORS = {
     "BadJson",
     "TooLarge",
     "TooManyRequests",
+    "Throttled",
     "illegal",
 }
 # Sites that still build their message from values, in files other work is changing now; they
