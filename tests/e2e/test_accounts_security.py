@@ -101,6 +101,14 @@ def test_a_reset_link_from_the_palace_works_once_and_expires(gateways):
     assert "无效、已用过或已过期" in again.json()["message"]
     assert sign_in(one, "disp", NEW).status_code == 200
 
+    def told():  # the account hears of the link in its inbox (and on its channels), never the link
+        inbox = requests.get(f"{one}/api/notifications", headers=bearer(one, "disp", NEW), timeout=10).json()
+        return [n for n in inbox["items"] if n["kind"] == "account"]
+
+    (notice,) = wait_until(told, what="the reset told to the account")
+    assert notice["title"] == "密码重置" and "disp 为您的账号 disp 生成了重置密码的链接" in notice["body"]
+    assert made["token"] not in str(notice)
+
     late = requests.post(f"{one}/api/accounts/disp/password-reset", headers=bearer(one, "disp", NEW)).json()
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     assert db.password_resets.update_one({"used_at": None}, {"$set": {"expires_at": past}}).modified_count == 1
