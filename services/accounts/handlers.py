@@ -84,7 +84,8 @@ def login(data: dict, store, session_hours: float, policies: dict, client: str |
     """Username and password → a session token that expires after ``session_hours``. Failed tries
     slow down the next ones per account and per client address (``policies``: ``domain.Throttle``
     by ``account`` and ``client``) and lock them for a while; a success starts the account's
-    count again."""
+    count again. A name no account has is refused like a wrong password and counts nowhere (a
+    script waiting for the demo accounts to appear asks for one over and over)."""
     db, at = store.db, now()
     keys = {f"account:{data['username']}": policies["account"]}
     if client:
@@ -94,6 +95,8 @@ def login(data: dict, store, session_hours: float, policies: dict, client: str |
     try:
         domain.check_sign_in(doc, data["password"])
     except Unauthorized:
+        if doc is None:  # no account to guess at (the answer is the same): nothing counted
+            raise
         locked = store.transaction(lambda uow: _count_failure(uow, keys, at, data["username"], client))
         if locked is not None:
             raise domain.too_soon(locked, at, True) from None
