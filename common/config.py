@@ -81,6 +81,33 @@ SETTINGS: tuple[Setting, ...] = (
         S,
     ),
     Setting("SESSION_CACHE_SIZE", 10_000, int, "sessions a gateway process keeps at most", S),
+    Setting("RESET_HOURS", 24.0, float, "how long a password reset link a dispatcher made works (once), in hours", S),
+    Setting(
+        "SIGN_IN_FAILURES",
+        5,
+        int,
+        "failed sign-ins to one account within `SIGN_IN_WINDOW_MINUTES` that lock it for `SIGN_IN_LOCK_MINUTES` "
+        "(from the third on, each next try waits longer); a success starts the count again",
+        S,
+    ),
+    Setting(
+        "SIGN_IN_FAILURES_PER_CLIENT",
+        20,
+        int,
+        "failed sign-ins from one client address within the window that lock that address (a factory's workers "
+        "often share one)",
+        S,
+    ),
+    Setting("SIGN_IN_WINDOW_MINUTES", 15.0, float, "the window failed sign-ins are counted in, in minutes", S),
+    Setting("SIGN_IN_LOCK_MINUTES", 15.0, float, "how long a locked account or client address waits, in minutes", S),
+    Setting(
+        "TRUSTED_PROXY",
+        False,
+        flag,
+        "`1`: the gateway is behind a proxy of its own, so a client's address is the last one of `X-Forwarded-For`; "
+        "otherwise that header is ignored",
+        S,
+    ),
     Setting("SURVEY_CACHE_SECONDS", 1.0, float, "how long a gateway process keeps a survey the audience opened", S),
     Setting("FEEDBACK_LIMIT_PER_SURVEY", "3000/minute", str, "survey answers taken per survey", S),
     Setting("FEEDBACK_LIMIT_PER_CLIENT", "30/minute", str, "survey answers taken per phone", S),

@@ -27,6 +27,7 @@ __all__ = [
     "Message",
     "NotFound",
     "ServiceError",
+    "Throttled",
     "Unauthorized",
     "Unavailable",
 ]
@@ -116,3 +117,18 @@ class Unavailable(ServiceError):
 class Unauthorized(ServiceError):
     status = 401
     default_code = "UNAUTHENTICATED"
+
+
+class Throttled(ServiceError):
+    """Too many tries: the value ``retry_after`` (seconds) becomes the answer's ``Retry-After``."""
+
+    status = 429
+    default_code = "TOO_MANY_REQUESTS"
+
+    @property
+    def retry_after(self) -> int | None:
+        value = self.template.params.get("retry_after")  # over RPC, values arrive as text
+        try:
+            return max(0, int(value))
+        except (TypeError, ValueError):
+            return None

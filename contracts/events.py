@@ -284,6 +284,48 @@ class RegistrationDecided(EventSchema):
     phone = fields.String(required=False, allow_none=True, load_default=None)
 
 
+class PasswordChanged(EventSchema):
+    """An account's password was changed by its owner (``via`` change) or through a reset link
+    (``via`` reset, ``requested_by`` the staff member who made the link). Never the password."""
+
+    username = fields.String(required=True)
+    by = fields.String(required=True)
+    via = fields.String(required=True, validate=validate.OneOf(("change", "reset")))
+    requested_by = fields.String(required=False, allow_none=True, load_default=None)
+
+
+class PasswordResetRequested(EventSchema):
+    """A dispatcher or an admin made a one-time reset link for an account (never the link)."""
+
+    username = fields.String(required=True)
+    role = fields.String(required=True)
+    palace_id = Id(required=False, allow_none=True, load_default=None)
+    enterprise_id = Id(required=False, allow_none=True, load_default=None)
+    volunteer_id = Id(required=False, allow_none=True, load_default=None)
+    by = fields.String(required=True)
+    expires_at = Time()
+
+
+class SessionsEnded(EventSchema):
+    """Every session of an account ended: signed out everywhere, or its password changed or reset."""
+
+    username = fields.String(required=True)
+    by = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(("logout_all", "password_changed", "password_reset")))
+    sessions = Count()
+
+
+class SignInLocked(EventSchema):
+    """Failed sign-ins locked an account (``scope`` account) or a client address (``client``)
+    for a while."""
+
+    username = fields.String(required=True)
+    client = fields.String(required=False, allow_none=True, load_default=None)
+    scope = fields.String(required=True, validate=validate.OneOf(("account", "client")))
+    failures = Count()
+    locked_until = Time()
+
+
 class AllianceCreated(EventSchema):
     alliance_id = Id()
     name = fields.String(required=True)
@@ -449,6 +491,34 @@ _SPECS = [
         RegistrationDecided,
         1,
         "调度员通过或拒绝了一份注册申请。A dispatcher approved or refused a registration.",
+    ),
+    EventSpec(
+        "accounts",
+        "password_changed",
+        PasswordChanged,
+        1,
+        "账号的密码已修改（本人修改或用重置链接）。An account's password was changed or reset.",
+    ),
+    EventSpec(
+        "accounts",
+        "password_reset_requested",
+        PasswordResetRequested,
+        1,
+        "调度员或管理员为账号生成了一次性重置链接。Staff made a one-time password reset link.",
+    ),
+    EventSpec(
+        "accounts",
+        "sessions_ended",
+        SessionsEnded,
+        1,
+        "账号的所有登录都已结束。Every session of an account ended.",
+    ),
+    EventSpec(
+        "accounts",
+        "sign_in_locked",
+        SignInLocked,
+        1,
+        "登录失败次数太多，账号或来源地址被暂时锁定。Failed sign-ins locked an account or an address.",
     ),
     EventSpec("feedback", "survey_opened", SurveyOpened, 1, "服务评议开放。A feedback survey opened for a delivery."),
     EventSpec(

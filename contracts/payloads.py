@@ -756,9 +756,15 @@ def Username():
     )
 
 
+def NewPassword(**kw):
+    """A new password: its strength (length, not a common one, not the username or phone) is the
+    accounts service's rule (``services.accounts.domain.password_problem``), with the reason."""
+    return Text(max_length=128, **kw)
+
+
 class NewUser(StrictSchema):
     username = Username()
-    password = Text(min_length=8, max_length=200)
+    password = NewPassword()
     role = OneOf(ROLES)
     display_name = Text(required=False, max_length=50)
     palace_id = Id(required=False, allow_none=True)
@@ -787,7 +793,7 @@ class Registration(StrictSchema):
     """An enterprise union or a volunteer registering themselves; a dispatcher approves."""
 
     username = Username()
-    password = Text(min_length=8, max_length=200)
+    password = NewPassword()
     role = OneOf(("enterprise", "volunteer"))
     palace_id = Id()
     display_name = Text(required=False, max_length=50)
@@ -829,6 +835,32 @@ class RejectRegistration(StrictSchema):
 class Login(StrictSchema):
     username = Text(max_length=64)
     password = Text(max_length=200)
+
+
+class ChangePassword(StrictSchema):
+    old_password = Text(max_length=200)
+    new_password = NewPassword()
+
+
+class ResetPassword(StrictSchema):
+    """A reset link's token and the new password."""
+
+    token = Text(max_length=200)
+    new_password = NewPassword()
+
+
+class ResetLink(Schema):
+    """A one-time reset link, shown once to the staff member who made it."""
+
+    username = fields.String()
+    token = fields.String()
+    link = fields.String()
+    expires_at = fields.String()
+
+
+class SessionsEnded(Schema):
+    status = OneOf(("ok",))
+    sessions_ended = fields.Integer()
 
 
 class Principal(Schema):

@@ -15,7 +15,7 @@ from common.errors import ServiceError  # noqa: E402
 
 def main() -> int:
     username = os.environ.get("ADMIN_USERNAME") or input("用户名: ").strip()
-    password = os.environ.get("ADMIN_PASSWORD") or getpass.getpass("密码（至少 8 位）: ")
+    password = os.environ.get("ADMIN_PASSWORD") or getpass.getpass("密码（至少 10 位，不用常见密码）: ")
     config = {"AMQP_URI": setting(None, "AMQP_URI")}
     with ClusterRpcProxy(config, timeout=30) as rpc:
         try:

@@ -34,6 +34,25 @@ def wait_for_mongo(uri: str, timeout: float = 30) -> None:
 
 @contextlib.contextmanager
 def running_system(amqp_uri: str, mongo_uri: str, db_prefix: str, **extra_env):
+    """The whole system, started by scripts/run.py as `make run` does; its gateway's address."""
+    with _running(
+        [os.path.join(ROOT, "scripts", "run.py")], f"e2e-{db_prefix}", amqp_uri, mongo_uri, db_prefix, extra_env
+    ) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def another_gateway(amqp_uri: str, mongo_uri: str, db_prefix: str, **extra_env):
+    """One more gateway process beside a running system (same broker vhost and databases), on
+    a port of its own; its address."""
+    command = ["-m", "nameko", "run", "--config", os.path.join(ROOT, "config.yml")]
+    target = "services.gateway.service:GatewayService"
+    with _running([*command, target], f"e2e-{db_prefix}-gateway", amqp_uri, mongo_uri, db_prefix, extra_env) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def _running(args: list, log_name: str, amqp_uri: str, mongo_uri: str, db_prefix: str, extra_env: dict):
     port = free_port()
     env = {
         **os.environ,
@@ -47,19 +66,13 @@ def running_system(amqp_uri: str, mongo_uri: str, db_prefix: str, **extra_env):
         **extra_env,
     }
     os.makedirs(os.path.join(ROOT, "var", "log"), exist_ok=True)
-    log = open(os.path.join(ROOT, "var", "log", f"e2e-{db_prefix}.log"), "w")
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "scripts", "run.py")],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log = open(os.path.join(ROOT, "var", "log", f"{log_name}.log"), "w")
+    proc = subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
         while True:
-            assert proc.poll() is None, f"scripts/run.py exited early; see {log.name}"
+            assert proc.poll() is None, f"{args[-1]} exited early; see {log.name}"
             try:
                 if requests.get(base + "/healthz", timeout=2).status_code == 200:
                     break

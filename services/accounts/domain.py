@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from common.errors import N_, Conflict, Forbidden, Invalid, Unauthorized
+from common.clock import month_day_time
+from common.errors import N_, Conflict, Forbidden, Invalid, Message, NotFound, Throttled, Unauthorized
 
 SCOPE = {"enterprise": "enterprise_id", "dispatcher": "palace_id", "volunteer": "volunteer_id"}
 # whom notifications reach through each kind of id: volunteers, enterprise unions, a palace's dispatchers
@@ -42,7 +45,7 @@ def new_user(data: dict, at: dt.datetime) -> dict:
     return {
         "username": data["username"],
         "display_name": data.get("display_name") or data["username"],
-        "password_hash": hash_password(data["password"]),
+        "password_hash": hash_password(checked_password(data["password"], data["username"])),
         "role": role,
         "palace_id": data.get("palace_id"),
         "enterprise_id": data.get("enterprise_id") if role == "enterprise" else None,
@@ -103,6 +106,7 @@ def new_registration(data: dict, at: dt.datetime) -> dict:
     enterprise or volunteer id is fixed now, so approving twice creates the record once."""
     role = data["role"]
     profile = data[role]
+    checked_password(data["password"], data["username"], profile.get("phone") or profile.get("contact_phone"))
     return {
         "_id": data["username"],
         "display_name": data.get("display_name") or profile["name"],
@@ -167,3 +171,164 @@ def decision_event(doc: dict) -> dict:
         "email": doc.get("email"),
         "phone": profile.get("phone") or profile.get("contact_phone"),
     }
+
+
+# ---------------------------------------------------------------------- passwords
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 128
+# the list shipped beside this file, read once as the module loads (lower case, # comments)
+_COMMON_FILE = os.path.join(os.path.dirname(__file__), "common_passwords.txt")
+with open(_COMMON_FILE, encoding="utf-8") as _f:
+    COMMON_PASSWORDS = frozenset(w.strip().lower() for w in _f if w.strip() and not w.startswith("#"))
+
+
+def _straight_run(text: str) -> bool:
+    """One character repeated, or a run up or down by one (``1234567890``, ``abcdefghij``)."""
+    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
+    return len(steps) == 1 and steps <= {-1, 0, 1}
+
+
+def password_problem(password: str, username: str | None = None, phone: str | None = None) -> Message | None:
+    """Why a new password is refused (a message), or None when it is strong enough: at least
+    MIN_PASSWORD and at most MAX_PASSWORD characters, not one of the common ones, not a straight
+    run, not the username or the phone number."""
+    if len(password) < MIN_PASSWORD:
+        return Message("密码至少要 {n} 个字符。", n=MIN_PASSWORD)
+    if len(password) > MAX_PASSWORD:
+        return Message("密码最多 {n} 个字符。", n=MAX_PASSWORD)
+    low = password.lower()
+    if low in COMMON_PASSWORDS or _straight_run(low):
+        return Message("这个密码太常见，很容易被猜到，请换一个。")
+    own = {v.lower() for v in (username, phone) if v}
+    digits = "".join(c for c in phone or "" if c.isdigit())
+    if low in own or (digits and "".join(c for c in low if c.isdigit()) == digits and len(digits) >= 5):
+        return Message("密码不能是用户名或电话号码。")
+    return None
+
+
+def checked_password(password: str, username: str | None = None, phone: str | None = None, field="password") -> str:
+    """The new password, or Invalid with the reason next to ``field``."""
+    problem = password_problem(password, username, phone)
+    if problem is not None:
+        raise Invalid("提交的内容有误，请检查标出的字段。", fields={field: [problem]})
+    return password
+
+
+def account_phone(doc: dict) -> str | None:
+    """The phone number an account gave when it registered (a new password must not be it)."""
+    profile = doc.get("profile") or {}
+    return profile.get("phone") or profile.get("contact_phone")
+
+
+def check_old_password(doc: dict | None, password: str) -> dict:
+    if doc is None or not password_matches(doc["password_hash"], password):
+        raise Invalid("提交的内容有误，请检查标出的字段。", "WRONG_PASSWORD", {"old_password": [N_("原密码不对。")]})
+    return doc
+
+
+# ---------------------------------------------------------------------- resets
+
+
+def new_reset_token() -> str:
+    """A reset token: 32 random bytes. Only its SHA-256 is stored."""
+    return secrets.token_urlsafe(32)
+
+
+def check_may_reset(by: dict, target: dict | None) -> dict:
+    """A dispatcher resets the password of an account of their own palace (not an admin's); an
+    admin that of any account. The account as stored, or 404/403."""
+    if target is None:
+        raise NotFound("找不到这个账号。", "ACCOUNT_NOT_FOUND")
+    if by["role"] == "admin":
+        return target
+    if by["role"] == "dispatcher" and target.get("role") != "admin" and target.get("palace_id") == by.get("palace_id"):
+        return target
+    raise Forbidden("您只能为本文化宫的账号重置密码。")
+
+
+def check_reset_usable(reset: dict | None, at: dt.datetime) -> dict:
+    """A reset (as stored) not used and not expired, else 400."""
+    if reset is None or reset.get("used_at") is not None or reset["expires_at"] <= at:
+        raise Invalid("这个重置链接无效、已用过或已过期，请联系调度员重新生成。", "RESET_TOKEN_INVALID")
+    return reset
+
+
+# ---------------------------------------------------------------------- sign-in throttling
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """How failed sign-ins slow down the next try, per account or per client address."""
+
+    limit: int = 5  # failures within ``window`` that lock
+    window: dt.timedelta = dt.timedelta(minutes=15)
+    lock: dt.timedelta = dt.timedelta(minutes=15)
+    longest_wait: dt.timedelta = dt.timedelta(seconds=60)
+
+    @property
+    def free(self) -> int:
+        """Failures that make no wait: the first half of the limit (2 of 5)."""
+        return self.limit // 2
+
+
+def sign_in_wait(failures: int, policy: Throttle) -> dt.timedelta:
+    """How long after the ``failures``-th failure the next try waits: nothing at first, then 1, 2,
+    4 … seconds (at most ``longest_wait``), and ``lock`` once ``failures`` reach the limit."""
+    if failures >= policy.limit:
+        return policy.lock
+    if failures <= policy.free:
+        return dt.timedelta(0)
+    return min(dt.timedelta(seconds=2 ** (failures - policy.free - 1)), policy.longest_wait, policy.lock)
+
+
+def _counting(state: dict | None, at: dt.datetime, policy: Throttle) -> bool:
+    """Whether a throttle's state still counts: inside its window, or locked."""
+    if state is None:
+        return False
+    locked = state.get("locked_until")
+    return state["first_at"] + policy.window > at or (locked is not None and locked > at)
+
+
+def next_try(state: dict | None, at: dt.datetime, policy: Throttle) -> dt.datetime | None:
+    """When the next sign-in may be tried (``state`` as stored for an account or an address), or
+    None when it may be tried now."""
+    if not _counting(state, at, policy):
+        return None
+    locked = state.get("locked_until")
+    if locked is not None and locked > at:
+        return locked
+    ready = state["last_at"] + sign_in_wait(state["failures"], policy)
+    return ready if ready > at else None
+
+
+def after_failure(state: dict | None, at: dt.datetime, policy: Throttle) -> dict:
+    """A throttle's state after one more failed sign-in at ``at``: counted from the first in the
+    window, locked once the count reaches the limit; ``expires_at`` is when it may be forgotten."""
+    if not _counting(state, at, policy):
+        state = {"failures": 0, "first_at": at, "locked_until": None}
+    failures = state["failures"] + 1
+    locked = at + policy.lock if failures >= policy.limit else state.get("locked_until")
+    wait_ends = at + sign_in_wait(failures, policy)
+    ends = max([state["first_at"] + policy.window, wait_ends] + ([locked] if locked else []))
+    return {
+        "failures": failures,
+        "first_at": state["first_at"],
+        "last_at": at,
+        "locked_until": locked,
+        "expires_at": ends,
+    }
+
+
+def too_soon(until: dt.datetime, at: dt.datetime, locked: bool) -> Throttled:
+    """The answer to a sign-in tried before ``until``: when to try again."""
+    seconds = max(1, int((until - at).total_seconds() + 0.999))
+    if locked:
+        return Throttled(
+            "登录失败次数太多，已暂时锁定，请在 {at} 之后再试。",
+            "SIGN_IN_LOCKED",
+            params={"at": month_day_time(until), "retry_after": seconds},
+        )
+    return Throttled(
+        "登录尝试太频繁，请 {seconds} 秒后再试。", "SIGN_IN_WAIT", params={"seconds": seconds, "retry_after": seconds}
+    )

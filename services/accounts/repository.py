@@ -2,7 +2,9 @@
 
 ``users`` holds every account under its username (``_id``); a self-registered one also has a
 ``status``. ``sessions`` holds a token's hash (``_id``), the principal and when it expires (a TTL
-index removes it then).
+index removes it then). ``password_resets`` holds a reset token's hash (``_id``), whose account,
+who made it and when it expires (TTL); ``sign_in_throttles`` the failed sign-ins of an account
+(``account:<username>``) or a client address (``client:<address>``), kept until ``expires_at`` (TTL).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ _REACHED_BY = {
 
 def ensure_indexes(db) -> None:
     db.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+    db.sessions.create_index([("principal.username", ASCENDING)])
+    db.password_resets.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+    db.sign_in_throttles.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
     db.users.create_index([("role", ASCENDING), ("palace_id", ASCENDING)])
     db.users.create_index([("status", ASCENDING), ("palace_id", ASCENDING), ("created_at", ASCENDING)])
     db.users.create_index([("volunteer_id", ASCENDING)])
@@ -83,6 +88,53 @@ def find_session(db, key: str) -> dict | None:
 
 def delete_session(db, key: str) -> None:
     db.sessions.delete_one({"_id": key})
+
+
+def end_sessions(uow, username: str) -> list[str]:
+    """End every session of an account; the keys of those ended."""
+    keys = [d["_id"] for d in uow.db.sessions.find({"principal.username": username}, {"_id": 1}, session=uow.session)]
+    if keys:
+        uow.db.sessions.delete_many({"_id": {"$in": keys}}, session=uow.session)
+    return keys
+
+
+# ------------------------------------------------------------------ passwords
+
+
+def set_password(uow, username: str, password_hash: str, at) -> None:
+    uow.db.users.update_one(
+        {"_id": username}, {"$set": {"password_hash": password_hash, "password_changed_at": at}}, session=uow.session
+    )
+
+
+def insert_reset(uow, key: str, doc: dict) -> None:
+    uow.db.password_resets.insert_one({**doc, "_id": key}, session=uow.session)
+
+
+def use_reset(uow, key: str, at) -> dict | None:
+    """Mark a reset used, once: the reset as it was, or None when it is unknown, used already or
+    expired."""
+    query = {"_id": key, "used_at": None, "expires_at": {"$gt": at}}
+    return find_and_update(uow.db.password_resets, query, {"$set": {"used_at": at}}, session=uow.session)
+
+
+def find_reset(db, key: str) -> dict | None:
+    return db.password_resets.find_one({"_id": key})
+
+
+# ------------------------------------------------------------------ sign-in throttles
+
+
+def throttles(db, keys: list[str], session=None) -> dict[str, dict]:
+    return {d["_id"]: d for d in db.sign_in_throttles.find({"_id": {"$in": keys}}, session=session)}
+
+
+def save_throttle(uow, key: str, state: dict) -> None:
+    uow.db.sign_in_throttles.replace_one({"_id": key}, {**state, "_id": key}, upsert=True, session=uow.session)
+
+
+def forget_throttle(db, key: str) -> None:
+    db.sign_in_throttles.delete_one({"_id": key})
 
 
 def ping(db) -> None:

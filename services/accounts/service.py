@@ -3,6 +3,7 @@ and their sessions. Passwords are hashed with argon2; sessions expire."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from nameko.events import EventDispatcher
@@ -84,10 +85,48 @@ class AccountsService:
         found = handlers.recipients(load(payloads.Recipients, payload), self.store.db)
         return payloads.Recipient(many=True).dump(found)
 
+    def _throttles(self) -> dict:
+        config = self.store.config
+        window = dt.timedelta(minutes=setting(config, "SIGN_IN_WINDOW_MINUTES"))
+        lock = dt.timedelta(minutes=setting(config, "SIGN_IN_LOCK_MINUTES"))
+        return {
+            "account": domain.Throttle(setting(config, "SIGN_IN_FAILURES"), window, lock),
+            "client": domain.Throttle(setting(config, "SIGN_IN_FAILURES_PER_CLIENT"), window, lock),
+        }
+
     @rpc
-    def login(self, payload: dict) -> dict:
-        """Username and password → a session token that expires."""
-        return handlers.login(load(payloads.Login, payload), self.store.db, self._session_hours())
+    def login(self, payload: dict, client: str | None = None) -> dict:
+        """Username and password → a session token that expires; ``client`` the address the
+        sign-in came from (failed tries are counted per account and per address)."""
+        data = load(payloads.Login, payload)
+        return handlers.login(data, self.store, self._session_hours(), self._throttles(), client)
+
+    def _ended(self, keys: list[str]) -> dict:
+        for key in keys:
+            self._tell(signals.SESSION_ENDED, token_key=key)
+        return {"status": "ok", "sessions_ended": len(keys)}
+
+    @rpc
+    def end_sessions(self, username: str) -> dict:
+        """Sign an account out everywhere."""
+        return self._ended(handlers.end_sessions(username, username, self.store))
+
+    @rpc
+    def change_password(self, username: str, payload: dict) -> dict:
+        """The owner changes the password with the old one; every session of the account ends."""
+        return self._ended(handlers.change_password(username, load(payloads.ChangePassword, payload), self.store))
+
+    @rpc
+    def request_password_reset(self, username: str, by: dict) -> dict:
+        """A one-time reset link for ``username``, made by ``by`` (a principal: a dispatcher of
+        the account's palace, or an admin)."""
+        return handlers.request_reset(username, by, self.store, setting(self.store.config, "RESET_HOURS"))
+
+    @rpc
+    def reset_password(self, payload: dict) -> dict:
+        """A reset link's token and a new password; every session of the account ends."""
+        _, keys = handlers.reset_password(load(payloads.ResetPassword, payload), self.store)
+        return self._ended(keys)
 
     @rpc
     def authenticate(self, token: str) -> dict:

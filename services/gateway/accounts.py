@@ -3,6 +3,7 @@ of their palace approves or rejects."""
 
 from __future__ import annotations
 
+from common.config import setting
 from common.errors import N_, Conflict, Invalid
 from contracts import payloads as p
 from services.gateway import auth
@@ -22,14 +23,70 @@ class Accounts:
         roles=auth.PUBLIC,
     )
     def login(self, request):
-        """Username and password → a bearer token that expires."""
-        return call(self.accounts.login, body(request))
+        """Username and password → a bearer token that expires. Failed tries slow down the next
+        ones and lock the account, or the address, for a while (429 with ``Retry-After``)."""
+        client = auth.client_address(request, setting(self.config, "TRUSTED_PROXY"))
+        return call(self.accounts.login, body(request), client=client)
 
     @route("POST /api/logout", tag=N_("账号"), summary=N_("退出登录"), response=p.Health, roles=auth.ALL)
     def logout(self, request):
         token = auth.bearer(request)
         self.sessions.ended(token)
         return call(self.accounts.logout, token)
+
+    @route(
+        "POST /api/logout-all",
+        tag=N_("账号"),
+        summary=N_("在所有设备上退出登录"),
+        response=p.SessionsEnded,
+        roles=auth.ALL,
+    )
+    def logout_all(self, request):
+        """Every session of the caller ends, on every gateway process (each is told)."""
+        who = self._who(request)
+        self.sessions.ended(auth.bearer(request))
+        return call(self.accounts.end_sessions, who["username"])
+
+    @route(
+        "POST /api/password",
+        tag=N_("账号"),
+        summary=N_("修改密码（须提供原密码）；之后所有登录都需重新登录"),
+        body=p.ChangePassword,
+        response=p.SessionsEnded,
+        roles=auth.ALL,
+    )
+    def change_password(self, request):
+        who = self._who(request)
+        data = body(request)
+        self.sessions.ended(auth.bearer(request))
+        return call(self.accounts.change_password, who["username"], data)
+
+    @route(
+        "POST /api/accounts/<username>/password-reset",
+        tag=N_("账号"),
+        summary=N_("为本文化宫的账号生成一次性重置密码链接（只显示这一次）"),
+        status=201,
+        response=p.ResetLink,
+        roles=auth.STAFF,
+    )
+    def request_password_reset(self, request, username):
+        """A one-time link that expires (``RESET_HOURS``), shown once to whoever made it, to hand
+        over; never a password."""
+        who = self._who(request)
+        made = call(self.accounts.request_password_reset, username, who)
+        return {**made, "link": request.host_url.rstrip("/") + made["link"]}
+
+    @route(
+        "POST /api/password-reset",
+        tag=N_("账号"),
+        summary=N_("用重置链接设置新密码（链接只能用一次）"),
+        body=p.ResetPassword,
+        response=p.SessionsEnded,
+        roles=auth.PUBLIC,
+    )
+    def reset_password(self, request):
+        self.limiter.check_client(request)
+        return call(self.accounts.reset_password, body(request))
 
     @route("GET /api/me", tag=N_("账号"), summary=N_("当前登录的账号和角色"), response=p.Principal, roles=auth.ALL)
     def me(self, request):

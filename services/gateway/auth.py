@@ -26,6 +26,17 @@ def bearer(request) -> str:
     return token.strip()
 
 
+def client_address(request, trusted_proxy: bool) -> str:
+    """The address a request came from, as the gateway sees it; behind a proxy of our own
+    (``TRUSTED_PROXY``) the last one that proxy added to ``X-Forwarded-For``. Without that setting
+    the header is anybody's to write, so it is ignored."""
+    if trusted_proxy:
+        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()]
+        if forwarded:
+            return forwarded[-1][:64]
+    return request.remote_addr or "unknown"
+
+
 def allow(principal: dict, roles: tuple[str, ...]) -> dict:
     if principal["role"] not in roles:
         raise Forbidden("您的账号没有权限做这件事。")

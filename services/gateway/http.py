@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
-from common.errors import N_, Invalid, ServiceError, Unavailable
+from common.errors import N_, Invalid, ServiceError, Throttled, Unavailable
 from services.gateway import i18n
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ def json_response(payload, status: int = 200, headers: dict | None = None) -> Re
 
 def error_response(exc: BaseException) -> Response:
     if isinstance(exc, ServiceError):
-        response = json_response(exc.to_dict(), exc.status)
+        wait = exc.retry_after if isinstance(exc, Throttled) else None
+        response = json_response(exc.to_dict(), exc.status, {"Retry-After": str(wait)} if wait is not None else None)
         response.error = exc  # said again in the reader's language, from its template and values
         return response
     if isinstance(exc, HTTPException) and exc.code in HTTP_MESSAGES:

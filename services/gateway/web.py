@@ -101,6 +101,11 @@ class Pages:
     def login_page(self, request):
         return render(request, "login.html", page="login", role_home=ROLE_HOME)
 
+    @route("GET /reset", roles=auth.PUBLIC, documented=False)
+    def reset_page(self, request):
+        """Where a reset link leads: a new password, once (the token stays in the address)."""
+        return render(request, "reset.html", page="reset")
+
     @route("GET /register", roles=auth.PUBLIC, documented=False)
     def register_page(self, request):
         palaces = [

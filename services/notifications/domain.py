@@ -30,11 +30,18 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "expiring": (N_("邀约即将到期和已过期"), ("dispatcher", "admin")),
     "no_show": (N_("志愿者缺席"), ("dispatcher", "admin")),
     "unfulfillable": (N_("无法安排的订单"), ("dispatcher", "admin")),
-    # told once, when a registration is approved: before the person could ever mute it, so it is
+    # told when a registration is approved (before the person could ever mute it) and when staff
+    # made a password reset link for the account (not to be kept quiet), so it is
     # not among the kinds their settings list
     "account": (N_("注册审核"), ()),
 }
 assert set(KINDS) == set(NOTIFICATION_KINDS)
+# whose scope reaches an account of each role, and the id of it on the event (admins: none)
+RESET_SCOPE = {
+    "volunteer": ("volunteer", "volunteer_id"),
+    "enterprise": ("enterprise", "enterprise_id"),
+    "dispatcher": ("palace", "palace_id"),
+}
 CHANNEL_LABELS = {"inbox": N_("站内消息"), "email": N_("电子邮件"), "webhook": N_("短信/微信")}
 
 # reminders before a delivery, and the least time left for each to be worth sending
@@ -302,6 +309,17 @@ def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, st
         scope_id = event.get("volunteer_id") if scope == "volunteer" else event.get("enterprise_id")
         text = Message("您的注册已通过审核，请用用户名 {username} 登录。", username=event["username"])
         to("account", scope, scope_id, N_("注册已通过审核"), text, "/login")
+    elif event_type == "password_reset_requested":
+        # the link itself stays with the staff member who made it (no secret travels in events)
+        scope, key = RESET_SCOPE.get(event["role"], (None, None))
+        text = Message(
+            "{by} 为您的账号 {username} 生成了重置密码的链接，{expires} 前可用一次，请向其当面索取。"
+            "如果不是您要求的，请联系文化宫。",
+            by=event["by"],
+            username=event["username"],
+            expires=when(event.get("expires_at")),
+        )
+        to("account", scope, event.get(key) if key else None, N_("密码重置"), text, "/login")
     elif event_type == "survey_opened":
         closes = when(event.get("closes_at"))
         text = Message("请让职工扫码评议「{title}」，{closes} 截止。", title=title, closes=closes)

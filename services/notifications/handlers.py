@@ -60,8 +60,8 @@ def take_in(
     ``find_order`` asks the orders service about an order no snapshot event has told of yet
     (events of different kinds travel on different queues, and orders older than this service)."""
     db, s = uow.db, uow.session
-    if event_type == "registration_decided":
-        return _registration_decided(event, uow, directory, settings, now)
+    if event_type in ACCOUNT_EVENTS:
+        return _to_the_account(event_type, event, uow, directory, settings, now)
     order = _remember(db, event_type, event, s)
     order_id = event.get("order_id")
     if order_id and find_order and event_type not in SNAPSHOTS and not (order or {}).get("enterprise_id"):
@@ -79,11 +79,18 @@ def take_in(
     return notify(uow, drafts, users, settings, event["event_id"], now)
 
 
-def _registration_decided(event: dict, uow, directory: Directory, settings: Settings, now: dt.datetime) -> int:
-    drafts = domain.drafts("registration_decided", event, None, {}, [])
+# events about one account, told to that account alone (not to everyone of its scope)
+ACCOUNT_EVENTS = ("registration_decided", "password_reset_requested")
+
+
+def _to_the_account(
+    event_type: str, event: dict, uow, directory: Directory, settings: Settings, now: dt.datetime
+) -> int:
+    drafts = domain.drafts(event_type, event, None, {}, [])
     if not drafts:
         return 0
-    repository.first_preferences(uow.db, event["username"], domain.first_preferences(event), uow.session)
+    if event_type == "registration_decided":
+        repository.first_preferences(uow.db, event["username"], domain.first_preferences(event), uow.session)
     users = [u for u in directory(_scopes(drafts, set())) if u["username"] == event["username"]]
     return notify(uow, drafts, users, settings, event["event_id"], now)
 

@@ -51,6 +51,7 @@ CONSUMED = [
     ("dispatch", "delivery_completed"),
     ("feedback", "survey_opened"),
     ("accounts", "registration_decided"),
+    ("accounts", "password_reset_requested"),
 ]
 
 

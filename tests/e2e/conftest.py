@@ -29,5 +29,5 @@ def module_system(request, vhost_pipeline, mongo_uri):
     with vhost_pipeline.get() as vhost:
         amqp_uri = f"{uri.scheme}://{uri.netloc}/{vhost}"
         with running_system(amqp_uri, mongo_uri, prefix) as base:
-            yield base, {"AMQP_URI": amqp_uri}
+            yield base, {"AMQP_URI": amqp_uri, "DB_PREFIX": prefix}
     forget_databases(mongo_uri, prefix)

@@ -107,6 +107,9 @@ TABLE = [
     row("GET", "/api/me", **EVERYONE),
     row("GET", "/api/palaces", **EVERYONE),
     row("POST", "/api/register", {}, anon=400, **{w: 400 for w in WHO if w != "anon"}),
+    row("POST", "/api/password", {}, **{w: 400 for w in WHO if w != "anon"}),
+    row("POST", "/api/accounts/nobody/password-reset", disp1=404, disp2=404, admin=404),
+    row("POST", "/api/password-reset", {}, anon=400, **{w: 400 for w in WHO if w != "anon"}),
     row("GET", "/api/registrations", disp1=200, disp2=200, admin=200),
     row("POST", "/api/registrations/nobody/approve", {}, disp1=404, disp2=404, admin=404),
     row("POST", "/api/registrations/nobody/reject", {"reason": "不符合"}, disp1=404, disp2=404, admin=404),
@@ -333,6 +336,7 @@ ROLE_OF |= {"disp1": "dispatcher", "disp2": "dispatcher", "admin": "admin"}
 UNTRIED = {
     ("POST", "/api/login"),  # sign-in and -out would change the sessions above; tested below
     ("POST", "/api/logout"),
+    ("POST", "/api/logout-all"),  # ends every session of the caller: tests/e2e/test_accounts_security.py
     ("POST", "/api/surveys/{token}/responses"),  # the audience's, rate-limited per client: test_api_fuzz
 }
 

@@ -244,6 +244,7 @@ ERRORS = {
     "TooLarge",
     "TooManyRequests",
     "SheetError",
+    "Throttled",
     "illegal",
 }
 # Sites that still build their message from values, in files other work is changing now; they

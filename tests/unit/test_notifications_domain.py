@@ -171,6 +171,20 @@ def test_an_approved_registration_tells_the_person_how_to_sign_in_and_a_refused_
     assert domain.drafts("registration_decided", {**event, "decision": "rejected"}, None, {}, []) == []
 
 
+def test_a_reset_link_made_for_an_account_is_told_to_it_without_the_link():
+    at = dt.datetime(2026, 12, 2, 6, 30, tzinfo=dt.timezone.utc)
+    event = {"username": "luxm", "role": "volunteer", "volunteer_id": "v9", "palace_id": "p1", "by": "disp1"}
+    [draft] = domain.drafts("password_reset_requested", {**event, "expires_at": at}, None, {}, [])
+    assert (draft.kind, draft.scope, draft.scope_id, draft.title) == ("account", "volunteer", "v9", "密码重置")
+    assert draft.body == (
+        "disp1 为您的账号 luxm 生成了重置密码的链接，12月2日 14:30 前可用一次，请向其当面索取。如果不是您要求的，请联系文化宫。"
+    )
+    staff = {**event, "role": "dispatcher", "volunteer_id": None, "expires_at": at}
+    assert domain.drafts("password_reset_requested", staff, None, {}, [])[0].scope == "palace"
+    admin = {**event, "role": "admin", "volunteer_id": None, "palace_id": None, "expires_at": at}
+    assert domain.drafts("password_reset_requested", admin, None, {}, []) == []  # no scope reaches an admin
+
+
 def test_a_new_account_is_reached_where_its_registration_said():
     assert domain.first_preferences({"email": "a@b.cn", "phone": "13900000000"}) == {
         "email": "a@b.cn",
