@@ -184,12 +184,12 @@ CHINESE_ONLY = {
     ("services/gateway/pages.py", "扫码评议"),  # the title inside a QR code's SVG
     # how a spreadsheet's cell is read and written: separators, a need's "声乐×2", a member's
     # "姓名（手机号）" (the file's own format, the same in every language)
-    ("services/dispatch/importing.py", "、"),
+    ("services/dispatch/import_cells.py", "、"),
     ("services/gateway/sheets.py", "、"),
-    ("services/dispatch/importing.py", "[、,，;；\\n\\r]+"),
-    ("services/dispatch/importing.py", "^(?P<skill>.+?)\\s*(?:[×xX*:：]\\s*(?P<n>\\d+)\\s*人?|(?P<m>\\d+)\\s*人?)?$"),
-    ("services/dispatch/importing.py", "^(?P<label>.*?)\\s*[（(]\\s*(?P<inner>[^()（）]+?)\\s*[)）]$"),
-    ("services/dispatch/importing.py", "{record.get('name')}（{record.get('phone')}）"),
+    ("services/dispatch/import_cells.py", "[、,，;；\\n\\r]+"),
+    ("services/dispatch/import_cells.py", "^(?P<skill>.+?)\\s*(?:[×xX*:：]\\s*(?P<n>\\d+)\\s*人?|(?P<m>\\d+)\\s*人?)?$"),
+    ("services/dispatch/import_cells.py", "^(?P<label>.*?)\\s*[（(]\\s*(?P<inner>[^()（）]+?)\\s*[)）]$"),
+    ("services/dispatch/import_cells.py", "{record.get('name')}（{record.get('phone')}）"),
 }
 
 
