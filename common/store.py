@@ -106,10 +106,11 @@ class AlreadyHandled(Exception):
 class UnitOfWork:
     """One transaction: the session to pass to pymongo, and the events to publish on commit."""
 
-    def __init__(self, db, session, source: str):
+    def __init__(self, db, session, source: str, actor: dict | None = None):
         self.db = db
         self.session = session
         self.source = source
+        self.actor = actor
         self.events: list[tuple[str, dict]] = []
         self.outbox: list[dict] = []
         self.afterwards: list[Callable[[], Any]] = []
@@ -117,6 +118,8 @@ class UnitOfWork:
     def emit(self, event_type: str, **data: Any) -> dict:
         data.setdefault("event_id", new_id())
         data.setdefault("occurred_at", now())
+        if self.actor:
+            data.setdefault("actor", self.actor)
         payload = dump_event(self.source, event_type, data)
         self.events.append((event_type, payload))
         return payload
@@ -177,14 +180,15 @@ class Store:
 
     # -------------------------------------------------------------- transactions
 
-    def transaction(self, fn: Callable[[UnitOfWork], Any]) -> Any:
-        """Run ``fn(uow)`` in a transaction with its outbox; retried on transient errors."""
+    def transaction(self, fn: Callable[[UnitOfWork], Any], actor: dict | None = None) -> Any:
+        """Run ``fn(uow)`` in a transaction with its outbox; retried on transient errors. The
+        events it emits carry ``actor`` (who asked for the change), when given."""
         result: list[Any] = []
         attempts = [0]
 
         def callback(session):
             attempts[0] += 1
-            uow = UnitOfWork(self.db, session, self.source)
+            uow = UnitOfWork(self.db, session, self.source, actor)
             value = fn(uow)
             uow._write_outbox()
             result[:] = [value, uow.outbox, uow.afterwards]
@@ -461,4 +465,21 @@ class MongoStore(DependencyProvider):
         self.stop()
 
     def get_dependency(self, worker_ctx):
-        return self.store
+        actor = worker_ctx.data.get("actor")
+        return Acting(self.store, actor) if isinstance(actor, dict) else self.store
+
+
+class Acting:
+    """The service's store as a worker sees it when a signed-in person's request started the work:
+    every transaction's events say who (the gateway puts ``actor`` in the context data that nameko
+    sends with each RPC, and with the RPCs a service makes in turn)."""
+
+    def __init__(self, store: Store, actor: dict):
+        self._store = store
+        self.actor = actor
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def transaction(self, fn: Callable[[UnitOfWork], Any], actor: dict | None = None) -> Any:
+        return self._store.transaction(fn, actor=actor or self.actor)

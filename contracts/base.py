@@ -188,8 +188,22 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+class Actor(Schema):
+    """Who did what an event records, when a signed-in person did it (not the system on its own):
+    the account, its role and palace, and the address the request came from."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    username = fields.String(required=True)
+    role = fields.String(required=True)
+    palace_id = fields.String(required=False, allow_none=True, load_default=None)
+    address = fields.String(required=False, allow_none=True, load_default=None)
+
+
 class EventSchema(Schema):
-    """Every event carries an id, the time it happened and its version.
+    """Every event carries an id, the time it happened and its version; an event a person caused
+    through the API also carries who (``actor``), added by the store from the request's context.
 
     Consumers ignore fields they do not know, so that a publisher can add fields.
     """
@@ -200,6 +214,7 @@ class EventSchema(Schema):
     event_id = fields.String(required=True)
     occurred_at = Time()
     version = fields.Integer(required=True)
+    actor = fields.Nested(Actor, required=False, allow_none=True)
 
 
 class TimeWindowSchema(StrictSchema):

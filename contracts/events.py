@@ -326,6 +326,22 @@ class SignInLocked(EventSchema):
     locked_until = Time()
 
 
+class RecordsImported(EventSchema):
+    """A dispatcher confirmed an import: how many records of a kind it created and updated."""
+
+    palace_id = Id()
+    import_kind = fields.String(
+        required=True, validate=validate.OneOf(("volunteers", "troupes", "programs", "enterprises"))
+    )
+    preview_id = Id()
+    by = fields.String(required=True)
+    created = Count()
+    updated = Count()
+    unchanged = Count()
+    refused = Count()
+    volunteers_linked = Count()
+
+
 class AllianceCreated(EventSchema):
     alliance_id = Id()
     name = fields.String(required=True)
@@ -446,6 +462,13 @@ _SPECS = [
         HoursGranted,
         1,
         "调度员手工补记的服务时长（单独标记）。Hours granted by hand, kept apart.",
+    ),
+    EventSpec(
+        "dispatch",
+        "records_imported",
+        RecordsImported,
+        1,
+        "调度员确认导入一批名单（新建、更新几条）。A dispatcher confirmed an import of records.",
     ),
     EventSpec(
         "dispatch", "alliance_created", AllianceCreated, 1, "几家文化宫结成文化宫联盟。Palaces formed an alliance."

@@ -863,6 +863,40 @@ class SessionsEnded(Schema):
     sessions_ended = fields.Integer()
 
 
+class AuditActor(Schema):
+    username = fields.String()
+    role = fields.String(allow_none=True)
+    palace_id = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+
+
+class AuditSubject(Schema):
+    type = fields.String(allow_none=True)
+    id = fields.String(allow_none=True)
+
+
+class AuditEntry(Schema):
+    entry_id = fields.String()
+    at = Time()
+    kind = fields.String()
+    kind_name = fields.String()
+    source = fields.String()
+    actor = fields.Nested(AuditActor)
+    palace_ids = fields.List(fields.String())
+    subject = fields.Nested(AuditSubject)
+    details = fields.Dict()
+
+
+class AuditPage(Schema):
+    entries = fields.List(fields.Nested(AuditEntry))
+    next = fields.String(allow_none=True)
+
+
+class AuditKind(Schema):
+    kind = fields.String()
+    name = fields.String()
+
+
 class Principal(Schema):
     username = fields.String()
     display_name = fields.String(allow_none=True)

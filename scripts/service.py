@@ -12,6 +12,7 @@ TARGETS = {
     "accounts": "services.accounts.service:AccountsService",
     "reporting": "services.reporting.service:ReportingService",
     "notifications": "services.notifications.service:NotificationsService",
+    "audit": "services.audit.service:AuditService",
     "gateway": "services.gateway.service:GatewayService",
 }
 

@@ -155,7 +155,7 @@ class DispatchService:
     ) -> dict:
         """Writes a preview in one statement, or a Conflict when the records changed since; for
         enterprise unions, answers the records to write under ``writes``."""
-        return handlers.confirm_import(preview_id, by, self.store.db, palace_id, kind, current, taken)
+        return handlers.confirm_import(preview_id, by, self.store, palace_id, kind, current, taken)
 
     @rpc
     def export_rows(self, kind: str, palace_id: str, current: list | None = None) -> list[dict]:

@@ -124,9 +124,12 @@ class Accounts:
     def registrations(self, request):
         who = self._who(request)
         q = query(request)
-        return call(
-            self.accounts.list_registrations, auth.palace_scope(who, q.get("palace_id")), q.get("status") or "pending"
+        palace = auth.palace_scope(who, q.get("palace_id"))
+        found = call(self.accounts.list_registrations, palace, q.get("status") or "pending")
+        self._accessed(
+            request, who, "personal_data_viewed", "registrations", {"type": "registrations", "id": palace}, [palace], len(found)
         )
+        return found
 
     def _registration(self, request, username: str) -> tuple[dict, dict]:
         who = self._who(request)

@@ -142,7 +142,9 @@ class Catalogue:
     def enterprises(self, request):
         who = self._who(request)
         palace = auth.palace_scope(who, query(request).get("palace_id"))
-        return call(self.orders.list_enterprises, palace)
+        found = call(self.orders.list_enterprises, palace)
+        self._accessed(request, who, "personal_data_viewed", "enterprises", {"type": "enterprises", "id": palace}, [palace], len(found))
+        return found
 
     @route(
         "GET /api/enterprises/<enterprise_id>",
@@ -185,7 +187,9 @@ class Catalogue:
     def volunteers(self, request):
         who = self._who(request)
         palace = auth.palace_scope(who, query(request).get("palace_id"))
-        return call(self.dispatch.list_volunteers, palace)
+        found = call(self.dispatch.list_volunteers, palace)
+        self._accessed(request, who, "personal_data_viewed", "volunteers", {"type": "volunteers", "id": palace}, [palace], len(found))
+        return found
 
     def _own_palace(self, request, data: dict) -> dict:
         """A dispatcher manages their own palace's records; the palace comes from the account."""

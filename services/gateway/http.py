@@ -10,6 +10,7 @@ import json
 import logging
 
 import eventlet
+from nameko.extensions import DependencyProvider
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -29,6 +30,24 @@ HTTP_MESSAGES = {
     405: ("METHOD_NOT_ALLOWED", N_("这个地址不支持该请求方法。")),
     413: ("TOO_LARGE", N_("提交的内容太大（上限 1 MB）。")),
 }
+
+
+class Acting(DependencyProvider):
+    """Says who is acting in a request, once the gateway knows: nameko sends a worker's context
+    data with every RPC it makes (and the services with theirs), so the services' stores put
+    the person in the events of the changes they make (``common.store.Acting``)."""
+
+    def get_dependency(self, worker_ctx):
+        def acting(principal: dict, address: str) -> None:
+            actor = {
+                "username": principal["username"],
+                "role": principal["role"],
+                "palace_id": principal.get("palace_id"),
+                "address": address,
+            }
+            worker_ctx.data["actor"] = {k: v for k, v in actor.items() if v is not None}
+
+        return acting
 
 
 def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:

@@ -168,4 +168,7 @@ class Imports:
     def export_list(self, request, palace_id, kind):
         kind = self._list_of(request, palace_id, kind)
         rows = call(self.dispatch.export_rows, kind, palace_id, self._enterprises_of(kind, palace_id), timeout=60)
+        self._accessed(
+            request, self._who(request), "list_exported", kind, {"type": kind, "id": palace_id}, [palace_id], len(rows)
+        )
         return file_response(sheets.write_table(kind, rows), XLSX, sheets.download_name(kind))

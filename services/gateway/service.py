@@ -19,8 +19,9 @@ from contracts import payloads as p
 from services.gateway import auth
 from services.gateway.accounts import Accounts
 from services.gateway.alliances import Alliances
+from services.gateway.audit import Audit
 from services.gateway.catalogue import Catalogue
-from services.gateway.http import body, call, json_response
+from services.gateway.http import Acting, body, call, json_response
 from services.gateway.imports import Imports
 from services.gateway.inbox import Inbox
 from services.gateway.intake import ResponseIntake
@@ -34,7 +35,7 @@ from services.gateway.sessions import SessionSignals
 from services.gateway.volunteers import Volunteers
 from services.gateway.web import Pages
 
-SERVICES = ("orders", "dispatch", "feedback", "accounts", "reporting", "notifications")
+SERVICES = ("orders", "dispatch", "feedback", "accounts", "reporting", "notifications", "audit")
 
 
 def survey_link(request, token: str) -> str:
@@ -48,7 +49,7 @@ def check_in_link(request, order_id: str, code: str) -> str:
 
 
 class GatewayService(
-    SessionSignals, Accounts, Catalogue, Volunteers, Orders, Alliances, Reports, Imports, Inbox, Pages
+    SessionSignals, Accounts, Catalogue, Volunteers, Orders, Alliances, Reports, Imports, Inbox, Audit, Pages
 ):
     name = "gateway"
     metrics = Metrics()
@@ -59,9 +60,11 @@ class GatewayService(
     accounts = RpcProxy("accounts")
     reporting = RpcProxy("reporting")
     notifications = RpcProxy("notifications")
+    audit = RpcProxy("audit")
     config = Config()
     limiter = FeedbackLimiter()
     intake = ResponseIntake()
+    acting = Acting()
 
     # ------------------------------------------------------------ health
 
@@ -122,7 +125,9 @@ class GatewayService(
     def _who(self, request) -> dict:
         """The signed-in caller, refused unless of a role the route admits (its ``roles``)."""
         principal = self.sessions.principal(auth.bearer(request), lambda token: call(self.accounts.session, token))
-        return auth.allow(principal, request.route.roles)
+        auth.allow(principal, request.route.roles)
+        self.acting(principal, auth.client_address(request, setting(self.config, "TRUSTED_PROXY")))
+        return principal
 
     def _feed_secret(self) -> str:
         return setting(self.config, "FEED_SECRET")

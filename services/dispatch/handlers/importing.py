@@ -109,8 +109,10 @@ def preview(kind: str, palace_id: str, rows: list[dict], db, current=None, taken
     }
 
 
-def confirm(preview_id: str, by: dict, db, palace_id: str, kind: str, current=None, taken=None) -> dict:
-    """Writes a preview: what it showed, if the records still give the same writes."""
+def confirm(preview_id: str, by: dict, store, palace_id: str, kind: str, current=None, taken=None) -> dict:
+    """Writes a preview: what it showed, if the records still give the same writes; then says so
+    (``records_imported``, the audit log's entry of who imported what)."""
+    db = store.db
     kept = repository.find_import(db, preview_id)
     at = now()
     too_old = kept is not None and _aware(kept["created_at"]) < at - dt.timedelta(minutes=repository.IMPORT_MINUTES)
@@ -142,6 +144,16 @@ def confirm(preview_id: str, by: dict, db, palace_id: str, kind: str, current=No
         "refused": counts["refused"],
         "volunteers_linked": len(linked),
     }
+    store.transaction(
+        lambda uow: uow.emit(
+            "records_imported",
+            palace_id=palace_id,
+            import_kind=kind,
+            preview_id=preview_id,
+            by=(by or {}).get("username") or "",
+            **{k: out[k] for k in ("created", "updated", "unchanged", "refused", "volunteers_linked")},
+        )
+    )
     if kind not in OWN:
         out["writes"] = preview.writes
     return out

@@ -1,0 +1,59 @@
+"""audit: who did what. Keeps an entry for every decision a person made through the API (the
+events the services publish carry their ``actor``, written in the same transaction as the change)
+and for every access to other people's personal data (recorded by the gateway before it hands the
+data out). Entries are written once and never changed; nothing else reads or writes them."""
+
+from __future__ import annotations
+
+from kombu import Queue
+from nameko.standalone.events import get_event_exchange
+
+from common.batching import batch_consume
+from common.observability import Metrics
+from common.rpc import rpc
+from common.store import MongoStore
+from contracts.events import EVENTS
+from services.audit import domain, handlers, repository
+
+
+def _event_queues(config) -> list[Queue]:
+    """The queue of every event the log may keep (notifications only say what was said)."""
+    return [
+        Queue(
+            f"evt-{source}-{event_type}--audit.take_events",
+            exchange=get_event_exchange(source, config),
+            routing_key=event_type,
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )
+        for source, event_type in EVENTS
+        if event_type in domain.KINDS
+    ]
+
+
+class AuditService:
+    name = "audit"
+    metrics = Metrics()
+
+    store = MongoStore("audit", indexes=repository.ensure_indexes, relay=False)
+
+    @batch_consume(queue=_event_queues, max_batch=200, max_wait=0.1, routed=True)
+    def take_events(self, messages: list) -> dict:
+        return handlers.take_in_batch(self.store, messages, "audit.take_events")
+
+    @rpc
+    def record_access(self, access: dict) -> dict:
+        return handlers.record_access(self.store.db, access)
+
+    @rpc
+    def entries(self, filters: dict, limit: int = 50) -> dict:
+        return handlers.entries(self.store.db, filters or {}, limit)
+
+    @rpc
+    def kinds(self) -> list[dict]:
+        return handlers.kinds()
+
+    @rpc
+    def ping(self) -> str:
+        self.store.db.command("ping")
+        return "ok"
