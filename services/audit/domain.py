@@ -165,7 +165,9 @@ def access_entry(access: dict, at: dt.datetime, window_minutes: int) -> dict:
         "kind": access["kind"],
         "source": "gateway",
         "actor": {k: who.get(k) for k in ("username", "role", "palace_id", "address")},
-        "palace_ids": sorted({p for p in access.get("palace_ids") or () if p} | ({who["palace_id"]} if who.get("palace_id") else set())),
+        "palace_ids": sorted(
+            {p for p in access.get("palace_ids") or () if p} | ({who["palace_id"]} if who.get("palace_id") else set())
+        ),
         "subject": {"type": what.get("type"), "id": what.get("id")},
         "details": {"what": access.get("what"), "rows": access.get("rows"), **(access.get("details") or {})},
     }

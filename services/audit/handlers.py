@@ -49,7 +49,9 @@ def _moment(value, field: str) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(str(value))
     except ValueError:
-        raise Invalid("查询参数有误。", fields={field: [N_("时间格式不对，例如 2026-12-01T00:00:00+08:00。")]}) from None
+        raise Invalid(
+            "查询参数有误。", fields={field: [N_("时间格式不对，例如 2026-12-01T00:00:00+08:00。")]}
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 

@@ -127,7 +127,13 @@ class Accounts:
         palace = auth.palace_scope(who, q.get("palace_id"))
         found = call(self.accounts.list_registrations, palace, q.get("status") or "pending")
         self._accessed(
-            request, who, "personal_data_viewed", "registrations", {"type": "registrations", "id": palace}, [palace], len(found)
+            request,
+            who,
+            "personal_data_viewed",
+            "registrations",
+            {"type": "registrations", "id": palace},
+            [palace],
+            len(found),
         )
         return found
 

@@ -143,7 +143,15 @@ class Catalogue:
         who = self._who(request)
         palace = auth.palace_scope(who, query(request).get("palace_id"))
         found = call(self.orders.list_enterprises, palace)
-        self._accessed(request, who, "personal_data_viewed", "enterprises", {"type": "enterprises", "id": palace}, [palace], len(found))
+        self._accessed(
+            request,
+            who,
+            "personal_data_viewed",
+            "enterprises",
+            {"type": "enterprises", "id": palace},
+            [palace],
+            len(found),
+        )
         return found
 
     @route(
@@ -188,7 +196,15 @@ class Catalogue:
         who = self._who(request)
         palace = auth.palace_scope(who, query(request).get("palace_id"))
         found = call(self.dispatch.list_volunteers, palace)
-        self._accessed(request, who, "personal_data_viewed", "volunteers", {"type": "volunteers", "id": palace}, [palace], len(found))
+        self._accessed(
+            request,
+            who,
+            "personal_data_viewed",
+            "volunteers",
+            {"type": "volunteers", "id": palace},
+            [palace],
+            len(found),
+        )
         return found
 
     def _own_palace(self, request, data: dict) -> dict:

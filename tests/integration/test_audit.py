@@ -132,8 +132,16 @@ def test_a_decision_taken_in_twice_is_one_entry_and_an_author_named_by_the_event
     }
     publish_event(service_config, "dispatch", "hours_granted", **event)
     publish_event(service_config, "dispatch", "hours_granted", **event)
-    publish_event(service_config, "dispatch", "offer_expired", offer_id="x", order_id="o-1", palace_id="p1",
-                  volunteer_id="v-1", skill="声乐")  # the system's own: not a person's decision
+    publish_event(
+        service_config,
+        "dispatch",
+        "offer_expired",
+        offer_id="x",
+        order_id="o-1",
+        palace_id="p1",
+        volunteer_id="v-1",
+        skill="声乐",
+    )  # the system's own: not a person's decision
     found = wait_until(lambda: entries(people["root"], base, subject_id="o-1"), what="the grant")
     assert len(found) == 1
     assert found[0]["actor"]["username"] == "disp9" and found[0]["kind"] == "hours_granted"

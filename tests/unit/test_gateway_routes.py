@@ -62,7 +62,7 @@ class Container:
 
 @pytest.fixture(scope="module")
 def client():
-    stubs = {n: Stub() for n in ("orders", "dispatch", "feedback", "accounts", "reporting", "notifications")}
+    stubs = {n: Stub() for n in ("orders", "dispatch", "feedback", "accounts", "reporting", "notifications", "audit")}
     service = worker_factory(
         GatewayService,
         config={"AMQP_URI": "memory://", "FEED_SECRET": "secret", "METRICS_TOKEN": ""},
