@@ -71,6 +71,23 @@ ALWAYS = {
     "records_imported",
 }
 
+# what people do; an event of another kind written in a person's transaction is the system's
+# consequence of it (the crew complete, the order scheduled) and is not theirs
+BY_PEOPLE = ALWAYS | {
+    "order_placed",
+    "order_amended",
+    "order_cancelled",
+    "offer_made",  # only a dispatcher's own choice (kind "override"), see ``kept``
+    "offer_accepted",
+    "offer_declined",
+    "assignment_handed_over",
+    "delivery_completed",
+    "survey_closed",
+    "alliance_created",
+    "troupe_sharing_changed",
+    "troupe_loan_requested",
+}
+
 ACCESS_KINDS = ("personal_data_viewed", "list_exported", "audit_exported")
 
 # what an entry is about: the first of these fields an event has
@@ -95,8 +112,12 @@ SYSTEM = "system"
 
 
 def kept(event_type: str, payload: dict) -> bool:
-    """Whether the log keeps an event: a person caused it, or it is a decision kept always."""
-    return event_type in KINDS and (bool(payload.get("actor")) or event_type in ALWAYS)
+    """Whether the log keeps an event: a person did it, or it is a decision kept always."""
+    if event_type in ALWAYS:
+        return True
+    if not payload.get("actor") or event_type not in BY_PEOPLE:
+        return False
+    return event_type != "offer_made" or payload.get("kind") == "override"
 
 
 def author(payload: dict) -> dict:

@@ -27,7 +27,7 @@ def _event_queues(config) -> list[Queue]:
             queue_arguments={"x-queue-type": "quorum"},
         )
         for source, event_type in EVENTS
-        if event_type in domain.KINDS
+        if event_type in domain.BY_PEOPLE
     ]
 
 

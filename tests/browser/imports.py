@@ -65,6 +65,16 @@ class ImportPanel(Journey):
         assert title in titles, titles
         self.summary["program"] = title
 
+        # the import is in the audit log, under the dispatcher's name, and can be filtered to
+        desk.click("[data-tab=audit]")
+        desk.select_option("#audit-filters [name=kind]", "records_imported")
+        desk.click("#audit-filters button[type=submit]")
+        entry = desk.locator("#audit-list .audit-entry").first
+        expect(entry).to_contain_text("导入名单")
+        expect(entry).to_contain_text(DISPATCHER)
+        expect(entry).to_contain_text("名单：节目 · 新建：1")
+        self.shot(desk, "dispatcher-audit")
+
         phone = self.login(browser, DISPATCHER, NARROW)
         pages.append(phone)
         self.upload(phone, data)
@@ -74,6 +84,12 @@ class ImportPanel(Journey):
         assert width <= 360, f"the import panel scrolls sideways on a 360-px phone: {width} px"
         self.summary["phone_scroll_width"] = width
         self.shot(phone, "dispatcher-import-phone")
+        phone.click("[data-tab=audit]")
+        expect(phone.locator("#audit-list .audit-entry").first).to_be_visible()
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"the audit log scrolls sideways on a 360-px phone: {width} px"
+        self.summary["audit_phone_scroll_width"] = width
+        self.shot(phone, "dispatcher-audit-phone")
 
         for page in pages:
             assert not page.errors, f"script errors on {page.url}: {page.errors}"

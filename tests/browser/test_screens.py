@@ -211,7 +211,7 @@ def test_the_dispatchers_import_panel_previews_confirms_and_fits_a_phone(ui_syst
     again on a 360-px phone, every row unchanged, without sideways scrolling."""
     base = ui_system
     summary = walk("imports", base, "--screens", os.path.join(ROOT, "var", "log", "browser", "imports"), timeout=300)
-    assert summary["phone_scroll_width"] <= 360
+    assert summary["phone_scroll_width"] <= 360 and summary["audit_phone_scroll_width"] <= 360
     dispatcher = login(base, "dispatcher-haining")
     programs = requests.get(f"{base}/api/programs?palace_id=haining", headers=dispatcher, timeout=10).json()
     (program,) = [p for p in programs if p["title"] == summary["program"]]

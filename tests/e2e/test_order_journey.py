@@ -282,3 +282,28 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     assert [c.value for c in first[first.max_row]][1] == 1  # the deliveries column adds up to the one delivery
     pdf = http.get(f"{base}/api/reports/monthly.pdf", params={"month": period["end"]})
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+    # who did what: each person's step in the audit log under their name and role, the system's
+    # own steps (offers made, the order scheduled and closed) not among them
+    def trail():
+        r = http.get(f"{base}/api/audit", params={"subject_id": oid, "limit": "100"})
+        assert r.status_code == 200, r.text
+        return r.json()["entries"]
+
+    wanted = {
+        ("order_placed", "jingbian", "enterprise"),
+        ("order_accepted", "dispatcher", "dispatcher"),
+        ("offer_declined", singer["volunteer_id"], "volunteer"),
+        ("offer_accepted", player["volunteer_id"], "volunteer"),
+        ("offer_accepted", cover["volunteer_id"], "volunteer"),
+        ("delivery_completed", "dispatcher", "dispatcher"),
+    }
+
+    def authored():
+        return {(e["kind"], e["actor"]["username"], e["actor"]["role"]) for e in trail()}
+
+    wait_until(lambda: wanted <= authored(), what="every decision of the journey in the audit log")
+    entries = trail()
+    assert not {"offer_made", "order_scheduled", "order_closed"} & {e["kind"] for e in entries}
+    assert all(e["actor"]["address"] == "127.0.0.1" for e in entries)
+    assert union.get(f"{base}/api/audit").status_code == 403

@@ -26,6 +26,10 @@ def test_an_event_a_person_caused_is_kept_with_its_author_subject_and_palaces():
 def test_the_systems_own_steps_are_not_kept_but_decisions_are_whoever_made_them():
     assert not domain.kept("offer_expired", event(offer_id="f", order_id="o1"))
     assert not domain.kept("order_scheduled", event(order_id="o1"))
+    # the order scheduled in the transaction of the last acceptance is the system's, not the volunteer's
+    assert not domain.kept("order_scheduled", event(actor=ACTOR, order_id="o1"))
+    assert not domain.kept("offer_made", event(actor=ACTOR, order_id="o1", kind="cover"))
+    assert domain.kept("offer_made", event(actor=ACTOR, order_id="o1", kind="override"))
     assert not domain.kept("notification_created", event(actor=ACTOR))  # what was said, not done
     grant = event(order_id="o1", palace_id="p1", volunteer_id="v1", hours=2, reason="补登", granted_by="disp9")
     assert domain.kept("hours_granted", grant)
