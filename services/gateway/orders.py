@@ -233,8 +233,18 @@ class Orders:
         roles=auth.ALL,
     )
     def plan(self, request, order_id):
-        who, _ = self._order(request, order_id)
-        return auth.trim_plan(who, call(self.dispatch.get_plan, order_id))
+        who, order = self._order(request, order_id)
+        plan = auth.trim_plan(who, call(self.dispatch.get_plan, order_id))
+        if who["role"] in auth.STAFF and plan.get("phones"):  # the crew's phone numbers
+            self._accessed(
+                request,
+                who,
+                "personal_data_viewed",
+                "crew",
+                {"type": "order", "id": order_id},
+                [order.get("palace_id")],
+            )
+        return plan
 
     def _by_staff(self, request, order_id: str, act):
         """A dispatcher's (an admin's) act on an order of their palace, recorded with who did it."""

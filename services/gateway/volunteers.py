@@ -29,7 +29,17 @@ class Volunteers:
         roles=auth.VOLUNTEER_AND_STAFF,
     )
     def volunteer(self, request, volunteer_id):
-        return self._volunteer(request, volunteer_id)[1]
+        who, volunteer = self._volunteer(request, volunteer_id)
+        if who["role"] != "volunteer":  # staff looking at a person's record (phone, card, districts)
+            self._accessed(
+                request,
+                who,
+                "personal_data_viewed",
+                "volunteer",
+                {"type": "volunteer", "id": volunteer_id},
+                [volunteer.get("palace_id")],
+            )
+        return volunteer
 
     @route(
         "PUT /api/volunteers/<volunteer_id>/availability",

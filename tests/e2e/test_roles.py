@@ -209,6 +209,11 @@ TABLE = [
     row("POST", "/api/palaces/haining/imports/programs/confirm", {}, disp1=400, admin=400),
     row("GET", "/api/palaces/haining/exports/volunteers", disp1=200, admin=200),
     row("GET", "/api/palaces/haining/exports/enterprises", disp1=200, admin=200),
+    row("GET", "/api/audit", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/audit?palace_id=haining", disp1=200, admin=200),
+    row("GET", "/api/audit?since=2026-13-01", disp1=400, disp2=400, admin=400),
+    row("GET", "/api/audit/kinds", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/audit/export?palace_id=haining", disp1=200, admin=200),
 ]
 
 

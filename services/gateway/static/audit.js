@@ -25,7 +25,7 @@
     alliance: t("联盟"), account: t("账号"), survey: t("评议"), volunteers: t("志愿者名单"), troupes: t("艺术团名单"),
     programs: t("节目名单"), enterprises: t("企业工会名单"), registrations: t("注册申请"), audit: t("操作记录")};
   const LISTS = {volunteers: t("志愿者"), troupes: t("队伍"), programs: t("节目"), enterprises: t("企业工会"),
-    registrations: t("注册申请"), audit: t("操作记录")};
+    registrations: t("注册申请"), audit: t("操作记录"), volunteer: t("志愿者"), crew: t("派单人员电话")};
   const DETAIL = {
     reason: [t("理由")], decision: [t("结果"), {approved: t("通过"), rejected: t("不通过")}], hours: [t("时长（小时）")],
     import_kind: [t("名单"), LISTS], what: [t("名单"), LISTS], created: [t("新建")], updated: [t("更新")], rows: [t("条数")],
