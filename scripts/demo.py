@@ -271,6 +271,24 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
     print(f"  survey responses : {responses}")
     print(f"  avg satisfaction : {satisfaction} / 5")
     print(f"  offers answered  : {answered} ({declined} declined)")
+    # who did what: the audit log's entries of the run, by kind, with their authors
+    wanted = ("order_placed", "order_accepted", "order_rejected", "order_cancelled", "offer_accepted",
+              "offer_declined", "delivery_completed")
+    trail: dict[str, set] = {}
+
+    def logged() -> bool:
+        trail.clear()
+        page = call("GET", "/api/audit", params={"kind": ",".join(wanted), "limit": "200"})
+        for entry in page["entries"]:
+            trail.setdefault(entry["kind"], set()).add(entry["actor"]["username"])
+        return sum(len(v) for v in trail.values()) > 0 and "delivery_completed" in trail
+
+    wait(logged, "the run's decisions in the audit log", timeout=30)
+    summary["audit"] = {kind: sorted(people) for kind, people in trail.items()}
+    for kind in wanted:
+        if kind in trail:
+            people = sorted(trail[kind])
+            print(f"  audit {kind:<18}: by {', '.join(people[:4])}{' …' if len(people) > 4 else ''}")
     return summary
 
 
