@@ -327,6 +327,34 @@ def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, st
     return out
 
 
+# where a claim code goes in an invitation's text: written in only at the moment of sending, from
+# the invitation's id (common/invitations.py), so neither the stored delivery nor any event has it
+CODE = "{code}"
+CLAIM_LINK = "/claim?code=" + CODE
+
+
+def invitation_texts(event: dict, invited: dict) -> tuple[Message, Message]:
+    """The title and text that invite one volunteer to claim their account (the code left to
+    be written in as it is sent)."""
+    text = Message(
+        "{name}您好：{palace}邀请您使用“送文化下基层”。您的邀请码是 {code}，{expires} 前有效，只能用一次。"
+        "打开下面的链接，输入邀请码和手机号后四位，设置用户名和密码即可登录。",
+        name=invited.get("name") or "",
+        palace=event.get("palace_name") or Message("工人文化宫"),
+        expires=when(event.get("expires_at")),
+    )
+    return Message("认领您的志愿者账号"), text
+
+
+def with_code(delivery: dict, code: str) -> dict:
+    """A delivery as it is sent: the claim code written into its text and link."""
+    return {
+        **delivery,
+        "body": delivery["body"].replace(CODE, code),
+        "link": (delivery.get("link") or "").replace(CODE, code) or None,
+    }
+
+
 def reminder_drafts(reminder: dict, order: dict | None, names: dict[str, str]) -> list[Draft]:
     """What a due reminder says, and to whom."""
     o = order or {}

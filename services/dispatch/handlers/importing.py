@@ -144,6 +144,12 @@ def confirm(preview_id: str, by: dict, db, palace_id: str, kind: str, current=No
     }
     if kind not in OWN:
         out["writes"] = preview.writes
+    if kind == "volunteers":  # the new volunteers, to be invited to claim their accounts
+        out["invite"] = [
+            {"volunteer_id": w["volunteer_id"], "name": w.get("name"), "phone": w["phone"]}
+            for w in preview.writes
+            if w["volunteer_id"] in created and w.get("phone")
+        ]
     return out
 
 
