@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from common import invitations
 from common.clock import CN
 from common.messages import N_, Message
 from contracts.events import NOTIFICATION_CHANNELS, NOTIFICATION_KINDS
@@ -347,10 +348,11 @@ def invitation_texts(event: dict, invited: dict) -> tuple[Message, Message]:
 
 
 def with_code(delivery: dict, code: str) -> dict:
-    """A delivery as it is sent: the claim code written into its text and link."""
+    """A delivery as it is sent: the claim code written into its text (as read, ``ABCD-EFGH``)
+    and its link."""
     return {
         **delivery,
-        "body": delivery["body"].replace(CODE, code),
+        "body": delivery["body"].replace(CODE, invitations.shown(code)),
         "link": (delivery.get("link") or "").replace(CODE, code) or None,
     }
 

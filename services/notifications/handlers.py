@@ -424,7 +424,7 @@ def deliver_due(db, channels: dict, settings: Settings, holder: str, now: Callab
             if sender is None or not sender.available():
                 raise RuntimeError(f"channel {doc['channel']} is not configured")
             if doc.get("invitation_id"):
-                doc = domain.with_code(doc, codes.shown(codes.code_for(settings.invite_secret, doc["invitation_id"])))
+                doc = domain.with_code(doc, codes.code_for(settings.invite_secret, doc["invitation_id"]))
             sender.send(doc)
         except Exception as err:  # noqa: BLE001 - any failure is kept with the delivery and retried
             reason = f"{type(err).__name__}: {err}"
