@@ -4,12 +4,15 @@ the catalogue, enterprise unions, troupes, volunteers and no-shows."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from common.errors import N_, Forbidden, Invalid, NotFound
 from contracts import payloads as p
 from services.gateway import auth
 from services.gateway.http import body, call, query
 from services.gateway.routes import route
+
+log = logging.getLogger(__name__)
 
 
 class Catalogue:
@@ -251,7 +254,10 @@ class Catalogue:
         data, existing, who = self._managed_record(request, "volunteer", volunteer_id)
         volunteer = call(self.dispatch.upsert_volunteer, data)
         if existing is None:
-            self._invite(who, volunteer["palace_id"], [volunteer])
+            try:
+                self._invite(who, volunteer["palace_id"], [volunteer])
+            except Exception as err:  # noqa: BLE001 - the volunteer stands; invited again from the list
+                log.warning("volunteer %s not invited: %r", volunteer_id, err)
         return volunteer
 
     def _invite(self, who: dict, palace_id: str, volunteers: list[dict], resend: bool = False) -> dict:
