@@ -274,6 +274,8 @@ def test_imported_volunteers_are_texted_a_code_that_claims_their_account_once(ga
     assert claim(two, code, "0000", "wangfang").json()["code"] == "INVITATION_INVALID"
     weak = claim(two, code, "8000", "wangfang", "13800138000")
     assert weak.status_code == 400 and weak.json()["fields"] == {"password": ["密码不能是用户名或电话号码。"]}
+    taken = claim(one, code, "8000", "vol")  # the code stays usable
+    assert taken.status_code == 409 and taken.json()["fields"] == {"username": ["这个用户名已被使用。"]}
     r = claim(two, code.lower().replace("-", " "), "8000", "wangfang")  # as typed on a phone
     assert r.status_code == 201, r.text
     assert r.json()["principal"] == {**r.json()["principal"], "role": "volunteer", "volunteer_id": "claim-a"}
