@@ -112,6 +112,8 @@ def invite(event: dict, uow, settings: Settings, now: dt.datetime) -> int:
             "%d invitations of %s not sent: no SMS/WeChat webhook", len(event["invitations"]), event["palace_id"]
         )
         return 0
+    # a code sent again replaces one still waiting to go out (its SMS gateway away): the old code no longer works
+    repository.replace_invitations(uow.db, [i["volunteer_id"] for i in event["invitations"]], uow.session)
     docs = []
     for invited in event["invitations"]:
         title, body = domain.invitation_texts(event, invited)
@@ -121,6 +123,7 @@ def invite(event: dict, uow, settings: Settings, now: dt.datetime) -> int:
                 "_id": f"{notification_id}|webhook",
                 "notification_id": notification_id,
                 "invitation_id": invited["invitation_id"],
+                "invited": invited["volunteer_id"],
                 "username": "",
                 "channel": "webhook",
                 "address": invited["phone"],
