@@ -83,6 +83,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SESSION_CACHE_SIZE", 10_000, int, "sessions a gateway process keeps at most", S),
     Setting("RESET_HOURS", 24.0, float, "how long a password reset link a dispatcher made works (once), in hours", S),
     Setting(
+        "INVITE_DAYS",
+        14.0,
+        float,
+        "how long the claim code a new volunteer is sent (on import, on creation, or sent again from the volunteer "
+        "list) works, once, in days",
+        S,
+    ),
+    Setting(
+        "INVITE_SECRET",
+        "songwenhua-local-invite-secret",
+        str,
+        "keys the volunteers' claim codes (accounts and notifications derive a code from its invitation's id, so "
+        "no event carries one): set your own in production",
+        S,
+    ),
+    Setting(
         "SIGN_IN_FAILURES",
         5,
         int,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from marshmallow import Schema
+from marshmallow import EXCLUDE, Schema
 
 from contracts.base import Count, EventSchema, Id, Time, fields, schema_of, validate
 
@@ -342,6 +342,41 @@ class RecordsImported(EventSchema):
     volunteers_linked = Count()
 
 
+class _Invited(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    invitation_id = Id()
+    volunteer_id = Id()
+    name = fields.String(required=False, allow_none=True, load_default=None)
+    phone = fields.String(required=True)
+
+
+class InvitationsIssued(EventSchema):
+    """New volunteers of a palace were invited to claim their accounts (an import confirmed, a
+    volunteer added, or an invitation sent again, ``resent``); earlier invitations of the same
+    volunteers no longer work. Never the code: it is derived from ``invitation_id`` with
+    ``INVITE_SECRET`` by whoever sends it (``common/invitations.py``)."""
+
+    palace_id = Id()
+    palace_name = fields.String(required=False, allow_none=True, load_default=None)
+    by = fields.String(required=True)
+    resent = fields.Boolean(required=True)
+    expires_at = Time()
+    invitations = fields.List(fields.Nested(_Invited), required=True)
+
+
+class InvitationClaimed(EventSchema):
+    """A volunteer claimed their account with an invitation's code and chose a username;
+    ``phone`` is where the invitation reached them (notifications keeps reaching them there)."""
+
+    invitation_id = Id()
+    username = fields.String(required=True)
+    volunteer_id = Id()
+    palace_id = Id()
+    phone = fields.String(required=False, allow_none=True, load_default=None)
+
+
 class AllianceCreated(EventSchema):
     alliance_id = Id()
     name = fields.String(required=True)
@@ -542,6 +577,20 @@ _SPECS = [
         SignInLocked,
         1,
         "登录失败次数太多，账号或来源地址被暂时锁定。Failed sign-ins locked an account or an address.",
+    ),
+    EventSpec(
+        "accounts",
+        "invitations_issued",
+        InvitationsIssued,
+        1,
+        "新志愿者收到认领账号的邀请（一次性邀请码，不含邀请码本身）。Volunteers were invited to claim accounts.",
+    ),
+    EventSpec(
+        "accounts",
+        "invitation_claimed",
+        InvitationClaimed,
+        1,
+        "志愿者用邀请码认领了账号。A volunteer claimed their account with an invitation.",
     ),
     EventSpec("feedback", "survey_opened", SurveyOpened, 1, "服务评议开放。A feedback survey opened for a delivery."),
     EventSpec(

@@ -858,6 +858,74 @@ class ResetLink(Schema):
     expires_at = fields.String()
 
 
+class Invitee(StrictSchema):
+    """A volunteer to invite: who, and the phone the code goes to."""
+
+    volunteer_id = Id()
+    name = Text(required=False, allow_none=True, max_length=50, load_default=None)
+    phone = fields.String(required=True, validate=PHONE)
+
+
+class Invite(StrictSchema):
+    """Invite some volunteers of a palace to claim their accounts (``resend``: a new code for
+    each, the old one no longer works; otherwise those already invited or with an account are left
+    as they are)."""
+
+    palace_id = Id()
+    palace_name = Text(required=False, allow_none=True, max_length=100, load_default=None)
+    volunteers = fields.List(fields.Nested(Invitee), required=True, validate=validate.Length(max=10_000))
+    resend = fields.Boolean(load_default=False)
+
+
+class Invited(Schema):
+    """Who was invited. ``code`` (``ABCD-EFGH``) and ``link`` are there only for one volunteer sent
+    again, shown once to the staff member, to hand over where no SMS reaches."""
+
+    invited = fields.Integer()
+    skipped = fields.Integer()
+    expires_at = fields.String(allow_none=True)
+    volunteer_id = fields.String(allow_none=True)
+    code = fields.String(allow_none=True)
+    link = fields.String(allow_none=True)
+
+
+class Claim(StrictSchema):
+    """A volunteer's claim: the code they were sent, their phone's last four digits, and the
+    username and password they choose."""
+
+    code = Text(max_length=40)
+    phone_last4 = fields.String(
+        required=True, validate=validate.Regexp(r"^[0-9]{4}$", error=N_("请填写手机号的后四位数字。"))
+    )
+    username = Username()
+    password = NewPassword()
+
+
+class InvitationState(Schema):
+    """Whether a volunteer has claimed an account: ``claimed`` (with the username), ``invited``
+    (until ``expires_at``), ``expired`` or ``none``."""
+
+    volunteer_id = fields.String()
+    status = OneOf(("claimed", "invited", "expired", "none"))
+    username = fields.String(allow_none=True)
+    expires_at = fields.String(allow_none=True)
+    invited_at = fields.String(allow_none=True)
+
+
+class AccountOut(Schema):
+    """An account as staff find it (to reset its password)."""
+
+    username = fields.String()
+    display_name = fields.String(allow_none=True)
+    role = OneOf(ROLES)
+    palace_id = fields.String(allow_none=True)
+    enterprise_id = fields.String(allow_none=True)
+    volunteer_id = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
+    active = fields.Boolean()
+    created_at = Time(required=False, allow_none=True)
+
+
 class SessionsEnded(Schema):
     status = OneOf(("ok",))
     sessions_ended = fields.Integer()
@@ -1139,3 +1207,4 @@ class ImportConfirmOut(Schema):
     unchanged = fields.Integer()
     refused = fields.Integer()
     volunteers_linked = fields.Integer()
+    invited = fields.Integer()  # new volunteers sent a code to claim their accounts

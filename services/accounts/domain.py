@@ -332,3 +332,93 @@ def too_soon(until: dt.datetime, at: dt.datetime, locked: bool) -> Throttled:
     return Throttled(
         "登录尝试太频繁，请 {seconds} 秒后再试。", "SIGN_IN_WAIT", params={"seconds": seconds, "retry_after": seconds}
     )
+
+
+# ---------------------------------------------------------------------- invitations
+
+
+def invitation_record(invitation_id: str, key: str, volunteer: dict, palace_id: str, by: str, at, expires) -> dict:
+    """A claim invitation as stored: under its code's keyed hash, never the code."""
+    return {
+        "_id": key,
+        "invitation_id": invitation_id,
+        "volunteer_id": volunteer["volunteer_id"],
+        "palace_id": palace_id,
+        "name": volunteer.get("name"),
+        "phone": volunteer["phone"],
+        "phone_last4": volunteer["phone_last4"],
+        "by": by,
+        "created_at": at,
+        "expires_at": expires,
+        "used_at": None,
+        "revoked_at": None,
+    }
+
+
+def check_claimable(invitation: dict | None, phone_last4: str, at: dt.datetime) -> dict:
+    """An invitation (as stored) whose code and phone digits match, unused, not sent again since
+    and not expired; else 400 saying which, as far as the code and the digits were right."""
+    if invitation is None or invitation["phone_last4"] != phone_last4:
+        raise Invalid("邀请码或手机号后四位不对，请核对短信后再试。", "INVITATION_INVALID")
+    if invitation.get("used_at") is not None:
+        raise Invalid("这个邀请码已经用过了，请直接登录；忘记密码请联系文化宫调度员。", "INVITATION_USED")
+    if invitation.get("revoked_at") is not None or invitation["expires_at"] <= at:
+        raise Invalid("这个邀请码已过期或已作废，请联系文化宫调度员重新发送。", "INVITATION_EXPIRED")
+    return invitation
+
+
+def already_claimed() -> Conflict:
+    return Conflict("这位志愿者已经有账号了，请直接登录；忘记密码请联系文化宫调度员。", "ALREADY_CLAIMED")
+
+
+def claimed_user(invitation: dict, username: str, password_hash: str, at) -> dict:
+    """The volunteer's account made by a claim, as stored: open at once, linked to the record."""
+    return {
+        "_id": username,
+        "display_name": invitation.get("name") or username,
+        "password_hash": password_hash,
+        "role": "volunteer",
+        "palace_id": invitation["palace_id"],
+        "enterprise_id": None,
+        "volunteer_id": invitation["volunteer_id"],
+        "union_card": None,
+        "profile": {"phone": invitation.get("phone"), "name": invitation.get("name")},
+        "active": True,
+        "claimed_from": invitation["invitation_id"],
+        "created_at": at,
+    }
+
+
+def invitation_state(volunteer_id: str, account: dict | None, invitation: dict | None, at) -> dict:
+    """Whether a volunteer claimed an account, was invited (until when), or the invitation ran out."""
+    out = {"volunteer_id": volunteer_id, "status": "none", "username": None, "expires_at": None, "invited_at": None}
+    if account is not None:
+        return {**out, "status": "claimed", "username": account["_id"]}
+    if invitation is None:
+        return out
+    live = invitation.get("used_at") is None and invitation["expires_at"] > at
+    return {
+        **out,
+        "status": "invited" if live else "expired",
+        "expires_at": invitation["expires_at"].isoformat(),
+        "invited_at": invitation["created_at"].isoformat(),
+    }
+
+
+def account_view(doc: dict) -> dict:
+    """An account as staff find it: who, which role and scope, whether it is open."""
+    return {
+        **principal({**doc, "username": doc["_id"]}),
+        "status": doc.get("status"),
+        "active": bool(doc.get("active")),
+        "created_at": doc.get("created_at"),
+    }
+
+
+def account_matches(doc: dict, words: str) -> bool:
+    """Whether an account is what staff typed: part of its username, name or ids."""
+    if not words:
+        return True
+    fields_ = (doc["_id"], doc.get("display_name"), doc.get("volunteer_id"), doc.get("enterprise_id"))
+    text = " ".join(str(f) for f in fields_ if f).lower()
+    return all(w in text for w in words.lower().split())

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pymongo.errors import DuplicateKeyError
+
+from common import invitations as codes
 from common.errors import Conflict, NotFound, Unauthorized
-from contracts.base import now
+from contracts.base import new_id, now
 from contracts.signals import token_key
 from services.accounts import domain, repository
 
@@ -233,6 +236,135 @@ def reset_password(data: dict, store) -> tuple[str, list[str]]:
     keys = store.transaction(write)
     repository.forget_throttle(store.db, f"account:{username}")
     return username, keys
+
+
+# ------------------------------------------------------------------- invitations
+
+INVITES_PER_TRANSACTION = 500
+
+
+def invite(data: dict, by: str, store, days: float, secret: str) -> dict:
+    """Invite volunteers to claim their accounts: one code each (only its keyed hash is stored),
+    told in ``invitations_issued`` by its invitation's id (notifications sends the code it derives
+    from it). Volunteers with an account are left out; so are those already invited, unless
+    ``resend``, which replaces their invitation. A resend of one volunteer answers its code and
+    link, shown once to the staff member."""
+    at = now()
+    expires = at + dt.timedelta(days=days)
+    wanted = {v["volunteer_id"]: v for v in data["volunteers"]}
+    ids = sorted(wanted)
+    have_account = repository.accounts_of_volunteers(store.db, ids)
+    if data["resend"] and len(ids) == 1 and ids[0] in have_account:
+        raise domain.already_claimed()
+    held = {} if data["resend"] else repository.latest_invitations(store.db, ids)
+    chosen = [i for i in ids if i not in have_account and not (i in held and _live(held[i], at))]
+    made: dict[str, str] = {}
+    for start in range(0, len(chosen), INVITES_PER_TRANSACTION):
+        batch = chosen[start : start + INVITES_PER_TRANSACTION]
+        docs, told = [], []
+        for vid in batch:
+            volunteer = {**wanted[vid], "phone_last4": codes.last4(wanted[vid]["phone"])}
+            invitation_id = new_id()
+            code = codes.code_for(secret, invitation_id)
+            made[vid] = code
+            docs.append(
+                domain.invitation_record(
+                    invitation_id, codes.key_of(secret, code), volunteer, data["palace_id"], by, at, expires
+                )
+            )
+            told.append(
+                {
+                    "invitation_id": invitation_id,
+                    "volunteer_id": vid,
+                    "name": volunteer.get("name"),
+                    "phone": volunteer["phone"],
+                }
+            )
+
+        def write(uow, batch=batch, docs=docs, told=told):
+            repository.revoke_invitations(uow, batch, at)
+            repository.insert_invitations(uow, docs)
+            uow.emit(
+                "invitations_issued",
+                palace_id=data["palace_id"],
+                palace_name=data.get("palace_name"),
+                by=by,
+                resent=bool(data["resend"]),
+                expires_at=expires,
+                invitations=told,
+            )
+
+        store.transaction(write)
+    out = {
+        "invited": len(chosen),
+        "skipped": len(ids) - len(chosen),
+        "expires_at": expires.isoformat() if chosen else None,
+    }
+    if data["resend"] and len(chosen) == 1:
+        code = made[chosen[0]]
+        out.update(volunteer_id=chosen[0], code=codes.shown(code), link=f"/claim?code={code}")
+    return out
+
+
+def _live(invitation: dict, at: dt.datetime) -> bool:
+    return invitation.get("used_at") is None and invitation.get("revoked_at") is None and invitation["expires_at"] > at
+
+
+def claim(data: dict, store, secret: str, session_hours: float) -> dict:
+    """A volunteer claims their account with the code they were sent and their phone's last four
+    digits: the chosen username and password (the password rule holds) open an account linked to
+    their volunteer record, the code is used up, and they are signed in (a session, as ``login``)."""
+    at = now()
+    key = codes.key_of(secret, data["code"])
+    invitation = domain.check_claimable(repository.find_invitation(store.db, key), data["phone_last4"], at)
+    if repository.accounts_of_volunteers(store.db, [invitation["volunteer_id"]]):
+        raise domain.already_claimed()
+    username = data["username"]
+    password = domain.checked_password(data["password"], username, invitation.get("phone"))
+    doc = domain.claimed_user(invitation, username, domain.hash_password(password), at)
+
+    def write(uow):
+        used = repository.use_invitation(uow, key, at)  # None: used, sent again or expired meanwhile
+        domain.check_claimable(used or {**invitation, "used_at": at}, data["phone_last4"], at)
+        if repository.accounts_of_volunteers(uow.db, [invitation["volunteer_id"]], session=uow.session):
+            raise domain.already_claimed()
+        repository.insert_user_in(uow, doc)
+        uow.emit(
+            "invitation_claimed",
+            invitation_id=invitation["invitation_id"],
+            username=username,
+            volunteer_id=invitation["volunteer_id"],
+            palace_id=invitation["palace_id"],
+            phone=invitation.get("phone"),
+        )
+
+    try:
+        store.transaction(write)
+    except DuplicateKeyError:
+        raise domain.username_taken() from None
+    token = domain.new_token()
+    expires = domain.session_expires(now(), session_hours)
+    principal = domain.account_principal(doc)
+    repository.insert_session(store.db, token_key(token), principal, expires)
+    return {"token": token, "expires_at": expires.isoformat(), "principal": principal}
+
+
+def invitation_states(palace_id: str, db) -> list[dict]:
+    """Whether each volunteer of a palace who has an account or an invitation claimed it, was
+    invited (until when), or the invitation ran out."""
+    at = now()
+    accounts = repository.palace_volunteer_accounts(db, palace_id)
+    invited = repository.palace_invitations(db, palace_id)
+    return [
+        domain.invitation_state(vid, accounts.get(vid), invited.get(vid), at)
+        for vid in sorted(set(accounts) | set(invited))
+    ]
+
+
+def list_accounts(palace_id: str | None, words: str, db) -> list[dict]:
+    """A palace's accounts that match what staff typed (part of a username, a name or an id)."""
+    found = [d for d in repository.accounts(db, palace_id) if domain.account_matches(d, words)]
+    return [domain.account_view(d) for d in found[: repository.ACCOUNTS_LISTED]]
 
 
 def ping(db) -> str:

@@ -5,6 +5,9 @@
 index removes it then). ``password_resets`` holds a reset token's hash (``_id``), whose account,
 who made it and when it expires (TTL); ``sign_in_throttles`` the failed sign-ins of an account
 (``account:<username>``) or a client address (``client:<address>``), kept until ``expires_at`` (TTL).
+``invitations`` holds a claim code's keyed hash (``_id``), the volunteer and palace it is for, the
+phone's last four digits, when it expires and whether it was used or sent again (``revoked_at``);
+kept ``KEEP_INVITATIONS`` past its expiry (TTL), so the volunteer list can say it ran out.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from pymongo.errors import DuplicateKeyError
 from common.store import find_and_update
 
 REGISTRATIONS_LISTED = 500
+ACCOUNTS_READ = 5000
+ACCOUNTS_LISTED = 200
+KEEP_INVITATIONS_SECONDS = 90 * 24 * 3600
 RECIPIENTS_READ = 1000
 
 # whose accounts ``recipients`` reads, by the kind of id asked for
@@ -34,6 +40,10 @@ def ensure_indexes(db) -> None:
     db.users.create_index([("status", ASCENDING), ("palace_id", ASCENDING), ("created_at", ASCENDING)])
     db.users.create_index([("volunteer_id", ASCENDING)])
     db.users.create_index([("enterprise_id", ASCENDING)])
+    db.users.create_index([("palace_id", ASCENDING), ("_id", ASCENDING)])
+    db.invitations.create_index([("volunteer_id", ASCENDING), ("created_at", ASCENDING)])
+    db.invitations.create_index([("palace_id", ASCENDING), ("created_at", ASCENDING)])
+    db.invitations.create_index([("expires_at", ASCENDING)], expireAfterSeconds=KEEP_INVITATIONS_SECONDS)
 
 
 # ------------------------------------------------------------------------- users
@@ -135,6 +145,76 @@ def save_throttle(uow, key: str, state: dict) -> None:
 
 def forget_throttle(db, key: str) -> None:
     db.sign_in_throttles.delete_one({"_id": key})
+
+
+# ------------------------------------------------------------------ invitations
+
+
+def insert_user_in(uow, doc: dict) -> None:
+    """Store a new account inside the caller's transaction (DuplicateKeyError when the name is taken)."""
+    uow.db.users.insert_one(doc, session=uow.session)
+
+
+def accounts_of_volunteers(db, volunteer_ids: list[str], session=None) -> dict[str, dict]:
+    """The accounts linked to some volunteers, by volunteer id."""
+    if not volunteer_ids:
+        return {}
+    found = db.users.find({"volunteer_id": {"$in": volunteer_ids}}, session=session)
+    return {d["volunteer_id"]: d for d in found if d.get("role") == "volunteer"}
+
+
+def latest_invitations(db, volunteer_ids: list[str], session=None) -> dict[str, dict]:
+    """The newest invitation of each of some volunteers."""
+    if not volunteer_ids:
+        return {}
+    latest: dict[str, dict] = {}
+    for doc in db.invitations.find({"volunteer_id": {"$in": volunteer_ids}}, session=session):
+        held = latest.get(doc["volunteer_id"])
+        if held is None or doc["created_at"] > held["created_at"]:
+            latest[doc["volunteer_id"]] = doc
+    return latest
+
+
+def revoke_invitations(uow, volunteer_ids: list[str], at) -> int:
+    """Invitations of these volunteers not used yet stop working (one sent again replaces them)."""
+    query = {"volunteer_id": {"$in": volunteer_ids}, "used_at": None, "revoked_at": None}
+    return uow.db.invitations.update_many(query, {"$set": {"revoked_at": at}}, session=uow.session).modified_count
+
+
+def insert_invitations(uow, docs: list[dict]) -> None:
+    if docs:
+        uow.db.invitations.insert_many(docs, ordered=False, session=uow.session)
+
+
+def find_invitation(db, key: str) -> dict | None:
+    return db.invitations.find_one({"_id": key})
+
+
+def use_invitation(uow, key: str, at) -> dict | None:
+    """Mark an invitation used, once: the invitation as it was, or None when it was used, sent
+    again or expired meanwhile."""
+    query = {"_id": key, "used_at": None, "revoked_at": None, "expires_at": {"$gt": at}}
+    return find_and_update(uow.db.invitations, query, {"$set": {"used_at": at}}, session=uow.session)
+
+
+def palace_invitations(db, palace_id: str) -> dict[str, dict]:
+    """The newest invitation of each volunteer of a palace."""
+    latest: dict[str, dict] = {}
+    for doc in db.invitations.find({"palace_id": palace_id}).sort("created_at", ASCENDING):
+        latest[doc["volunteer_id"]] = doc
+    return latest
+
+
+def palace_volunteer_accounts(db, palace_id: str) -> dict[str, dict]:
+    """The volunteers' accounts of a palace, by volunteer id."""
+    found = db.users.find({"role": "volunteer", "palace_id": palace_id}, limit=ACCOUNTS_READ * 4)
+    return {d["volunteer_id"]: d for d in found if d.get("volunteer_id")}
+
+
+def accounts(db, palace_id: str | None) -> list[dict]:
+    """A palace's accounts (every palace's, for an admin asking for none), by username."""
+    query = {"palace_id": palace_id} if palace_id else {}
+    return list(db.users.find(query).sort("_id", ASCENDING).limit(ACCOUNTS_READ))
 
 
 def ping(db) -> None:

@@ -128,6 +128,34 @@ class AccountsService:
         _, keys = handlers.reset_password(load(payloads.ResetPassword, payload), self.store)
         return self._ended(keys)
 
+    # ------------------------------------------------------------ invitations
+
+    def _invite_secret(self) -> str:
+        return setting(self.store.config, "INVITE_SECRET")
+
+    @rpc
+    def invite(self, payload: dict, by: str) -> dict:
+        """Invite volunteers of a palace to claim their accounts (a code each, sent by
+        notifications); ``by`` the staff member's username."""
+        days = setting(self.store.config, "INVITE_DAYS")
+        return handlers.invite(load(payloads.Invite, payload), by, self.store, days, self._invite_secret())
+
+    @rpc
+    def claim_invitation(self, payload: dict) -> dict:
+        """A volunteer's code, phone digits, username and password → their account, signed in."""
+        data = load(payloads.Claim, payload)
+        session = handlers.claim(data, self.store, self._invite_secret(), self._session_hours())
+        self._tell(signals.ACCOUNTS_CHANGED, usernames=[session["principal"]["username"]])
+        return session
+
+    @rpc
+    def invitation_states(self, palace_id: str) -> list[dict]:
+        return payloads.InvitationState(many=True).dump(handlers.invitation_states(palace_id, self.store.db))
+
+    @rpc
+    def list_accounts(self, palace_id: str | None, words: str = "") -> list[dict]:
+        return payloads.AccountOut(many=True).dump(handlers.list_accounts(palace_id, words or "", self.store.db))
+
     @rpc
     def authenticate(self, token: str) -> dict:
         """The principal of a live session, or 401."""

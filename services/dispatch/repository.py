@@ -156,8 +156,8 @@ list_palaces, list_programs, list_troupes, list_volunteers = (
 _directories: dict[tuple[str, str], tuple[int, list[dict]]] = {}
 
 
-def directory_changed(db, palace_id: str) -> None:
-    db.directory.update_one({"_id": palace_id}, {"$inc": {"version": 1}}, upsert=True)
+def directory_changed(db, palace_id: str, session=None) -> None:
+    db.directory.update_one({"_id": palace_id}, {"$inc": {"version": 1}}, upsert=True, session=session)
 
 
 def palace_volunteers(uow, palace_id: str) -> list[dict]:
@@ -474,19 +474,26 @@ def ids_elsewhere(db, kind: str, palace_id: str, ids: list[str]) -> set[str]:
     return {d["_id"] for d in docs if d.get("palace_id") != palace_id}
 
 
-def upsert_records(db, kind: str, records: list[dict], new_ids=frozenset()) -> None:
+def upsert_records(db, kind: str, records: list[dict], new_ids=frozenset(), session=None) -> None:
     """Writes an import's records, the new ones (``new_ids``) inserted in one statement and the
     others updated in another: each record's fields are set, what the import does not know of (a
     volunteer's free time, a troupe's sharing) stays. (The embedded database inserts a batch
-    ten times faster than it updates one document after another.)"""
+    ten times faster than it updates one document after another, and updates a batch within one
+    transaction twice as fast as outside one.) Within a transaction (``session``) a record
+    created meanwhile by someone else fails the whole transaction (DuplicateKeyError)."""
     key = KINDS[kind][0]
     docs = [{"_id": r[key], **{k: v for k, v in r.items() if k != key}} for r in records]
     fresh = [d for d in docs if d["_id"] in new_ids]
     rest = [d for d in docs if d["_id"] not in new_ids]
     if fresh:
         try:
-            db[kind].insert_many(fresh, ordered=False)
+            db[kind].insert_many(fresh, ordered=False, session=session)
         except BulkWriteError as err:  # created meanwhile by someone else: set their fields instead
+            errors = err.details.get("writeErrors") or []
+            if session is not None and errors and all(e.get("code") == 11000 for e in errors):
+                raise DuplicateKeyError("created meanwhile", 11000) from None  # the transaction is lost
+            if session is not None:
+                raise
             failed = {fresh[e["index"]]["_id"] for e in err.details.get("writeErrors") or [] if e.get("code") == 11000}
             if len(failed) != len(err.details.get("writeErrors") or []):
                 raise
@@ -498,10 +505,11 @@ def upsert_records(db, kind: str, records: list[dict], new_ids=frozenset()) -> N
                 for d in rest
             ],
             ordered=False,
+            session=session,
         )
     if kind == "volunteers" and docs:
         for palace_id in {d.get("palace_id") for d in docs} - {None}:
-            directory_changed(db, palace_id)
+            directory_changed(db, palace_id, session)
 
 
 def save_import(db, preview: dict) -> None:
@@ -517,6 +525,6 @@ def find_import(db, preview_id: str) -> dict | None:
     return doc
 
 
-def drop_import(db, preview_id: str) -> bool:
+def drop_import(db, preview_id: str, session=None) -> bool:
     """Takes the preview away; False when another confirm took it first."""
-    return db.imports.delete_one({"_id": preview_id}).deleted_count == 1
+    return db.imports.delete_one({"_id": preview_id}, session=session).deleted_count == 1

@@ -88,6 +88,64 @@ class Accounts:
         self.limiter.check_client(request)
         return call(self.accounts.reset_password, body(request))
 
+    @route(
+        "GET /api/accounts",
+        tag=N_("账号"),
+        summary=N_("查找本文化宫的账号（用户名、姓名或编号的一部分），以便重置密码"),
+        response=[p.AccountOut],
+        query=("palace_id", "q"),
+        roles=auth.STAFF,
+    )
+    def list_accounts(self, request):
+        who = self._who(request)
+        q = query(request)
+        return call(self.accounts.list_accounts, auth.palace_scope(who, q.get("palace_id")), (q.get("q") or "")[:100])
+
+    # ------------------------------------------------------------ volunteers' invitations
+
+    @route(
+        "POST /api/claim",
+        tag=N_("账号"),
+        summary=N_("志愿者用邀请码认领账号：核对手机号后四位，设置用户名和密码，随即登录（邀请码只能用一次）"),
+        body=p.Claim,
+        status=201,
+        response=p.Session,
+        roles=auth.PUBLIC,
+    )
+    def claim(self, request):
+        self.limiter.check_client(request)
+        return call(self.accounts.claim_invitation, body(request))
+
+    @route(
+        "POST /api/volunteers/<volunteer_id>/invitation",
+        tag=N_("账号"),
+        summary=N_("重新发送认领账号的邀请：新的邀请码（旧的作废），短信发给志愿者，也只向调度员显示这一次"),
+        status=201,
+        response=p.Invited,
+        roles=auth.STAFF,
+    )
+    def invite_volunteer(self, request, volunteer_id):
+        """A new code for a volunteer without an account (the one sent before stops working), sent
+        to their phone and shown once to the staff member, to hand over where no SMS reaches."""
+        who = self._who(request)
+        volunteer = call(self.dispatch.get_volunteer, volunteer_id)
+        auth.check_volunteer(who, volunteer)
+        made = self._invite(who, volunteer["palace_id"], [volunteer], resend=True)
+        if made.get("link"):
+            made["link"] = request.host_url.rstrip("/") + made["link"]
+        return made
+
+    @route(
+        "GET /api/palaces/<palace_id>/invitations",
+        tag=N_("账号"),
+        summary=N_("本文化宫志愿者的账号认领情况：已认领、已邀请（有效期）、邀请已过期"),
+        response=[p.InvitationState],
+        roles=auth.STAFF,
+    )
+    def invitations(self, request, palace_id):
+        self._staff_of(request, palace_id)
+        return call(self.accounts.invitation_states, palace_id)
+
     @route("GET /api/me", tag=N_("账号"), summary=N_("当前登录的账号和角色"), response=p.Principal, roles=auth.ALL)
     def me(self, request):
         return self._who(request)

@@ -4,12 +4,15 @@ the catalogue, enterprise unions, troupes, volunteers and no-shows."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from common.errors import N_, Forbidden, Invalid, NotFound
 from contracts import payloads as p
 from services.gateway import auth
 from services.gateway.http import body, call, query
 from services.gateway.routes import route
+
+log = logging.getLogger(__name__)
 
 
 class Catalogue:
@@ -217,6 +220,11 @@ class Catalogue:
         return who
 
     def _managed(self, request, kind: str, record_id: str) -> dict:
+        return self._managed_record(request, kind, record_id)[0]
+
+    def _managed_record(self, request, kind: str, record_id: str) -> tuple[dict, dict | None, dict]:
+        """What a dispatcher of the record's palace (or an admin) writes: the body, the record as it
+        was (None when new) and the caller."""
         data = body(request)
         data[f"{kind}_id"] = record_id
         who = self._own_palace(request, data)
@@ -226,7 +234,7 @@ class Catalogue:
             existing = None
         if existing is not None and who["role"] == "dispatcher":
             auth.palace_scope(who, existing["palace_id"])  # another palace's record is not yours to change
-        return data
+        return data, existing, who
 
     @route(
         "PUT /api/programs/<program_id>",
@@ -261,5 +269,21 @@ class Catalogue:
         roles=auth.STAFF,
     )
     def upsert_volunteer(self, request, volunteer_id):
-        """Add or change a volunteer: skills, district, limits and wishes."""
-        return call(self.dispatch.upsert_volunteer, self._managed(request, "volunteer", volunteer_id))
+        """Add or change a volunteer: skills, district, limits and wishes. A new one is invited to
+        claim an account (a code on their phone), unless an account is linked to them already."""
+        data, existing, who = self._managed_record(request, "volunteer", volunteer_id)
+        volunteer = call(self.dispatch.upsert_volunteer, data)
+        if existing is None:
+            try:
+                self._invite(who, volunteer["palace_id"], [volunteer])
+            except Exception as err:  # noqa: BLE001 - the volunteer stands; invited again from the list
+                log.warning("volunteer %s not invited: %r", volunteer_id, err)
+        return volunteer
+
+    def _invite(self, who: dict, palace_id: str, volunteers: list[dict], resend: bool = False) -> dict:
+        """Invite volunteers of a palace to claim their accounts (accounts makes the codes,
+        notifications sends them)."""
+        invitees = [{k: v.get(k) for k in ("volunteer_id", "name", "phone")} for v in volunteers if v.get("phone")]
+        name = self._palace(palace_id).get("name")
+        payload = {"palace_id": palace_id, "palace_name": name, "volunteers": invitees, "resend": resend}
+        return call(self.accounts.invite, payload, who["username"], timeout=120)

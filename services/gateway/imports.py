@@ -11,6 +11,7 @@ through orders in one call.
 from __future__ import annotations
 
 import io
+import logging
 
 from werkzeug.formparser import parse_form_data
 
@@ -20,6 +21,8 @@ from services.gateway import auth, i18n, sheets
 from services.gateway.http import body, call, query
 from services.gateway.reports import file_response
 from services.gateway.routes import XLSX, route
+
+log = logging.getLogger(__name__)
 
 FORM_OVERHEAD = 64 * 1024  # a multipart upload's boundaries and headers around the file
 IMPORT_TIMEOUT = 120  # seconds a preview or a confirm of 10,000 rows may take
@@ -156,6 +159,13 @@ class Imports:
         writes = done.pop("writes", None)
         if writes:
             call(self.orders.upsert_enterprises, palace_id, writes, timeout=IMPORT_TIMEOUT)
+        new_volunteers = done.pop("invite", None)
+        if new_volunteers:  # each is sent a code to claim an account; the import stands if this fails
+            try:
+                done["invited"] = self._invite(who, palace_id, new_volunteers)["invited"]
+            except Exception as err:  # noqa: BLE001 - they can be invited again from the volunteer list
+                log.warning("volunteers imported into %s not invited: %r", palace_id, err)
+                done["invited"] = 0
         return done
 
     @route(

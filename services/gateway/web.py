@@ -106,6 +106,12 @@ class Pages:
         """Where a reset link leads: a new password, once (the token stays in the address)."""
         return render(request, "reset.html", page="reset")
 
+    @route("GET /claim", roles=auth.PUBLIC, documented=False)
+    def claim_page(self, request):
+        """Where a volunteer's invitation leads: the code (filled in from the link), the phone's
+        last four digits, a username and a password; then signed in."""
+        return render(request, "claim.html", page="claim")
+
     @route("GET /register", roles=auth.PUBLIC, documented=False)
     def register_page(self, request):
         palaces = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from common import invitations
 from common.clock import CN
 from common.messages import N_, Message
 from contracts.events import NOTIFICATION_CHANNELS, NOTIFICATION_KINDS
@@ -325,6 +326,35 @@ def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, st
         text = Message("请让职工扫码评议「{title}」，{closes} 截止。", title=title, closes=closes)
         to("survey", "enterprise", enterprise, N_("观众评议已开放"), text, ent_link)
     return out
+
+
+# where a claim code goes in an invitation's text: written in only at the moment of sending, from
+# the invitation's id (common/invitations.py), so neither the stored delivery nor any event has it
+CODE = "{code}"
+CLAIM_LINK = "/claim?code=" + CODE
+
+
+def invitation_texts(event: dict, invited: dict) -> tuple[Message, Message]:
+    """The title and text that invite one volunteer to claim their account (the code left to
+    be written in as it is sent)."""
+    text = Message(
+        "{name}您好：{palace}邀请您使用“送文化下基层”。您的邀请码是 {code}，{expires} 前有效，只能用一次。"
+        "打开下面的链接，输入邀请码和手机号后四位，设置用户名和密码即可登录。",
+        name=invited.get("name") or "",
+        palace=event.get("palace_name") or Message("工人文化宫"),
+        expires=when(event.get("expires_at")),
+    )
+    return Message("认领您的志愿者账号"), text
+
+
+def with_code(delivery: dict, code: str) -> dict:
+    """A delivery as it is sent: the claim code written into its text (as read, ``ABCD-EFGH``)
+    and its link."""
+    return {
+        **delivery,
+        "body": delivery["body"].replace(CODE, invitations.shown(code)),
+        "link": (delivery.get("link") or "").replace(CODE, code) or None,
+    }
 
 
 def reminder_drafts(reminder: dict, order: dict | None, names: dict[str, str]) -> list[Draft]:

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+from common import invitations as codes
 from common.config import setting
 from common.errors import NotFound, load
 from common.messages import Message
@@ -29,6 +30,7 @@ class Settings:
     available: dict[str, bool]
     max_attempts: int = 6
     retry_seconds: float = 30.0
+    invite_secret: str = ""
 
     @classmethod
     def of(cls, config: dict, channels: dict) -> Settings:
@@ -36,6 +38,7 @@ class Settings:
             available={name: ch.available() for name, ch in channels.items()},
             max_attempts=max(1, setting(config, "NOTIFY_MAX_ATTEMPTS")),
             retry_seconds=setting(config, "NOTIFY_RETRY_SECONDS"),
+            invite_secret=setting(config, "INVITE_SECRET"),
         )
 
 
@@ -60,6 +63,11 @@ def take_in(
     ``find_order`` asks the orders service about an order no snapshot event has told of yet
     (events of different kinds travel on different queues, and orders older than this service)."""
     db, s = uow.db, uow.session
+    if event_type == "invitations_issued":
+        return invite(event, uow, settings, now)
+    if event_type == "invitation_claimed":  # reached where the invitation reached them, as a registration is
+        repository.first_preferences(db, event["username"], domain.first_preferences(event), s)
+        return 0
     if event_type in ACCOUNT_EVENTS:
         return _to_the_account(event_type, event, uow, directory, settings, now)
     order = _remember(db, event_type, event, s)
@@ -93,6 +101,45 @@ def _to_the_account(
         repository.first_preferences(uow.db, event["username"], domain.first_preferences(event), uow.session)
     users = [u for u in directory(_scopes(drafts, set())) if u["username"] == event["username"]]
     return notify(uow, drafts, users, settings, event["event_id"], now)
+
+
+def invite(event: dict, uow, settings: Settings, now: dt.datetime) -> int:
+    """Volunteers invited to claim their accounts have none yet, so no inbox: each is sent the
+    invitation on the phone the palace has for them (the SMS/WeChat webhook), when it is
+    configured. The delivery keeps the invitation's id; its code is written in as it is sent."""
+    if not settings.available.get("webhook"):
+        log.warning(
+            "%d invitations of %s not sent: no SMS/WeChat webhook", len(event["invitations"]), event["palace_id"]
+        )
+        return 0
+    # a code sent again replaces one still waiting to go out (its SMS gateway away): the old code no longer works
+    repository.replace_invitations(uow.db, [i["volunteer_id"] for i in event["invitations"]], uow.session)
+    docs = []
+    for invited in event["invitations"]:
+        title, body = domain.invitation_texts(event, invited)
+        notification_id = f"invitation-{invited['invitation_id']}"
+        docs.append(
+            {
+                "_id": f"{notification_id}|webhook",
+                "notification_id": notification_id,
+                "invitation_id": invited["invitation_id"],
+                "invited": invited["volunteer_id"],
+                "username": "",
+                "channel": "webhook",
+                "address": invited["phone"],
+                "kind": "account",
+                "title": str(title),
+                "body": str(body),
+                "link": domain.CLAIM_LINK,
+                "status": "pending",
+                "attempts": 0,
+                "next_at": now,
+                "last_error": None,
+                "created_at": now,
+            }
+        )
+    repository.add_deliveries(uow.db, docs, uow.session)
+    return len(docs)
 
 
 def _remember(db, event_type: str, event: dict, s) -> dict | None:
@@ -379,6 +426,8 @@ def deliver_due(db, channels: dict, settings: Settings, holder: str, now: Callab
         try:
             if sender is None or not sender.available():
                 raise RuntimeError(f"channel {doc['channel']} is not configured")
+            if doc.get("invitation_id"):
+                doc = domain.with_code(doc, codes.code_for(settings.invite_secret, doc["invitation_id"]))
             sender.send(doc)
         except Exception as err:  # noqa: BLE001 - any failure is kept with the delivery and retried
             reason = f"{type(err).__name__}: {err}"

@@ -1,7 +1,8 @@
 """The notifications database (the only file that knows its collections and indexes).
 
 notifications  one row per person and notification: the inbox
-deliveries     one row per notification and external channel: status, attempts, last error
+deliveries     one row per notification and external channel: status, attempts, last error (a
+               volunteer's invitation to claim an account has no notification: ``invited`` says whose)
 reminders      what is due to be said later (48 h / 2 h before a delivery, an offer about to expire)
 orders, offers what the events told of orders and offers, to word notifications and find the crew
 preferences    per person: email, webhook opt-in, muted kinds
@@ -31,6 +32,7 @@ def ensure_indexes(db) -> None:
     )
     db.deliveries.create_index([("status", ASCENDING), ("next_at", ASCENDING)])
     db.deliveries.create_index([("notification_id", ASCENDING)])
+    db.deliveries.create_index([("invited", ASCENDING)])
     db.deliveries.create_index([("created_at", ASCENDING)], expireAfterSeconds=int(KEEP_DELIVERIES.total_seconds()))
     db.reminders.create_index([("status", ASCENDING), ("due", ASCENDING)])
     db.reminders.create_index([("order_id", ASCENDING)])
@@ -206,6 +208,14 @@ def delivery_failed(db, doc: dict, error: str, next_at: dt.datetime | None) -> N
     change = {"last_error": error[:500]}
     change.update({"next_at": next_at} if next_at else {"status": "failed"})
     db.deliveries.update_one({"_id": doc["_id"], "holder": doc["holder"]}, {"$set": change})
+
+
+def replace_invitations(db, volunteer_ids: list[str], session=None) -> int:
+    """Invitations to these volunteers still waiting to be sent are not sent (a new one replaces them)."""
+    if not volunteer_ids:
+        return 0
+    query = {"invited": {"$in": volunteer_ids}, "status": "pending"}
+    return db.deliveries.update_many(query, {"$set": {"status": "replaced"}}, session=session).modified_count
 
 
 def deliveries_of(db, notification_id: str) -> list[dict]:

@@ -52,6 +52,8 @@ CONSUMED = [
     ("feedback", "survey_opened"),
     ("accounts", "registration_decided"),
     ("accounts", "password_reset_requested"),
+    ("accounts", "invitations_issued"),
+    ("accounts", "invitation_claimed"),
 ]
 
 

@@ -216,3 +216,15 @@ def test_the_dispatchers_import_panel_previews_confirms_and_fits_a_phone(ui_syst
     programs = requests.get(f"{base}/api/programs?palace_id=haining", headers=dispatcher, timeout=10).json()
     (program,) = [p for p in programs if p["title"] == summary["program"]]
     assert program["needs"] == [{"skill": "声乐", "count": 2}] and program["kind"] == "performance"
+
+
+def test_a_volunteer_claims_an_account_on_a_phone_and_changes_the_password(ui_system):
+    """tests/browser/claims.py: an invitation sent again from the volunteer list, claimed on a
+    360-px phone, the password changed and every session ended from the header, a reset link."""
+    base = ui_system
+    summary = walk("claims", base, "--screens", os.path.join(ROOT, "var", "log", "browser", "claims"), timeout=300)
+    assert all(width <= 360 for width in summary["phone_widths"].values()), summary["phone_widths"]
+    dispatcher = login(base, "dispatcher-haining")
+    states = requests.get(f"{base}/api/palaces/haining/invitations", headers=dispatcher, timeout=10).json()
+    (state,) = [s for s in states if s["volunteer_id"] == summary["volunteer_id"]]
+    assert state == {**state, "status": "claimed", "username": summary["username"]}

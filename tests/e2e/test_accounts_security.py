@@ -1,15 +1,22 @@
 """Passwords changed and reset, signing out everywhere, and sign-in throttling, through two
-gateway processes of one system: what one process counts, locks or ends holds on the other."""
+gateway processes of one system: what one process counts, locks or ends holds on the other. And
+volunteers' claim codes: sent by SMS (a webhook sink here) on an import and on a volunteer added,
+claimed once, refused used, expired or replaced by one sent again."""
 
 import datetime as dt
+import json
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from pymongo import MongoClient
 
-from tests.helpers import wait_until
-from tests.servers import another_gateway
+from tests.helpers import BusSpy, wait_until
+from tests.servers import another_gateway, forget_databases, free_port, running_system
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "security-password"
@@ -17,13 +24,53 @@ NEW = "another-good-password"
 
 
 @pytest.fixture(scope="module")
+def sms():
+    """An SMS gateway: what the notifications webhook posts to it."""
+    calls: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            calls.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/sms", calls
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def module_system(request, vhost_pipeline, mongo_uri, sms):
+    """The system of this module, with its notifications reaching phones through the SMS sink."""
+    from urllib.parse import urlparse
+
+    uri = urlparse(request.config.getoption("RABBIT_AMQP_URI"))
+    prefix = f"m{uuid.uuid4().hex[:8]}_"
+    with vhost_pipeline.get() as vhost:
+        amqp_uri = f"{uri.scheme}://{uri.netloc}/{vhost}"
+        with running_system(amqp_uri, mongo_uri, prefix, WEBHOOK_URL=sms[0], WEBHOOK_SECRET="e2e") as base:
+            yield base, {"AMQP_URI": amqp_uri, "DB_PREFIX": prefix}
+    forget_databases(mongo_uri, prefix)
+
+
+@pytest.fixture(scope="module")
 def gateways(module_system, mongo_uri):
     base, config = module_system
     with ClusterRpcProxy(config, timeout=30) as rpc:
+        districts = [{"name": "海宁", "lat": 30.5, "lon": 120.6}]
+        rpc.dispatch.upsert_palace(
+            {"palace_id": "haining", "name": "海宁市工人文化宫", "district": "海宁", "districts": districts}
+        )
         users = [
             {"username": "vol", "role": "volunteer", "palace_id": "haining", "volunteer_id": "v1"},
             {"username": "disp", "role": "dispatcher", "palace_id": "haining"},
             {"username": "disp-q", "role": "dispatcher", "palace_id": "qingdao"},
+            {"username": "inviter", "role": "dispatcher", "palace_id": "haining"},
             {"username": "locked-one", "role": "volunteer", "palace_id": "haining", "volunteer_id": "v2"},
             {"username": "lucky-one", "role": "volunteer", "palace_id": "haining", "volunteer_id": "v3"},
             {"username": "out-all", "role": "volunteer", "palace_id": "haining", "volunteer_id": "v4"},
@@ -34,6 +81,14 @@ def gateways(module_system, mongo_uri):
     db = client[f"{config['DB_PREFIX']}accounts"]
     with another_gateway(config["AMQP_URI"], mongo_uri, config["DB_PREFIX"]) as other:
         yield base, other, db
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def databases(module_system, mongo_uri):
+    client = MongoClient(mongo_uri, tz_aware=True)
+    prefix = module_system[1]["DB_PREFIX"]
+    yield lambda name: client[f"{prefix}{name}"]
     client.close()
 
 
@@ -171,3 +226,107 @@ def test_a_success_starts_the_accounts_count_again(gateways):
     for base in (one, two, one):
         assert sign_in(base, "lucky-one", "wrong-password").status_code == 401  # counted from one again
         _waited(db)
+
+
+# ------------------------------------------------------------------ volunteers' claim codes
+
+CODE = re.compile(r"\b([2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4})\b")
+
+
+def texted(calls, phone, after=0):
+    """The claim codes sent by SMS to ``phone`` (after the first ``after`` messages)."""
+    return [CODE.search(c["body"]).group(1) for c in calls[after:] if c["to"] == phone and c["kind"] == "account"]
+
+
+def claim(base, code, last4, username, password=NEW):
+    body = {"code": code, "phone_last4": last4, "username": username, "password": password}
+    return requests.post(f"{base}/api/claim", json=body, timeout=10)
+
+
+def test_imported_volunteers_are_texted_a_code_that_claims_their_account_once(gateways, sms, databases, module_system):
+    one, two, _ = gateways
+    _, calls = sms
+    spy = BusSpy(module_system[1], sources=("accounts", "notifications"))
+    boss = bearer(one, "inviter")
+    csv = "编号,姓名,手机号,特长,区域\r\nclaim-a,王芳,13800138000,声乐,海宁\r\nclaim-b,李强,13900003333,舞蹈,海宁\r\n"
+    r = requests.post(
+        f"{one}/api/palaces/haining/imports/volunteers/preview?filename=v.csv",
+        data=csv.encode(),
+        headers={**boss, "Content-Type": "text/csv"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    r = requests.post(
+        f"{one}/api/palaces/haining/imports/volunteers/confirm",
+        json={"preview_id": r.json()["preview_id"]},
+        headers=boss,
+        timeout=30,
+    )
+    assert r.status_code == 200 and r.json()["created"] == 2 and r.json()["invited"] == 2, r.text
+    (code,) = wait_until(lambda: texted(calls, "13800138000"), what="the code texted to 王芳")
+    sent = next(c for c in calls if c["to"] == "13800138000")
+    assert "王芳您好：海宁市工人文化宫邀请您" in sent["body"] and sent["link"].endswith(
+        f"/claim?code={code.replace('-', '')}"
+    )
+    page = requests.get(sent["link"].replace("http://127.0.0.1:8000", one), timeout=10)
+    assert page.status_code == 200 and 'name="phone_last4"' in page.text
+
+    assert claim(two, code, "0000", "wangfang").json()["code"] == "INVITATION_INVALID"
+    weak = claim(two, code, "8000", "wangfang", "13800138000")
+    assert weak.status_code == 400 and weak.json()["fields"] == {"password": ["密码不能是用户名或电话号码。"]}
+    taken = claim(one, code, "8000", "vol")  # the code stays usable
+    assert taken.status_code == 409 and taken.json()["fields"] == {"username": ["这个用户名已被使用。"]}
+    r = claim(two, code.lower().replace("-", " "), "8000", "wangfang")  # as typed on a phone
+    assert r.status_code == 201, r.text
+    assert r.json()["principal"] == {**r.json()["principal"], "role": "volunteer", "volunteer_id": "claim-a"}
+    signed = {"Authorization": f"Bearer {r.json()['token']}"}
+    assert requests.get(f"{one}/api/volunteers/claim-a/offers", headers=signed, timeout=10).status_code == 200
+    again = claim(one, code, "8000", "wangfang2")
+    assert again.status_code == 400 and again.json()["code"] == "INVITATION_USED"
+    assert again.json()["message"] == "这个邀请码已经用过了，请直接登录；忘记密码请联系文化宫调度员。"
+    assert sign_in(one, "wangfang", NEW).status_code == 200
+
+    states = {x["volunteer_id"]: x for x in requests.get(f"{one}/api/palaces/haining/invitations", headers=boss).json()}
+    assert states["claim-a"]["status"] == "claimed" and states["claim-a"]["username"] == "wangfang"
+    assert states["claim-b"]["status"] == "invited"
+    assert requests.post(f"{one}/api/volunteers/claim-a/invitation", headers=boss).json()["code"] == "ALREADY_CLAIMED"
+
+    # no code in clear in any event, nor in what is stored: the deliveries, the invitations
+    spy.wait_for("accounts", "invitation_claimed")
+    published = str(spy.drain())
+    spy.close()
+    kept = str(list(databases("notifications").deliveries.find())) + str(list(databases("accounts").invitations.find()))
+    assert "invitations_issued" in published
+    for shown in (code, code.replace("-", "")):
+        assert shown not in published and shown not in kept
+
+
+def test_a_code_sent_again_replaces_the_old_one_and_an_expired_one_is_refused(gateways, sms, databases):
+    one, two, _ = gateways
+    _, calls = sms
+    boss = bearer(one, "inviter")
+    volunteer = {"name": "赵磊", "phone": "13700001234", "skills": ["器乐"], "district": "海宁", "palace_id": "haining"}
+    r = requests.put(f"{one}/api/volunteers/claim-c", json=volunteer, headers=boss, timeout=10)  # one by one
+    assert r.status_code == 200, r.text
+    (first,) = wait_until(lambda: texted(calls, "13700001234"), what="the code of a volunteer added by hand")
+    made = requests.post(f"{two}/api/volunteers/claim-c/invitation", headers=boss, timeout=10)
+    assert made.status_code == 201, made.text
+    second = made.json()["code"]
+    assert second != first and made.json()["link"] == f"{two}/claim?code={second.replace('-', '')}"
+    assert wait_until(lambda: second in texted(calls, "13700001234"), what="the new code texted")
+    old = claim(one, first, "1234", "zhaolei")
+    assert old.status_code == 400 and old.json()["code"] == "INVITATION_EXPIRED"
+
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    invitations = databases("accounts").invitations
+    assert invitations.update_one(
+        {"volunteer_id": "claim-c", "revoked_at": None}, {"$set": {"expires_at": past}}
+    ).modified_count
+    late = claim(two, second, "1234", "zhaolei", NEW)
+    assert (
+        late.status_code == 400 and late.json()["message"] == "这个邀请码已过期或已作废，请联系文化宫调度员重新发送。"
+    )
+    states = {x["volunteer_id"]: x for x in requests.get(f"{one}/api/palaces/haining/invitations", headers=boss).json()}
+    assert states["claim-c"]["status"] == "expired"
+    third = requests.post(f"{one}/api/volunteers/claim-c/invitation", headers=boss, timeout=10).json()["code"]
+    assert claim(two, third, "1234", "zhaolei").status_code == 201

@@ -222,4 +222,5 @@ def test_five_thousand_volunteers_preview_and_confirm(world):
     done = confirm(sessions["disp1"], base, "volunteers", r.json()["preview_id"])
     finished = time.monotonic()
     assert done.status_code == 200 and done.json()["created"] == 5000
+    assert done.json()["invited"] == 5000  # each sent a code to claim an account, in the same call
     print(f"\n5,000 volunteers: preview {previewed - started:.1f} s, confirm {finished - previewed:.1f} s")

@@ -111,6 +111,10 @@ TABLE = [
     row("POST", "/api/accounts/nobody/password-reset", disp1=404, disp2=404, admin=404),
     row("POST", "/api/password-reset", {}, anon=400, **{w: 400 for w in WHO if w != "anon"}),
     row("GET", "/api/registrations", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/accounts?q=vol", disp1=200, disp2=200, admin=200),
+    row("POST", "/api/claim", {}, anon=400, **{w: 400 for w in WHO if w != "anon"}),
+    row("POST", "/api/volunteers/v1/invitation", disp1=409, admin=409),  # v1 has an account: nothing to claim
+    row("GET", "/api/palaces/haining/invitations", disp1=200, admin=200),
     row("POST", "/api/registrations/nobody/approve", {}, disp1=404, disp2=404, admin=404),
     row("POST", "/api/registrations/nobody/reject", {"reason": "不符合"}, disp1=404, disp2=404, admin=404),
     row("GET", "/api/programs", **EVERYONE),

@@ -58,3 +58,31 @@ def test_the_principal_carries_role_and_scope_but_no_secret():
         "enterprise_id": None,
         "volunteer_id": "v1",
     }
+
+
+def test_a_claim_code_is_eight_plain_characters_typed_loosely_and_stored_only_keyed():
+    from common import invitations as codes
+
+    code = codes.code_for("secret", "inv-1")
+    assert len(code) == 8 and not set(code) & set("01OI") and code == codes.code_for("secret", "inv-1")
+    assert codes.code_for("other", "inv-1") != code and codes.code_for("secret", "inv-2") != code
+    typed = " " + codes.shown(code).lower().replace("-", " - ") + " "
+    assert codes.key_of("secret", typed) == codes.key_of("secret", code) != codes.key_of("other", code)
+    assert code not in codes.key_of("secret", code)
+    assert codes.last4("+86 139-0000-1234") == "1234"
+
+
+def test_a_claim_is_refused_wrong_used_or_expired_and_each_says_so():
+    live = {"phone_last4": "1234", "used_at": None, "revoked_at": None, "expires_at": NOW + dt.timedelta(days=1)}
+    assert domain.check_claimable(live, "1234", NOW) is live
+    cases = [
+        (None, "1234", "INVITATION_INVALID"),
+        (live, "4321", "INVITATION_INVALID"),
+        ({**live, "used_at": NOW}, "1234", "INVITATION_USED"),
+        ({**live, "revoked_at": NOW}, "1234", "INVITATION_EXPIRED"),
+        ({**live, "expires_at": NOW}, "1234", "INVITATION_EXPIRED"),
+    ]
+    for invitation, digits, code in cases:
+        with pytest.raises(Invalid) as refused:
+            domain.check_claimable(invitation, digits, NOW)
+        assert refused.value.code == code

@@ -97,7 +97,7 @@ def test_every_service_runs_with_probes_resources_and_secrets_from_the_environme
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e for e in container["env"]}
         assert env["SERVICE"]["value"] == name
-        for secret in ("AMQP_URI", "MONGO_URI", "FEED_SECRET"):
+        for secret in ("AMQP_URI", "MONGO_URI", "FEED_SECRET", "INVITE_SECRET"):
             assert env[secret]["valueFrom"]["secretKeyRef"]["name"] == "songwenhua-secrets"
         assert container["readinessProbe"] and container["livenessProbe"]
         limit = container["resources"]["limits"]["memory"]

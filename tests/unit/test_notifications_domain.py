@@ -242,3 +242,13 @@ def test_an_inbox_page_looks_back_from_the_time_its_cursor_was_made():
     assert abs(_time_of(cursor, NOW) - made) < dt.timedelta(seconds=1)
     assert _id_at(made - dt.timedelta(days=1)) < cursor < _id_at(made + dt.timedelta(seconds=1))
     assert _time_of("not-hex", NOW) == NOW
+
+
+def test_an_invitation_is_worded_without_its_code_which_is_written_in_only_as_it_is_sent():
+    event = {"palace_name": "海宁市工人文化宫", "expires_at": START}
+    title, body = domain.invitation_texts(event, {"name": "王芳"})
+    assert str(title) == "认领您的志愿者账号" and domain.CODE in str(body)
+    assert str(body).startswith("王芳您好：海宁市工人文化宫邀请您")
+    sent = domain.with_code({"body": str(body), "link": domain.CLAIM_LINK}, "ABCDEFGH")
+    assert "ABCD-EFGH" in sent["body"] and domain.CODE not in sent["body"]
+    assert sent["link"] == "/claim?code=ABCDEFGH"

@@ -16,6 +16,8 @@ import datetime as dt
 import logging
 import secrets
 
+from pymongo.errors import DuplicateKeyError
+
 from common.errors import Conflict, Invalid, NotFound, load
 from common.messages import N_, Message
 from contracts.base import now
@@ -122,18 +124,16 @@ def confirm(preview_id: str, by: dict, store, palace_id: str, kind: str, current
     preview = _run(db, kind, palace_id, kept["rows"], current, taken)
     if preview.digest != kept["digest"]:
         raise Conflict("数据已变化，请重新预览。", "PREVIEW_STALE")
-    if not repository.drop_import(db, preview_id):
-        raise NotFound("找不到这次预览（可能已确认或已过期），请重新上传文件。", "PREVIEW_NOT_FOUND")
+    created = {r.record_id for r in preview.rows if r.action == "create"}
+    stored = _stored(kind, preview.writes) if kind in OWN else []
     linked = []
-    if kind in OWN:
-        created = {r.record_id for r in preview.rows if r.action == "create"}
-        repository.upsert_records(db, kind, _stored(kind, preview.writes), created)
-    if kind == "troupes" and preview.writes:
+    if kind == "troupes" and preview.writes:  # the members' side: volunteers say which troupes they are in
         existing = _existing(db, kind, palace_id, None)
-        linked = importing.troupe_links(existing["troupes"], existing["volunteers"])
-        repository.upsert_records(db, "volunteers", _stored("volunteers", linked))
+        troupes = {t["troupe_id"]: t for t in existing["troupes"]}
+        for w in preview.writes:
+            troupes[w["troupe_id"]] = {**troupes.get(w["troupe_id"], {}), **w}
+        linked = importing.troupe_links(list(troupes.values()), existing["volunteers"])
     counts = preview.counts
-    log.info("import %s confirmed by %s: %s %s, %s", preview_id, (by or {}).get("username"), palace_id, kind, counts)
     out = {
         "preview_id": preview_id,
         "kind": kind,
@@ -144,8 +144,16 @@ def confirm(preview_id: str, by: dict, store, palace_id: str, kind: str, current
         "refused": counts["refused"],
         "volunteers_linked": len(linked),
     }
-    store.transaction(
-        lambda uow: uow.emit(
+
+    def write(uow):
+        """The preview taken, its records written and the import said, all at once or not at all."""
+        if not repository.drop_import(uow.db, preview_id, uow.session):
+            raise NotFound("找不到这次预览（可能已确认或已过期），请重新上传文件。", "PREVIEW_NOT_FOUND")
+        if stored:
+            repository.upsert_records(uow.db, kind, stored, created, uow.session)
+        if linked:
+            repository.upsert_records(uow.db, "volunteers", _stored("volunteers", linked), session=uow.session)
+        uow.emit(
             "records_imported",
             palace_id=palace_id,
             import_kind=kind,
@@ -153,9 +161,20 @@ def confirm(preview_id: str, by: dict, store, palace_id: str, kind: str, current
             by=(by or {}).get("username") or "",
             **{k: out[k] for k in ("created", "updated", "unchanged", "refused", "volunteers_linked")},
         )
-    )
+
+    try:
+        store.transaction(write)
+    except DuplicateKeyError:  # a record of the file was created meanwhile: nothing was written
+        raise Conflict("数据已变化，请重新预览。", "PREVIEW_STALE") from None
+    log.info("import %s confirmed by %s: %s %s, %s", preview_id, (by or {}).get("username"), palace_id, kind, counts)
     if kind not in OWN:
         out["writes"] = preview.writes
+    if kind == "volunteers":  # the new volunteers, to be invited to claim their accounts
+        out["invite"] = [
+            {"volunteer_id": w["volunteer_id"], "name": w.get("name"), "phone": w["phone"]}
+            for w in preview.writes
+            if w["volunteer_id"] in created and w.get("phone")
+        ]
     return out
 
 

@@ -51,7 +51,34 @@ const App = {
       localStorage.removeItem("token");
       location.href = "/login";
     };
+    App.accountDialog();
     return App.me;
+  },
+
+  /* the name in the header opens the account's dialog: change the password, sign out everywhere */
+  accountDialog() {
+    const dialog = document.getElementById("account-dialog");
+    if (!dialog) return;
+    const form = document.getElementById("password-form");
+    const signedOut = (message) => {
+      localStorage.removeItem("token");
+      dialog.close();
+      App.toast(message);
+      setTimeout(() => { location.href = "/login"; }, 1500);
+    };
+    document.getElementById("who-name").onclick = () => { form.reset(); App.clearErrors(form); dialog.showModal(); };
+    document.getElementById("account-close").onclick = () => dialog.close();
+    App.bindForm(form, async (data) => {
+      if ((data.new_password || "") !== (data.again || "")) {
+        throw {message: t("两次输入的新密码不一样。"), fields: {again: [t("两次输入的新密码不一样。")]}};
+      }
+      await App.api("POST", "/api/password", {old_password: data.old_password || "", new_password: data.new_password || ""});
+      signedOut(t("密码已修改，请用新密码重新登录。"));
+    });
+    document.getElementById("logout-all").onclick = (e) => App.act(e.currentTarget, async () => {
+      const done = await App.api("POST", "/api/logout-all");
+      signedOut(t("已在所有设备上退出（{n} 处登录）。", {n: done.sessions_ended}));
+    });
   },
 
   /* element builder: el("li", {class: "x", onclick: f}, "text", child) — text is never parsed as HTML */

@@ -371,6 +371,63 @@
   }
   async function loadRegistrations() { renderRegistrations(await App.api("GET", `/api/registrations?palace_id=${pid}`)); }
 
+  /* ---------------------------------------------------------------- accounts: find one, reset its password */
+  /* a one-time link (and a claim code) shown once, to hand over, with a copy button */
+  function showSecret(title, text, code, link, until) {
+    const d = document.getElementById("secret-dialog");
+    App.fill("secret-title", title);
+    App.fill("secret-text", text);
+    App.fill("secret-code", code || "");
+    document.getElementById("secret-code").hidden = !code;
+    const input = document.getElementById("secret-link");
+    input.value = link;
+    App.fill("secret-until", until ? t("{time} 前有效，只能用一次。", {time: App.fmt(until)}) : "");
+    document.getElementById("secret-copy").onclick = async () => {
+      try { await navigator.clipboard.writeText(link); }
+      catch (e) { input.select(); document.execCommand("copy"); }  // an intranet address over http has no clipboard API
+      App.toast(t("已复制。"));
+    };
+    d.querySelector("[data-close]").onclick = () => d.close();
+    d.showModal();
+  }
+  const ROLE_NAMES = {enterprise: t("企业工会"), dispatcher: t("调度员"), volunteer: t("志愿者"), admin: t("管理员")};
+  async function resetPassword(username, button) {
+    return App.act(button, async () => {
+      const made = await App.api("POST", `/api/accounts/${encodeURIComponent(username)}/password-reset`);
+      showSecret(t("重置 {username} 的密码", {username}), t("把这个链接交给本人（当面或电话里念给对方）；打开后设置新密码，原来的登录都会退出。"),
+        null, made.link, made.expires_at);
+    });
+  }
+  const accountSearch = document.getElementById("account-search");
+  App.bindForm(accountSearch, async (data) => {
+    const found = await App.api("GET", `/api/accounts?palace_id=${pid}&q=${encodeURIComponent(data.q || "")}`);
+    App.fill("accounts", found.length ? found.map(a => el("li", {dataset: {username: a.username}},
+      el("div", {class: "row"}, el("b", {class: "grow"}, a.display_name || a.username), badge(a.active ? "accepted" : "pending", ROLE_NAMES[a.role] || a.role)),
+      el("div", {class: "muted"}, t("用户名："), a.username, a.volunteer_id ? " · " + name(a.volunteer_id) : "", a.active ? "" : " · " + t("未开通")),
+      el("div", {class: "actions"}, a.role === "admin" ? null :
+        el("button", {type: "button", class: "reset-password", onclick: (e) => resetPassword(a.username, e.currentTarget)}, t("重置密码"))))) :
+      el("li", {class: "empty"}, t("没有找到账号。")));
+  });
+
+  /* ---------------------------------------------------------------- volunteers' accounts: claimed or invited */
+  let invitations = {};
+  function accountState(v) {
+    const x = invitations[v.volunteer_id] || {status: "none"};
+    const said = {
+      claimed: t("已认领（{username}）", {username: x.username}),
+      invited: t("已邀请，{time} 前有效", {time: App.fmt(x.expires_at)}),
+      expired: t("邀请已过期"),
+      none: t("未邀请"),
+    }[x.status];
+    const send = x.status === "claimed" ? null : el("button", {type: "button", class: "invite", onclick: (e) => App.act(e.currentTarget, async () => {
+      const made = await App.api("POST", `/api/volunteers/${encodeURIComponent(v.volunteer_id)}/invitation`);
+      showSecret(t("{name} 的账号邀请", {name: v.name}), t("已发短信到 {phone}（如已开通短信）。也可以把邀请码告诉本人：打开链接，输入邀请码和手机号后四位，设置用户名和密码。以前的邀请码已作废。", {phone: v.phone}),
+        made.code, made.link, made.expires_at);
+      await loadResources();
+    })}, x.status === "none" ? t("发送邀请") : t("重发邀请"));
+    return [el("div", {class: "account-state " + x.status}, said), send];
+  }
+
   /* ---------------------------------------------------------------- programs, troupes, volunteers */
   const newId = (prefix) => prefix + "-" + Date.now().toString(36);
   function table(headers, rows) {
@@ -431,16 +488,18 @@
     });
   }
   async function loadResources() {
-    await loadPeople();
+    const [, states] = await Promise.all([loadPeople(), App.api("GET", `/api/palaces/${pid}/invitations`)]);
+    invitations = Object.fromEntries(states.map(x => [x.volunteer_id, x]));
     App.fill("programs", table([t("节目"), t("类型"), t("时长"), t("人员需求"), ""], programs.map(p => el("tr", {},
       el("td", {}, p.title, el("div", {class: "muted"}, p.program_id)), el("td", {}, kindLabel(p.kind)), el("td", {}, t("{n} 分钟", {n: p.duration_minutes})),
       el("td", {}, p.needs.map(n => n.skill + "×" + n.count).join("，")), el("td", {}, el("button", {type: "button", onclick: () => editProgram(p)}, t("修改")))))));
     App.fill("troupes", table([t("艺术团"), t("区域"), t("队员"), t("保留节目"), ""], troupes.map(tr => el("tr", {},
       el("td", {}, tr.name, el("div", {class: "muted"}, tr.troupe_id)), el("td", {}, tr.district), el("td", {}, tr.members.map(name).join("、")),
       el("td", {}, tr.repertoire.map(id => (programs.find(p => p.program_id === id) || {}).title || id).join("、")), el("td", {}, el("button", {type: "button", onclick: () => editTroupe(tr)}, t("修改")))))));
-    App.fill("volunteers", table([t("志愿者"), t("特长"), t("区域"), t("空闲时间"), ""], Object.values(people).map(v => el("tr", {},
+    App.fill("volunteers", table([t("志愿者"), t("特长"), t("区域"), t("空闲时间"), t("账号"), ""], Object.values(people).map(v => el("tr", {dataset: {volunteer: v.volunteer_id}},
       el("td", {}, v.name, el("div", {class: "muted"}, v.volunteer_id + " · " + v.phone)), el("td", {}, (v.skills || []).join("、")), el("td", {}, v.district),
       el("td", {}, t("{n} 段", {n: (v.availability || []).filter(w => new Date(w.end).getTime() > Date.now()).length})),
+      el("td", {}, accountState(v)),
       el("td", {}, el("button", {type: "button", onclick: () => editVolunteer(v)}, t("修改")))))));
   }
   document.getElementById("new-program").onclick = () => editProgram();
@@ -610,6 +669,7 @@
       try {
         const done = await App.api("POST", `/api/palaces/${pid}/imports/${kind}/confirm`, {preview_id: shown.preview_id});
         App.toast(t("已导入：新建 {created} 条，更新 {updated} 条。", done));
+        if (done.invited) App.toast(t("已导入：新建 {created} 条，更新 {updated} 条。", done) + t("已向 {n} 位新志愿者发出账号邀请。", {n: done.invited}));
         importBox.replaceChildren(el("p", {class: "muted"}, t("已导入：新建 {created} 条，更新 {updated} 条。", done)));
         importForm.reset();
         await loadPeople();
