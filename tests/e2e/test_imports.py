@@ -224,3 +224,11 @@ def test_five_thousand_volunteers_preview_and_confirm(world):
     assert done.status_code == 200 and done.json()["created"] == 5000
     assert done.json()["invited"] == 5000  # each sent a code to claim an account, in the same call
     print(f"\n5,000 volunteers: preview {previewed - started:.1f} s, confirm {finished - previewed:.1f} s")
+    # the same people again, matched by phone, each with a second skill: 5,000 updates, one transaction
+    again = [["", name, phone, "声乐，舞蹈", district] for _, name, phone, _, district in rows]
+    r = preview(sessions["disp1"], base, "volunteers", workbook(HEADERS["volunteers"], again), "big2.xlsx")
+    assert r.status_code == 200 and r.json()["counts"]["update"] == 5000, r.text[:500]
+    started = time.monotonic()
+    done = confirm(sessions["disp1"], base, "volunteers", r.json()["preview_id"])
+    assert done.status_code == 200 and done.json()["updated"] == 5000 and not done.json().get("invited")
+    print(f"5,000 volunteers updated: confirm {time.monotonic() - started:.1f} s")
