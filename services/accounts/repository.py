@@ -15,6 +15,7 @@ from __future__ import annotations
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from common.personal import records
 from common.store import find_and_update
 
 REGISTRATIONS_LISTED = 500
@@ -34,6 +35,7 @@ _REACHED_BY = {
 def ensure_indexes(db) -> None:
     db.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
     db.sessions.create_index([("principal.username", ASCENDING)])
+    db.password_resets.create_index([("username", ASCENDING)])
     db.password_resets.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
     db.sign_in_throttles.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
     db.users.create_index([("role", ASCENDING), ("palace_id", ASCENDING)])
@@ -215,6 +217,21 @@ def accounts(db, palace_id: str | None) -> list[dict]:
     """A palace's accounts (every palace's, for an admin asking for none), by username."""
     query = {"palace_id": palace_id} if palace_id else {}
     return list(db.users.find(query).sort("_id", ASCENDING).limit(ACCOUNTS_READ))
+
+
+def personal_data(db, username: str, volunteer_id: str | None) -> dict:
+    """What accounts holds about a person: the account (and its registration), sessions, reset
+    links and invitations, by when and by whom, never a hash (the keys of those are hashes)."""
+    user = db.users.find_one({"_id": username})
+    hidden = {"_id": 0}
+    out = {
+        "account": records([user] if user else []),
+        "sessions": records(db.sessions.find({"principal.username": username}, hidden)),
+        "password_resets": records(db.password_resets.find({"username": username}, hidden)),
+    }
+    if volunteer_id:
+        out["invitations"] = records(db.invitations.find({"volunteer_id": volunteer_id}, hidden))
+    return out
 
 
 def ping(db) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from common.personal import records
+
 
 def ensure_indexes(db) -> None:
     # newest first within a palace, a person or a kind, and over everything (an admin); the
@@ -79,3 +81,9 @@ def entries(db, filters: dict, limit: int) -> list[dict]:
 
 def count(db, filters: dict) -> int:
     return db.entries.count_documents(query(filters))
+
+
+def personal_data(db, username: str, volunteer_id: str | None) -> dict:
+    """The audit log's entries of what a person did, and of what others did about them."""
+    about = records(db.entries.find({"subject.id": volunteer_id})) if volunteer_id else []
+    return {"by_me": records(db.entries.find({"actor.username": username})), "about_me": about}

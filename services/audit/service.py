@@ -54,6 +54,12 @@ class AuditService:
         return handlers.kinds()
 
     @rpc
+    def personal_data(self, person: dict) -> dict:
+        """What this service holds about one person, for the copy of their data they download
+        (``person``: username, role, volunteer_id, enterprise_id)."""
+        return repository.personal_data(self.store.db, person["username"], person.get("volunteer_id"))
+
+    @rpc
     def ping(self) -> str:
         self.store.db.command("ping")
         return "ok"

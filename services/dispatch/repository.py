@@ -12,6 +12,7 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from common.errors import N_, NotFound
+from common.personal import records
 from common.store import find_in
 from services.dispatch import domain
 
@@ -528,3 +529,21 @@ def find_import(db, preview_id: str) -> dict | None:
 def drop_import(db, preview_id: str, session=None) -> bool:
     """Takes the preview away; False when another confirm took it first."""
     return db.imports.delete_one({"_id": preview_id}, session=session).deleted_count == 1
+
+
+def personal_data(db, volunteer_id: str | None) -> dict:
+    """What dispatch holds about a volunteer: the record (name, phone, card, districts, skills,
+    free time), offers, the times booked, the deliveries served with their hours, no-shows."""
+    if not volunteer_id:
+        return {}
+    return {
+        "volunteer": records(db.volunteers.find({"_id": volunteer_id})),
+        "offers": records(db.offers.find({"volunteer_id": volunteer_id})),
+        "bookings": records(db.bookings.find({"volunteer_id": volunteer_id})),
+        "deliveries": [
+            {k: v for k, v in plan.items() if k in ("_id", "order_id", "palace_id", "start", "end", "status")}
+            | {"hours": [h for h in plan.get("hours") or [] if h.get("volunteer_id") == volunteer_id]}
+            for plan in records(db.plans.find({"hours.volunteer_id": volunteer_id}))
+        ],
+        "no_shows": records(db.no_shows.find({"volunteer_id": volunteer_id})),
+    }

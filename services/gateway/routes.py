@@ -33,6 +33,7 @@ ICS = "text/calendar"
 SVG = "image/svg+xml"
 PDF = "application/pdf"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ZIP = "application/zip"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from services.gateway.catalogue import Catalogue
 from services.gateway.http import Acting, body, call, json_response
 from services.gateway.imports import Imports
 from services.gateway.inbox import Inbox
+from services.gateway.mydata import MyData
 from services.gateway.intake import ResponseIntake
 from services.gateway.limits import FeedbackLimiter
 from services.gateway.openapi import build as build_openapi
@@ -49,7 +50,7 @@ def check_in_link(request, order_id: str, code: str) -> str:
 
 
 class GatewayService(
-    SessionSignals, Accounts, Catalogue, Volunteers, Orders, Alliances, Reports, Imports, Inbox, Audit, Pages
+    SessionSignals, Accounts, Catalogue, Volunteers, Orders, Alliances, Reports, Imports, Inbox, Audit, MyData, Pages
 ):
     name = "gateway"
     metrics = Metrics()

@@ -14,6 +14,7 @@ import datetime as dt
 
 from pymongo import ASCENDING, DESCENDING
 
+from common.personal import records
 from common.store import find_and_update
 
 KEEP_NOTIFICATIONS = dt.timedelta(days=180)
@@ -246,3 +247,18 @@ def first_preferences(db, username: str, doc: dict, session=None) -> None:
 
 def save_preferences(db, username: str, doc: dict) -> dict:
     return find_and_update(db.preferences, {"_id": username}, {"$set": doc}, upsert=True, after=True)
+
+
+def personal_data(db, username: str) -> dict:
+    """What notifications holds about a person: their notices, what was sent where (e-mail,
+    phone, webhook deliveries) and which kinds they keep quiet."""
+    notices = records(db.notifications.find({"username": username}))
+    ids = [n["_id"] for n in notices]
+    sent = []
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        sent += records(db.deliveries.find({"notification_id": {"$in": chunk}}))
+    return {
+        "notifications": notices,
+        "deliveries": sent,
+        "preferences": records(db.preferences.find({"_id": username})),
+    }

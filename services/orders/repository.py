@@ -5,6 +5,7 @@ from __future__ import annotations
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 
 from common.errors import NotFound
+from common.personal import records
 from common.store import find_in
 
 
@@ -120,3 +121,14 @@ def upsert_enterprises(db, enterprises: list[dict]) -> None:
     ]
     if writes:
         db.enterprises.bulk_write(writes, ordered=False)
+
+
+def personal_data(db, enterprise_id: str | None) -> dict:
+    """For an enterprise union's account: the union's record and its orders (with the contact
+    people and phones it gave)."""
+    if not enterprise_id:
+        return {}
+    return {
+        "enterprise": records(db.enterprises.find({"_id": enterprise_id})),
+        "orders": records(db.orders.find({"enterprise_id": enterprise_id})),
+    }

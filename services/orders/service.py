@@ -165,6 +165,14 @@ class OrdersService:
         return {"written": len(data)}
 
     @rpc
+    def personal_data(self, person: dict) -> dict:
+        """What this service holds about one person, for the copy of their data they download
+        (``person``: username, role, volunteer_id, enterprise_id)."""
+        return repository.personal_data(
+            self.store.db, person.get("enterprise_id") if person.get("role") == "enterprise" else None
+        )
+
+    @rpc
     def ping(self) -> str:
         self.store.db.command("ping")
         return "ok"

@@ -6,10 +6,19 @@ import datetime as dt
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 
+from common.personal import records
 from common.store import find_in, in_chunks
 from services.reporting.domain import Ops
 
 PROJECTIONS = ("facts", "volunteer_months", "reach", "comments", "orders")
+# where an archived event names a volunteer (a copy of their data reads the archive by these)
+ARCHIVE_PERSON_FIELDS = (
+    "payload.volunteer_id",
+    "payload.volunteers.volunteer_id",
+    "payload.crew.volunteer_id",
+    "payload.from_volunteer_id",
+    "payload.to_volunteer_id",
+)
 
 
 def ensure_indexes(db) -> None:
@@ -24,6 +33,8 @@ def ensure_indexes(db) -> None:
     db.reach.create_index([("palace", ASCENDING), ("kind", ASCENDING), ("last_served", ASCENDING)])
     db.comments.create_index([("palace_id", ASCENDING), ("at", DESCENDING)])
     db.comments.create_index([("at", DESCENDING)])
+    for field in ARCHIVE_PERSON_FIELDS:
+        db.events.create_index([(field, ASCENDING)], sparse=True)
     _from_flags(db)
 
 
@@ -237,3 +248,19 @@ def comments(db, palace: str, limit: int, now: dt.datetime | None = None) -> lis
         if len(found) >= limit or days is None:
             return found
     return []
+
+
+def personal_data(db, volunteer_id: str | None) -> dict:
+    """What reporting holds about a volunteer: the archived events that name them and their
+    month rows (deliveries and hours)."""
+    if not volunteer_id:
+        return {}
+    found: dict = {}
+    for field in ARCHIVE_PERSON_FIELDS:
+        for doc in db.events.find({field: volunteer_id}):
+            found[doc["_id"]] = doc
+    events = sorted(found.values(), key=lambda d: (d["occurred_at"], d["_id"]))
+    return {
+        "events": records(events),
+        "volunteer_months": records(db.volunteer_months.find({"volunteer_id": volunteer_id})),
+    }

@@ -4,6 +4,7 @@ satisfaction; the events on the bus and the state in each service's database are
 
 import datetime as dt
 import io
+import json
 import re
 
 import pytest
@@ -307,3 +308,36 @@ def test_one_order_travels_from_placement_to_closed_with_its_satisfaction(system
     assert not {"offer_made", "order_scheduled", "order_closed"} & {e["kind"] for e in entries}
     assert all(e["actor"]["address"] == "127.0.0.1" for e in entries)
     assert union.get(f"{base}/api/audit").status_code == 403
+
+    # a copy of one's own data, gathered from every service: the player's and the union's
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    def copy_of(session) -> dict:
+        r = session.get(f"{base}/api/me/data")
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/zip", r.text[:300]
+        archive = zipfile.ZipFile(io.BytesIO(r.content))
+        assert sorted(archive.namelist()) == ["data.json", "我的数据.xlsx", "说明.txt"]
+        sheets = load_workbook(io.BytesIO(archive.read("我的数据.xlsx"))).sheetnames
+        return json.loads(archive.read("data.json")), sheets
+
+    player_id = player["volunteer_id"]
+    wait_until(  # the month rows are counted moments after the delivery's events are archived
+        lambda: copy_of(crew[player_id])[0]["reporting"]["volunteer_months"], what="the player's month in reporting"
+    )
+    mine, sheets = copy_of(crew[player_id])
+    assert mine["person"]["volunteer_id"] == player_id
+    assert [a["_id"] for a in mine["accounts"]["account"]] == [player_id]
+    assert "password_hash" not in json.dumps(mine)
+    assert mine["dispatch"]["volunteer"][0]["phone"]
+    assert {o["_id"] for o in mine["dispatch"]["offers"]} == {player["offer_id"]}
+    assert [h["hours"] for d in mine["dispatch"]["deliveries"] for h in d["hours"]] == [2.0]
+    assert mine["notifications"]["notifications"]  # the offer and its reminders
+    assert {e["type"] for e in mine["reporting"]["events"]} >= {"offer_made", "offer_accepted", "delivery_completed"}
+    assert {e["kind"] for e in mine["audit"]["by_me"]} == {"offer_accepted"}
+    assert mine["feedback"] == {} and mine["orders"] == {}
+    assert {"账号", "志愿者档案", "邀约", "服务记录", "消息", "统计存档中的事件", "我的操作记录"} <= set(sheets)
+    theirs, _ = copy_of(union)
+    assert [o["_id"] for o in theirs["orders"]["orders"]] == [oid] and theirs["orders"]["enterprise"]
+    assert theirs["dispatch"] == {} and theirs["reporting"] == {}

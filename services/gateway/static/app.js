@@ -75,6 +75,7 @@ const App = {
       await App.api("POST", "/api/password", {old_password: data.old_password || "", new_password: data.new_password || ""});
       signedOut(t("密码已修改，请用新密码重新登录。"));
     });
+    document.getElementById("my-data").onclick = (e) => App.download(e.currentTarget, "/api/me/data", "my-data.zip");
     document.getElementById("logout-all").onclick = (e) => App.act(e.currentTarget, async () => {
       const done = await App.api("POST", "/api/logout-all");
       signedOut(t("已在所有设备上退出（{n} 处登录）。", {n: done.sessions_ended}));
