@@ -24,9 +24,9 @@ from services.gateway.catalogue import Catalogue
 from services.gateway.http import Acting, body, call, json_response
 from services.gateway.imports import Imports
 from services.gateway.inbox import Inbox
-from services.gateway.mydata import MyData
 from services.gateway.intake import ResponseIntake
 from services.gateway.limits import FeedbackLimiter
+from services.gateway.mydata import MyData
 from services.gateway.openapi import build as build_openapi
 from services.gateway.orders import Orders
 from services.gateway.pages import qr_matrix, qr_svg
