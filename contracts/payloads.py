@@ -341,6 +341,19 @@ class Volunteer(StrictSchema):
     preferred_districts = TextList(maximum=50, item_length=50)
 
 
+class SetLending(StrictSchema):
+    """A volunteer's own consent to be lent, with their troupe, to the orders of alliance palaces
+    (their details then reach another palace's dispatchers). Off until they turn it on."""
+
+    allowed = fields.Boolean(required=True)
+
+
+class LendingOut(Schema):
+    volunteer_id = fields.String()
+    allowed = fields.Boolean()
+    at = Time(allow_none=True)
+
+
 class SetAvailability(StrictSchema):
     availability = fields.List(
         fields.Nested(TimeWindowSchema),

@@ -546,4 +546,17 @@ def personal_data(db, volunteer_id: str | None) -> dict:
             for plan in records(db.plans.find({"hours.volunteer_id": volunteer_id}))
         ],
         "no_shows": records(db.no_shows.find({"volunteer_id": volunteer_id})),
+        "lending": records(db.lending.find({"_id": volunteer_id})),
     }
+
+
+def lending(uow, volunteer_ids: list[str]) -> dict[str, dict]:
+    """The volunteers' consents to be lent to alliance palaces (kept apart from their records,
+    which a dispatcher rewrites whole); absent is no."""
+    return {d["_id"]: d for d in find_in(uow.db.lending, "_id", volunteer_ids, session=uow.session)}
+
+
+def set_lending(db, volunteer_id: str, allowed: bool, at) -> dict:
+    doc = {"_id": volunteer_id, "allowed": allowed, "at": at}
+    db.lending.replace_one({"_id": volunteer_id}, doc, upsert=True)
+    return doc

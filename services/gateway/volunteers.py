@@ -42,6 +42,30 @@ class Volunteers:
         return volunteer
 
     @route(
+        "GET /api/volunteers/<volunteer_id>/lending",
+        tag=N_("志愿者"),
+        summary=N_("是否同意随队借调到联盟文化宫（默认不同意）"),
+        response=p.LendingOut,
+        roles=auth.VOLUNTEER_AND_STAFF,
+    )
+    def get_lending(self, request, volunteer_id):
+        self._volunteer(request, volunteer_id)
+        return call(self.dispatch.lending, volunteer_id)
+
+    @route(
+        "PUT /api/volunteers/<volunteer_id>/lending",
+        tag=N_("志愿者"),
+        summary=N_("本人同意或撤回随队借调到联盟文化宫"),
+        body=p.SetLending,
+        response=p.LendingOut,
+        roles=auth.VOLUNTEER,
+    )
+    def set_lending(self, request, volunteer_id):
+        """Only the person decides: their details reach another palace's dispatchers when lent."""
+        self._volunteer(request, volunteer_id)
+        return call(self.dispatch.set_lending, volunteer_id, body(request))
+
+    @route(
         "PUT /api/volunteers/<volunteer_id>/availability",
         tag=N_("志愿者"),
         summary=N_("设置空闲时间"),

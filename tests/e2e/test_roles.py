@@ -218,6 +218,8 @@ TABLE = [
     row("GET", "/api/audit?since=2026-13-01", disp1=400, disp2=400, admin=400),
     row("GET", "/api/audit/kinds", disp1=200, disp2=200, admin=200),
     row("GET", "/api/me/data", **EVERYONE),
+    row("GET", "/api/volunteers/v1/lending", vol=200, disp1=200, admin=200),
+    row("PUT", "/api/volunteers/v1/lending", {"allowed": True}, vol=200),
     row("GET", "/api/audit/export?palace_id=haining", disp1=200, admin=200),
 ]
 

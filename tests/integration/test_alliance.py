@@ -55,6 +55,8 @@ def alliance(dispatch):
             "repertoire": ["h-opera"],
         }
     )
+    assert d.lending("x1")["allowed"] is False  # off until the person says yes
+    assert d.set_lending("x1", {"allowed": True})["allowed"] is True
     made = d.create_alliance({"name": "文化宫联盟", "palace_ids": ["qingdao", "haining"]})
     assert made["palace_ids"] == ["haining", "qingdao"]
     assert d.share_troupe("xiqu", {"shared": True})["shared"] is True
@@ -177,3 +179,17 @@ def test_only_a_shared_troupe_of_the_own_alliance_can_be_asked_for_and_requests_
     assert ended["cause"] == "expired"
     with pytest.raises(Conflict):
         d.create_alliance({"name": "第二个联盟", "palace_ids": ["haining", "outside"]})
+
+
+def test_a_member_who_does_not_consent_is_never_lent_though_the_troupe_is(alliance, service_config):
+    d, spy = alliance
+    d.set_lending("x1", {"allowed": False})  # withdrawn
+    qingdao_order(service_config, "b9")
+    wait_until(lambda: status(d, "b9") == "unfulfillable", what="b9 unfulfillable")
+    assert [t["troupe_id"] for t in d.shared_troupes("qingdao")] == ["xiqu"]  # the troupe's skills still show
+    loan = d.request_loan("qingdao", {"order_id": "b9", "troupe_id": "xiqu"}, by="disp_q")
+    d.approve_loan(loan["loan_id"], "haining", by="disp_h")
+    wait_until(lambda: [t for s, t, _ in spy.drain() if t == "order_unfulfillable"], what="planned again")
+    assert not offers_of(d, "b9") and status(d, "b9") == "unfulfillable"
+    with pytest.raises(Invalid):
+        d.set_lending("x1", {"allowed": "maybe"})

@@ -156,7 +156,9 @@ def lent(uow, order_id: str, skills: set[str]) -> tuple[list[dict], list[dict]]:
     loans = repository.loans_of_order(uow, order_id, ("approved",))
     troupes = repository.troupes_by_ids(uow, domain.lent_for(loans, order_id))
     members = repository.volunteers_by_ids(uow, [m for t in troupes for m in t.get("members") or []])
-    return troupes, [v for v in members if skills & set(v.get("skills") or ())]
+    willing = {k for k, c in repository.lending(uow, [v["volunteer_id"] for v in members]).items() if c.get("allowed")}
+    # a member goes with the troupe to another palace only with their own consent
+    return troupes, [v for v in members if skills & set(v.get("skills") or ()) and v["volunteer_id"] in willing]
 
 
 def alliance_troupes(uow, palace_id: str, program: dict) -> list[dict]:

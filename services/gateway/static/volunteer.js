@@ -137,7 +137,19 @@
       el("button", {type: "button", "aria-label": t("删除这个时间段"), onclick: () => row.remove()}, "×"));
     document.getElementById("free-windows").append(row);
   }
+  const lending = document.getElementById("lending");
+  lending.addEventListener("change", async () => {
+    lending.disabled = true;
+    try {
+      const done = await App.api("PUT", `/api/volunteers/${vid}/lending`, {allowed: lending.checked});
+      App.toast(done.allowed ? t("已同意随队借调。") : t("已撤回随队借调的同意。"));
+    } catch (err) {
+      lending.checked = !lending.checked;
+      App.toast(err.message, true);
+    } finally { lending.disabled = false; }
+  });
   async function loadFree() {
+    App.api("GET", `/api/volunteers/${vid}/lending`).then(c => { lending.checked = c.allowed; }).catch(() => {});
     const v = await App.api("GET", `/api/volunteers/${vid}`);
     document.getElementById("free-windows").replaceChildren();
     (v.availability || []).filter(w => new Date(w.end).getTime() > Date.now()).forEach(freeRow);
