@@ -128,14 +128,18 @@ class DispatchService:
         """Whether the volunteer consents to be lent to alliance palaces (no until they say yes)."""
         repository.volunteer(self._reads(), volunteer_id)
         found = repository.lending(self._reads(), [volunteer_id]).get(volunteer_id) or {}
-        return schema_of(payloads.LendingOut).dump({"volunteer_id": volunteer_id, **found, "allowed": bool(found.get("allowed"))})
+        return schema_of(payloads.LendingOut).dump(
+            {"volunteer_id": volunteer_id, **found, "allowed": bool(found.get("allowed"))}
+        )
 
     @rpc
     def set_lending(self, volunteer_id: str, payload: dict) -> dict:
         data = load(payloads.SetLending, payload)
         repository.volunteer(self._reads(), volunteer_id)
         doc = repository.set_lending(self.store.db, volunteer_id, data["allowed"], now())
-        return schema_of(payloads.LendingOut).dump({"volunteer_id": volunteer_id, "allowed": doc["allowed"], "at": doc["at"]})
+        return schema_of(payloads.LendingOut).dump(
+            {"volunteer_id": volunteer_id, "allowed": doc["allowed"], "at": doc["at"]}
+        )
 
     @rpc
     def set_availability(self, volunteer_id: str, payload: dict) -> dict:

@@ -187,7 +187,10 @@ CHINESE_ONLY = {
     ("services/dispatch/import_cells.py", "、"),
     ("services/gateway/sheets.py", "、"),
     ("services/dispatch/import_cells.py", "[、,，;；\\n\\r]+"),
-    ("services/dispatch/import_cells.py", "^(?P<skill>.+?)\\s*(?:[×xX*:：]\\s*(?P<n>\\d+)\\s*人?|(?P<m>\\d+)\\s*人?)?$"),
+    (
+        "services/dispatch/import_cells.py",
+        "^(?P<skill>.+?)\\s*(?:[×xX*:：]\\s*(?P<n>\\d+)\\s*人?|(?P<m>\\d+)\\s*人?)?$",
+    ),
     ("services/dispatch/import_cells.py", "^(?P<label>.*?)\\s*[（(]\\s*(?P<inner>[^()（）]+?)\\s*[)）]$"),
     ("services/dispatch/import_cells.py", "{record.get('name')}（{record.get('phone')}）"),
 }
