@@ -315,6 +315,13 @@ class SessionsEnded(EventSchema):
     sessions = Count()
 
 
+class PrivacyNoticePublished(EventSchema):
+    """An admin published a new version of the privacy notice: everyone is asked again."""
+
+    version = fields.Integer(required=True)
+    by = fields.String(required=True)
+
+
 class SignInLocked(EventSchema):
     """Failed sign-ins locked an account (``scope`` account) or a client address (``client``)
     for a while."""
@@ -570,6 +577,13 @@ _SPECS = [
         SessionsEnded,
         1,
         "账号的所有登录都已结束。Every session of an account ended.",
+    ),
+    EventSpec(
+        "accounts",
+        "privacy_notice_published",
+        PrivacyNoticePublished,
+        1,
+        "管理员发布了新版隐私政策，每个人下次登录时再次确认。An admin published a new privacy notice.",
     ),
     EventSpec(
         "accounts",

@@ -816,6 +816,13 @@ class Registration(StrictSchema):
     email = fields.Email(required=False, allow_none=True, load_default=None, validate=validate.Length(max=200))
     enterprise = fields.Nested(EnterpriseProfile, required=False, load_default=None, allow_none=True)
     volunteer = fields.Nested(VolunteerProfile, required=False, load_default=None, allow_none=True)
+    # the version of the privacy notice the person read and agreed to (the current one)
+    notice_version = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1),
+        error_messages={"required": N_("请阅读并同意隐私政策。")},
+    )
 
     @validates_schema
     def profile_for_role(self, data, **kwargs):
@@ -823,6 +830,27 @@ class Registration(StrictSchema):
         if role in ("enterprise", "volunteer") and not data.get(role):
             label = {"enterprise": N_("单位信息"), "volunteer": N_("个人信息")}[role]
             raise ValidationError({role: [Message("请填写{label}。", label=Message(label))]})
+
+
+class PrivacyNotice(Schema):
+    version = fields.Integer()
+    text = fields.String()
+    published_at = Time(allow_none=True)
+    published_by = fields.String(allow_none=True)
+
+
+class PublishNotice(StrictSchema):
+    text = Text(max_length=20_000)
+
+
+class GiveConsent(StrictSchema):
+    version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class NoticeStatus(Schema):
+    version = fields.Integer()
+    accepted = fields.Integer(allow_none=True)
+    accepted_at = Time(allow_none=True)
 
 
 class RegistrationOut(Schema):
@@ -985,6 +1013,11 @@ class Principal(Schema):
     palace_id = fields.String(allow_none=True)
     enterprise_id = fields.String(allow_none=True)
     volunteer_id = fields.String(allow_none=True)
+
+
+class Me(Principal):
+    notice_version = fields.Integer()  # the privacy notice's current version
+    notice_pending = fields.Boolean()  # the person has not agreed to it yet
 
 
 class Session(Schema):

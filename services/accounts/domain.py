@@ -422,3 +422,33 @@ def account_matches(doc: dict, words: str) -> bool:
     fields_ = (doc["_id"], doc.get("display_name"), doc.get("volunteer_id"), doc.get("enterprise_id"))
     text = " ".join(str(f) for f in fields_ if f).lower()
     return all(w in text for w in words.lower().split())
+
+
+# the privacy notice until an admin publishes the palace's own (version 1)
+DEFAULT_NOTICE = N_(
+    "本平台由工人文化宫运营，用于“送文化下基层”的点单、派单、服务和评议。"
+    "我们收集的个人信息：账号名称；志愿者的姓名、手机号码、工会会员互助服务卡号、所在区域、技能、空闲时间和服务时长；"
+    "企业工会的联系人和联系电话。用途：安排服务、通知本人、统计服务场次和时长。"
+    "志愿者的联系电话只给本文化宫调度员；企业工会只看到服务当天人员的姓名和技能；"
+    "借调到联盟文化宫须本人另行同意。观众评议是匿名的。"
+    "您可以随时在账号菜单中下载自己的全部数据，并可请文化宫更正您的信息。"
+)
+
+
+def notice_view(doc: dict | None) -> dict:
+    if doc is None:
+        return {"version": 1, "text": str(DEFAULT_NOTICE), "published_at": None, "published_by": None}
+    return {"version": doc["_id"], "text": doc["text"], "published_at": doc["published_at"], "published_by": doc["by"]}
+
+
+def check_notice_version(given: int, current: int) -> None:
+    if given != current:
+        raise Invalid(
+            "提交的内容有误，请检查标出的字段。",
+            fields={"notice_version": [N_("隐私政策已更新，请阅读新版本后再同意。")]},
+        )
+
+
+def consent(version: int, at: dt.datetime) -> dict:
+    """What agreeing to a notice changes on the account: the version and when, kept in a list."""
+    return {"set": {"notice_version": version, "notice_agreed_at": at}, "push": {"version": version, "at": at}}

@@ -27,8 +27,13 @@ def create_user(data: dict, db) -> dict:
 
 
 def register(data: dict, db) -> dict:
-    """An enterprise union or a volunteer registers; the account waits for a dispatcher."""
-    doc = domain.new_registration(data, now())
+    """An enterprise union or a volunteer registers; the account waits for a dispatcher. They
+    agree to the privacy notice as it is now (its version and the moment are kept)."""
+    at = now()
+    domain.check_notice_version(data["notice_version"], current_notice(db)["version"])
+    doc = domain.new_registration(data, at)
+    change = domain.consent(data["notice_version"], at)
+    doc.update(change["set"], consents=[change["push"]])
     if not repository.insert_user(db, doc):
         raise domain.username_taken()
     return domain.registration_view(doc)
@@ -370,3 +375,42 @@ def list_accounts(palace_id: str | None, words: str, db) -> list[dict]:
 def ping(db) -> str:
     repository.ping(db)
     return "ok"
+
+
+# ---------------------------------------------------------------------- the privacy notice
+
+
+def current_notice(db) -> dict:
+    return domain.notice_view(repository.latest_notice(db))
+
+
+def publish_notice(text: str, by: str, store) -> dict:
+    """A new version of the notice; everyone who agreed to an older one is asked again."""
+    for _ in range(3):
+        version = current_notice(store.db)["version"] + 1
+        doc = {"_id": version, "text": text, "published_at": now(), "by": by}
+
+        def write(uow, doc=doc):
+            if repository.insert_notice(uow, doc):
+                uow.emit("privacy_notice_published", version=doc["_id"], by=by)
+                return True
+            return False
+
+        if store.transaction(write):
+            return domain.notice_view(doc)
+    raise Conflict("隐私政策刚被别人修改过，请刷新后再试。", "NOTICE_CHANGED")
+
+
+def give_consent(username: str, version: int, db) -> dict:
+    domain.check_notice_version(version, current_notice(db)["version"])
+    repository.record_consent(db, username, domain.consent(version, now()))
+    return notice_status(username, db)
+
+
+def notice_status(username: str, db) -> dict:
+    user = repository.find_user(db, username) or {}
+    return {
+        "version": current_notice(db)["version"],
+        "accepted": user.get("notice_version"),
+        "accepted_at": user.get("notice_agreed_at"),
+    }

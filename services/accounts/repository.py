@@ -219,6 +219,24 @@ def accounts(db, palace_id: str | None) -> list[dict]:
     return list(db.users.find(query).sort("_id", ASCENDING).limit(ACCOUNTS_READ))
 
 
+def latest_notice(db) -> dict | None:
+    return next(iter(db.notices.find().sort("_id", -1).limit(1)), None)
+
+
+def insert_notice(uow, doc: dict) -> bool:
+    """False when another admin published the same version first."""
+    try:
+        uow.db.notices.insert_one(doc, session=uow.session)
+        return True
+    except DuplicateKeyError:
+        return False
+
+
+def record_consent(db, username: str, change: dict) -> bool:
+    done = db.users.update_one({"_id": username}, {"$set": change["set"], "$push": {"consents": change["push"]}})
+    return done.matched_count == 1
+
+
 def personal_data(db, username: str, volunteer_id: str | None) -> dict:
     """What accounts holds about a person: the account (and its registration), sessions, reset
     links and invitations, by when and by whom, never a hash (the keys of those are hashes)."""

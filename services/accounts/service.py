@@ -176,6 +176,24 @@ class AccountsService:
         return {"status": "ok"}
 
     @rpc
+    def privacy_notice(self) -> dict:
+        return schema_of(payloads.PrivacyNotice).dump(handlers.current_notice(self.store.db))
+
+    @rpc
+    def publish_notice(self, payload: dict, by: str) -> dict:
+        data = load(payloads.PublishNotice, payload)
+        return schema_of(payloads.PrivacyNotice).dump(handlers.publish_notice(data["text"], by, self.store))
+
+    @rpc
+    def give_consent(self, username: str, payload: dict) -> dict:
+        data = load(payloads.GiveConsent, payload)
+        return schema_of(payloads.NoticeStatus).dump(handlers.give_consent(username, data["version"], self.store.db))
+
+    @rpc
+    def notice_status(self, username: str) -> dict:
+        return schema_of(payloads.NoticeStatus).dump(handlers.notice_status(username, self.store.db))
+
+    @rpc
     def personal_data(self, person: dict) -> dict:
         """What this service holds about one person, for the copy of their data they download
         (``person``: username, role, volunteer_id, enterprise_id)."""

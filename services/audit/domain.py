@@ -49,6 +49,7 @@ KINDS = {
     "sessions_ended": N_("退出所有设备"),
     "sign_in_locked": N_("登录被暂时锁定"),
     "records_imported": N_("导入名单"),
+    "privacy_notice_published": N_("发布隐私政策"),
     "personal_data_viewed": N_("查看个人信息"),
     "list_exported": N_("导出名单"),
     "audit_exported": N_("导出操作记录"),
@@ -69,6 +70,7 @@ ALWAYS = {
     "sessions_ended",
     "sign_in_locked",
     "records_imported",
+    "privacy_notice_published",
 }
 
 # what people do; an event of another kind written in a person's transaction is the system's

@@ -146,9 +146,46 @@ class Accounts:
         self._staff_of(request, palace_id)
         return call(self.accounts.invitation_states, palace_id)
 
-    @route("GET /api/me", tag=N_("账号"), summary=N_("当前登录的账号和角色"), response=p.Principal, roles=auth.ALL)
+    @route("GET /api/me", tag=N_("账号"), summary=N_("当前登录的账号和角色"), response=p.Me, roles=auth.ALL)
     def me(self, request):
-        return self._who(request)
+        who = self._who(request)
+        status = call(self.accounts.notice_status, who["username"])
+        # the screens ask again when the notice is newer than what the person agreed to
+        return {**who, "notice_version": status["version"], "notice_pending": status["accepted"] != status["version"]}
+
+    @route(
+        "GET /api/privacy",
+        tag=N_("账号"),
+        summary=N_("隐私政策（当前版本）"),
+        response=p.PrivacyNotice,
+        roles=auth.PUBLIC,
+    )
+    def privacy_notice(self, request):
+        return call(self.accounts.privacy_notice)
+
+    @route(
+        "PUT /api/privacy",
+        tag=N_("账号"),
+        summary=N_("发布新版隐私政策（每个人下次登录时再次确认）"),
+        body=p.PublishNotice,
+        response=p.PrivacyNotice,
+        roles=auth.ADMIN,
+    )
+    def publish_notice(self, request):
+        who = self._who(request)
+        return call(self.accounts.publish_notice, body(request), who["username"])
+
+    @route(
+        "POST /api/privacy/consent",
+        tag=N_("账号"),
+        summary=N_("同意当前版本的隐私政策"),
+        body=p.GiveConsent,
+        response=p.NoticeStatus,
+        roles=auth.ALL,
+    )
+    def give_consent(self, request):
+        who = self._who(request)
+        return call(self.accounts.give_consent, who["username"], body(request))
 
     # ------------------------------------------------------------ registration
 

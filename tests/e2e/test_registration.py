@@ -39,6 +39,7 @@ def test_a_volunteer_registers_waits_for_approval_and_then_signs_in(palace):
         "password": PASSWORD,
         "role": "volunteer",
         "palace_id": "haining",
+        "notice_version": 1,
         "union_card": "6217-0001-2345",
         "volunteer": {"name": "李老师", "phone": "13911112222", "skills": ["声乐", "主持"], "district": "海宁"},
     }
@@ -83,6 +84,7 @@ def test_an_enterprise_union_gives_a_contact_and_is_told_when_approved(palace):
         "password": PASSWORD,
         "role": "enterprise",
         "palace_id": "haining",
+        "notice_version": 1,
         "email": "gonghui@jingbian.example.cn",
         "enterprise": {"name": "经编园工会", "district": "海宁", "address": "经编路 8 号"},
     }
@@ -124,6 +126,7 @@ def test_an_enterprise_union_can_be_rejected_with_a_reason(palace):
         "password": PASSWORD,
         "role": "enterprise",
         "palace_id": "haining",
+        "notice_version": 1,
         "enterprise": {
             "name": "海宁皮革城工会",
             "district": "海宁",
@@ -142,3 +145,52 @@ def test_an_enterprise_union_can_be_rejected_with_a_reason(palace):
     assert staff["disp1"].post(f"{base}/api/registrations/pige-gonghui/approve").status_code == 409
     refused = login(base, "pige-gonghui")
     assert refused.status_code == 403 and "请用单位公章邮箱注册" in refused.json()["message"]
+
+
+def test_the_privacy_notice_is_agreed_to_on_registering_and_asked_again_when_it_changes(palace, module_system):
+    """(Last in the module: it publishes a second version of the notice.)"""
+    base, staff = palace
+    _, config = module_system
+    notice = requests.get(f"{base}/api/privacy", timeout=10).json()
+    assert notice["version"] == 1 and "观众评议是匿名的" in notice["text"]
+    form = {
+        "username": "zhou-shifu",
+        "password": PASSWORD,
+        "role": "volunteer",
+        "palace_id": "haining",
+        "volunteer": {"name": "周师傅", "phone": "13911113333", "skills": ["书法"], "district": "海宁"},
+    }
+    unread = requests.post(f"{base}/api/register", json=form, timeout=10)
+    assert unread.status_code == 400 and unread.json()["fields"]["notice_version"] == ["请阅读并同意隐私政策。"]
+    old = requests.post(f"{base}/api/register", json={**form, "notice_version": 7}, timeout=10)
+    assert old.json()["fields"]["notice_version"] == ["隐私政策已更新，请阅读新版本后再同意。"]
+    assert requests.post(f"{base}/api/register", json={**form, "notice_version": 1}, timeout=10).status_code == 201
+    assert staff["disp1"].post(f"{base}/api/registrations/zhou-shifu/approve").status_code == 200
+    me = requests.Session()
+    me.headers["Authorization"] = f"Bearer {login(base, 'zhou-shifu').json()['token']}"
+    assert me.get(f"{base}/api/me").json()["notice_pending"] is False
+
+    # an admin publishes a new version: asked again; a dispatcher may not publish
+    with ClusterRpcProxy(config, timeout=30) as rpc:
+        rpc.accounts.create_user({"username": "root1", "role": "admin", "password": PASSWORD})
+    admin = requests.Session()
+    admin.headers["Authorization"] = f"Bearer {login(base, 'root1').json()['token']}"
+    assert staff["disp1"].put(f"{base}/api/privacy", json={"text": "新版"}, timeout=10).status_code == 403
+    assert admin.put(f"{base}/api/privacy", json={"text": ""}, timeout=10).status_code == 400
+    published = admin.put(f"{base}/api/privacy", json={"text": "第二版：新增了借调的说明。"}, timeout=10)
+    assert published.status_code == 200 and published.json()["version"] == 2
+    assert published.json()["published_by"] == "root1"
+    status = me.get(f"{base}/api/me").json()
+    assert status["notice_pending"] is True and status["notice_version"] == 2
+    assert me.post(f"{base}/api/privacy/consent", json={"version": 1}).status_code == 400
+    agreed = me.post(f"{base}/api/privacy/consent", json={"version": 2})
+    assert agreed.status_code == 200 and agreed.json()["accepted"] == 2
+    assert me.get(f"{base}/api/me").json()["notice_pending"] is False
+    # the account keeps each version agreed to, and when (in the person's copy of their data)
+    import io
+    import json
+    import zipfile
+
+    copy = zipfile.ZipFile(io.BytesIO(me.get(f"{base}/api/me/data").content))
+    (account,) = json.loads(copy.read("data.json"))["accounts"]["account"]
+    assert [c["version"] for c in account["consents"]] == [1, 2]

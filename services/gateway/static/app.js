@@ -52,7 +52,23 @@ const App = {
       location.href = "/login";
     };
     App.accountDialog();
+    if (App.me.notice_pending) App.askNotice();
     return App.me;
+  },
+
+  /* a privacy notice newer than what the person agreed to: asked above the screen (not in the way) */
+  async askNotice() {
+    const notice = await App.api("GET", "/api/privacy");
+    const main = document.querySelector("main");
+    const box = App.el("section", {class: "notice-banner", role: "region", "aria-label": t("隐私政策")},
+      App.el("p", {}, t("隐私政策有新版本（第 {n} 版），请阅读后同意。", {n: notice.version})),
+      App.el("details", {}, App.el("summary", {}, t("阅读隐私政策")), App.el("div", {class: "pre-wrap"}, notice.text)),
+      App.el("div", {class: "actions"}, App.el("button", {type: "button", class: "primary", id: "notice-agree", onclick: (e) => App.act(e.currentTarget, async () => {
+        await App.api("POST", "/api/privacy/consent", {version: notice.version});
+        box.remove();
+        App.toast(t("已同意隐私政策。"));
+      })}, t("同意"))));
+    main.prepend(box);
   },
 
   /* the name in the header opens the account's dialog: change the password, sign out everywhere */

@@ -15,6 +15,12 @@
   form.querySelectorAll("input[name=role]").forEach(r => r.addEventListener("change", showRole));
   fillDistricts();
   showRole();
+  let notice = null;
+  App.api("GET", "/api/privacy").then(n => {
+    notice = n;
+    document.getElementById("notice-version").textContent = t("（第 {n} 版）", {n: n.version});
+    document.getElementById("notice-body").textContent = n.text;
+  }).catch(() => {});
   App.bindForm(form, async (data) => {
     const role = data.role;
     const profile = data[role] || {};
@@ -23,6 +29,7 @@
     const payload = {username: data.username || "", password: data.password || "", role, palace_id: data.palace_id, [role]: profile};
     if (data.union_card) payload.union_card = data.union_card;
     if (data.email) payload.email = data.email;
+    if (data.notice_agree && notice) payload.notice_version = notice.version;
     try {
       await App.api("POST", "/api/register", payload);
     } catch (err) {
