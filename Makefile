@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv bench-venv bench bench-pipeline bench-dispatch bench-reporting bench-intake reports-rebuild run demo admin dlq chaos test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
+.PHONY: help venv bench-venv test-bench test-all bench bench-pipeline bench-dispatch bench-reporting bench-intake reports-rebuild run demo admin dlq chaos test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
 
 help:
 	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make demo              drive a realistic scenario through the running system"
-	@echo "make test              all tests (unit, integration, end-to-end, benchmarks at tiny sizes) against real RabbitMQ and MongoDB"
+	@echo "make test              all tests (unit, integration, end-to-end, browser) against real RabbitMQ and MongoDB"
+	@echo "make test-bench        each benchmark at its tiniest sizes (make test-all: both)"
 	@echo "make test-unit | test-integration | test-e2e | test-browser"
 	@echo "make screens           refresh the screenshots of every main screen under docs/screens/"
 	@echo "make i18n [ARGS=--check]  extract new messages into the English catalogue (or check it is complete)"
@@ -40,7 +41,7 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 
 bench-venv: $(BENCH_STAMP)
 
-bench: bench-venv
+bench: bench-venv test-bench
 	bash scripts/ensure_rabbit.sh
 	bash scripts/ensure_bench_tools.sh
 	$(PY) -m bench.pipeline
@@ -83,11 +84,18 @@ chaos: venv
 	bash scripts/ensure_rabbit.sh
 	$(PY) scripts/chaos.py $(ARGS)
 
-test: bench-venv
+test: venv
 	bash scripts/ensure_rabbit.sh
 	bash scripts/ensure_chromium.sh
+	$(PY) -m pytest -q --ignore=tests/bench
+
+# each benchmark at its tiniest sizes (a benchmark that no longer runs fails); `make bench` runs it first
+test-bench: bench-venv
+	bash scripts/ensure_rabbit.sh
 	bash scripts/ensure_bench_tools.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests/bench
+
+test-all: test test-bench
 
 test-browser: venv
 	bash scripts/ensure_rabbit.sh
