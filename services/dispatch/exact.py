@@ -250,6 +250,7 @@ class Model:
         threads: int = 1,
         gap: float = 1e-4,
         solver: str = "choose",
+        presolve: bool = True,
     ) -> Solved:
         started = time.perf_counter()
         if self.n_col == 0:
@@ -275,6 +276,8 @@ class Model:
         h.setOptionValue("threads", int(threads))
         h.setOptionValue("mip_rel_gap", float(gap))
         h.setOptionValue("solver", solver)
+        if not presolve:  # a small repair solves several times faster without it
+            h.setOptionValue("presolve", "off")
         h.passModel(lp)
         if integer and start:
             warm = self.start_values(start)
