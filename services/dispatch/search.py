@@ -29,10 +29,21 @@ from services.dispatch import planner as P
 _DEBUG = bool(__import__("os").environ.get("SEARCH_DEBUG"))
 
 
+class _Masks(dict):
+    """Per skill, who has it (nobody, for a skill nobody has)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def __missing__(self, skill: str) -> np.ndarray:
+        return np.zeros(self.size, dtype=bool)
+
+
 def _skill_masks(inst: P.Instance) -> dict[str, np.ndarray]:
     masks = getattr(inst, "_skill_masks", None)
     if masks is None:
-        masks = {}
+        masks = _Masks(len(inst.ids))
         for s, ix in inst.by_skill.items():
             m = np.zeros(len(inst.ids), dtype=bool)
             m[ix] = True
