@@ -76,14 +76,14 @@ class Model:
             self.n_row += n
             return np.arange(first, self.n_row)
 
-        def put(r, c, v) -> None:
+        def put(r: np.ndarray, c: np.ndarray, v: float) -> None:
             if not constraints:
                 return
-            r, c = np.asarray(r, dtype=np.int64), np.asarray(c, dtype=np.int64)
-            r, c = np.broadcast_arrays(r, c)
-            rows.append(r.ravel())
-            cols.append(c.ravel())
-            vals.append(np.broadcast_to(np.asarray(v, dtype=float), r.shape).ravel().copy())
+            if r.shape != c.shape:
+                r, c = np.broadcast_arrays(r, c)
+            rows.append(r)
+            cols.append(c)
+            vals.append(np.full(r.shape, v))
 
         # what is read back: per slot (order, start, end, y column); per x (slot, skill, volunteer)
         slot_order, slot_start, slot_end, slot_y = [], [], [], []
@@ -92,89 +92,101 @@ class Model:
         b_slot, b_vol, b_col = [], [], []
         self.skills: list[str] = []
         skill_no: dict[str, int] = {}
+        from services.dispatch.search import Scorer
+
+        scorer = Scorer(inst)
+        n_slots = 0
         for n, order in enumerate(orders):
-            static = P._near_candidates(inst, order, order.needs, ())
-            pool = [inst.troupe_index[t] for t in order.troupes if t in inst.troupe_index]
             one = add_rows(1, -np.inf, 1.0)
-            for start, end in inst.slots(order):
-                masks, scores = P._slot_scores(inst, order, order.needs, static, start, end)
-                if any(int(masks[k].sum()) < count for k, count in order.needs):
-                    continue  # never fully staffed in this slot
-                s = len(slot_order)
-                week, month = inst.week_of(start), inst.month_of(start)
-                (y,) = add_cols([w.serve + w.underserved * order.underserved])
-                slot_order.append(n)
-                slot_start.append(start)
-                slot_end.append(end)
-                slot_y.append(y)
-                put(one, y, 1.0)
-                in_slot = []
-                for skill, count in order.needs:
-                    k = skill_no.setdefault(skill, len(skill_no))
-                    c = static[skill][0]
-                    ok = masks[skill]
-                    travel, fair, pref = scores[skill]
-                    v = c[ok]
-                    xc = add_cols(travel[ok] + fair[ok] + pref[ok])
-                    fill = add_rows(1, 0.0, 0.0)
-                    put(fill, xc, 1.0)
-                    put(fill, y, -float(count))
-                    if tighten and count > 1:
-                        r = add_rows(len(xc), -np.inf, 0.0)
-                        put(r, xc, 1.0)
-                        put(r, y, -1.0)
-                    for arr, val in (
-                        (x_slot, s),
-                        (x_skill, k),
-                        (x_a, max(start - h, 0)),
-                        (x_b, min(end + h, inst.T)),
-                        (x_week, week),
-                        (x_month, month),
-                        (x_min, order.minutes),
-                    ):
-                        arr.append(np.full(len(v), val, dtype=np.int64))
-                    x_vol.append(v)
-                    x_cols.append(xc)
-                    in_slot.append((v, xc))
-                # troupes: those with the week left and a member among the candidates
-                if pool:
-                    everyone = np.unique(np.concatenate([v for v, _ in in_slot]))
-                    tj = np.array(pool)
-                    tj = tj[inst.troupe_week[tj, week] < inst.troupe_limit[tj]]
-                    tj = tj[inst.members[tj][:, everyone].any(axis=1)] if len(tj) else tj
-                    if len(tj):
-                        zc = add_cols(np.zeros(len(tj)))
-                        r = add_rows(1, -np.inf, 0.0)
-                        put(r, zc, 1.0)
-                        put(r, y, -1.0)
-                        z_slot.append(np.full(len(tj), s))
-                        z_troupe.append(tj)
-                        z_col.append(zc)
-                        mem = inst.members[tj][:, everyone]  # troupes × people
-                        who = np.flatnonzero(mem.any(axis=0))
-                        bc = add_cols(np.full(len(who), w.troupe))
-                        b_slot.append(np.full(len(who), s))
-                        b_vol.append(everyone[who])
-                        b_col.append(bc)
-                        # b ≤ Σ_k x[v, k]
-                        r1 = add_rows(len(who), -np.inf, 0.0)
-                        put(r1, bc, 1.0)
-                        for v, xc in in_slot:
-                            pos = np.searchsorted(everyone[who], v)
-                            pos = np.minimum(pos, len(who) - 1)
-                            hit = everyone[who][pos] == v
-                            put(r1[pos[hit]], xc[hit], -1.0)
-                        # b ≤ Σ_{t ∋ v} z[t]
-                        r2 = add_rows(len(who), -np.inf, 0.0)
-                        put(r2, bc, 1.0)
-                        ti, pi = np.nonzero(mem[:, who])
-                        put(r2[pi], zc[ti], -1.0)
+            slots = inst.slots(order)
+            if not slots:
+                continue
+            u, ok, static, starts, ends, weeks, months = scorer._eligible(order, slots)
+            if not len(u):
+                continue
+            has = np.array([scorer.masks[sk][u] for sk, _ in order.needs])  # skills × candidates
+            cnt = np.array([c for _, c in order.needs])
+            per = (has[:, :, None] & ok[None]).sum(axis=1)  # skills × slots
+            F = np.flatnonzero((per >= cnt[:, None]).all(axis=0))  # slots that could be staffed
+            if not len(F):
+                continue
+            nF = len(F)
+            sid = n_slots + np.arange(nF)
+            n_slots += nF
+            fs, fe, fw, fm = starts[F], ends[F], weeks[F], months[F]
+            ycols = add_cols(np.full(nF, w.serve + w.underserved * order.underserved))
+            put(np.full(nF, one[0]), ycols, 1.0)
+            slot_order.append(np.full(nF, n))
+            slot_start.append(fs)
+            slot_end.append(fe)
+            slot_y.append(ycols)
+            okF = ok[:, F]
+            xs = []  # per skill: (slot position, candidate position, columns)
+            for j, (skill, count) in enumerate(order.needs):
+                k = skill_no.setdefault(skill, len(skill_no))
+                fi, vi = np.nonzero((okF & has[j][:, None]).T)  # by slot, then candidate
+                v = u[vi]
+                xc = add_cols(static[vi] + scorer.fair[v, fm[fi]])
+                fill = add_rows(nF, 0.0, 0.0)
+                put(fill[fi], xc, 1.0)
+                put(fill, ycols, -float(count))
+                if tighten and count > 1:
+                    r = add_rows(len(xc), -np.inf, 0.0)
+                    put(r, xc, 1.0)
+                    put(r, ycols[fi], -1.0)
+                x_slot.append(sid[fi])
+                x_skill.append(np.full(len(v), k))
+                x_vol.append(v)
+                x_cols.append(xc)
+                x_a.append(np.maximum(fs[fi] - h, 0))
+                x_b.append(np.minimum(fe[fi] + h, inst.T))
+                x_week.append(fw[fi])
+                x_month.append(fm[fi])
+                x_min.append(np.full(len(v), order.minutes))
+                xs.append((fi, vi, xc))
+            pool = np.array([inst.troupe_index[t] for t in order.troupes if t in inst.troupe_index], dtype=np.int64)
+            if not len(pool):
+                continue
+            # troupes: those with the week left and a member among the slot's candidates
+            mt = inst.members[np.ix_(pool, u)]  # troupes × candidates
+            elig = okF & has.any(axis=0)[:, None]  # candidates × slots
+            room = inst.troupe_week[pool[:, None], fw[None]] < inst.troupe_limit[pool][:, None]
+            Z = room & ((mt.astype(np.int32) @ elig.astype(np.int32)) > 0)  # troupes × slots
+            pi, zf = np.nonzero(Z)
+            if not len(pi):
+                continue
+            zc = add_cols(np.zeros(len(pi)))
+            with_z = np.unique(zf)
+            zr = add_rows(len(with_z), -np.inf, 0.0)
+            put(zr[np.searchsorted(with_z, zf)], zc, 1.0)
+            put(zr, ycols[with_z], -1.0)
+            z_slot.append(sid[zf])
+            z_troupe.append(pool[pi])
+            z_col.append(zc)
+            # b: a candidate of the slot who is a member of a troupe that may be sent there
+            bm = ((Z.T.astype(np.int32) @ mt.astype(np.int32)) > 0) & elig.T  # slots × candidates
+            bf, bv = np.nonzero(bm)
+            bc = add_cols(np.full(len(bf), w.troupe))
+            bkey = bf * len(u) + bv
+            b_slot.append(sid[bf])
+            b_vol.append(u[bv])
+            b_col.append(bc)
+            r1 = add_rows(len(bc), -np.inf, 0.0)  # b ≤ Σ_k x
+            put(r1, bc, 1.0)
+            for fi, vi, xc in xs:
+                xkey = fi * len(u) + vi
+                at = np.minimum(np.searchsorted(bkey, xkey), len(bkey) - 1)
+                hit = bkey[at] == xkey
+                put(r1[at[hit]], xc[hit], -1.0)
+            r2 = add_rows(len(bc), -np.inf, 0.0)  # b ≤ Σ_{t ∋ v} z[t]
+            put(r2, bc, 1.0)
+            q, qv = np.nonzero(mt[pi] & bm[zf])
+            put(r2[np.searchsorted(bkey, zf[q] * len(u) + qv)], zc[q], -1.0)
 
         cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
-        self.slot_order = np.array(slot_order, dtype=np.int64)
-        self.slot_start = np.array(slot_start, dtype=np.int64)
-        self.slot_end = np.array(slot_end, dtype=np.int64)
-        self.slot_y = np.array(slot_y, dtype=np.int64)
+        self.slot_order, self.slot_start, self.slot_end, self.slot_y = (
+            cat(p).astype(np.int64) for p in (slot_order, slot_start, slot_end, slot_y)
+        )
         self.skills = list(skill_no)
         self.x_slot, self.x_skill, self.x_vol, self.x_col = (cat(p) for p in (x_slot, x_skill, x_vol, x_cols))
         a, b, wk, mo, mins = (cat(p) for p in (x_a, x_b, x_week, x_month, x_min))

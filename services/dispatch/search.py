@@ -111,6 +111,8 @@ class Scorer:
     """Per order: the candidates near enough with any needed skill, their scores that do not
     depend on the slot, and who passes every hard rule at each start (one numpy pass)."""
 
+    TROUPES = 2  # troupes tried per slot: those with the most members among the strong candidates
+
     def __init__(self, inst: P.Instance):
         self.inst = inst
         self.masks = _skill_masks(inst)
@@ -173,7 +175,13 @@ class Scorer:
         for s, n in order.needs:
             enough &= ok[self.masks[s][u]].sum(axis=0) >= n
         pool = np.array([inst.troupe_index[t] for t in order.troupes if t in inst.troupe_index], dtype=np.int64)
-        members = inst.members[np.ix_(pool, u)] if len(pool) else None  # troupes × candidates
+        members = None
+        if len(pool):
+            members = inst.members[np.ix_(pool, u)]  # troupes × candidates
+            some = members.any(axis=1)
+            pool, members = pool[some], members[some]
+            if not len(pool):
+                members = None
         best, best_adj = None, -math.inf
         for k in np.flatnonzero(enough).tolist():
             col = ok[:, k]
@@ -193,7 +201,7 @@ class Scorer:
                     mk = members[:, col]
                     strong = key + w.troupe > float(key[at].min())
                     n_strong = np.where(room, mk[:, strong].sum(axis=1), 0)
-                    for q in np.argsort(-n_strong, kind="stable")[:2]:
+                    for q in np.argsort(-n_strong, kind="stable")[: self.TROUPES]:
                         if n_strong[q] == 0:
                             break
                         boosted = key + w.troupe * mk[q]
@@ -291,7 +299,8 @@ def construct(
 class Search:
     """Destroy a part of the plan and plan it again exactly, while time allows."""
 
-    MAX_ORDERS = 40  # the most orders one repair plans together
+    MAX_ORDERS = 60  # the most orders one repair plans together
+    LIMIT = 0.3  # seconds one repair may take
 
     def __init__(self, inst: P.Instance, orders: list[P.Order], results: dict, fixed: dict, seed: int = 1):
         self.inst, self.results, self.fixed = inst, results, fixed
@@ -306,8 +315,9 @@ class Search:
             for d in days:
                 by_day.setdefault(d, []).append(o.order_id)
         self.by_day = by_day
-        self.ops = {"blockers": self.blockers, "day": self.day_block, "worst": self.worst}
-        self.weights = {k: 1.0 for k in self.ops}
+        self.ops = {"blockers": self.blockers, "day": self.day_block, "worst": self.worst, "skill": self.skill_week}
+        self.skills = sorted({s for o in self.orders for s, _ in o.needs})
+        self.weights = {k: 500.0 for k in self.ops}
         self.stats = {k: [0, 0.0, 0.0] for k in self.ops}  # calls, gain, seconds
 
     def run(self, deadline: float) -> None:
@@ -325,7 +335,7 @@ class Search:
             if _DEBUG:
                 print(name, len(part), round(gain, 1), round(spent, 3), flush=True)
             rate = gain / max(spent, 1e-3)
-            self.weights[name] = max(0.05, 0.8 * self.weights[name] + 0.2 * min(rate, 50.0) / 10.0)
+            self.weights[name] = max(20.0, 0.9 * self.weights[name] + 0.1 * rate)  # points per second
 
     # -------------------------------------------------------------- destroy
 
@@ -371,20 +381,41 @@ class Search:
 
     def day_block(self) -> list[str]:
         """All orders of a day (of a group of districts when the day has more than a repair holds)."""
-        day = self.rng.choice(list(self.by_day))
-        ids = self.by_day[day]
+        days = sorted(self.by_day)
+        at = self.rng.randrange(len(days))
+        ids = list(self.by_day[days[at]])
         if len(ids) > self.MAX_ORDERS:
             districts = sorted({self.by_id[i].district for i in ids})
             self.rng.shuffle(districts)
-            chosen, picked = set(), []
+            picked: list[str] = []
             for d in districts:
                 more = [i for i in ids if self.by_id[i].district == d]
                 if picked and len(picked) + len(more) > self.MAX_ORDERS:
                     continue
-                chosen.add(d)
                 picked += more
             ids = picked
         return self._cap(ids, [])
+
+    def skill_week(self) -> list[str]:
+        """The orders of a week that need a skill, left out ones first: who has the skill can be
+        moved among them within the week's limits."""
+        inst = self.inst
+        week = self.rng.randrange(len(inst.week_keys))
+        missed = set(self._missed())
+        lacking = [s for o in self.orders if o.order_id in missed for s, _ in o.needs]
+        skill = self.rng.choice(lacking or self.skills)
+        ids_missed, ids_planned = [], []
+        for o in self.orders:
+            if skill not in (s for s, _ in o.needs):
+                continue
+            r = self.results[o.order_id]
+            if isinstance(r, P.Choice):
+                if inst.week_of(r.start) == week:
+                    ids_planned.append(o.order_id)
+            elif any(inst.week_of(d * P.PER_DAY) == week for d in self.day_of.get(o.order_id, [])):
+                ids_missed.append(o.order_id)
+        self.rng.shuffle(ids_missed)
+        return self._cap(ids_missed[: self.MAX_ORDERS // 3] + ids_planned, [])
 
     def worst(self) -> list[str]:
         """The planned orders of a week worth least per person, with the left-out ones of their days."""
@@ -413,7 +444,9 @@ class Search:
                 inst.unapply(o, old[o.order_id])
         model = self.exact.Model(inst, orders)
         left = deadline - time.perf_counter()
-        got = model.solve(integer=True, time_limit=min(1.0, left), start=old, threads=1, gap=1e-6, presolve=False)
+        got = model.solve(
+            integer=True, time_limit=min(self.LIMIT, left), start=old, threads=1, gap=1e-6, presolve=False
+        )
         plan = model.plan() if got.values is not None else None
         if _DEBUG:
             print(
