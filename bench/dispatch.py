@@ -8,6 +8,7 @@ Writes bench/results/dispatch.json. Usage: python -m bench.dispatch [--seed 7] [
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import pathlib
 import resource
@@ -66,6 +67,70 @@ def check(inst: P.Instance, orders: list[P.Order], results: dict) -> int:
     broken += int((inst.week_count > inst.week_limit[:, None]).sum())
     broken += int((inst.month_minutes > inst.month_limit[:, None]).sum())
     return broken
+
+
+def suggested_windows(city: dict, inst: P.Instance, samples: int, seed: int) -> dict:
+    """On the city as the batch left it: new orders placed in a window the order form suggests
+    (windows.staffable, one of its few picked at random, as a union would) against the same
+    orders placed at random (as bench.city draws windows); how often each is then planned."""
+    import random
+
+    from services.dispatch import windows
+
+    rnd = random.Random(seed)
+    programs = list(city["programs"].values())
+    repertoire: dict[str, list[str]] = {}
+    for troupe in city["troupes"]:
+        for program_id in troupe["repertoire"]:
+            repertoire.setdefault(program_id, []).append(troupe["troupe_id"])
+    names = sorted(city["districts"])
+    planned = {"suggested": 0, "random": 0}
+    none_suggested, times = 0, []
+    for k in range(samples):
+        program = rnd.choice(programs)
+        district = rnd.choice(names)
+        day = rnd.randrange(city["days"])
+        hour = rnd.choice([9, 10, 14, 15, 16, 19])
+        span = program["duration_minutes"] + rnd.choice([0, 30, 60, 90])
+        start = city["origin"] + dt.timedelta(days=day, hours=hour)
+        base = {"order_id": f"new{k}", "district": district, "enterprise_id": None}
+        at_random = P.make_order(
+            inst,
+            {**base, "windows": [{"start": start, "end": start + dt.timedelta(minutes=span)}]},
+            program,
+            repertoire.get(program["program_id"], []),
+            1.0,
+        )
+        planned["random"] += isinstance(P.plan_order(inst, at_random), P.Choice)
+        t = time.perf_counter()
+        suggestion = P.make_order(
+            inst,
+            {**base, "windows": [{"start": city["origin"], "end": city["origin"] + dt.timedelta(days=city["days"])}]},
+            program,
+            repertoire.get(program["program_id"], []),
+            1.0,
+        )
+        found = windows.staffable(inst, suggestion, windows.candidates(inst, suggestion.minutes, 0, inst.T))
+        times.append((time.perf_counter() - t) * 1000)
+        if not found:
+            none_suggested += 1
+            continue
+        suggestion.windows = [rnd.choice(found)["window"]]
+        planned["suggested"] += isinstance(P.plan_order(inst, suggestion), P.Choice)
+    out = {
+        "orders": samples,
+        "planned_in_suggested_window": round(planned["suggested"] / samples, 4),
+        "planned_at_random": round(planned["random"] / samples, 4),
+        "nothing_suggested": none_suggested,
+        "suggest_p50_ms": round(float(np.percentile(times, 50)), 1),
+        "suggest_p99_ms": round(float(np.percentile(times, 99)), 1),
+    }
+    print(
+        f"suggested windows: {samples} new orders, planned {out['planned_in_suggested_window']:.1%} in a suggested "
+        f"window against {out['planned_at_random']:.1%} at random; suggestions p50 {out['suggest_p50_ms']} ms",
+        file=sys.stderr,
+    )
+    return out
 
 
 def small_instance(seed: int, orders: int, budget: float, mip_seconds: float) -> dict:
@@ -150,6 +215,9 @@ def main(argv: list[str] | None = None) -> dict:
         "--small", type=int, default=1_000, help="orders of the district instance solved by MIP (0: skip)"
     )
     parser.add_argument("--mip-seconds", type=float, default=90.0, help="time limit of the district's exact MIP")
+    parser.add_argument(
+        "--suggest", type=int, default=300, help="new orders of the suggested-windows section (0: skip)"
+    )
     parser.add_argument("--out", default=str(RESULTS / "dispatch.json"))
     args = parser.parse_args(argv)
 
@@ -174,6 +242,8 @@ def main(argv: list[str] | None = None) -> dict:
         f"hard rules broken {broken}",
         file=sys.stderr,
     )
+
+    suggested = suggested_windows(city, inst, args.suggest, args.seed) if args.suggest else None
 
     # online: orders arrive one by one; each is planned with its explanation and held
     inst, orders = build(city)
@@ -206,6 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
         "online_orders": len(arrivals),
         "online_p50_ms": round(float(np.percentile(online, 50)), 2),
         "online_p99_ms": round(float(np.percentile(online, 99)), 2),
+        "suggested_windows": suggested,
         "reference": None,
         "reference_objective": None,
         "gap": None,

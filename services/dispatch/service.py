@@ -247,6 +247,13 @@ class DispatchService:
             }
         )
 
+    @rpc
+    def staffable_windows(self, palace_id: str, program_id: str, district: str, weeks: int = 3) -> list[dict]:
+        """A few windows of the next ``weeks`` weeks in which the palace could staff the program
+        now, for the order form (read only: nothing is held)."""
+        found = handlers.staffable_windows(self._reads(), palace_id, program_id, district, weeks, now())
+        return payloads.StaffableWindow(many=True).dump(found)
+
     @timer(interval=600)
     def nightly_replan(self):
         """At 02:00 China time, each palace that wants it re-plans the next two weeks, once."""

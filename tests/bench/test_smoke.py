@@ -20,6 +20,9 @@ def test_dispatch(dispatch_result, bench_results):
     assert d["online_orders"] == 20
     assert 0 < d["online_p50_ms"] <= d["online_p99_ms"]
     assert d["best_known"] >= d["objective"]
+    suggested = d["suggested_windows"]
+    assert suggested["orders"] == 10 and 0 <= suggested["planned_at_random"] <= 1
+    assert 0 <= suggested["planned_in_suggested_window"] <= 1 and suggested["suggest_p50_ms"] > 0
     small = d["small"]
     assert small["lp_status"] == "Optimal"
     assert 0 < small["planned"] <= small["orders"] == 500
