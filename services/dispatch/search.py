@@ -320,15 +320,22 @@ class Search:
         self.weights = {k: 500.0 for k in self.ops}
         self.stats = {k: [0, 0.0, 0.0] for k in self.ops}  # calls, gain, seconds
 
+    STALL = 40  # repairs in a row that gain nothing, after which the search stops early
+
     def run(self, deadline: float) -> None:
         from services.dispatch import exact  # HiGHS only where the search runs
 
         self.exact = exact
-        while time.perf_counter() < deadline - 0.05:
+        if len(self.orders) <= self.MAX_ORDERS:  # small enough to plan exactly all at once
+            self.repair([o.order_id for o in self.orders], deadline)
+            return
+        stall = 0
+        while time.perf_counter() < deadline - 0.05 and stall < self.STALL:
             name = self.rng.choices(list(self.ops), weights=[self.weights[k] for k in self.ops])[0]
             t = time.perf_counter()
             part = self.ops[name]()
             gain = self.repair(part, deadline) if part else 0.0
+            stall = 0 if gain > 1e-6 else stall + 1
             spent = time.perf_counter() - t
             s = self.stats[name]
             s[0], s[1], s[2] = s[0] + 1, s[1] + gain, s[2] + spent

@@ -221,7 +221,14 @@ class DispatchService:
         repository.palace(self._reads(), palace_id)
         started = time.perf_counter()
         summary, work = self.store.transaction(
-            lambda uow: handlers.batch_plan(palace_id, data["start"], data["end"], data["include_accepted"], uow)
+            lambda uow: handlers.batch_plan(
+                palace_id,
+                data["start"],
+                data["end"],
+                data["include_accepted"],
+                uow,
+                setting(self.store.config, "BATCH_SEARCH_SECONDS"),
+            )
         )
         made = 0
         for order_id in summary.get("on_loan", []):
