@@ -152,7 +152,7 @@ def small_instance(seed: int, orders: int, budget: float, mip_seconds: float) ->
     inst, work = build(city)
     mip = lp_bound(inst, work, time_limit=mip_seconds, integer=True)
     inst, work = build(city)
-    lg = lagrangian_bound(inst, work, max(objective, mip["best"]), 400, time_limit=60)
+    lg = lagrangian_bound(inst, work, max(objective, mip["best"]), 400, time_limit=30)
     out = {
         "orders": orders,
         "volunteers": max(20, orders // 5),
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="bound for the city: Lagrangian relaxation (default; the LP is too large to solve here) or the LP",
     )
     parser.add_argument("--iterations", type=int, default=400, help="subgradient iterations of the Lagrangian bound")
-    parser.add_argument("--bound-seconds", type=float, default=120.0, help="time limit of the city's Lagrangian bound")
+    parser.add_argument("--bound-seconds", type=float, default=100.0, help="time limit of the city's Lagrangian bound")
     parser.add_argument(
         "--best-known",
         type=float,
@@ -214,9 +214,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--small", type=int, default=1_000, help="orders of the district instance solved by MIP (0: skip)"
     )
-    parser.add_argument("--mip-seconds", type=float, default=90.0, help="time limit of the district's exact MIP")
+    parser.add_argument("--mip-seconds", type=float, default=60.0, help="time limit of the district's exact MIP")
     parser.add_argument(
-        "--suggest", type=int, default=300, help="new orders of the suggested-windows section (0: skip)"
+        "--suggest", type=int, default=200, help="new orders of the suggested-windows section (0: skip)"
     )
     parser.add_argument("--out", default=str(RESULTS / "dispatch.json"))
     args = parser.parse_args(argv)

@@ -299,7 +299,7 @@ def construct(
 class Search:
     """Destroy a part of the plan and plan it again exactly, while time allows."""
 
-    MAX_ORDERS = 60  # the most orders one repair plans together
+    MAX_ORDERS = 75  # the most orders one repair plans together
     LIMIT = 0.3  # seconds one repair may take
 
     def __init__(self, inst: P.Instance, orders: list[P.Order], results: dict, fixed: dict, seed: int = 1):
@@ -318,6 +318,7 @@ class Search:
         self.ops = {"blockers": self.blockers, "day": self.day_block, "worst": self.worst, "skill": self.skill_week}
         self.skills = sorted({s for o in self.orders for s, _ in o.needs})
         self.weights = {k: 500.0 for k in self.ops}
+        self.possible: dict[str, bool] = {}
         self.stats = {k: [0, 0.0, 0.0] for k in self.ops}  # calls, gain, seconds
 
     STALL = 40  # repairs in a row that gain nothing, after which the search stops early
@@ -347,7 +348,26 @@ class Search:
     # -------------------------------------------------------------- destroy
 
     def _missed(self) -> list[str]:
-        return [o.order_id for o in self.orders if isinstance(self.results[o.order_id], P.Miss)]
+        """The left-out orders that some crew could serve were nobody else planned."""
+        return [o.order_id for o in self.orders if isinstance(self.results[o.order_id], P.Miss) and self._possible(o)]
+
+    def _possible(self, order: P.Order) -> bool:
+        got = self.possible.get(order.order_id)
+        if got is None:
+            inst = self.inst
+            near = inst.distance(order.district)
+            got = False
+            for a, b in inst.slots(order):
+                enough = True
+                for s, n in order.needs:
+                    c = inst.by_skill.get(s, np.zeros(0, dtype=np.int64))
+                    c = c[(near[c] <= inst.max_km[c]) & (inst.avail_sum[c, b] - inst.avail_sum[c, a] == b - a)]
+                    enough &= len(c) >= n
+                if enough:
+                    got = True
+                    break
+            self.possible[order.order_id] = got
+        return got
 
     def _cap(self, ids: list[str], keep: list[str]) -> list[str]:
         rest = [i for i in dict.fromkeys(ids) if i not in keep]
