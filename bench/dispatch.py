@@ -141,9 +141,9 @@ def small_instance(seed: int, orders: int, budget: float, mip_seconds: float) ->
 
     city = generate(seed, orders, max(20, orders // 5), max(5, orders * 3 // 100), 20)
     inst, work = build(city)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     results = P.plan_batch(inst, work, improve_seconds=budget)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     objective = P.objective(results)
     planned = sum(isinstance(r, P.Choice) for r in results.values())
     broken = check(inst, work, results)
@@ -159,6 +159,7 @@ def small_instance(seed: int, orders: int, budget: float, mip_seconds: float) ->
         "troupes": max(5, orders * 3 // 100),
         "planned": planned,
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
         "objective": round(objective, 1),
         "hard_rules_broken": broken,
         "mip_status": mip["status"],
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--troupes", type=int, default=300)
     parser.add_argument("--districts", type=int, default=20)
     parser.add_argument(
-        "--budget", type=float, default=9.0, help="seconds after which the batch stops improving its plan"
+        "--budget", type=float, default=9.5, help="seconds after which the batch stops improving its plan"
     )
     parser.add_argument("--online", type=int, default=2_000, help="orders planned one at a time, as they arrive")
     parser.add_argument(
@@ -218,8 +219,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--suggest", type=int, default=200, help="new orders of the suggested-windows section (0: skip)"
     )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="what the batch's budget is measured by: the wall clock (default), or this process's processor "
+        "time, for a machine whose cores other work shares (seconds are then reported in both)",
+    )
     parser.add_argument("--out", default=str(RESULTS / "dispatch.json"))
     args = parser.parse_args(argv)
+    if args.clock == "cpu":
+        P.CLOCK = time.process_time
 
     city = generate(args.seed, args.orders, args.volunteers, args.troupes, args.districts)
     print(
@@ -231,9 +241,9 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     inst, orders = build(city)
     build_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     results = P.plan_batch(inst, orders, improve_seconds=args.budget)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     objective = P.objective(results)
     planned = sum(isinstance(r, P.Choice) for r in results.values())
     broken = check(inst, orders, results)
@@ -249,12 +259,13 @@ def main(argv: list[str] | None = None) -> dict:
     inst, orders = build(city)
     arrivals = orders[: args.online]
     times = []
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     for order in arrivals:
-        t = time.perf_counter()
+        t = clock()
         got = P.plan_order(inst, order, explain=True)
         if isinstance(got, P.Choice):
             inst.apply(order, got)
-        times.append((time.perf_counter() - t) * 1000)
+        times.append((clock() - t) * 1000)
     online = np.array(times)
     print(
         f"online: {len(arrivals)} orders, p50 {np.percentile(online, 50):.2f} ms, "
@@ -270,6 +281,8 @@ def main(argv: list[str] | None = None) -> dict:
         "districts": args.districts,
         "planned": planned,
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "clock": args.clock,
         "build_seconds": round(build_seconds, 2),
         "objective": round(objective, 1),
         "hard_rules_broken": broken,
