@@ -35,6 +35,9 @@ import numpy as np
 from services.dispatch import planner as P
 
 
+_threads: int | None = None  # the thread count HiGHS's pool was made with in this process
+
+
 @dataclass
 class Solved:
     status: str
@@ -282,6 +285,11 @@ class Model:
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.n_col, self.n_row
         if integer:
             lp.integrality_ = [highspy.HighsVarType.kInteger] * self.n_col
+        global _threads
+        if _threads is not None and _threads != threads:
+            # HiGHS keeps one pool of threads per process: another count needs it made anew
+            highspy.Highs.resetGlobalScheduler(True)
+        _threads = threads
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
