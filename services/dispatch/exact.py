@@ -34,7 +34,6 @@ import numpy as np
 
 from services.dispatch import planner as P
 
-
 _threads: int | None = None  # the thread count HiGHS's pool was made with in this process
 
 
