@@ -327,11 +327,11 @@ def dispatch_section(data: dict, folder: pathlib.Path) -> tuple[list[str], list[
         + (
             [
                 [
-                    f"small: {fmt(small.get('volunteers'))} volunteers",
+                    f"district: {fmt(small.get('volunteers'))} volunteers",
                     f"{fmt(small.get('planned'))}/{fmt(small.get('orders'))}",
                     fmt(small.get("seconds"), 2),
                     fmt(small.get("objective")),
-                    f"{fmt(small.get('lp_bound'))} (LP, {small.get('lp_status', DASH)})",
+                    f"{fmt(small.get('mip_bound'))} (exact MIP, {small.get('mip_status', DASH)})",
                     pct(small.get("gap")),
                     DASH,
                     DASH,
@@ -347,8 +347,8 @@ def dispatch_section(data: dict, folder: pathlib.Path) -> tuple[list[str], list[
     bars = []
     if data.get("objective") is not None and data.get("reference_objective"):
         bars.append(("city", data["objective"], data["reference_objective"], ref.get("method", "bound")))
-    if small.get("objective") is not None and small.get("lp_bound"):
-        bars.append(("small", small["objective"], small["lp_bound"], "LP relaxation"))
+    if small.get("objective") is not None and small.get("mip_bound"):
+        bars.append(("district", small["objective"], small["mip_bound"], "exact MIP (proven bound)"))
     if not bars:
         return lines, []
     plt = pyplot()

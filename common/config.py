@@ -56,6 +56,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("METRICS_TOKEN", "", str, "bearer token the gateway's `/metrics` asks for (empty: none)", S),
     # -- the flow's rules
     Setting("OFFER_HOURS", 24.0, float, "offer deadline in hours (a palace's `offer_hours` overrides it)", S),
+    Setting(
+        "BATCH_SEARCH_SECONDS",
+        8.0,
+        float,
+        "how long a palace's batch re-plan goes on improving its plan by the exact search after planning every order "
+        "once (0: not at all); the batch's plan is ready within about this long",
+        S,
+    ),
     Setting("SURVEY_HOURS", 72.0, float, "survey window in hours", S),
     Setting("SURVEY_CLOSE_GRACE", 5.0, float, "seconds between a survey's close and its summary", S),
     Setting("FEED_SECRET", "songwenhua-local-feed-secret", str, "keys the volunteers' calendar feed addresses", S),

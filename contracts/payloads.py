@@ -569,6 +569,20 @@ class ReplanOut(Schema):
     seconds = fields.Float()
 
 
+class StaffableWindow(Schema):
+    """A window of the next weeks in which the palace could staff the program now (read only:
+    nothing is held), with the slot the planner would choose in it and its margin: the fewest
+    free candidates per needed person among the roles."""
+
+    start = Time()
+    end = Time()
+    slot_start = Time()
+    slot_end = Time()
+    troupe_id = fields.String(allow_none=True)
+    margin = fields.Float()
+    score = fields.Float()
+
+
 class Assign(StrictSchema):
     """A dispatcher's own choice: offer this role to this volunteer (optionally in place of an offer)."""
 

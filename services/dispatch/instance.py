@@ -95,7 +95,8 @@ class Instance:
                 self._mark_free(i, v["availability"], origin_s)
         self.by_skill = {s: np.array(ix, dtype=np.int64) for s, ix in by_skill.items()}
         # availability as running sums: "free for all of [a, b)" is one subtraction per volunteer
-        self.avail_sum = np.zeros((V, self.T + 1), dtype=np.int32)
+        # (column-major: the planner reads one time for many volunteers at once)
+        self.avail_sum = np.zeros((V, self.T + 1), dtype=np.int32, order="F")
         np.cumsum(self.avail, axis=1, out=self.avail_sum[:, 1:])
         self._likes_kind: dict[str, np.ndarray] = {}
         self._likes_district: dict[str, np.ndarray] = {}
@@ -107,6 +108,15 @@ class Instance:
         self.fair_minutes: np.ndarray | None = None
 
         self._set_troupes(rules, troupes)
+        # held buckets as running sums too: "nothing held in [a, b)" is one subtraction
+        self.occ_sum = np.zeros((V, self.T + 1), dtype=np.int32)
+
+    def _occ(self, i: int) -> None:
+        np.cumsum(self.occupied[i], out=self.occ_sum[i, 1:])
+
+    def free_in(self, c: np.ndarray, a, b) -> np.ndarray:
+        """Whether candidates c hold nothing in [a, b) (a and b broadcast against c)."""
+        return self.occ_sum[c, b] - self.occ_sum[c, a] == 0
 
     def _mark_free(self, i: int, availability: list[dict], origin_s: float) -> None:
         """Mark the whole buckets of volunteer i's free windows that lie within the horizon."""
@@ -152,6 +162,7 @@ class Instance:
         """Mark a booking of volunteer i (its buckets and half the rest gap on each side)."""
         h = self.rules.half_gap
         self.occupied[i, max(start - h, 0) : max(min(end + h, self.T), 0)] = True
+        self._occ(i)
         if 0 <= start < self.T:
             self.week_count[i, self.week_of(start)] += 1
             self.month_minutes[i, self.month_of(start)] += minutes
@@ -161,6 +172,7 @@ class Instance:
         for b in buckets:
             if 0 <= b < self.T:
                 self.occupied[i, b] = True
+        self._occ(i)
 
     def set_loads(self, i: int, week: dict[tuple[int, int], int], month: dict[tuple[int, int], int]) -> None:
         for k, n in week.items():
@@ -185,6 +197,7 @@ class Instance:
         """Give back one booking that ``hold`` took."""
         h = self.rules.half_gap
         self.occupied[i, max(start - h, 0) : max(min(end + h, self.T), 0)] = False
+        self._occ(i)
         if 0 <= start < self.T:
             self.week_count[i, self.week_of(start)] -= 1
             self.month_minutes[i, self.month_of(start)] -= minutes
@@ -194,6 +207,7 @@ class Instance:
         h = self.rules.half_gap
         for i, _, _ in choice.crew:
             self.occupied[i, max(choice.start - h, 0) : max(min(choice.end + h, self.T), 0)] = False
+            self._occ(i)
             if 0 <= choice.start < self.T:
                 self.week_count[i, self.week_of(choice.start)] -= 1
                 self.month_minutes[i, self.month_of(choice.start)] -= order.minutes

@@ -38,6 +38,10 @@ from services.dispatch.instance import free_spans as free_spans
 
 RESERVES = 8  # ranked reserves kept per skill for declines and no-shows
 
+# what a batch's time is measured by: the wall clock; a benchmark on a machine shared with other
+# work may set the process's own processor time instead (bench/dispatch.py --clock cpu)
+CLOCK = time.perf_counter
+
 
 @dataclass(frozen=True)
 class Weights:
@@ -155,9 +159,7 @@ def _eligible(inst: Instance, c: np.ndarray, order: Order, start: int, end: int,
         ok &= far_ok
     ok &= inst.week_count[c, w] < inst.week_limit[c]
     ok &= inst.month_minutes[c, m] + order.minutes <= inst.month_limit[c]
-    k = np.flatnonzero(ok)
-    if len(k):
-        ok[k[inst.occupied[c[k], max(start - h, 0) : min(end + h, inst.T)].any(axis=1)]] = False
+    ok &= inst.free_in(c, max(start - h, 0), min(end + h, inst.T))
     return ok
 
 
@@ -326,18 +328,22 @@ def _crew(inst: Instance, needs, static, masks, scores, troupe):
 # ------------------------------------------------------------------ batch
 
 
-def _demand(inst: Instance, order: Order) -> tuple[list[tuple[np.ndarray, float]], float]:
+def _demand(inst: Instance, order: Order, near: dict | None = None) -> tuple[list[tuple[np.ndarray, float]], float]:
     """Who could fill each role of the order (near enough, free at its first or last start time,
-    under the limits), and how hard it is to staff: the fewest candidates per needed person."""
-    dist = inst.distance(order.district)
+    under the limits), and how hard it is to staff: the fewest candidates per needed person.
+    ``near`` keeps the near candidates per (skill, district) across orders."""
+    near = {} if near is None else near
     slots = inst.slots(order)
     shares, tight = [], math.inf
     if not slots:
         return shares, 0.0
     ends = {slots[0], slots[-1]}
     for skill, count in order.needs:
-        c = inst.by_skill.get(skill, np.zeros(0, dtype=np.int64))
-        c = c[dist[c] <= inst.max_km[c]]
+        c = near.get((skill, order.district))
+        if c is None:
+            dist = inst.distance(order.district)
+            c = inst.by_skill.get(skill, np.zeros(0, dtype=np.int64))
+            c = near[(skill, order.district)] = c[dist[c] <= inst.max_km[c]]
         able = np.zeros(len(c), dtype=bool)
         for start, end in ends:
             able |= inst.avail_sum[c, end] - inst.avail_sum[c, start] == end - start
@@ -356,75 +362,85 @@ def plan_batch(
     fixed: dict | None = None,
     scarcity: float = 1.0,
     improve_seconds: float | None = None,
+    seed: int = 1,
 ) -> dict[str, Choice | Miss]:
-    """Plan many orders together on one instance; each choice is held before the next order.
+    """Plan many orders together on one instance; every choice is held in it at the end.
 
-    Orders go hardest to staff first (fewest candidates per person needed), the under-served
-    ahead of others equally hard. While choosing, a volunteer many waiting orders depend on costs
+    Construction (search.py) goes hardest to staff first (fewest candidates per person needed),
+    the under-served ahead of others equally hard, each order's crew the best that exists at
+    each start. While choosing, a volunteer many waiting orders of the same week depend on costs
     a little more (``scarcity``), so that the easy orders leave the scarce people to the hard
-    ones; the objective itself is not changed by this.
+    ones; the objective itself is not changed by this. Then, until ``improve_seconds`` after the
+    start (counting the last pass), the large neighbourhood search plans parts of the batch again
+    exactly. A last pass gives every planned order its reserves (and, with ``explain``, the
+    reasons), and plans any order still left out that now fits, or says what it lacked.
+    Orders in ``fixed`` (accepted offers) keep their slot, troupe and people.
     """
+    from services.dispatch import search
+
     fixed = fixed or {}
     w = inst.rules.weights
-    demand = {o.order_id: _demand(inst, o) for o in orders}
-    capacity = np.maximum(inst.week_limit * len(inst.week_keys) - inst.week_count.sum(axis=1), 1).astype(float)
-    load = np.zeros(len(inst.ids))
-    for shares, _ in demand.values():
-        for who, share in shares:
-            load[who] += share
-    weight = scarcity * (w.travel + w.fairness + w.preference)
-    results: dict[str, Choice | Miss] = {}
+    started = CLOCK()
+    near: dict = {}
+    demand = {o.order_id: _demand(inst, o, near) for o in orders}
 
     def key(o: Order) -> tuple:
         return (min(demand[o.order_id][1], 50.0) // 2, -(w.serve + w.underserved * o.underserved), o.windows[0][0])
 
-    started = time.perf_counter()
     queue = sorted(orders, key=key)
+    results: dict[str, Choice | Miss] = {}
     inst.fair_minutes = inst.month_minutes.copy()
     try:
-        for order in queue:
-            for who, share in demand[order.order_id][0]:
-                load[who] -= share
-            inst.pressure = weight * np.minimum(np.maximum(load, 0) / capacity, 1.0)
-            kw = fixed.get(order.order_id) or {}
-            got = plan_order(inst, order, explain=explain, **kw)
-            if isinstance(got, Choice):
-                inst.apply(order, got)
-            results[order.order_id] = got
+        search.construct(inst, queue, results, fixed, scarcity, demand)
+        if improve_seconds is not None:
+            built = CLOCK() - started
+            # the last pass costs about a tenth of the construction
+            deadline = started + improve_seconds - 0.15 * built - 0.1
+            if CLOCK() < deadline:
+                search.Search(inst, queue, results, fixed, seed).run(deadline)
+        _last_pass(inst, queue, results, fixed, explain, search.Scorer(inst))
     finally:
+        inst.fair_minutes = None
         inst.pressure = np.zeros(len(inst.ids))
-    _improve(inst, queue, results, fixed, explain, started, improve_seconds)
-    inst.fair_minutes = None
     return results
 
 
-def _improve(inst: Instance, queue: list[Order], results: dict, fixed: dict, explain: bool, started, seconds) -> None:
-    """While time allows (``seconds`` from ``started``): orders left out try to borrow a person
-    from a planned order that can find a replacement; then each planned order is planned again
-    with everyone else held, and keeps the better plan."""
-
-    def time_left() -> bool:
-        return seconds is not None and time.perf_counter() - started <= seconds
-
-    by_id = {o.order_id: o for o in queue}
+def _last_pass(inst: Instance, queue: list[Order], results: dict, fixed: dict, explain: bool, scorer) -> None:
+    """Reserves (and reasons) of every planned order; a left-out order tries once more."""
     for order in queue:
-        if not time_left():
-            break
-        if isinstance(results[order.order_id], Miss) and order.order_id not in fixed:
-            got = _repair(inst, order, results, by_id, explain)
-            if got is not None:
-                results[order.order_id] = got
-    for order in queue:
-        if not time_left():
-            break
-        old = results[order.order_id]
-        if not isinstance(old, Choice) or order.order_id in fixed:
+        r = results[order.order_id]
+        if order.order_id in fixed:
             continue
-        inst.unapply(order, old)
-        new = plan_order(inst, order, explain=explain)
-        if isinstance(new, Choice) and new.value > old.value + 1e-9:
-            results[order.order_id] = old = new
-        inst.apply(order, old)
+        if isinstance(r, Miss):
+            got = plan_order(inst, order, explain=explain)
+            if isinstance(got, Choice):
+                inst.apply(order, got)
+            results[order.order_id] = got
+            continue
+        if not explain:
+            r.reserves = scorer.reserves(order, r)
+            continue
+        if explain:
+            inst.unapply(order, r)
+        static = _near_candidates(inst, order, order.needs, ())
+        masks, scores = _slot_scores(inst, order, order.needs, static, r.start, r.end)
+        member = inst.members[inst.troupe_index[r.troupe]] if r.troupe is not None else None
+        in_crew = {i for i, _, _ in r.crew}
+        ranked = {}
+        for skill, _ in order.needs:
+            c = static[skill][0]
+            ok = np.flatnonzero(masks[skill])
+            travel, fair, pref = scores[skill]
+            total = travel[ok] + fair[ok] + pref[ok]
+            if member is not None:
+                total = total + inst.rules.weights.troupe * member[c[ok]]
+            ranked[skill] = c[ok[np.lexsort((c[ok], -total))]][: len(in_crew) + RESERVES].tolist()
+        r.reserves = {s: [i for i in ranked[s] if i not in in_crew][:RESERVES] for s in ranked}
+        if explain:
+            r.explanation = explanation.explain(
+                inst, order, order.needs, static, masks, scores, r.troupe, r.crew, ranked, r.start, r.end
+            )
+            inst.apply(order, r)
 
 
 def _repair(inst: Instance, order: Order, results: dict, by_id: dict, explain: bool) -> Choice | None:

@@ -239,7 +239,14 @@ class DispatchService:
         repository.palace(self._reads(), palace_id)
         started = time.perf_counter()
         summary, work = self.store.transaction(
-            lambda uow: handlers.batch_plan(palace_id, data["start"], data["end"], data["include_accepted"], uow)
+            lambda uow: handlers.batch_plan(
+                palace_id,
+                data["start"],
+                data["end"],
+                data["include_accepted"],
+                uow,
+                setting(self.store.config, "BATCH_SEARCH_SECONDS"),
+            )
         )
         made = 0
         for order_id in summary.get("on_loan", []):
@@ -264,6 +271,13 @@ class DispatchService:
                 "seconds": round(time.perf_counter() - started, 3),
             }
         )
+
+    @rpc
+    def staffable_windows(self, palace_id: str, program_id: str, district: str, weeks: int = 3) -> list[dict]:
+        """A few windows of the next ``weeks`` weeks in which the palace could staff the program
+        now, for the order form (read only: nothing is held)."""
+        found = handlers.staffable_windows(self._reads(), palace_id, program_id, district, weeks, now())
+        return payloads.StaffableWindow(many=True).dump(found)
 
     @timer(interval=600)
     def nightly_replan(self):

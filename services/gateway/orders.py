@@ -117,6 +117,43 @@ class Orders:
         return call(self.orders.place_order, data, program_title=title, rules=rules, placed_by=by)
 
     @route(
+        "GET /api/palaces/<palace_id>/staffable-windows",
+        tag=N_("订单"),
+        summary=N_(
+            "下单前：所选节目在未来几周（weeks，默认 3）里文化宫现在排得出人的几个时间段，每天至多一个（只读，不占用任何人）"
+        ),
+        response=[p.StaffableWindow],
+        query=("program_id", "district", "weeks"),
+        roles=auth.ENTERPRISE_AND_STAFF,
+    )
+    def staffable_windows(self, request, palace_id):
+        """The order form's suggested dates: a union asks of its own palace or an allied one, a
+        dispatcher of their palace; the district is the union's own unless given."""
+        who = self._who(request)
+        q = query(request)
+        if who["role"] == "enterprise":
+            home = who["palace_id"]
+            allied = {p for a in call(self.dispatch.list_alliances, home) for p in a["palace_ids"]}
+            if palace_id != home and palace_id not in allied:
+                raise Forbidden("只能向本单位所属的文化宫或其联盟内的文化宫点单。")
+        else:
+            auth.palace_scope(who, palace_id)
+        if not q.get("program_id"):
+            raise Invalid("查询参数有误。", fields={"program_id": [N_("请选择节目。")]})
+        try:
+            weeks = int(q.get("weeks", 3))
+        except ValueError:
+            weeks = 0
+        if not 1 <= weeks <= 6:
+            raise Invalid("查询参数有误。", fields={"weeks": [N_("应为 1 到 6 之间的整数。")]})
+        district = q.get("district")
+        if not district and who["role"] == "enterprise":
+            district = call(self.orders.get_enterprise, who["enterprise_id"]).get("district")
+        if not district:
+            raise Invalid("查询参数有误。", fields={"district": [N_("请选择所在区域。")]})
+        return call(self.dispatch.staffable_windows, palace_id, q["program_id"], district, weeks)
+
+    @route(
         "POST /api/orders/recurring",
         tag=N_("订单"),
         summary=N_("按重复规则（RRULE）一次下一系列订单，重复提交不会重复下单"),

@@ -14,17 +14,24 @@ def test_dispatch(dispatch_result, bench_results):
     assert 0 < d["planned"] <= d["orders"]
     assert d["hard_rules_broken"] == 0
     assert d["objective"] > 0 and d["seconds"] >= 0
-    assert d["reference"]["method"] == "Lagrangian relaxation"
+    assert d["reference"]["method"] == "Lagrangian relaxation, troupes exact"
     assert d["reference_objective"] >= d["objective"]  # an upper bound on the best objective
     assert 0 <= d["gap"] < 1
     assert d["online_orders"] == 20
     assert 0 < d["online_p50_ms"] <= d["online_p99_ms"]
+    assert d["best_known"] >= d["objective"]
+    suggested = d["suggested_windows"]
+    assert suggested["orders"] == 10 and 0 <= suggested["planned_at_random"] <= 1
+    assert 0 <= suggested["planned_in_suggested_window"] <= 1 and suggested["suggest_p50_ms"] > 0
     small = d["small"]
     assert small["lp_status"] == "Optimal"
     assert 0 < small["planned"] <= small["orders"] == 500
-    assert small["lp_bound"] >= small["objective"] > 0
-    assert small["lagrangian_bound"] >= small["objective"]
-    assert 0 <= small["gap"] < 1
+    assert small["hard_rules_broken"] == 0
+    # the exact MIP's proven bound lies between its best plan and the LP's, and above the planner's
+    assert small["lp_bound"] + 1e-6 >= small["mip_bound"] >= small["mip_best"] - 1e-6
+    assert small["mip_bound"] >= small["objective"] > 0
+    assert small["lagrangian_bound"] >= small["lp_bound"] - 1e-6
+    assert 0 <= small["gap"] < 1 and 0 < small["served_vs_optimum"] <= 1.5
     assert d["peak_rss_mib"] > 0
 
 

@@ -288,3 +288,20 @@ def test_a_clash_on_a_unique_key_is_a_duplicate_key_error_for_the_callers_that_r
         store.transaction(lambda uow: repository.take_loads(uow, [(month, 60, 600), (week, 1, 1)]))
     assert {d["_id"]: d["n"] for d in store.db.loads.find({"_id": {"$in": [week, month]}})} == {week: 1, month: 60}
     client.close()
+
+
+def test_the_order_form_is_told_which_dates_can_be_staffed_and_nothing_is_held(dispatch, service_config):
+    d, _ = dispatch
+    db = db_of(service_config)
+    # everyone is free on DAY only (three days ahead, past the lead time): one window, that day
+    found = d.staffable_windows("haining", "song", "海宁", 1)
+    assert [dt.datetime.fromisoformat(w["start"]).astimezone(DAY.tzinfo).date() for w in found] == [DAY.date()]
+    (w,) = found
+    assert w["start"] <= w["slot_start"] < w["slot_end"] <= w["end"]
+    assert w["margin"] == 2.0 and w["troupe_id"] == "art"  # two players for one place, three singers
+    assert db.bookings.count_documents({}) == 0 and db.loads.count_documents({}) == 0  # read only
+    # an order placed in the suggested window is planned
+    accepted(service_config, "sw1", start=0, end=0, windows=[{"start": w["start"], "end": w["end"]}])
+    wait_until(lambda: len(offers_of(d, "sw1")) == 2, what="offers for the suggested window")
+    with pytest.raises(Exception, match="不属于所选文化宫|找不到这个节目"):
+        d.staffable_windows("haining", "nothing", "海宁", 1)

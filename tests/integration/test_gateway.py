@@ -65,6 +65,11 @@ class Dispatch:
         return {"order_id": order_id, "offers": [{"volunteer_id": "v1", "status": "accepted"}]}
 
     @rpc
+    def staffable_windows(self, palace_id, program_id, district, weeks=3):
+        asked = [palace_id, program_id, district, weeks]
+        return [{"start": at(14), "end": at(17), "slot_start": at(14), "slot_end": at(16), "asked": asked}]
+
+    @rpc
     def check_in(self, order_id, data, staff=False):
         return {"order_id": order_id, "received": data, "staff": staff}
 
@@ -507,3 +512,21 @@ def test_a_volunteer_checks_in_and_out_at_the_moment_sent_and_only_staff_record_
         assert "at" not in sent and sent["volunteer_id"] == "v1", verb
     by_hand = disp.post(f"{base}/api/orders/{oid}/check-in", json={"volunteer_id": "v1", "at": at(14)}).json()
     assert by_hand["received"]["at"] == at(14) and by_hand["staff"] is True
+
+
+def test_the_order_form_asks_which_dates_can_be_staffed_of_its_own_palace_or_an_allied_one(api):
+    base, _, ent, disp = api
+    url = base + "/api/palaces/{}/staffable-windows"
+    r = ent.get(url.format("p1"), params={"program_id": "song"})
+    assert r.status_code == 200, r.text
+    assert r.json()[0]["asked"] == ["p1", "song", "海宁", 3]  # the union's own district, three weeks
+    r = ent.get(url.format("p2"), params={"program_id": "opera", "district": "青岛", "weeks": "2"})
+    assert r.status_code == 200 and r.json()[0]["asked"] == ["p2", "opera", "青岛", 2]
+    assert ent.get(url.format("p3"), params={"program_id": "film"}).status_code == 403  # not allied
+    assert disp.get(url.format("p2"), params={"program_id": "opera", "district": "青岛"}).status_code == 403
+    r = disp.get(url.format("p1"), params={"program_id": "song"})
+    assert r.status_code == 400 and "district" in r.json()["fields"]  # a dispatcher names the district
+    r = ent.get(url.format("p1"), params={"program_id": "song", "weeks": "9"})
+    assert r.status_code == 400 and "weeks" in r.json()["fields"]
+    r = ent.get(url.format("p1"))
+    assert r.status_code == 400 and "program_id" in r.json()["fields"]

@@ -9,6 +9,7 @@
     batch         re-planning every open order of a period together
     alliance      palaces' alliances, shared troupes and loans (队伍联用)
     importing     a palace's lists imported from spreadsheets (preview, confirm) and exported
+    windows       which dates of the next weeks a program could be staffed (read only)
 
 What the service calls is named here.
 """
@@ -36,6 +37,7 @@ from services.dispatch.handlers.importing import export as export_rows
 from services.dispatch.handlers.importing import preview as preview_import
 from services.dispatch.handlers.order_events import on_order_accepted, on_order_amended, on_order_cancelled
 from services.dispatch.handlers.overrides import assign, propose_swap
+from services.dispatch.handlers.windows import staffable_windows
 
 __all__ = [
     "accept_offer",
@@ -64,4 +66,5 @@ __all__ = [
     "request_loan",
     "share_troupe",
     "shared_troupes",
+    "staffable_windows",
 ]

@@ -8,9 +8,12 @@ from services.dispatch import planner, repository
 from services.dispatch.handlers import candidates, planning
 
 
-def batch_plan(palace_id: str, start, end, include_accepted: bool, uow) -> tuple[dict, list[tuple]]:
-    """Plan every open order of the period together (read only). Returns a summary and, per
-    order, what to apply: (order_id, choice or miss, offers to withdraw, instance)."""
+def batch_plan(
+    palace_id: str, start, end, include_accepted: bool, uow, search_seconds: float = 0.0
+) -> tuple[dict, list[tuple]]:
+    """Plan every open order of the period together (read only), improving the plan by the exact
+    search for up to ``search_seconds`` in all. Returns a summary and, per order, what to apply:
+    (order_id, choice or miss, offers to withdraw, instance)."""
     palace = candidates.palace(uow, palace_id)
     plans = [p for p in repository.open_plans(uow, palace_id, start, end) if p.get("order")]
     programs = _programs(uow, plans)
@@ -35,7 +38,9 @@ def batch_plan(palace_id: str, start, end, include_accepted: bool, uow) -> tuple
         orders.append(porder)
         if kept[p["order_id"]] and p.get("start"):
             fixed[p["order_id"]] = _remaining_roles(inst, p, porder, kept[p["order_id"]])
-    results = planner.plan_batch(inst, orders, explain=True, fixed=fixed)
+    results = planner.plan_batch(
+        inst, orders, explain=True, fixed=fixed, improve_seconds=search_seconds if search_seconds > 0 else None
+    )
     work = [(oid, results[oid], withdraw[oid], inst) for oid in (p["order_id"] for p in plans)]
     summary = {
         "orders": len(plans),

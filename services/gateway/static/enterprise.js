@@ -61,7 +61,37 @@
     const p = programs.find(x => x.program_id === select.value);
     document.getElementById("custom-box").hidden = select.value !== "__custom";
     App.fill("program-info", p ? [t("人员："), needsText(p), p.site_requirements ? " · " + t("场地要求：") + p.site_requirements : ""] : []);
+    suggest();
   });
+  document.getElementById("district-select").addEventListener("change", () => suggest());
+  /* the dates the palace could staff now for the chosen program (read only: nothing is held);
+     tapping one fills the first window */
+  let asked = 0;
+  async function suggest() {
+    const box = document.getElementById("suggested");
+    const program = select.value;
+    if (!program || program === "__custom") { box.hidden = true; return; }
+    const mine = ++asked;
+    const district = document.getElementById("district-select").value;
+    let found = null;
+    try {
+      found = await App.api("GET", `/api/palaces/${encodeURIComponent(me.palace_id)}/staffable-windows?program_id=${encodeURIComponent(program)}` +
+        (district ? "&district=" + encodeURIComponent(district) : ""));
+    } catch (e) { found = null; }
+    if (mine !== asked) return;  // the program or district changed meanwhile
+    box.hidden = found === null;
+    if (found === null) return;
+    App.fill("suggested-list", found.length
+      ? found.map(w => el("button", {type: "button", class: "suggested-window", onclick: () => useWindow(w)}, App.span(w.start, w.end)))
+      : el("span", {class: "muted"}, t("未来三周暂时排不出人；也可以填别的时间，文化宫会尽量安排。")));
+  }
+  function useWindow(w) {
+    const first = document.querySelector("#windows .window");
+    first.querySelector(".w-start").value = App.toLocal(w.start);
+    first.querySelector(".w-end").value = App.toLocal(w.end);
+    form.dispatchEvent(new Event("input"));
+    App.toast(t("已填入 {when}。", {when: App.span(w.start, w.end)}));
+  }
   function addWindow(start, end) {
     const row = el("div", {class: "row"},
       el("input", {type: "datetime-local", "aria-label": t("开始时间"), value: start || "", class: "w-start"}),

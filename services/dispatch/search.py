@@ -1,0 +1,506 @@
+"""The batch planner's engine (planner.plan_batch): a fast construction, then an adaptive large
+neighbourhood search for the rest of the batch's time. No I/O.
+
+Construction scores every start of an order in one numpy pass (who is free, under the limits,
+and their score at each start), and fills the crew of each start by the greedy of a transversal
+matroid: candidates best first, each taken when the roles can still be filled with them (an
+augmenting path moves a person already in to another of their skills). That finds the best crew
+of a slot whenever one exists, where a fill role by role misses crews. A person whom waiting
+orders of the same week depend on costs a little more while choosing (scarcity per week: the
+demand left that week over the deliveries left that week); the objective is not changed by this.
+
+The search then destroys a part of the plan and plans it again exactly: the orders blocking a
+left-out order's candidates (same day, same week's limits), a day of a group of districts, or the
+orders worst placed; the part is solved by the troupe-exact MIP (exact.py, warm-started with the
+plan it replaces, so it never gets worse), with everything else held. Operators that improve the
+plan more per second are chosen more often.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+
+from services.dispatch import planner as P
+
+_DEBUG = bool(__import__("os").environ.get("SEARCH_DEBUG"))
+
+
+class _Masks(dict):
+    """Per skill, who has it (nobody, for a skill nobody has)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def __missing__(self, skill: str) -> np.ndarray:
+        return np.zeros(self.size, dtype=bool)
+
+
+def _skill_masks(inst: P.Instance) -> dict[str, np.ndarray]:
+    masks = getattr(inst, "_skill_masks", None)
+    if masks is None:
+        masks = _Masks(len(inst.ids))
+        for s, ix in inst.by_skill.items():
+            m = np.zeros(len(inst.ids), dtype=bool)
+            m[ix] = True
+            masks[s] = m
+        inst._skill_masks = masks
+    return masks
+
+
+def fill(cands: np.ndarray, roles: list[str], masks: dict[str, np.ndarray]) -> list[tuple[int, str]] | None:
+    """The best crew among ``cands`` (best first): the greedy of a transversal matroid. Each
+    candidate is taken when the roles can still all be filled with the ones taken: a skill
+    with a role open, or one whose holder can move on to another skill that leads to an open
+    role (an augmenting path); the others are skipped in one numpy step."""
+    skills = list(dict.fromkeys(roles))
+    cap = [roles.count(k) for k in skills]
+    K, R = len(skills), len(roles)
+    bits = np.zeros(len(cands), dtype=np.int64)
+    for k, sk in enumerate(skills):
+        bits |= masks[sk][cands].astype(np.int64) << k
+    holders: list[list[tuple[int, int]]] = [[] for _ in range(K)]  # (volunteer, their skill bits)
+    pos, filled = 0, 0
+    while filled < R:
+        # distance of each skill to an open role along holders who could move (None: no path)
+        dist: list[int | None] = [0 if len(holders[k]) < cap[k] else None for k in range(K)]
+        changed = True
+        while changed:
+            changed = False
+            for k in range(K):
+                if dist[k] is not None:
+                    continue
+                best = None
+                for _, hb in holders[k]:
+                    for k2 in range(K):
+                        if k2 != k and hb >> k2 & 1 and dist[k2] is not None:
+                            best = dist[k2] + 1 if best is None else min(best, dist[k2] + 1)
+                if best is not None:
+                    dist[k], changed = best, True
+        mask = sum(1 << k for k in range(K) if dist[k] is not None)
+        if not mask:
+            return None
+        hit = np.flatnonzero(bits[pos:] & mask)
+        if not len(hit):
+            return None
+        j = pos + int(hit[0])
+        v, vb = int(cands[j]), int(bits[j])
+        # walk the path: v enters the nearest skill; each holder moved goes one step nearer
+        k = min((k for k in range(K) if vb >> k & 1 and dist[k] is not None), key=lambda k: dist[k])
+        mover, mb = v, vb
+        while True:
+            if dist[k] == 0:
+                holders[k].append((mover, mb))
+                break
+            for q, (hv, hb) in enumerate(holders[k]):
+                nxt = [k2 for k2 in range(K) if k2 != k and hb >> k2 & 1 and dist[k2] == dist[k] - 1]
+                if nxt:
+                    holders[k][q] = (mover, mb)
+                    mover, mb, k = hv, hb, nxt[0]
+                    break
+        filled += 1
+        pos = j + 1
+    return [(v, skills[k]) for k in range(K) for v, _ in holders[k]]
+
+
+class Scorer:
+    """Per order: the candidates near enough with any needed skill, their scores that do not
+    depend on the slot, and who passes every hard rule at each start (one numpy pass)."""
+
+    TROUPES = 2  # troupes tried per slot: those with the most members among the strong candidates
+
+    def __init__(self, inst: P.Instance):
+        self.inst = inst
+        self.masks = _skill_masks(inst)
+        self.fair_minutes = inst.month_minutes if inst.fair_minutes is None else inst.fair_minutes
+        self._cache: dict = {}
+        # fairness is scored on the month's minutes as they stood before the batch
+        limit = np.maximum(inst.month_limit, 1)[:, None]
+        self.fair = inst.rules.weights.fairness * (1.0 - np.minimum(self.fair_minutes / limit, 1.0))
+
+    def _eligible(self, order: P.Order, slots: list[tuple[int, int]]):
+        """The candidates (near, with a needed skill, free at some time of the windows), who of
+        them passes every hard rule at each slot, and their scores but fairness."""
+        inst = self.inst
+        near, static_all = self._near(order)
+        se = np.array(slots, dtype=np.int64).reshape(-1, 2)
+        starts, ends = se[:, 0], se[:, 1]
+        lo, hi = int(starts.min()), int(ends.max())
+        keep = inst.avail_sum[near, hi] - inst.avail_sum[near, lo] >= int((ends - starts).min())
+        u, static = near[keep], static_all[keep]
+        h = inst.rules.half_gap
+        weeks = inst.day_week[np.minimum(starts // P.PER_DAY, len(inst.day_week) - 1)]
+        months = inst.day_month[np.minimum(starts // P.PER_DAY, len(inst.day_month) - 1)]
+        U = u[:, None]
+        ok = inst.avail_sum[U, ends[None]] - inst.avail_sum[U, starts[None]] == (ends - starts)[None]
+        ok &= inst.week_count[U, weeks[None]] < inst.week_limit[u][:, None]
+        ok &= inst.month_minutes[U, months[None]] + order.minutes <= inst.month_limit[u][:, None]
+        ok &= inst.free_in(U, np.maximum(starts - h, 0)[None], np.minimum(ends + h, inst.T)[None])
+        return u, ok, static, starts, ends, weeks, months
+
+    def _near(self, order: P.Order) -> tuple[np.ndarray, np.ndarray]:
+        """Those near enough with a needed skill, and their travel and preference scores."""
+        key = (tuple(sorted(s for s, _ in order.needs)), order.district, order.kind)
+        got = self._cache.get(key)
+        if got is None:
+            inst, w = self.inst, self.inst.rules.weights
+            parts = [inst.by_skill.get(s, np.zeros(0, dtype=np.int64)) for s in key[0]]
+            u = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+            dist = inst.distance(order.district)
+            u = u[dist[u] <= inst.max_km[u]]
+            static = w.travel * np.clip(1.0 - dist[u] / inst.rules.max_travel_km, 0.0, 1.0)
+            static = static + w.preference * inst.likes(order.kind, order.district)[u]
+            got = self._cache[key] = (u, static)
+        return got
+
+    def _score(self, u, col, static, m: int) -> np.ndarray:
+        return static[col] + self.fair[u[col], m]
+
+    def best(self, order: P.Order, pressure: np.ndarray | None = None):
+        """The best (start, end, troupe, crew) for the order as the instance stands, by value
+        less the scarcity ``pressure`` (volunteers × weeks), or None."""
+        inst, w = self.inst, self.inst.rules.weights
+        slots = inst.slots(order)
+        roles = [s for s, n in order.needs for _ in range(n)]
+        if not slots:
+            return None
+        u, ok, static, starts, ends, weeks, months = self._eligible(order, slots)
+        if len(u) < len(roles) or not ok.any():
+            return None
+        enough = ok.sum(axis=0) >= len(roles)
+        for s, n in order.needs:
+            enough &= ok[self.masks[s][u]].sum(axis=0) >= n
+        pool = np.array([inst.troupe_index[t] for t in order.troupes if t in inst.troupe_index], dtype=np.int64)
+        members = None
+        if len(pool):
+            members = inst.members[np.ix_(pool, u)]  # troupes × candidates
+            some = members.any(axis=1)
+            pool, members = pool[some], members[some]
+            if not len(pool):
+                members = None
+        best, best_adj = None, -math.inf
+        for k in np.flatnonzero(enough).tolist():
+            col = ok[:, k]
+            cand = u[col]
+            key = self._score(u, col, static, int(months[k]))
+            if pressure is not None:
+                key = key - pressure[cand, weeks[k]]
+            crew = fill(cand[np.argsort(-key, kind="stable")], roles, self.masks)
+            if crew is None:
+                continue
+            at = np.searchsorted(cand, [i for i, _ in crew])
+            adj = float(key[at].sum())
+            options = [(None, crew, adj)]
+            if members is not None:
+                room = inst.troupe_week[pool, weeks[k]] < inst.troupe_limit[pool]
+                if room.any():
+                    mk = members[:, col]
+                    strong = key + w.troupe > float(key[at].min())
+                    n_strong = np.where(room, mk[:, strong].sum(axis=1), 0)
+                    for q in np.argsort(-n_strong, kind="stable")[: self.TROUPES]:
+                        if n_strong[q] == 0:
+                            break
+                        boosted = key + w.troupe * mk[q]
+                        tcrew = fill(cand[np.argsort(-boosted, kind="stable")], roles, self.masks)
+                        if tcrew is not None:
+                            tat = np.searchsorted(cand, [i for i, _ in tcrew])
+                            options.append((inst.troupe_ids[pool[q]], tcrew, float(boosted[tat].sum())))
+            for troupe, c, a in options:
+                if a > best_adj + 1e-9:
+                    best_adj = a
+                    best = (int(starts[k]), int(ends[k]), troupe, c)
+        return best
+
+    def reserves(self, order: P.Order, choice: P.Choice) -> dict[str, list[int]]:
+        """Per skill, the best of those still free for the chosen slot (the crew's time is held)."""
+        u, ok, static, _, _, _, months = self._eligible(order, [(choice.start, choice.end)])
+        col = ok[:, 0]
+        cand = u[col]
+        key = self._score(u, col, static, int(months[0]))
+        if choice.troupe is not None:
+            key = key + self.inst.rules.weights.troupe * self.inst.members[self.inst.troupe_index[choice.troupe], cand]
+        ranked = cand[np.lexsort((cand, -key))]
+        crew = {i for i, _, _ in choice.crew}
+        out = {}
+        for s, _ in order.needs:
+            mine = ranked[self.masks[s][ranked]]
+            out[s] = [int(i) for i in mine[: P.RESERVES + len(crew)] if int(i) not in crew][: P.RESERVES]
+        return out
+
+
+def choice_of(inst: P.Instance, order: P.Order, start: int, end: int, troupe, crew) -> P.Choice:
+    """A Choice of a slot, troupe and crew, each person's score by criterion (reserves later)."""
+    w = inst.rules.weights
+    dist = inst.distance(order.district)
+    likes = inst.likes(order.kind, order.district)
+    fm = inst.month_minutes if inst.fair_minutes is None else inst.fair_minutes
+    m = inst.month_of(start)
+    member = inst.members[inst.troupe_index[troupe]] if troupe is not None else None
+    out, total = [], 0.0
+    for i, skill in crew:
+        parts = {
+            "travel": float(w.travel * np.clip(1.0 - dist[i] / inst.rules.max_travel_km, 0.0, 1.0)),
+            "fairness": float(w.fairness * (1.0 - min(fm[i, m] / max(inst.month_limit[i], 1), 1.0))),
+            "troupe": float(w.troupe * member[i]) if member is not None else 0.0,
+            "preference": float(w.preference * likes[i]),
+        }
+        out.append((int(i), skill, parts))
+        total += sum(parts.values())
+    value = w.serve + w.underserved * order.underserved + total
+    return P.Choice(order.order_id, start, end, troupe, out, {}, value)
+
+
+# ------------------------------------------------------------------ construction
+
+
+def construct(
+    inst: P.Instance, queue: list[P.Order], results: dict, fixed: dict, scarcity: float, demand: dict
+) -> None:
+    """Plan the orders in turn (hardest first), each held before the next; scarcity per week."""
+    w = inst.rules.weights
+    W = len(inst.week_keys)
+    V = len(inst.ids)
+    load = np.zeros((V, W))
+    weeks = {}
+    for o in queue:
+        shares = demand[o.order_id][0]
+        slots = inst.slots(o)
+        week = weeks[o.order_id] = inst.week_of(slots[0][0]) if slots else 0
+        for who, share in shares:
+            load[who, week] += share
+    capacity = np.maximum(inst.week_limit[:, None] - inst.week_count, 1).astype(float)
+    weight = scarcity * (w.travel + w.fairness + w.preference)
+    scorer = Scorer(inst)
+    pressure = np.zeros((V, W))
+    for order in queue:
+        shares, week = demand[order.order_id][0], weeks[order.order_id]
+        for who, share in shares:
+            load[who, week] -= share
+        pressure[:, week] = weight * np.minimum(np.maximum(load[:, week], 0) / capacity[:, week], 1.0)
+        if order.order_id in fixed:
+            inst.pressure = pressure[:, week]
+            got = P.plan_order(inst, order, **fixed[order.order_id])
+            inst.pressure = np.zeros(V)
+        else:
+            best = scorer.best(order, pressure)
+            got = choice_of(inst, order, *best) if best is not None else P.Miss(order.order_id, {}, {})
+        if isinstance(got, P.Choice):
+            inst.apply(order, got)
+        results[order.order_id] = got
+
+
+# ------------------------------------------------------------------ large neighbourhood search
+
+
+class Search:
+    """Destroy a part of the plan and plan it again exactly, while time allows."""
+
+    MAX_ORDERS = 75  # the most orders one repair plans together
+    LIMIT = 0.3  # seconds one repair may take
+
+    def __init__(self, inst: P.Instance, orders: list[P.Order], results: dict, fixed: dict, seed: int = 1):
+        self.inst, self.results, self.fixed = inst, results, fixed
+        self.orders = [o for o in orders if o.order_id not in fixed]
+        self.by_id = {o.order_id: o for o in orders}
+        self.rng = random.Random(seed)
+        self.day_of = {}
+        by_day: dict[int, list[str]] = {}
+        for o in self.orders:
+            days = sorted({s // P.PER_DAY for s, _ in inst.slots(o)})
+            self.day_of[o.order_id] = days
+            for d in days:
+                by_day.setdefault(d, []).append(o.order_id)
+        self.by_day = by_day
+        self.ops = {"blockers": self.blockers, "day": self.day_block, "worst": self.worst, "skill": self.skill_week}
+        self.skills = sorted({s for o in self.orders for s, _ in o.needs})
+        self.weights = {k: 500.0 for k in self.ops}
+        self.possible: dict[str, bool] = {}
+        self.stats = {k: [0, 0.0, 0.0] for k in self.ops}  # calls, gain, seconds
+
+    STALL = 40  # repairs in a row that gain nothing, after which the search stops early
+
+    def run(self, deadline: float) -> None:
+        from services.dispatch import exact  # HiGHS only where the search runs
+
+        self.exact = exact
+        if len(self.orders) <= self.MAX_ORDERS:  # small enough to plan exactly all at once
+            self.repair([o.order_id for o in self.orders], deadline)
+            return
+        stall = 0
+        while P.CLOCK() < deadline - 0.05 and stall < self.STALL:
+            name = self.rng.choices(list(self.ops), weights=[self.weights[k] for k in self.ops])[0]
+            t = P.CLOCK()
+            part = self.ops[name]()
+            gain = self.repair(part, deadline) if part else 0.0
+            stall = 0 if gain > 1e-6 else stall + 1
+            spent = P.CLOCK() - t
+            s = self.stats[name]
+            s[0], s[1], s[2] = s[0] + 1, s[1] + gain, s[2] + spent
+            if _DEBUG:
+                print(name, len(part), round(gain, 1), round(spent, 3), flush=True)
+            rate = gain / max(spent, 1e-3)
+            self.weights[name] = max(20.0, 0.9 * self.weights[name] + 0.1 * rate)  # points per second
+
+    # -------------------------------------------------------------- destroy
+
+    def _missed(self) -> list[str]:
+        """The left-out orders that some crew could serve were nobody else planned."""
+        return [o.order_id for o in self.orders if isinstance(self.results[o.order_id], P.Miss) and self._possible(o)]
+
+    def _possible(self, order: P.Order) -> bool:
+        got = self.possible.get(order.order_id)
+        if got is None:
+            inst = self.inst
+            near = inst.distance(order.district)
+            got = False
+            for a, b in inst.slots(order):
+                enough = True
+                for s, n in order.needs:
+                    c = inst.by_skill.get(s, np.zeros(0, dtype=np.int64))
+                    c = c[(near[c] <= inst.max_km[c]) & (inst.avail_sum[c, b] - inst.avail_sum[c, a] == b - a)]
+                    enough &= len(c) >= n
+                if enough:
+                    got = True
+                    break
+            self.possible[order.order_id] = got
+        return got
+
+    def _cap(self, ids: list[str], keep: list[str]) -> list[str]:
+        rest = [i for i in dict.fromkeys(ids) if i not in keep]
+        self.rng.shuffle(rest)
+        return list(dict.fromkeys(keep)) + rest[: max(0, self.MAX_ORDERS - len(keep))]
+
+    def blockers(self) -> list[str]:
+        """A left-out order, the orders holding its candidates at its times (same day) and those
+        using up its candidates' week, and the other left-out orders of that day."""
+        missed = self._missed()
+        if not missed:
+            return self.worst()
+        oid = self.rng.choice(missed)
+        order, inst = self.by_id[oid], self.inst
+        days = set(self.day_of.get(oid, []))
+        skills = {s for s, _ in order.needs}
+        near = inst.distance(order.district)
+        people = set()
+        for s in skills:
+            c = inst.by_skill.get(s, np.zeros(0, dtype=np.int64))
+            c = c[near[c] <= inst.max_km[c]]
+            for a, b in inst.slots(order):
+                free = inst.avail_sum[c, b] - inst.avail_sum[c, a] == b - a
+                people.update(c[free].tolist())
+        weeks = {inst.week_of(d * P.PER_DAY) for d in days}
+        blocking = []
+        for other in self.orders:
+            r = self.results[other.order_id]
+            if not isinstance(r, P.Choice):
+                continue
+            day, week = r.start // P.PER_DAY, inst.week_of(r.start)
+            if any(i in people for i, _, _ in r.crew) and (day in days or week in weeks):
+                blocking.append((day not in days, other.order_id))
+        self.rng.shuffle(blocking)
+        blocking.sort(key=lambda x: x[0])  # the same day first
+        same_day = [m for m in missed if set(self.day_of.get(m, [])) & days]
+        return self._cap([oid, *(b for _, b in blocking), *same_day], [oid])
+
+    def day_block(self) -> list[str]:
+        """All orders of a day (of a group of districts when the day has more than a repair holds)."""
+        days = sorted(self.by_day)
+        at = self.rng.randrange(len(days))
+        ids = list(self.by_day[days[at]])
+        if len(ids) > self.MAX_ORDERS:
+            districts = sorted({self.by_id[i].district for i in ids})
+            self.rng.shuffle(districts)
+            picked: list[str] = []
+            for d in districts:
+                more = [i for i in ids if self.by_id[i].district == d]
+                if picked and len(picked) + len(more) > self.MAX_ORDERS:
+                    continue
+                picked += more
+            ids = picked
+        return self._cap(ids, [])
+
+    def skill_week(self) -> list[str]:
+        """The orders of a week that need a skill, left out ones first: who has the skill can be
+        moved among them within the week's limits."""
+        inst = self.inst
+        week = self.rng.randrange(len(inst.week_keys))
+        missed = set(self._missed())
+        lacking = [s for o in self.orders if o.order_id in missed for s, _ in o.needs]
+        skill = self.rng.choice(lacking or self.skills)
+        ids_missed, ids_planned = [], []
+        for o in self.orders:
+            if skill not in (s for s, _ in o.needs):
+                continue
+            r = self.results[o.order_id]
+            if isinstance(r, P.Choice):
+                if inst.week_of(r.start) == week:
+                    ids_planned.append(o.order_id)
+            elif any(inst.week_of(d * P.PER_DAY) == week for d in self.day_of.get(o.order_id, [])):
+                ids_missed.append(o.order_id)
+        self.rng.shuffle(ids_missed)
+        return self._cap(ids_missed[: self.MAX_ORDERS // 3] + ids_planned, [])
+
+    def worst(self) -> list[str]:
+        """The planned orders of a week worth least per person, with the left-out ones of their days."""
+        week = self.rng.randrange(len(self.inst.week_keys))
+        planned = [
+            (r.value / max(len(r.crew), 1), o.order_id)
+            for o in self.orders
+            if isinstance(r := self.results[o.order_id], P.Choice) and self.inst.week_of(r.start) == week
+        ]
+        planned.sort()
+        ids = [oid for _, oid in planned[: self.MAX_ORDERS // 2]]
+        days = {d for i in ids for d in self.day_of.get(i, [])}
+        missed = [m for m in self._missed() if set(self.day_of.get(m, [])) & days]
+        return self._cap(ids + missed, [])
+
+    # -------------------------------------------------------------- repair
+
+    def repair(self, ids: list[str], deadline: float) -> float:
+        """Plan ``ids`` again by the exact MIP, everything else held; keep it when not worse."""
+        inst, results = self.inst, self.results
+        orders = [self.by_id[i] for i in ids]
+        old = {i: results[i] for i in ids}
+        before = sum(r.value for r in old.values() if isinstance(r, P.Choice))
+        for o in orders:
+            if isinstance(old[o.order_id], P.Choice):
+                inst.unapply(o, old[o.order_id])
+        model = self.exact.Model(inst, orders)
+        left = deadline - P.CLOCK()
+        got = model.solve(
+            integer=True, time_limit=min(self.LIMIT, left), start=old, threads=1, gap=1e-6, presolve=False
+        )
+        plan = model.plan() if got.values is not None else None
+        if _DEBUG:
+            print(
+                "  build",
+                round(model.build_seconds, 3),
+                "cols",
+                model.n_col,
+                "solve",
+                round(got.seconds, 3),
+                got.status,
+                flush=True,
+            )
+        new = {}
+        if plan is not None:
+            for n, (start, end, troupe, crew) in plan.items():
+                o = orders[n]
+                new[o.order_id] = choice_of(inst, o, start, end, troupe, crew)
+        after = sum(c.value for c in new.values())
+        if plan is None or after < before - 1e-6:
+            new = {i: r for i, r in old.items() if isinstance(r, P.Choice)}
+            after = before
+        for o in orders:
+            c = new.get(o.order_id)
+            if c is not None:
+                inst.apply(o, c)
+                results[o.order_id] = c
+            else:
+                results[o.order_id] = (
+                    old[o.order_id] if isinstance(old[o.order_id], P.Miss) else P.Miss(o.order_id, {}, {})
+                )
+        return after - before
