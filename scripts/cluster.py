@@ -145,6 +145,26 @@ class Node:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)} on {self.name}: {result.stderr.strip() or result.stdout}")
         return result
 
+    def quorum_critical(self) -> bool:
+        """Whether stopping this node now would leave a quorum queue without its majority (a
+        member elsewhere is still catching up); also true while the node cannot be asked."""
+        result = subprocess.run(
+            [
+                os.path.join(RABBITMQ_BIN, "rabbitmq-diagnostics"),
+                "-q",
+                "-n",
+                self.name,
+                "check_if_node_is_quorum_critical",
+            ],
+            env=self.env(),
+            cwd=self.dir,
+            user=USER,
+            group=USER,
+            capture_output=True,
+            timeout=60,
+        )
+        return result.returncode != 0
+
     def wait_amqp(self, timeout: float = 90) -> None:
         """Until the node takes AMQP connections (its listener opens once it has booted)."""
         deadline = time.time() + timeout
