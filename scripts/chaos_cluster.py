@@ -119,6 +119,8 @@ class Gateways(chaos.Client):
         super().__init__(bases[0], patience)
         self.bases = bases
         self.turn = 0
+        self.slowest = 0.0  # seconds of the slowest single answer (a call in flight at a node's loss)
+        self.unavailable = 0  # 503 answers
 
     def call(self, method: str, path: str, as_: str | None = "admin", **kw) -> requests.Response:
         deadline = time.time() + self.patience
@@ -128,12 +130,16 @@ class Gateways(chaos.Client):
                 headers["Authorization"] = f"Bearer {self.token(as_)}"
             self.turn += 1
             base = self.bases[self.turn % len(self.bases)]
+            began = time.monotonic()
             try:
                 r = self.http.request(method, base + path, timeout=30, headers=headers, **kw)
+                self.slowest = max(self.slowest, time.monotonic() - began)
+                if r.status_code == 503:
+                    self.unavailable += 1
                 if r.status_code < 500:
                     return r
             except requests.RequestException:
-                pass
+                self.slowest = max(self.slowest, time.monotonic() - began)
             if time.time() > deadline:
                 raise SystemExit(f"{method} {path}: no answer for {self.patience}s")
             self.retries += 1
@@ -309,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         moved = progress.first_after(loss["killed_at"]) if progress else None
         loss["paused"] = round(moved - loss["killed_at"], 1) if moved else None
     say(
-        f"faults injected: {', '.join(faults) or 'none'}; client retries: {api.retries if api else 0}; "
+        f"faults injected: {', '.join(faults) or 'none'}; client retries: {api.retries if api else 0} "
+        f"({api.unavailable if api else 0} answered 503); slowest answer {api.slowest if api else 0:.1f}s; "
         f"{time.time() - started:.0f}s; unpublished outbox events: {result.pop('unpublished', '?')}"
     )
     for loss in losses:

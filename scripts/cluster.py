@@ -198,10 +198,12 @@ class Node:
         if not self.running():
             return 0.0
         try:
-            with open(f"/proc/{self.proc.pid}/stat") as f:
+            with open(os.path.join(self.dir, "node.pid")) as f:  # the VM's own pid, written as it boots
+                pid = int(f.read().strip())
+            with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rpartition(")")[2].split()
             return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except OSError:
+        except (OSError, ValueError):
             return 0.0
 
 

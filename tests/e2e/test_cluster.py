@@ -51,4 +51,6 @@ def test_orders_survive_a_broker_node_killed_mid_stream(capsys):
     assert figures["lost"] == figures["duplicated"] == figures["double_booked"] == figures["dead_lettered"] == "0", out
     assert "SIGKILL broker node" in out and "flow paused" in out
     assert code == 0, out
+    slowest = float(out.split("slowest answer ")[1].split("s;")[0])
+    assert slowest < 20, out  # a call in flight at the node's loss is answered (at worst 503 after 15 s)
     assert time.monotonic() - started < 150, out  # about 80 s: 22 s of them the nodes starting and joining
