@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv bench-venv test-bench test-all bench bench-pipeline bench-dispatch bench-reporting bench-intake reports-rebuild run demo admin dlq chaos test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
+.PHONY: help venv bench-venv test-bench test-all bench bench-pipeline bench-dispatch bench-reporting bench-intake reports-rebuild run demo admin dlq chaos chaos-cluster cluster test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
 
 help:
 	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
@@ -18,6 +18,8 @@ help:
 	@echo "make admin             create the first admin (asks for user name and password)"
 	@echo "make dlq [ARGS='replay 2 3']  list or replay dead letters"
 	@echo "make chaos [ARGS='--orders 60']  fault suite: kills processes, restarts broker and database"
+	@echo "make chaos-cluster [ARGS='--orders 40']  the same on a three-node RabbitMQ cluster of its own: nodes SIGKILLed one after another"
+	@echo "make cluster           start a three-node RabbitMQ cluster on 5701-5703 and print its AMQP_URI (Ctrl-C deletes it)"
 	@echo "make bench             every benchmark at its default sizes (about an hour), then bench/results/README.md with plots"
 	@echo "make bench-pipeline [ARGS='--orders 120 --processes 1 2']  orders through every service against the broker's and database's own rates"
 	@echo "make bench-dispatch [ARGS='--seed 7']  the planner on a city-sized month against a reference bound"
@@ -83,6 +85,12 @@ dlq: venv
 chaos: venv
 	bash scripts/ensure_rabbit.sh
 	$(PY) scripts/chaos.py $(ARGS)
+
+chaos-cluster: venv
+	$(PY) scripts/chaos_cluster.py $(ARGS)
+
+cluster: venv
+	$(PY) -m scripts.cluster $(ARGS)
 
 test: venv
 	bash scripts/ensure_rabbit.sh

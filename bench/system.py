@@ -63,16 +63,20 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Vhost:
-    """A RabbitMQ vhost of its own, so counts and queues are this run's only."""
+    """A RabbitMQ vhost of its own, so counts and queues are this run's only: on the machine's
+    broker, or (``management``, ``hosts``) on a cluster's nodes, quorum queues by default there."""
 
-    def __init__(self, prefix: str = "bench"):
+    def __init__(self, prefix: str = "bench", management: str | None = None, hosts: list[str] | None = None):
         self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        self.api = f"{MANAGEMENT}/api/vhosts/{quote(self.name, safe='')}"
+        self.management = management or MANAGEMENT
+        self.hosts = hosts or ["127.0.0.1:5672"]
+        self.api = f"{self.management}/api/vhosts/{quote(self.name, safe='')}"
 
     def __enter__(self) -> Vhost:
-        requests.put(self.api, auth=AUTH, timeout=10).raise_for_status()
+        body = {"default_queue_type": "quorum"} if len(self.hosts) > 1 else None
+        requests.put(self.api, json=body, auth=AUTH, timeout=10).raise_for_status()
         requests.put(
-            f"{MANAGEMENT}/api/permissions/{quote(self.name, safe='')}/guest",
+            f"{self.management}/api/permissions/{quote(self.name, safe='')}/guest",
             json={"configure": ".*", "write": ".*", "read": ".*"},
             auth=AUTH,
             timeout=10,
@@ -81,14 +85,15 @@ class Vhost:
 
     @property
     def amqp_uri(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:5672/{quote(self.name, safe='')}"
+        """The vhost on every node, ``;`` between them (kombu's failover list)."""
+        return ";".join(f"amqp://guest:guest@{host}/{quote(self.name, safe='')}" for host in self.hosts)
 
     def published(self, exclude: str | None = None) -> int:
         """Messages published into the vhost so far, from the queues' own counters (what
         every consumer was handed), summed, leaving out the queue named `exclude`; the
         counters refresh every 5 s."""
         queues = requests.get(
-            f"{MANAGEMENT}/api/queues/{quote(self.name, safe='')}",
+            f"{self.management}/api/queues/{quote(self.name, safe='')}",
             auth=AUTH,
             timeout=10,
             params={"columns": "name,message_stats"},
@@ -195,7 +200,7 @@ class System:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "nameko", "run", "--config", os.path.join(ROOT, "config.yml"), target],
                     cwd=ROOT,
-                    env=self.env,
+                    env={**self.env, "PROCESS_INDEX": str(i), "PROCESSES": str(count)},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,

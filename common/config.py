@@ -37,7 +37,14 @@ S, N, R = "system", "notifications", "run"
 
 SETTINGS: tuple[Setting, ...] = (
     # -- where the services meet
-    Setting("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/", str, "RabbitMQ", S),
+    Setting(
+        "AMQP_URI",
+        "amqp://guest:guest@127.0.0.1:5672/",
+        str,
+        "RabbitMQ; the nodes of a cluster separated by `;` (`amqp://…@rabbit-0:5672/;amqp://…@rabbit-1:5672/`): "
+        "a process connects to the first that answers and moves to another when its node goes",
+        S,
+    ),
     Setting(
         "MONGO_URI",
         "mongodb://127.0.0.1:27017/?directConnection=true",
@@ -167,6 +174,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NOTIFY_RETRY_SECONDS", 30.0, float, "first back-off between tries, in seconds", N),
     # -- make run and make demo
     Setting("PROCESSES", 1, int, "processes per service (competing consumers)", R),
+    Setting(
+        "PROCESS_INDEX",
+        "",
+        str,
+        "which of a service's `PROCESSES` this process is (0, 1, …; `make run`, the benchmarks and the fault suites "
+        "set it): dispatch takes the palaces' shards `k % PROCESSES == PROCESS_INDEX` first and stands by for the "
+        "others; unset, a process takes whichever shards are free",
+        R,
+    ),
     Setting("MONGO_PORT", 27017, int, "port of the embedded MongoDB `make run` starts", R),
     Setting("NO_DEMO_DATA", "", str, "`1` starts with empty databases", R),
     Setting("DEMO_PASSWORD", "songwenhua-demo", str, "password of every demo account", R),

@@ -14,6 +14,17 @@
   (the same order's record, the same palace's loads) then wait for their turn instead of
   running into write conflicts and running their transaction again and again. Across processes
   the database's conflict detection still decides; this only spares the retries.
+
+``by_shard(source, event_types, key=...)`` takes a keyed stream across processes too: the relay
+stamps each event carrying ``palace_id`` with its shard (``SHARD_HEADER``, one of ``SHARDS``), and
+the consuming service has one queue per shard (quorum, single active consumer: one process at a
+time takes a shard, another stands by and takes over when it goes), bound by that header to a
+headers exchange which the source's event exchange feeds. So each palace's planning happens in
+one dispatch process, and processes no longer run into each other's transactions. Process ``i``
+of ``PROCESSES`` (``PROCESS_INDEX``, set by whatever starts the processes) subscribes first to
+the shards ``k % PROCESSES == i`` and to the others ``STANDBY_AFTER`` seconds later, so the
+shards are spread when the processes start together; without an index a process subscribes to
+all at once.
 """
 
 from __future__ import annotations
@@ -23,15 +34,18 @@ import logging
 from contextlib import contextmanager
 from functools import partial
 
+import eventlet
 from eventlet.semaphore import Semaphore
+from kombu import Connection, Exchange, Queue
 from marshmallow import ValidationError
-from nameko.events import EventHandler
-from nameko.messaging import QueueConsumer
+from nameko.events import EventHandler, get_event_exchange
+from nameko.messaging import Consumer, QueueConsumer
 from pymongo.errors import ConnectionFailure, NetworkTimeout
 
 from common.config import setting
 from common.errors import ServiceError
 from common.retry import retrying
+from common.sharding import SHARD_HEADER, SHARDS
 from common.store import AlreadyHandled, publish_dead_letter
 from contracts.events import UnknownEvent, load_event
 
@@ -39,6 +53,7 @@ log = logging.getLogger(__name__)
 
 RETRIES = 4
 BACKOFF_SECONDS = 0.2
+STANDBY_AFTER = 3.0
 
 
 def _handling(consumer: str, event_id: str):
@@ -106,6 +121,119 @@ class ReliableEventHandler(EventHandler):
         self.queue.queue_arguments = {**(self.queue.queue_arguments or {}), "x-queue-type": "quorum"}
 
 
+class StandbyQueueConsumer(DeadLetteringQueueConsumer):
+    """Subscribes ``STANDBY_AFTER`` seconds after its container started: on a single-active-
+    consumer queue it then stands by behind the process that subscribed at once."""
+
+    _later = None
+
+    def start(self):
+        self._later = self.container.spawn_managed_thread(self._start_later, identifier="standby_consumer")
+
+    def _start_later(self):
+        eventlet.sleep(STANDBY_AFTER)
+        super().start()
+
+    def stop(self):
+        if self._gt is None:  # stopped before it subscribed
+            if self._later is not None:
+                self._later.kill()
+            return
+        super().stop()
+
+    def kill(self):
+        if self._gt is None:
+            if self._later is not None:
+                self._later.kill()
+            return
+        super().kill()
+
+
+class ShardHandler(ReliableEventHandler):
+    """Consumes one shard's queue of ``event_types`` from ``source``; the method gets
+    ``(event_type, payload)``."""
+
+    _bound: set = set()  # (vhost address, exchange) bound to its source in this process
+
+    def __init__(self, source: str, event_types: tuple[str, ...], shard: str, **kwargs):
+        super().__init__(source, event_types[0], **kwargs)
+        self.event_types = tuple(event_types)
+        self.shard = shard
+
+    def exchange(self) -> Exchange:
+        """The shards' exchange; what it cannot route (an event without the header: a malformed
+        one, or published by hand) goes on to the first shard, to be handled or dead-lettered."""
+        name = f"{self.container.service_name}.{self.source_service}.shards"
+        return Exchange(name, type="headers", durable=True, arguments={"alternate-exchange": f"{name}.unsharded"})
+
+    def _queue(self, shard: str, exchange: Exchange, **binding) -> Queue:
+        return Queue(
+            f"{self.container.service_name}-{self.source_service}-shard-{shard}",
+            exchange=exchange,
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum", "x-single-active-consumer": True},
+            **binding,
+        )
+
+    def setup(self):
+        self.queue = self._queue(
+            self.shard, self.exchange(), binding_arguments={"x-match": "all", SHARD_HEADER: self.shard}
+        )
+        Consumer.setup(self)
+
+    def start(self):
+        # the source's event exchange feeds the shards' exchange (declared once per process)
+        uri = setting(self.container.config, "AMQP_URI")
+        if (uri, self.exchange().name) not in ShardHandler._bound:
+            with Connection(uri) as conn:
+                channel = conn.channel()
+                source = get_event_exchange(self.source_service, self.container.config)(channel)
+                source.declare()
+                shards = self.exchange()(channel)
+                shards.declare()
+                for event_type in self.event_types:
+                    shards.bind_to(source, routing_key=event_type)
+                unsharded = Exchange(f"{shards.name}.unsharded", type="fanout", durable=True)
+                self._queue(f"{0:02d}", unsharded)(channel).declare()
+            ShardHandler._bound.add((uri, self.exchange().name))
+        super().start()
+
+    def handle_message(self, body, message):
+        event_type = (message.delivery_info or {}).get("routing_key", "")
+        if event_type not in self.event_types:  # not ours: nothing to do with it
+            self.queue_consumer.ack_message(message)
+            return
+        context_data = self.unpack_message_headers(message)
+        handle_result = functools.partial(self.handle_result, message)
+        try:
+            self.container.spawn_worker(
+                self, (event_type, body), {}, context_data=context_data, handle_result=handle_result
+            )
+        except Exception:  # noqa: BLE001 - the container is being killed: the message goes back
+            self.queue_consumer.requeue_message(message)
+
+
+class StandbyShardHandler(ShardHandler):
+    queue_consumer = StandbyQueueConsumer()
+
+
+def by_shard(source: str, event_types: tuple[str, ...]):
+    """An entrypoint per shard of ``source``'s ``event_types`` (see the module's description);
+    the method gets ``(event_type, payload)``, for handlers made with ``consumes(..., entrypoint=False)``."""
+    processes = max(1, setting(None, "PROCESSES"))
+    index = setting(None, "PROCESS_INDEX")
+
+    def decorator(fn):
+        for k in range(SHARDS):
+            shard = f"{k:02d}"
+            first = not index.isdigit() or k % processes == int(index) % processes
+            cls = ShardHandler if first else StandbyShardHandler
+            fn = cls.decorator(source, tuple(event_types), shard, requeue_on_error=True)(fn)
+        return fn
+
+    return decorator
+
+
 class Turns:
     """One holder at a time per key, within this process (green threads wait for their turn)."""
 
@@ -144,7 +272,16 @@ def load_or_park(store, source: str, event_type: str, payload, consumer: str) ->
         return None
 
 
-def consumes(source: str, event_type: str, *, store_attr: str = "store", one_at_a_time: str | None = None):
+def consumes(
+    source: str,
+    event_type: str,
+    *,
+    store_attr: str = "store",
+    one_at_a_time: str | None = None,
+    entrypoint: bool = True,
+):
+    """``entrypoint=False``: the handler alone, for a ``by_shard`` entrypoint to call."""
+
     def decorator(fn):
         @functools.wraps(fn)
         def wrapper(self, payload):
@@ -179,6 +316,8 @@ def consumes(source: str, event_type: str, *, store_attr: str = "store", one_at_
                     )
                     return None
 
+        if not entrypoint:
+            return wrapper
         return ReliableEventHandler.decorator(source, event_type, requeue_on_error=True)(wrapper)
 
     return decorator

@@ -34,6 +34,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from common.config import setting
 from common.retry import retrying
+from common.sharding import shard_headers
 from contracts.base import new_id, now
 from contracts.events import dump_event
 
@@ -273,7 +274,7 @@ class Store:
                     serializer="json",
                     delivery_mode=2,
                     declare=[exchange],
-                    headers={"event_type": doc["event_type"], "source": doc["source"]},
+                    headers={"event_type": doc["event_type"], "source": doc["source"], **shard_headers(doc["payload"])},
                     retry=True,
                     retry_policy={"max_retries": 3},
                 )

@@ -83,7 +83,7 @@ class System:
         self.procs[(name, i)] = subprocess.Popen(
             [sys.executable, "-m", "nameko", "run", "--config", os.path.join(ROOT, "config.yml"), TARGETS[name]],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, "PROCESS_INDEX": str(i), "PROCESSES": str(PROCESSES[name])},
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

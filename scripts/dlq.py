@@ -18,6 +18,7 @@ from nameko.standalone.events import get_event_exchange
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.config import setting  # noqa: E402
+from common.sharding import shard_headers  # noqa: E402
 from common.store import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE  # noqa: E402
 
 
@@ -52,6 +53,10 @@ def main(argv: list[str]) -> int:
                 message.requeue()
             elif command == "replay":
                 target = get_event_exchange(h["source"], {})
+                try:  # a palace's event goes back to its shard (common/sharding.py)
+                    stamp = shard_headers(message.decode())
+                except Exception:  # noqa: BLE001 - an undecodable body has no shard
+                    stamp = {}
                 producer.publish(
                     message.body,
                     exchange=target,
@@ -60,6 +65,7 @@ def main(argv: list[str]) -> int:
                     content_encoding=message.content_encoding,
                     delivery_mode=2,
                     declare=[target],
+                    headers=stamp,
                 )
                 message.ack()
                 print(f"replayed #{number} {h.get('source')}.{h.get('event_type')}")

@@ -96,7 +96,8 @@ def start_services(env: dict, children: list, processes: int) -> None:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "nameko", "run", "--config", os.path.join(ROOT, "config.yml"), target],
                 cwd=ROOT,
-                env=env,
+                # which of the service's processes this is: dispatch spreads the palaces' shards by it
+                env={**env, "PROCESS_INDEX": str(i), "PROCESSES": str(count)},
                 start_new_session=True,
             )
             children.append((f"{name}#{i + 1}", proc))

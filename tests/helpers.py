@@ -9,6 +9,7 @@ from typing import Callable
 from kombu import Connection, Exchange, Queue
 from nameko.standalone.events import get_event_exchange
 
+from common.sharding import shard_headers
 from contracts.base import new_id, now
 from contracts.events import dump_event, spec
 
@@ -31,6 +32,7 @@ def publish_event(config: dict, source: str, event_type: str, raw: dict | None =
             serializer="json",
             delivery_mode=2,
             declare=[exchange],
+            headers=shard_headers(payload),
         )
     return payload
 

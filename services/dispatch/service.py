@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from common.clock import CN
 from common.config import setting
-from common.consuming import consumes
+from common.consuming import by_shard, consumes
 from common.errors import Conflict, load
 from common.observability import Metrics
 from common.retry import retrying
@@ -531,14 +531,19 @@ class DispatchService:
 
     # ---------------------------------------------------------- events
 
-    @consumes("orders", "order_accepted", one_at_a_time="palace_id")
+    @by_shard("orders", ("order_accepted", "order_amended", "order_cancelled"))
+    def on_palace_event(self, event_type: str, payload):
+        """A palace's order events, from the shards this process takes: its planning in one process."""
+        return getattr(self, f"handle_{event_type}")(payload)
+
+    @consumes("orders", "order_accepted", one_at_a_time="palace_id", entrypoint=False)
     def handle_order_accepted(self, event, uow):
         handlers.on_order_accepted(event, uow, self._offer_hours())
 
-    @consumes("orders", "order_amended", one_at_a_time="palace_id")
+    @consumes("orders", "order_amended", one_at_a_time="palace_id", entrypoint=False)
     def handle_order_amended(self, event, uow):
         handlers.on_order_amended(event, uow, self._offer_hours())
 
-    @consumes("orders", "order_cancelled", one_at_a_time="palace_id")
+    @consumes("orders", "order_cancelled", one_at_a_time="palace_id", entrypoint=False)
     def handle_order_cancelled(self, event, uow):
         handlers.on_order_cancelled(event, uow)

@@ -18,6 +18,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
 from common.errors import N_, Invalid, ServiceError, Throttled, Unavailable
+from common.rpc import UNAVAILABLE
 from services.gateway import i18n
 
 log = logging.getLogger(__name__)
@@ -177,5 +178,5 @@ def call(method, *args, timeout: float = RPC_TIMEOUT, **kwargs):
     try:
         with eventlet.Timeout(timeout):
             return method(*args, **kwargs)
-    except eventlet.Timeout:
+    except UNAVAILABLE:  # no answer in time, or the broker refused the call (its node just went)
         raise Unavailable("服务暂时不可用，请稍后再试。") from None

@@ -27,7 +27,8 @@ from kombu.pools import producers
 from nameko.extensions import DependencyProvider
 
 from common.config import setting
-from common.errors import Conflict, NotFound
+from common.errors import Conflict, NotFound, Unavailable
+from common.rpc import UNAVAILABLE
 from contracts import intake
 from contracts.base import now
 
@@ -186,7 +187,10 @@ class _Intake:
             "received_at": at,
             "answer": answer,
         }
-        self.outgoing.publish(_schema.dump(item))
+        try:
+            self.outgoing.publish(_schema.dump(item))
+        except UNAVAILABLE:  # the broker did not take it (its node just went): the phone sends it again
+            raise Unavailable("服务暂时不可用，请稍后再试。") from None
         return {"response_id": item["response_id"], "survey_id": item["survey_id"], "status": "received"}
 
 

@@ -13,7 +13,6 @@ import time
 
 import eventlet
 from nameko.events import BROADCAST, event_handler
-from nameko.exceptions import UnknownService
 from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
@@ -21,7 +20,7 @@ from common.config import Config
 from common.consuming import TryLater, consumes
 from common.errors import NotFound
 from common.observability import Metrics
-from common.rpc import rpc
+from common.rpc import UNAVAILABLE, rpc
 from common.store import MongoStore
 from contracts import signals
 from contracts.base import now
@@ -98,7 +97,7 @@ class NotificationsService:
         try:
             with eventlet.Timeout(RPC_TIMEOUT):
                 found = self.accounts.recipients({k: sorted(v) for k, v in missing.items()})
-        except (eventlet.Timeout, UnknownService) as err:
+        except UNAVAILABLE as err:
             time.sleep(1)  # handed back to the broker: not at once again
             raise TryLater(f"accounts did not answer: {err!r}") from None
         self.recipients.keep(missing, found, stamp)
@@ -117,7 +116,7 @@ class NotificationsService:
                 return self.orders.get_order(order_id)
         except NotFound:
             return None
-        except (eventlet.Timeout, UnknownService) as err:
+        except UNAVAILABLE as err:
             time.sleep(1)  # handed back to the broker: not at once again
             raise TryLater(f"orders did not answer: {err!r}") from None
 

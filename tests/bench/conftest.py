@@ -16,7 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 DISPATCH = "--orders 60 --volunteers 20 --troupes 5 --districts 3 --budget 0.5 --online 20 --iterations 20 --bound-seconds 20 --small 500 --mip-seconds 10 --suggest 10"
 REPORTING = "--orders 100 --responses 300 --repeat 3"
 INTAKE = "--surveys 2 --connections 2 --seconds 1"
-PIPELINE = "--orders 3 --processes 1 --growth 2 --singers 3 --troupes 1 --in-flight 3 --timeout 120"
+PIPELINE = "--orders 3 --processes 1 --growth 2 --palaces 2 --singers 3 --troupes 1 --in-flight 3 --timeout 120"
 
 
 @pytest.fixture(scope="session")

@@ -150,7 +150,7 @@ def test_the_offers_waiting_for_an_answer_are_a_metric(dispatch, service_config)
     text = generate_latest(REGISTRY).decode()
     assert "songwenhua_offers_pending 2.0" in text
     assert 'songwenhua_outbox_unpublished{service="dispatch"}' in text
-    assert 'songwenhua_entrypoint_calls_total{entrypoint="handle_order_accepted",service="dispatch"}' in text
+    assert 'songwenhua_entrypoint_calls_total{entrypoint="on_palace_event",service="dispatch"}' in text
 
 
 def test_a_crew_accepting_at_the_same_moment_still_gets_the_order_scheduled(dispatch, service_config):

@@ -146,3 +146,21 @@ def test_the_grafana_dashboard_reads_metrics_the_services_export():
         assert template["metadata"]["annotations"]["prometheus.io/port"] == "9100"
         env = {e["name"]: e.get("value") for e in template["spec"]["containers"][0]["env"]}
         assert env["METRICS_PORT"] == "9100" and env["LOG_FORMAT"] == "json"
+
+
+def test_every_service_is_given_the_three_broker_nodes_and_the_cluster_profile_has_them():
+    services = compose()["services"]
+    for name in TARGETS:
+        hosts = [uri.rpartition("@")[2] for uri in services[name]["environment"]["AMQP_URI"].split(";")]
+        assert hosts == ["rabbitmq:5672/", "rabbitmq-1:5672/", "rabbitmq-2:5672/"], name
+    assert "profiles" not in services["rabbitmq"]
+    for node in ("rabbitmq-1", "rabbitmq-2"):
+        assert services[node]["profiles"] == ["cluster"] and services[node]["hostname"] == node
+        assert any(v.endswith("30-cluster.conf:ro") for v in services[node]["volumes"])
+    cookies = {services[n]["environment"]["RABBITMQ_ERLANG_COOKIE"] for n in ("rabbitmq", "rabbitmq-1", "rabbitmq-2")}
+    assert cookies == {"${RABBITMQ_COOKIE:?set RABBITMQ_COOKIE}"}
+    with open(os.path.join(ROOT, "deploy", "rabbitmq-cluster.conf"), encoding="utf-8") as f:
+        conf = f.read()
+    assert all(f"rabbit@{n}" in conf for n in ("rabbitmq", "rabbitmq-1", "rabbitmq-2"))
+    with open(os.path.join(ROOT, "deploy", "k8s", "10-config.yaml"), encoding="utf-8") as f:
+        assert "songwenhua-rabbitmq-server-%s.songwenhua-rabbitmq-nodes" in f.read()
