@@ -463,13 +463,14 @@ class Journey:
         username = f"luxiaomei{int(time.time()) % 100000}"
         newcomer.fill("input[name=username]", username)
         newcomer.fill("input[name=password]", "short")
-        newcomer.click("#register-form button[type=submit]")
-        expect(newcomer.locator("#register-form [data-err=password]")).not_to_be_empty()
         # the privacy notice is agreed to, or the registration is refused beside the box
+        newcomer.click("#register-form button[type=submit]")
         expect(newcomer.locator("#register-form [data-err=notice_version]")).to_contain_text("请阅读并同意隐私政策")
         newcomer.locator("#register-form .notice-text summary").click()
         expect(newcomer.locator("#notice-body")).to_contain_text("观众评议是匿名的")
         newcomer.check("input[name=notice_agree]")
+        newcomer.click("#register-form button[type=submit]")
+        expect(newcomer.locator("#register-form [data-err=password]")).not_to_be_empty()
         newcomer.fill("input[name=password]", "moxiang-2026")
         self.shot(newcomer, "register")
         newcomer.click("#register-form button[type=submit]")
