@@ -39,7 +39,16 @@ from scripts.run import embedded_mongo_command, embedded_mongo_uri  # noqa: E402
 from scripts.service import TARGETS  # noqa: E402
 from tests.servers import free_port, wait_for_mongo  # noqa: E402
 
-PROCESSES = {"orders": 2, "dispatch": 3, "feedback": 2, "accounts": 1, "reporting": 1, "notifications": 1, "gateway": 1}
+PROCESSES = {
+    "orders": 2,
+    "dispatch": 3,
+    "feedback": 2,
+    "accounts": 1,
+    "reporting": 1,
+    "notifications": 1,
+    "audit": 1,
+    "gateway": 1,
+}
 FINAL = {"closed", "unfulfillable", "rejected", "cancelled"}
 
 

@@ -272,8 +272,15 @@ def main(orders_wanted: int = 10, seed: int = 2026) -> dict:
     print(f"  avg satisfaction : {satisfaction} / 5")
     print(f"  offers answered  : {answered} ({declined} declined)")
     # who did what: the audit log's entries of the run, by kind, with their authors
-    wanted = ("order_placed", "order_accepted", "order_rejected", "order_cancelled", "offer_accepted",
-              "offer_declined", "delivery_completed")
+    wanted = (
+        "order_placed",
+        "order_accepted",
+        "order_rejected",
+        "order_cancelled",
+        "offer_accepted",
+        "offer_declined",
+        "delivery_completed",
+    )
     trail: dict[str, set] = {}
 
     def logged() -> bool:

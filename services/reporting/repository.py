@@ -11,14 +11,15 @@ from common.store import find_in, in_chunks
 from services.reporting.domain import Ops
 
 PROJECTIONS = ("facts", "volunteer_months", "reach", "comments", "orders")
-# where an archived event names a volunteer (a copy of their data reads the archive by these)
-ARCHIVE_PERSON_FIELDS = (
-    "payload.volunteer_id",
-    "payload.volunteers.volunteer_id",
-    "payload.crew.volunteer_id",
-    "payload.from_volunteer_id",
-    "payload.to_volunteer_id",
-)
+
+
+def people(payload: dict) -> list[str]:
+    """The volunteers an event names (kept beside it in the archive, so that a person's copy of
+    their data finds their events by one index)."""
+    found = {payload.get(k) for k in ("volunteer_id", "from_volunteer_id", "to_volunteer_id")}
+    for key in ("volunteers", "crew"):
+        found |= {v.get("volunteer_id") for v in payload.get(key) or () if isinstance(v, dict)}
+    return sorted(v for v in found if isinstance(v, str) and v)
 
 
 def ensure_indexes(db) -> None:
@@ -33,9 +34,25 @@ def ensure_indexes(db) -> None:
     db.reach.create_index([("palace", ASCENDING), ("kind", ASCENDING), ("last_served", ASCENDING)])
     db.comments.create_index([("palace_id", ASCENDING), ("at", DESCENDING)])
     db.comments.create_index([("at", DESCENDING)])
-    for field in ARCHIVE_PERSON_FIELDS:
-        db.events.create_index([(field, ASCENDING)], sparse=True)
+    if "people_1" not in db.events.index_information():
+        _name_people(db)
+        db.events.create_index([("people", ASCENDING)], sparse=True)
     _from_flags(db)
+
+
+def _name_people(db) -> None:
+    """Archives of earlier versions: each event that names volunteers says so beside it (once,
+    before the index is made)."""
+    ops = []
+    for doc in db.events.find({}, {"payload": 1}):
+        named = people(doc.get("payload") or {})
+        if named:
+            ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": {"people": named}}))
+        if len(ops) >= 1000:
+            db.events.bulk_write(ops, ordered=False)
+            ops = []
+    if ops:
+        db.events.bulk_write(ops, ordered=False)
 
 
 def _from_flags(db) -> None:
@@ -74,6 +91,7 @@ def archive_many(db, events: list[tuple[str, str, dict, dt.datetime]], session=N
         fresh.pop(doc["_id"], None)
     docs = [
         {"_id": event_id, "source": source, "type": event_type, "occurred_at": occurred_at, "payload": payload}
+        | ({"people": named} if (named := people(payload)) else {})
         for event_id, (source, event_type, payload, occurred_at) in fresh.items()
     ]
     if docs:
@@ -255,11 +273,7 @@ def personal_data(db, volunteer_id: str | None) -> dict:
     month rows (deliveries and hours)."""
     if not volunteer_id:
         return {}
-    found: dict = {}
-    for field in ARCHIVE_PERSON_FIELDS:
-        for doc in db.events.find({field: volunteer_id}):
-            found[doc["_id"]] = doc
-    events = sorted(found.values(), key=lambda d: (d["occurred_at"], d["_id"]))
+    events = sorted(db.events.find({"people": volunteer_id}), key=lambda d: (d["occurred_at"], d["_id"]))
     return {
         "events": records(events),
         "volunteer_months": records(db.volunteer_months.find({"volunteer_id": volunteer_id})),

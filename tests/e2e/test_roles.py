@@ -219,6 +219,7 @@ TABLE = [
     row("GET", "/api/audit/kinds", disp1=200, disp2=200, admin=200),
     row("GET", "/api/me/data", **EVERYONE),
     row("GET", "/api/privacy", anon=200, **EVERYONE),
+    row("GET", "/api/palaces/haining/staffable-windows", ent_a=400, ent_b=400, disp1=400, admin=400),
     row("PUT", "/api/privacy", {}, admin=400),
     row("POST", "/api/privacy/consent", {}, **{w: 400 for w in WHO if w != "anon"}),
     row("GET", "/api/volunteers/v1/lending", vol=200, disp1=200, admin=200),

@@ -34,6 +34,7 @@ def accounts(mongo_uri, db_prefix):
             "password": PASSWORD,
             "role": "volunteer",
             "palace_id": "haining",
+            "notice_version": 1,
             "volunteer": {"name": "李", "phone": "13900000000", "skills": ["声乐"], "district": "海宁"},
         }
     )

@@ -41,6 +41,7 @@ def registration(username="ent-new", role="enterprise"):
         "password": PASSWORD,
         "role": role,
         "palace_id": "haining",
+        "notice_version": 1,
         "email": "a@example.com",
         role: profile,
     }

@@ -10,6 +10,7 @@ from nameko.rpc import rpc
 
 from common.errors import NotFound
 from services.accounts.service import AccountsService
+from services.audit.service import AuditService
 from services.gateway.service import GatewayService
 from services.notifications.service import NotificationsService
 from services.orders.service import OrdersService
@@ -113,6 +114,7 @@ def api(runner_factory, service_config):
         Feedback,
         ReportingService,
         NotificationsService,
+        AuditService,
     )
     runner.start()
     base = f"http://{service_config['WEB_SERVER_ADDRESS']}"
@@ -169,6 +171,7 @@ def test_healthz_is_ok_when_broker_and_every_service_answer(api):
         "accounts": "ok",
         "reporting": "ok",
         "notifications": "ok",
+        "audit": "ok",
     }
 
 

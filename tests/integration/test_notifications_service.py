@@ -545,6 +545,7 @@ def test_accounts_names_the_open_accounts_of_volunteers_enterprises_and_palaces(
                 "password": PASSWORD,
                 "role": "enterprise",
                 "palace_id": "p1",
+                "notice_version": 1,
                 "enterprise": {
                     "name": "皮革城工会",
                     "district": "海宁",
