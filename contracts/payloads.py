@@ -1032,6 +1032,7 @@ class Principal(Schema):
 class Me(Principal):
     notice_version = fields.Integer()  # the privacy notice's current version
     notice_pending = fields.Boolean()  # the person has not agreed to it yet
+    notice_accepted = fields.Integer(allow_none=True)  # the version they last agreed to, if any
 
 
 class Session(Schema):

@@ -151,7 +151,12 @@ class Accounts:
         who = self._who(request)
         status = call(self.accounts.notice_status, who["username"])
         # the screens ask again when the notice is newer than what the person agreed to
-        return {**who, "notice_version": status["version"], "notice_pending": status["accepted"] != status["version"]}
+        return {
+            **who,
+            "notice_version": status["version"],
+            "notice_pending": status["accepted"] != status["version"],
+            "notice_accepted": status["accepted"],
+        }
 
     @route(
         "GET /api/privacy",

@@ -181,7 +181,7 @@ def test_the_privacy_notice_is_agreed_to_on_registering_and_asked_again_when_it_
     assert published.status_code == 200 and published.json()["version"] == 2
     assert published.json()["published_by"] == "root1"
     status = me.get(f"{base}/api/me").json()
-    assert status["notice_pending"] is True and status["notice_version"] == 2
+    assert status["notice_pending"] is True and status["notice_version"] == 2 and status["notice_accepted"] == 1
     assert me.post(f"{base}/api/privacy/consent", json={"version": 1}).status_code == 400
     agreed = me.post(f"{base}/api/privacy/consent", json={"version": 2})
     assert agreed.status_code == 200 and agreed.json()["accepted"] == 2

@@ -61,7 +61,9 @@ const App = {
     const notice = await App.api("GET", "/api/privacy");
     const main = document.querySelector("main");
     const box = App.el("section", {class: "notice-banner", role: "region", "aria-label": t("隐私政策")},
-      App.el("p", {}, t("隐私政策有新版本（第 {n} 版），请阅读后同意。", {n: notice.version})),
+      App.el("p", {}, App.me.notice_accepted
+        ? t("隐私政策有新版本（第 {n} 版），请阅读后同意。", {n: notice.version})
+        : t("请阅读并同意本平台的隐私政策（第 {n} 版）。", {n: notice.version})),
       App.el("details", {}, App.el("summary", {}, t("阅读隐私政策")), App.el("div", {class: "pre-wrap"}, notice.text)),
       App.el("div", {class: "actions"}, App.el("button", {type: "button", class: "primary", id: "notice-agree", onclick: (e) => App.act(e.currentTarget, async () => {
         await App.api("POST", "/api/privacy/consent", {version: notice.version});
