@@ -162,3 +162,17 @@ class BatchConsumer(Entrypoint):
 
 
 batch_consume = BatchConsumer.decorator
+
+
+def event_queue(config, source: str, event_type: str, name: str) -> Queue:
+    """A durable quorum queue named ``name`` on nameko's event exchange of ``source``, bound to
+    ``event_type``: what a batch consumer of events takes in (declared as nameko declares its own)."""
+    from nameko.standalone.events import get_event_exchange
+
+    return Queue(
+        name,
+        exchange=get_event_exchange(source, config),
+        routing_key=event_type,
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},
+    )

@@ -6,9 +6,8 @@ data out). Entries are written once and never changed; nothing else reads or wri
 from __future__ import annotations
 
 from kombu import Queue
-from nameko.standalone.events import get_event_exchange
 
-from common.batching import batch_consume
+from common.batching import batch_consume, event_queue
 from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
@@ -19,13 +18,7 @@ from services.audit import domain, handlers, repository
 def _event_queues(config) -> list[Queue]:
     """The queue of every event the log may keep (notifications only say what was said)."""
     return [
-        Queue(
-            f"evt-{source}-{event_type}--audit.take_events",
-            exchange=get_event_exchange(source, config),
-            routing_key=event_type,
-            durable=True,
-            queue_arguments={"x-queue-type": "quorum"},
-        )
+        event_queue(config, source, event_type, f"evt-{source}-{event_type}--audit.take_events")
         for source, event_type in EVENTS
         if event_type in domain.BY_PEOPLE
     ]

@@ -7,10 +7,9 @@ import datetime as dt
 import logging
 
 from kombu import Queue
-from nameko.standalone.events import get_event_exchange
 from nameko.timer import timer
 
-from common.batching import batch_consume
+from common.batching import batch_consume, event_queue
 from common.errors import N_, Invalid
 from common.observability import Metrics
 from common.rpc import rpc
@@ -53,13 +52,7 @@ def _event_queues(config) -> list[Queue]:
     """The queue of every event reporting takes in, named as nameko's per-event handlers named
     them (what waited in them before is taken in as well)."""
     return [
-        Queue(
-            f"evt-{source}-{event_type}--reporting.on_{source}_{event_type}",
-            exchange=get_event_exchange(source, config),
-            routing_key=event_type,
-            durable=True,
-            queue_arguments={"x-queue-type": "quorum"},
-        )
+        event_queue(config, source, event_type, f"evt-{source}-{event_type}--reporting.on_{source}_{event_type}")
         for source, event_type in EVENTS
         # notifications: what was said about something, not something that happened; accounts:
         # people and their sign-in, not the deliveries the statistics count
