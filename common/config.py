@@ -96,6 +96,14 @@ SETTINGS: tuple[Setting, ...] = (
         S,
     ),
     Setting("SESSION_CACHE_SIZE", 10_000, int, "sessions a gateway process keeps at most", S),
+    Setting(
+        "ERASURE_GRACE_DAYS",
+        7.0,
+        float,
+        "days between a request to close an account and its erasure (cancellable until then); then every service "
+        "removes or anonymises the person's data",
+        S,
+    ),
     Setting("RESET_HOURS", 24.0, float, "how long a password reset link a dispatcher made works (once), in hours", S),
     Setting(
         "INVITE_DAYS",

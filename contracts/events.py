@@ -384,6 +384,49 @@ class InvitationClaimed(EventSchema):
     phone = fields.String(required=False, allow_none=True, load_default=None)
 
 
+class ErasureRequested(EventSchema):
+    """Someone asked that a person's account and personal data be erased: the person themselves,
+    or a dispatcher or an admin recording their request (``by``). It is carried out at ``due_at``
+    unless cancelled before."""
+
+    erasure_id = Id()
+    username = fields.String(required=True)
+    role = fields.String(required=True)
+    palace_id = Id(required=False, allow_none=True, load_default=None)
+    volunteer_id = Id(required=False, allow_none=True, load_default=None)
+    enterprise_id = Id(required=False, allow_none=True, load_default=None)
+    due_at = Time()
+    by = fields.String(required=True)
+
+
+class ErasureCancelled(EventSchema):
+    """An erasure was cancelled before it was carried out."""
+
+    erasure_id = Id()
+    username = fields.String(required=True)
+    palace_id = Id(required=False, allow_none=True, load_default=None)
+    by = fields.String(required=True)
+
+
+class PersonErased(EventSchema):
+    """An erasure's grace period ended and the account is gone: every service removes or
+    irreversibly anonymises what it holds about the person. ``texts`` (their name, phone, card
+    number and email, as the services held them) are replaced wherever they occur, and a field
+    holding exactly ``username`` gets ``pseudonym``; ids, numbers and times stay, so every
+    statistic still adds up. No service keeps ``texts`` once it has done so. A volunteer's
+    deliveries to come are handed to others first (dispatch)."""
+
+    erasure_id = Id()
+    pseudonym = fields.String(required=True)
+    username = fields.String(required=True)
+    role = fields.String(required=True)
+    palace_id = Id(required=False, allow_none=True, load_default=None)
+    volunteer_id = Id(required=False, allow_none=True, load_default=None)
+    enterprise_id = Id(required=False, allow_none=True, load_default=None)
+    texts = fields.List(fields.String(), required=True)
+    requested_at = Time()
+
+
 class AllianceCreated(EventSchema):
     alliance_id = Id()
     name = fields.String(required=True)
@@ -605,6 +648,27 @@ _SPECS = [
         InvitationClaimed,
         1,
         "志愿者用邀请码认领了账号。A volunteer claimed their account with an invitation.",
+    ),
+    EventSpec(
+        "accounts",
+        "erasure_requested",
+        ErasureRequested,
+        1,
+        "有人申请注销账号并删除个人信息（宽限期后执行，期间可撤销）。An erasure was requested.",
+    ),
+    EventSpec(
+        "accounts",
+        "erasure_cancelled",
+        ErasureCancelled,
+        1,
+        "注销申请在执行前被撤销。An erasure was cancelled before it was carried out.",
+    ),
+    EventSpec(
+        "accounts",
+        "person_erased",
+        PersonErased,
+        1,
+        "账号已注销：各服务删除或不可逆地匿名化此人的个人信息，统计数字不变。A person was erased.",
     ),
     EventSpec("feedback", "survey_opened", SurveyOpened, 1, "服务评议开放。A feedback survey opened for a delivery."),
     EventSpec(

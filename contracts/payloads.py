@@ -981,6 +981,33 @@ class AccountOut(Schema):
     created_at = Time(required=False, allow_none=True)
 
 
+class ErasureOut(Schema):
+    """A request to close an account and erase its person's data: carried out at ``due_at``
+    unless cancelled before (``status`` pending, cancelled or done)."""
+
+    erasure_id = fields.String()
+    username = fields.String()
+    role = fields.String(allow_none=True)
+    palace_id = fields.String(allow_none=True)
+    status = OneOf(("pending", "cancelled", "done"))
+    requested_at = Time()
+    requested_by = fields.String(allow_none=True)
+    due_at = Time()
+    cancelled_at = Time(required=False, allow_none=True)
+    done_at = Time(required=False, allow_none=True)
+
+
+class ErasurePage(Schema):
+    items = fields.List(fields.Nested(ErasureOut))
+
+
+class MyErasure(Schema):
+    """The signed-in person's own pending erasure, if any, and how long the grace period is."""
+
+    erasure = fields.Nested(ErasureOut, allow_none=True)
+    grace_days = fields.Float()
+
+
 class SessionsEnded(Schema):
     status = OneOf(("ok",))
     sessions_ended = fields.Integer()

@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from common.clock import month_day_time
 from common.errors import N_, Conflict, Forbidden, Invalid, Message, NotFound, Throttled, Unauthorized
+from common.personal import needles
 
 SCOPE = {"enterprise": "enterprise_id", "dispatcher": "palace_id", "volunteer": "volunteer_id"}
 # whom notifications reach through each kind of id: volunteers, enterprise unions, a palace's dispatchers
@@ -452,3 +453,76 @@ def check_notice_version(given: int, current: int) -> None:
 def consent(version: int, at: dt.datetime) -> dict:
     """What agreeing to a notice changes on the account: the version and when, kept in a list."""
     return {"set": {"notice_version": version, "notice_agreed_at": at}, "push": {"version": version, "at": at}}
+
+
+# ---------------------------------------------------------------------- erasure
+
+ERASURE_STATUSES = ("pending", "cancelled", "done")
+
+
+def check_may_erase(by: dict, target: dict | None) -> dict:
+    """A person closes their own account; a dispatcher records the request of a person of their
+    own palace (not an admin's); an admin that of anyone but themselves. The account, or 404/403."""
+    if target is None or target.get("erased"):
+        raise NotFound("找不到这个账号。", "ACCOUNT_NOT_FOUND")
+    if by["username"] == target["_id"]:
+        return target
+    if by["role"] == "admin":
+        return target
+    if by["role"] == "dispatcher" and target.get("role") != "admin" and target.get("palace_id") == by.get("palace_id"):
+        return target
+    raise Forbidden("您只能为本文化宫的账号登记注销申请。")
+
+
+def new_erasure(erasure_id: str, target: dict, by: dict, at: dt.datetime, grace_days: float) -> dict:
+    """A request to erase an account and its person's data, carried out after the grace period."""
+    return {
+        "_id": erasure_id,
+        "username": target["_id"],
+        "role": target.get("role"),
+        "palace_id": target.get("palace_id"),
+        "volunteer_id": target.get("volunteer_id"),
+        "enterprise_id": target.get("enterprise_id"),
+        "status": "pending",
+        "requested_at": at,
+        "requested_by": {"username": by["username"], "role": by["role"]},
+        "due_at": at + dt.timedelta(days=max(grace_days, 0.0)),
+        "cancelled_at": None,
+        "cancelled_by": None,
+        "done_at": None,
+    }
+
+
+def pseudonym(erasure_id: str) -> str:
+    """The anonymous name an erased person's past steps are kept under (nothing of them in it)."""
+    return f"已注销用户-{erasure_id[:8]}"
+
+
+def erasure_texts(user: dict, held_elsewhere: dict | None = None) -> list[str]:
+    """What says who the person of an account is, as accounts holds it (and as dispatch holds a
+    volunteer: ``held_elsewhere``): their name, phone, card number and email. An enterprise
+    union's own name is the organisation's, not a person's, and stays."""
+    profile = user.get("profile") or {}
+    found = [user.get("email"), user.get("union_card"), profile.get("phone"), profile.get("email")]
+    found += [profile.get("contact_name"), profile.get("contact_phone"), profile.get("union_card")]
+    if user.get("role") != "enterprise":
+        found += [profile.get("name")]
+        if user.get("display_name") and user.get("display_name") != user["_id"]:
+            found.append(user["display_name"])
+    found += list((held_elsewhere or {}).values())
+    return needles(v for v in found if isinstance(v, str))
+
+
+def erasure_view(doc: dict) -> dict:
+    return {
+        "erasure_id": doc["_id"],
+        "username": doc["username"],
+        "role": doc.get("role"),
+        "palace_id": doc.get("palace_id"),
+        "status": doc["status"],
+        "requested_at": doc["requested_at"],
+        "requested_by": (doc.get("requested_by") or {}).get("username"),
+        "due_at": doc["due_at"],
+        "cancelled_at": doc.get("cancelled_at"),
+        "done_at": doc.get("done_at"),
+    }

@@ -8,6 +8,7 @@ import datetime as dt
 
 from pymongo.errors import DuplicateKeyError
 
+from common import erasure as erasing
 from common import invitations as codes
 from common.errors import Conflict, NotFound, Unauthorized
 from contracts.base import new_id, now
@@ -414,3 +415,90 @@ def notice_status(username: str, db) -> dict:
         "accepted": user.get("notice_version"),
         "accepted_at": user.get("notice_agreed_at"),
     }
+
+
+# --------------------------------------------------------------------- erasure
+
+
+def request_erasure(username: str, by: dict, store, grace_days: float) -> dict:
+    """A person asks that their account and data be erased, or staff record that they asked: it
+    is carried out after ``grace_days`` unless cancelled. Asking again changes nothing."""
+    target = domain.check_may_erase(by, repository.find_user(store.db, username))
+    doc = domain.new_erasure(new_id(), target, by, now(), grace_days)
+
+    def write(uow):
+        existing = repository.pending_erasure(uow.db, username, uow.session)
+        if existing is not None:
+            return existing
+        repository.insert_erasure(uow, doc)
+        uow.emit(
+            "erasure_requested",
+            erasure_id=doc["_id"],
+            username=username,
+            role=doc["role"],
+            palace_id=doc["palace_id"],
+            volunteer_id=doc["volunteer_id"],
+            enterprise_id=doc["enterprise_id"],
+            due_at=doc["due_at"],
+            by=by["username"],
+        )
+        return doc
+
+    return domain.erasure_view(store.transaction(write))
+
+
+def cancel_erasure(username: str, by: dict, store) -> dict:
+    """An erasure not yet carried out is cancelled (by the person, or by staff who may record one)."""
+    domain.check_may_erase(by, repository.find_user(store.db, username))
+    doc = repository.pending_erasure(store.db, username)
+    if doc is None:
+        raise NotFound("这个账号没有待执行的注销申请。", "NO_PENDING_ERASURE")
+    change = {"status": "cancelled", "cancelled_at": now(), "cancelled_by": by["username"]}
+
+    def write(uow):
+        if not repository.close_erasure(uow, doc["_id"], change):
+            raise Conflict("这份注销申请已经执行或已撤销。", "ERASURE_NOT_PENDING")
+        uow.emit(
+            "erasure_cancelled", erasure_id=doc["_id"], username=username, palace_id=doc["palace_id"], by=by["username"]
+        )
+
+    store.transaction(write)
+    return domain.erasure_view(doc | change)
+
+
+def erasure_of(username: str, db) -> dict | None:
+    doc = repository.pending_erasure(db, username)
+    return domain.erasure_view(doc) if doc else None
+
+
+def list_erasures(palace_id: str | None, status: str, db) -> list[dict]:
+    return [domain.erasure_view(d) for d in repository.erasures(db, palace_id, status)]
+
+
+def carry_out(erasure: dict, store, held_elsewhere: dict | None) -> tuple[list[str], dict] | None:
+    """Carry out a due erasure: the account and what was kept only for it go, ``person_erased``
+    tells every service (the texts that say who the person is: what accounts holds of them and
+    ``held_elsewhere``, e.g. dispatch's record of a volunteer), and this service's own erasure job
+    is kept with it. The keys of the sessions ended and the event; None when it was no longer due."""
+    user = repository.find_user(store.db, erasure["username"])
+    event = {
+        "erasure_id": erasure["_id"],
+        "pseudonym": domain.pseudonym(erasure["_id"]),
+        "username": erasure["username"],
+        "role": erasure.get("role") or "volunteer",
+        "palace_id": erasure.get("palace_id"),
+        "volunteer_id": erasure.get("volunteer_id"),
+        "enterprise_id": erasure.get("enterprise_id"),
+        "texts": domain.erasure_texts(user or {"_id": erasure["username"]}, held_elsewhere),
+        "requested_at": erasure["requested_at"],
+    }
+
+    def write(uow):
+        if not repository.close_erasure(uow, erasure["_id"], {"status": "done", "done_at": now()}):
+            return None
+        keys = repository.forget_account(uow, user) if user else []
+        uow.emit("person_erased", **event)
+        erasing.remember(uow, event)
+        return keys, event
+
+    return store.transaction(write)

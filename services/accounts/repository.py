@@ -33,6 +33,7 @@ _REACHED_BY = {
 
 
 def ensure_indexes(db) -> None:
+    ensure_erasure_indexes(db)
     db.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
     db.sessions.create_index([("principal.username", ASCENDING)])
     db.password_resets.create_index([("username", ASCENDING)])
@@ -254,3 +255,48 @@ def personal_data(db, username: str, volunteer_id: str | None) -> dict:
 
 def ping(db) -> None:
     db.command("ping")
+
+
+# ------------------------------------------------------------------ erasure
+
+
+def ensure_erasure_indexes(db) -> None:
+    db.erasures.create_index([("username", ASCENDING), ("status", ASCENDING)])
+    db.erasures.create_index([("status", ASCENDING), ("due_at", ASCENDING)])
+    db.erasures.create_index([("palace_id", ASCENDING), ("status", ASCENDING), ("due_at", ASCENDING)])
+
+
+def pending_erasure(db, username: str, session=None) -> dict | None:
+    return db.erasures.find_one({"username": username, "status": "pending"}, session=session)
+
+
+def insert_erasure(uow, doc: dict) -> None:
+    uow.db.erasures.insert_one(doc, session=uow.session)
+
+
+def close_erasure(uow, erasure_id: str, change: dict) -> bool:
+    """Set a pending erasure cancelled or done; False when it is no longer pending."""
+    done = uow.db.erasures.update_one({"_id": erasure_id, "status": "pending"}, {"$set": change}, session=uow.session)
+    return done.modified_count == 1
+
+
+def due_erasures(db, at, limit: int = 20) -> list[dict]:
+    return list(db.erasures.find({"status": "pending", "due_at": {"$lte": at}}).sort("due_at", ASCENDING).limit(limit))
+
+
+def erasures(db, palace_id: str | None, status: str) -> list[dict]:
+    query = {"status": status} | ({"palace_id": palace_id} if palace_id else {})
+    return list(db.erasures.find(query).sort("due_at", ASCENDING).limit(500))
+
+
+def forget_account(uow, user: dict) -> list[str]:
+    """Delete an account and everything kept only for it: its sessions (their keys returned),
+    reset links, sign-in locks and a volunteer's invitations."""
+    username = user["_id"]
+    keys = end_sessions(uow, username)
+    uow.db.password_resets.delete_many({"username": username}, session=uow.session)
+    uow.db.sign_in_throttles.delete_one({"_id": f"account:{username}"}, session=uow.session)
+    if user.get("volunteer_id"):
+        uow.db.invitations.delete_many({"volunteer_id": user["volunteer_id"]}, session=uow.session)
+    uow.db.users.delete_one({"_id": username}, session=uow.session)
+    return keys

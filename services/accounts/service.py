@@ -7,7 +7,10 @@ import datetime as dt
 import logging
 
 from nameko.events import EventDispatcher
+from nameko.rpc import RpcProxy
+from nameko.timer import timer
 
+from common import erasure as erasing
 from common.config import setting
 from common.errors import load
 from common.observability import Metrics
@@ -20,6 +23,7 @@ from services.accounts import domain, handlers, repository
 log = logging.getLogger(__name__)
 
 _registration = schema_of(payloads.RegistrationOut)
+ERASURE_SECONDS = 30  # how often due erasures are looked for
 
 
 class AccountsService:
@@ -28,6 +32,7 @@ class AccountsService:
 
     store = MongoStore("accounts", indexes=repository.ensure_indexes)
     signal = EventDispatcher()
+    dispatch = RpcProxy("dispatch")
 
     def _session_hours(self) -> float:
         return setting(self.store.config, "SESSION_HOURS")
@@ -202,3 +207,47 @@ class AccountsService:
     @rpc
     def ping(self) -> str:
         return handlers.ping(self.store.db)
+
+    # ------------------------------------------------------------ erasure
+
+    @rpc
+    def request_erasure(self, username: str, by: dict) -> dict:
+        """Close an account: the person asks (``by`` is them), or staff record that they asked
+        (a dispatcher of the account's palace, an admin). Carried out after ERASURE_GRACE_DAYS."""
+        grace = setting(self.store.config, "ERASURE_GRACE_DAYS")
+        return schema_of(payloads.ErasureOut).dump(handlers.request_erasure(username, by, self.store, grace))
+
+    @rpc
+    def cancel_erasure(self, username: str, by: dict) -> dict:
+        return schema_of(payloads.ErasureOut).dump(handlers.cancel_erasure(username, by, self.store))
+
+    @rpc
+    def erasure_of(self, username: str) -> dict | None:
+        found = handlers.erasure_of(username, self.store.db)
+        return schema_of(payloads.ErasureOut).dump(found) if found else None
+
+    @rpc
+    def list_erasures(self, palace_id: str | None, status: str = "pending") -> list[dict]:
+        return payloads.ErasureOut(many=True).dump(handlers.list_erasures(palace_id, status, self.store.db))
+
+    @timer(interval=ERASURE_SECONDS)
+    def erase_due(self):
+        """Carry out the erasures whose grace period has ended (one process at a time): what
+        dispatch holds of a volunteer is asked first, so every service looks for all of it; then
+        this service's own erasure jobs go through its database."""
+        if not self.store.holds("erasure"):
+            return
+        for erasure in repository.due_erasures(self.store.db, now()):
+            held = {}
+            if erasure.get("volunteer_id"):
+                try:
+                    held = self.dispatch.identifiers(erasure["volunteer_id"]) or {}
+                except Exception as err:  # noqa: BLE001 - dispatch away: the erasure waits for the next round
+                    log.warning("erasure %s waits: dispatch did not answer (%r)", erasure["_id"], err)
+                    continue
+            done = handlers.carry_out(erasure, self.store, held)
+            if done is not None:
+                keys, _ = done
+                self._ended(keys)
+                self._tell(signals.ACCOUNTS_CHANGED, usernames=[erasure["username"]])
+        erasing.run(self.store.db)

@@ -50,6 +50,9 @@ KINDS = {
     "sign_in_locked": N_("登录被暂时锁定"),
     "records_imported": N_("导入名单"),
     "privacy_notice_published": N_("发布隐私政策"),
+    "erasure_requested": N_("申请注销账号"),
+    "erasure_cancelled": N_("撤销注销申请"),
+    "person_erased": N_("账号注销完成"),
     "personal_data_viewed": N_("查看个人信息"),
     "list_exported": N_("导出名单"),
     "audit_exported": N_("导出操作记录"),
@@ -71,6 +74,9 @@ ALWAYS = {
     "sign_in_locked",
     "records_imported",
     "privacy_notice_published",
+    "erasure_requested",
+    "erasure_cancelled",
+    "person_erased",
 }
 
 # what people do; an event of another kind written in a person's transaction is the system's
@@ -109,6 +115,8 @@ SUBJECTS = (
 AUTHOR_FIELDS = ("decided_by", "granted_by", "requested_by", "by")
 
 ENVELOPE = ("event_id", "occurred_at", "version", "actor")
+# what an entry never keeps: the texts an erasure looks for (the entry says an erasure happened)
+NOT_KEPT = ("texts",)
 
 SYSTEM = "system"
 
@@ -159,6 +167,8 @@ def palaces(payload: dict, who: dict) -> list[str]:
 def entry_of(source: str, event_type: str, payload: dict, at: dt.datetime) -> dict:
     """The entry of a published event (keyed by the event's id: taking it in twice keeps one)."""
     who = author(payload)
+    if event_type == "person_erased":  # the entry names the erased person by their pseudonym only
+        payload = {**payload, "username": payload.get("pseudonym")}
     return {
         "_id": payload["event_id"],
         "at": at,
@@ -167,7 +177,7 @@ def entry_of(source: str, event_type: str, payload: dict, at: dt.datetime) -> di
         "actor": who,
         "palace_ids": palaces(payload, who),
         "subject": subject(payload),
-        "details": {k: v for k, v in payload.items() if k not in ENVELOPE},
+        "details": {k: v for k, v in payload.items() if k not in ENVELOPE and k not in NOT_KEPT},
     }
 
 

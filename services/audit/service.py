@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from kombu import Queue
 
+from common import erasure as erasing
 from common.batching import batch_consume, event_queue
 from common.observability import Metrics
 from common.rpc import rpc
@@ -29,6 +30,7 @@ class AuditService:
     metrics = Metrics()
 
     store = MongoStore("audit", indexes=repository.ensure_indexes, relay=False)
+    handle_person_erased, finish_erasures = erasing.entrypoints()
 
     @batch_consume(queue=_event_queues, max_batch=200, max_wait=0.1, routed=True)
     def take_events(self, messages: list) -> dict:

@@ -121,6 +121,8 @@ class _Records:
     def listing(self, db, palace_id: str | None = None) -> list[dict]:
         """A palace's records (or everyone's), by palace and then by name (a program by title)."""
         query = {"palace_id": palace_id} if palace_id else {}
+        if self.kind == "volunteers":  # an erased volunteer is nobody's to list
+            query["erased"] = {"$ne": True}
         cursor = db[self.kind].find(query).sort([("palace_id", ASCENDING), (self.sort, ASCENDING)]).limit(5000)
         return [_out(self.kind, d) for d in cursor]
 
@@ -183,7 +185,11 @@ def troupes_playing(uow, palace_id: str, program_ids: list[str]) -> list[dict]:
 
 def volunteers_with(uow, palace_id: str, skills: list[str]) -> list[dict]:
     wanted = set(skills)
-    return [dict(v) for v in palace_volunteers(uow, palace_id) if wanted & set(v.get("skills") or ())]
+    return [
+        dict(v)
+        for v in palace_volunteers(uow, palace_id)
+        if wanted & set(v.get("skills") or ()) and not v.get("erased")
+    ]
 
 
 def _unique(write):
@@ -559,4 +565,36 @@ def lending(uow, volunteer_ids: list[str]) -> dict[str, dict]:
 def set_lending(db, volunteer_id: str, allowed: bool, at) -> dict:
     doc = {"_id": volunteer_id, "allowed": allowed, "at": at}
     db.lending.replace_one({"_id": volunteer_id}, doc, upsert=True)
+    return doc
+
+
+# ------------------------------------------------------------------ erasure
+
+
+def open_offers_of_volunteer(uow, volunteer_id: str) -> list[dict]:
+    """A volunteer's offers still pending or accepted (deliveries to come among them)."""
+    cursor = uow.db.offers.find(
+        {"volunteer_id": volunteer_id, "status": {"$in": ["pending", "accepted"]}}, session=uow.session
+    ).sort("created_at", ASCENDING)
+    return [_out("offers", d) for d in cursor]
+
+
+def anonymise_volunteer(uow, volunteer_id: str, name: str) -> dict | None:
+    """An erased volunteer's record keeps only what the counts need (id, palace, skills): no
+    name, phone, card, home district or free time, and no troupe; nobody plans them again."""
+    doc = uow.db.volunteers.find_one({"_id": volunteer_id}, session=uow.session)
+    if doc is None:
+        return None
+    kept = {k: doc[k] for k in ("_id", "palace_id", "skills") if k in doc}
+    kept |= {"name": name, "phone": None, "union_card": None, "district": None, "availability": [], "erased": True}
+    kept["troupe_ids"] = []
+    uow.db.volunteers.replace_one({"_id": volunteer_id}, kept, session=uow.session)
+    uow.db.troupes.update_many(
+        {"palace_id": doc.get("palace_id"), "members": volunteer_id},
+        {"$pull": {"members": volunteer_id}},
+        session=uow.session,
+    )
+    uow.db.lending.delete_one({"_id": volunteer_id}, session=uow.session)
+    if doc.get("palace_id"):
+        directory_changed(uow.db, doc["palace_id"], session=uow.session)
     return doc

@@ -10,6 +10,7 @@ import time
 from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
+from common import erasure as erasing
 from common.clock import CN
 from common.config import setting
 from common.consuming import by_shard, consumes
@@ -547,3 +548,13 @@ class DispatchService:
     @consumes("orders", "order_cancelled", one_at_a_time="palace_id", entrypoint=False)
     def handle_order_cancelled(self, event, uow):
         handlers.on_order_cancelled(event, uow)
+
+    # ---------------------------------------------------------- erasure
+
+    @rpc
+    def identifiers(self, volunteer_id: str) -> dict:
+        """What dispatch holds that says who a volunteer is (name, phone, card number), for the
+        erasure of their account to look for everywhere."""
+        return handlers.identifiers(self.store.db, volunteer_id)
+
+    handle_person_erased, finish_erasures = erasing.entrypoints(handlers.on_person_erased, one_at_a_time="palace_id")

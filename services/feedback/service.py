@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
+from common import erasure as erasing
 from common.batching import batch_consume
 from common.config import setting
 from common.consuming import consumes
@@ -45,6 +46,7 @@ class FeedbackService:
     metrics = Metrics()
 
     store = MongoStore("feedback", indexes=repository.ensure_indexes)
+    handle_person_erased, finish_erasures = erasing.entrypoints()
 
     def _hours(self) -> float:
         return setting(self.store.config, "SURVEY_HOURS")

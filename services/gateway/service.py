@@ -21,6 +21,7 @@ from services.gateway.accounts import Accounts
 from services.gateway.alliances import Alliances
 from services.gateway.audit import Audit
 from services.gateway.catalogue import Catalogue
+from services.gateway.erasure import Erasure
 from services.gateway.http import Acting, body, call, json_response
 from services.gateway.imports import Imports
 from services.gateway.inbox import Inbox
@@ -50,7 +51,19 @@ def check_in_link(request, order_id: str, code: str) -> str:
 
 
 class GatewayService(
-    SessionSignals, Accounts, Catalogue, Volunteers, Orders, Alliances, Reports, Imports, Inbox, Audit, MyData, Pages
+    SessionSignals,
+    Accounts,
+    Catalogue,
+    Volunteers,
+    Orders,
+    Alliances,
+    Reports,
+    Imports,
+    Inbox,
+    Audit,
+    MyData,
+    Erasure,
+    Pages,
 ):
     name = "gateway"
     metrics = Metrics()

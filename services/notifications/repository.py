@@ -262,3 +262,17 @@ def personal_data(db, username: str) -> dict:
         "deliveries": sent,
         "preferences": records(db.preferences.find({"_id": username})),
     }
+
+
+# ------------------------------------------------------------------ erasure
+
+
+def forget_person(event: dict, uow) -> None:
+    """An erased person's own inbox, what was sent to them (with their addresses) and their
+    settings go; what others were told about them is anonymised by the erasure job."""
+    db, session, username = uow.db, uow.session, event["username"]
+    ids = [d["_id"] for d in db.notifications.find({"username": username}, {"_id": 1}, session=session)]
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        db.deliveries.delete_many({"notification_id": {"$in": chunk}}, session=session)
+    db.notifications.delete_many({"username": username}, session=session)
+    db.preferences.delete_one({"_id": username}, session=session)

@@ -16,6 +16,7 @@ from nameko.events import BROADCAST, event_handler
 from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
+from common import erasure as erasing
 from common.config import Config
 from common.consuming import TryLater, consumes
 from common.errors import NotFound
@@ -73,6 +74,7 @@ class NotificationsService:
     orders = RpcProxy("orders")
 
     store = MongoStore("notifications", indexes=repository.ensure_indexes)
+    handle_person_erased, finish_erasures = erasing.entrypoints(repository.forget_person)
     recipients = Recipients()
 
     for _source, _type in CONSUMED:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
 
+from common import erasure as erasing
 from common.consuming import consumes
 from common.errors import Conflict, load
 from common.observability import Metrics
@@ -22,6 +23,7 @@ class OrdersService:
     metrics = Metrics()
 
     store = MongoStore("orders", indexes=repository.ensure_indexes)
+    handle_person_erased, finish_erasures = erasing.entrypoints()
 
     @rpc
     def place_order(

@@ -9,6 +9,7 @@ import logging
 from kombu import Queue
 from nameko.timer import timer
 
+from common import erasure as erasing
 from common.batching import batch_consume, event_queue
 from common.errors import N_, Invalid
 from common.observability import Metrics
@@ -65,6 +66,7 @@ class ReportingService:
     metrics = Metrics()
 
     store = MongoStore("reporting", indexes=repository.ensure_indexes, relay=False)
+    handle_person_erased, finish_erasures = erasing.entrypoints()
 
     @batch_consume(queue=_event_queues, max_batch=200, max_wait=0.05, routed=True)
     def take_events(self, messages: list) -> dict:

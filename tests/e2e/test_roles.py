@@ -225,6 +225,17 @@ TABLE = [
     row("GET", "/api/volunteers/v1/lending", vol=200, disp1=200, admin=200),
     row("PUT", "/api/volunteers/v1/lending", {"allowed": True}, vol=200),
     row("GET", "/api/audit/export?palace_id=haining", disp1=200, admin=200),
+    row("GET", "/api/me/erasure", **EVERYONE),
+    row("POST", "/api/me/erasure", **{w: 201 for w in WHO if w != "anon"}),
+    row("POST", "/api/me/erasure/cancel", **EVERYONE),
+    row("POST", "/api/me/erasure/cancel", **{w: 404 for w in WHO if w != "anon"}),
+    row("POST", "/api/accounts/nobody/erasure", disp1=404, disp2=404, admin=404),
+    # a dispatcher records it for an account of their palace; the admin sees it already recorded
+    row("POST", "/api/accounts/ent_b/erasure", disp1=201, admin=201),
+    row("POST", "/api/accounts/ent_b/erasure/cancel", disp1=200, admin=404),
+    row("GET", "/api/erasures", disp1=200, disp2=200, admin=200),
+    row("GET", "/api/erasures?palace_id=haining&status=cancelled", disp1=200, admin=200),
+    row("GET", "/api/erasures?status=gone", disp1=400, disp2=400, admin=400),
 ]
 
 

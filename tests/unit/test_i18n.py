@@ -182,6 +182,10 @@ CHINESE_ONLY = {
     ("services/dispatch/handlers/planning.py", "、"),
     ("services/dispatch/handlers/alliance.py", "、"),
     ("services/gateway/pages.py", "扫码评议"),  # the title inside a QR code's SVG
+    # what an erasure writes into the data in place of a person (stored, the same in every language)
+    ("common/personal.py", "（已删除）"),
+    ("common/personal.py", "（已注销）"),
+    ("services/accounts/domain.py", "已注销用户-{erasure_id[:8]}"),
     # how a spreadsheet's cell is read and written: separators, a need's "声乐×2", a member's
     # "姓名（手机号）" (the file's own format, the same in every language)
     ("services/dispatch/import_cells.py", "、"),

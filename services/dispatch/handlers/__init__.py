@@ -10,6 +10,7 @@
     alliance      palaces' alliances, shared troupes and loans (队伍联用)
     importing     a palace's lists imported from spreadsheets (preview, confirm) and exported
     windows       which dates of the next weeks a program could be staffed (read only)
+    erasure       a volunteer erased: replaced in the deliveries to come, their record anonymised
 
 What the service calls is named here.
 """
@@ -32,6 +33,7 @@ from services.dispatch.handlers.day import (
     grant_hours,
     report_no_show,
 )
+from services.dispatch.handlers.erasure import identifiers, on_person_erased
 from services.dispatch.handlers.importing import confirm as confirm_import
 from services.dispatch.handlers.importing import export as export_rows
 from services.dispatch.handlers.importing import preview as preview_import
@@ -56,9 +58,11 @@ __all__ = [
     "expire_offer",
     "export_rows",
     "grant_hours",
+    "identifiers",
     "on_order_accepted",
     "on_order_amended",
     "on_order_cancelled",
+    "on_person_erased",
     "preview_import",
     "propose_swap",
     "replan_one",

@@ -80,13 +80,13 @@ def decline_offer(offer_id: str, volunteer_id: str | None, reason: str | None, u
     if offer.get("kind") == "swap":
         return offer  # the hand-over did not happen; the original assignment stands
     if plan["status"] == "planning":
-        _next_candidate(plan, offer, uow)
+        next_candidate(plan, offer, uow)
     elif plan["status"] == "scheduled" and offer.get("kind") == "cover":
         cover(plan, uow, offer["skill"], offer.get("replaces_offer_id"))
     return offer
 
 
-def _next_candidate(plan: dict, offer: dict, uow) -> None:
+def next_candidate(plan: dict, offer: dict, uow) -> None:
     inst, choice = candidates.candidate(uow, plan, offer["skill"])
     if isinstance(choice, planner.Choice):
         hours = planning.answer_hours(uow, plan)
