@@ -113,7 +113,18 @@ class Claims(Journey):
         phone.click("#login-form button[type=submit]")
         phone.wait_for_url(re.compile(r"/app/volunteer"))
         phone.wait_for_selector("body[data-ready]", state="attached")
+        # 注销账号 from the header: asked (the phone's confirm accepted), shown with its date, cancelled
+        phone.once("dialog", lambda d: d.accept())
         phone.click("#who-name")
+        phone.click("#erasure-ask")
+        expect(phone.locator("#erasure-state")).to_contain_text("您已申请注销账号，将于")
+        expect(phone.locator("#erasure-cancel")).to_be_visible()
+        self.fits(phone, "erasure")
+        self.shot(phone, "erasure-phone-asked")
+        phone.click("#erasure-cancel")
+        phone.wait_for_selector("body[data-ready]", state="attached")
+        phone.click("#who-name")
+        expect(phone.locator("#erasure-ask")).to_be_visible()
         phone.get_by_role("button", name="退出所有设备").last.click()
         phone.wait_for_url(re.compile(r"/login"))
         self.until("the other session ended", lambda: self.me(elsewhere) == 401)
@@ -128,6 +139,16 @@ class Claims(Journey):
         expect(desk.locator("#secret-link")).to_have_value(re.compile(r"/reset\?token="))
         expect(desk.locator("#secret-dialog").get_by_role("button", name="复制")).to_be_visible()
         self.shot(desk, "dispatcher-reset-link")
+        desk.locator("#secret-dialog [data-close]").click()
+
+        # the person asked at the desk to close the account: recorded, listed with its date, cancelled
+        desk.once("dialog", lambda d: d.accept())
+        found.get_by_role("button", name="登记注销申请").click()
+        recorded = desk.locator(f"#erasures li[data-username='{username}']")
+        expect(recorded).to_contain_text("执行")
+        self.shot(desk, "dispatcher-erasure-recorded")
+        recorded.get_by_role("button", name="撤销").click()
+        expect(desk.locator("#erasures")).to_contain_text("没有待执行的注销申请。")
         self.summary.update(volunteer_id=vid, username=username, password=SECOND)
 
         for page in pages:

@@ -84,7 +84,30 @@ const App = {
       App.toast(message);
       setTimeout(() => { location.href = "/login"; }, 1500);
     };
-    document.getElementById("who-name").onclick = () => { form.reset(); App.clearErrors(form); dialog.showModal(); };
+    const erasure = async () => {
+      const mine = await App.api("GET", "/api/me/erasure");
+      const pending = mine.erasure && mine.erasure.status === "pending";
+      document.getElementById("erasure-ask").hidden = pending;
+      document.getElementById("erasure-cancel").hidden = !pending;
+      if (pending) App.fill("erasure-state", t("您已申请注销账号，将于 {time} 执行；在此之前可以撤销。", {time: App.fmt(mine.erasure.due_at)}));
+      return mine;
+    };
+    document.getElementById("who-name").onclick = () => {
+      form.reset(); App.clearErrors(form); dialog.showModal();
+      erasure().catch(() => {});
+    };
+    document.getElementById("erasure-ask").onclick = (e) => App.act(e.currentTarget, async () => {
+      const mine = await App.api("GET", "/api/me/erasure");
+      const days = Math.round(mine.grace_days * 10) / 10;
+      if (!confirm(t("确定要注销账号吗？{days} 天后执行，执行后无法恢复；在此之前可以撤销。", {days}))) return;
+      await App.api("POST", "/api/me/erasure");
+      await erasure();
+      App.toast(t("已申请注销账号。"));
+    });
+    document.getElementById("erasure-cancel").onclick = (e) => App.act(e.currentTarget, async () => {
+      await App.api("POST", "/api/me/erasure/cancel");
+      location.reload();
+    });
     document.getElementById("account-close").onclick = () => dialog.close();
     App.bindForm(form, async (data) => {
       if ((data.new_password || "") !== (data.again || "")) {

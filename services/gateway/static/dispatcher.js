@@ -404,10 +404,33 @@
     App.fill("accounts", found.length ? found.map(a => el("li", {dataset: {username: a.username}},
       el("div", {class: "row"}, el("b", {class: "grow"}, a.display_name || a.username), badge(a.active ? "accepted" : "pending", ROLE_NAMES[a.role] || a.role)),
       el("div", {class: "muted"}, t("用户名："), a.username, a.volunteer_id ? " · " + name(a.volunteer_id) : "", a.active ? "" : " · " + t("未开通")),
-      el("div", {class: "actions"}, a.role === "admin" ? null :
-        el("button", {type: "button", class: "reset-password", onclick: (e) => resetPassword(a.username, e.currentTarget)}, t("重置密码"))))) :
+      el("div", {class: "actions"}, a.role === "admin" ? null : [
+        el("button", {type: "button", class: "reset-password", onclick: (e) => resetPassword(a.username, e.currentTarget)}, t("重置密码")),
+        el("button", {type: "button", class: "record-erasure", onclick: (e) => recordErasure(a.username, e.currentTarget)}, t("登记注销申请"))]))) :
       el("li", {class: "empty"}, t("没有找到账号。")));
   });
+
+  /* ---------------------------------------------------------------- erasures: recorded, pending until due, cancellable */
+  async function recordErasure(username, button) {
+    if (!confirm(t("确认 {username} 本人要求注销账号？宽限期满后将删除或匿名化其个人信息。", {username}))) return;
+    return App.act(button, async () => {
+      const made = await App.api("POST", `/api/accounts/${encodeURIComponent(username)}/erasure`);
+      App.toast(t("已登记，将于 {time} 执行。", {time: App.fmt(made.due_at)}));
+      await loadErasures();
+    });
+  }
+  async function loadErasures() {
+    const found = await App.api("GET", `/api/erasures?palace_id=${pid}`);
+    App.fill("erasures", found.length ? found.map(x => el("li", {dataset: {username: x.username}},
+      el("div", {class: "row"}, el("b", {class: "grow"}, x.username), badge("pending", ROLE_NAMES[x.role] || x.role || "")),
+      el("div", {class: "muted"}, t("{time} 执行", {time: App.fmt(x.due_at)}), " · ", t("登记人："), x.requested_by || ""),
+      el("div", {class: "actions"}, el("button", {type: "button", class: "cancel-erasure", onclick: (e) => App.act(e.currentTarget, async () => {
+        await App.api("POST", `/api/accounts/${encodeURIComponent(x.username)}/erasure/cancel`);
+        App.toast(t("已撤销注销申请。"));
+        await loadErasures();
+      })}, t("撤销"))))) : el("li", {class: "empty"}, t("没有待执行的注销申请。")));
+  }
+  loadErasures().catch(() => {});
 
   /* ---------------------------------------------------------------- volunteers' accounts: claimed or invited */
   let invitations = {};
