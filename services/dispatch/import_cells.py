@@ -6,6 +6,7 @@ into a cell. Pure functions; ``importing`` builds the preview on them."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import unicodedata
 from typing import Any, Mapping
@@ -83,11 +84,15 @@ def normalize_phone(text: str) -> str | None:
     return None
 
 
-def derived_id(palace_id: str, kind: str, key: str, attempt: int = 0) -> str:
-    """The id of a record created by an import: the palace, a letter for the kind, and a hash
-    of the palace, the kind and the record's key (its phone, name or title)."""
-    salt = f"#{attempt}" if attempt else ""
-    digest = hashlib.sha1(f"{palace_id}\n{kind}\n{key}{salt}".encode()).hexdigest()[:12]
+def derived_id(palace_id: str, kind: str, key: str, attempt: int = 0, salt: str = "") -> str:
+    """The id of a record created by an import: the palace, a letter for the kind, and a keyed
+    hash of the palace, the kind and the record's key (its phone, name or title). The key
+    (``salt``) is the preview's own, drawn at random and gone once the preview is confirmed or
+    expires: the same preview confirmed gives the same ids, and an id never tells the phone it
+    was made from (the hash of a phone number alone is undone by trying them all)."""
+    suffix = f"#{attempt}" if attempt else ""
+    message = f"{palace_id}\n{kind}\n{key}{suffix}".encode()
+    digest = (hmac.new(salt.encode(), message, hashlib.sha256) if salt else hashlib.sha1(message)).hexdigest()[:12]
     return f"{palace_id[:40]}-{spec_of(kind).prefix}{digest}"
 
 
@@ -97,8 +102,9 @@ def derived_id(palace_id: str, kind: str, key: str, attempt: int = 0) -> str:
 class Facts:
     """What a row is checked against: the palace's districts and skills, and its records."""
 
-    def __init__(self, palace: Mapping, existing: Mapping[str, list]):
+    def __init__(self, palace: Mapping, existing: Mapping[str, list], salt: str = ""):
         self.palace_id = palace["palace_id"]
+        self.salt = salt
         names = [d["name"] if isinstance(d, Mapping) else str(d) for d in palace.get("districts") or ()]
         self.districts = list(dict.fromkeys(names + ([palace["district"]] if palace.get("district") else [])))
         self.records = {kind: [r for r in existing.get(kind) or () if isinstance(r, Mapping)] for kind in KINDS}

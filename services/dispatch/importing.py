@@ -9,8 +9,9 @@ lists the records to write. Nothing is written here.
 
 Matching: a row names its record by its id (编号); without one, by its key: a volunteer by
 phone, a troupe by name, a program by title, an enterprise union by contact phone or name.
-A new record's id is derived from the palace and that key (``derived_id``), so a file applied
-twice gives the same ids and the second preview says ``unchanged`` everywhere. A column left
+A new record's id is derived from the palace and that key with the preview's own secret
+(``derived_id``), so confirming a preview writes the ids it showed, and a file applied twice
+finds its records by their keys the second time: that preview says ``unchanged`` everywhere. A column left
 out of the file keeps what the records hold (a volunteer's free time is never imported).
 """
 
@@ -182,7 +183,7 @@ def _match(spec: Spec, facts: Facts, row: int, values: dict) -> tuple[dict | Non
 def _new_id(spec: Spec, facts: Facts, values: dict, taken: set) -> str:
     key = key_of(spec.column(spec.derive_from), values.get(spec.derive_from))
     for attempt in range(100):
-        candidate = derived_id(facts.palace_id, spec.kind, key, attempt)
+        candidate = derived_id(facts.palace_id, spec.kind, key, attempt, facts.salt)
         if candidate not in facts.by_id[spec.kind] and candidate not in taken:
             return candidate
     raise RuntimeError("no free id")  # 100 collisions of a 48-bit hash: not in this universe
@@ -289,17 +290,19 @@ def _preview_row(spec: Spec, facts: Facts, raw: Mapping, present: list[str], see
     return result, write
 
 
-def preview(kind: str, rows: list[Mapping], palace: Mapping, existing: Mapping[str, list], *, taken_ids=()) -> Preview:
+def preview(
+    kind: str, rows: list[Mapping], palace: Mapping, existing: Mapping[str, list], *, taken_ids=(), salt: str = ""
+) -> Preview:
     """What importing ``rows`` would do to the palace's records.
 
     ``palace``: ``{"palace_id", "district", "districts": [names or {"name"}], "skills": [...]}``
     (``skills`` left out: the common ones and those its volunteers and programs already have);
     ``existing``: the palace's records by kind, ``{"volunteers": [...], "troupes": [...],
     "programs": [...], "enterprises": [...]}`` as the services list them; ``taken_ids``: ids
-    used by other palaces, which a row may not claim. The columns of the file are those its
-    rows carry."""
+    used by other palaces, which a row may not claim; ``salt``: the preview's key of new records'
+    ids (``derived_id``). The columns of the file are those its rows carry."""
     spec = spec_of(kind)
-    facts = Facts(palace, existing)
+    facts = Facts(palace, existing, salt)
     present = list(dict.fromkeys(f for r in rows for f in (r.get("cells") or {}) if spec.column(f)))
     missing = [c.header for c in spec.columns if rows and c.field not in present and c.field != spec.id_field]
     warnings = [Message("文件中没有「{header}」一列，已有记录的{header}保持不变。", header=h) for h in missing]

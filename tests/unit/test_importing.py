@@ -416,3 +416,18 @@ def test_the_preview_is_plain_data_for_a_call_between_services():
     again = json.loads(json.dumps(result.to_dict(), ensure_ascii=False))
     assert again["counts"]["create"] == 1 and again["writes"][0]["needs"] == [{"skill": "心理咨询", "count": 1}]
     assert again["rows"][0]["action"] == "create" and len(again["digest"]) == 64
+
+
+def test_a_new_id_is_keyed_by_the_previews_secret_so_it_never_tells_the_phone():
+    rows = [{"row": 2, "cells": {"name": "欧阳晓岚", "phone": "13911112222", "skills": "声乐", "district": "海宁"}}]
+    palace = {"palace_id": "haining", "district": "海宁"}
+    existing = {"volunteers": [], "troupes": [], "programs": [], "enterprises": []}
+
+    def new_id(salt):
+        (write,) = importing.preview("volunteers", rows, palace, existing, salt=salt).writes
+        return write["volunteer_id"]
+
+    assert new_id("a" * 32) == new_id("a" * 32)  # the preview confirmed writes the ids it showed
+    assert new_id("a" * 32) != new_id("b" * 32)
+    assert new_id("a" * 32) != importing.derived_id("haining", "volunteers", "13911112222")
+    assert new_id("a" * 32).startswith("haining-")

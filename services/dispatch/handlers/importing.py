@@ -61,13 +61,14 @@ def _taken(db, kind: str, palace_id: str, rows: list[dict], taken: list[str] | N
     return sorted(repository.ids_elsewhere(db, kind, palace_id, [g for g in given if g]))
 
 
-def _run(db, kind: str, palace_id: str, rows: list[dict], current, taken) -> importing.Preview:
+def _run(db, kind: str, palace_id: str, rows: list[dict], current, taken, salt: str) -> importing.Preview:
     return importing.preview(
         kind,
         rows,
         _palace(db, palace_id),
         _existing(db, kind, palace_id, current),
         taken_ids=_taken(db, kind, palace_id, rows, taken),
+        salt=salt,
     )
 
 
@@ -89,10 +90,12 @@ def _shown(preview: importing.Preview) -> dict:
 
 def preview(kind: str, palace_id: str, rows: list[dict], db, current=None, taken=None) -> dict:
     """What importing ``rows`` would do, kept under a new ``preview_id``."""
-    preview = _run(db, _kind(kind), palace_id, rows, current, taken)
+    salt = secrets.token_hex(16)
+    preview = _run(db, _kind(kind), palace_id, rows, current, taken, salt)
     at = now()
     record = {
         "preview_id": secrets.token_urlsafe(18),
+        "salt": salt,
         "kind": kind,
         "palace_id": palace_id,
         "rows": rows,
@@ -121,7 +124,7 @@ def confirm(preview_id: str, by: dict, store, palace_id: str, kind: str, current
     if kept is None or too_old or kept["palace_id"] != palace_id or kept["kind"] != kind:
         raise NotFound("找不到这次预览（可能已确认或已过期），请重新上传文件。", "PREVIEW_NOT_FOUND")
     taken = kept.get("taken") if taken is None else taken
-    preview = _run(db, kind, palace_id, kept["rows"], current, taken)
+    preview = _run(db, kind, palace_id, kept["rows"], current, taken, kept.get("salt") or "")
     if preview.digest != kept["digest"]:
         raise Conflict("数据已变化，请重新预览。", "PREVIEW_STALE")
     created = {r.record_id for r in preview.rows if r.action == "create"}
