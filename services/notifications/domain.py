@@ -321,6 +321,23 @@ def drafts(event_type: str, event: dict, order: dict | None, names: dict[str, st
             expires=when(event.get("expires_at")),
         )
         to("account", scope, event.get(key) if key else None, N_("密码重置"), text, "/login")
+    elif event_type == "erasure_requested":
+        # the person is told, on every channel they have, so a request they did not make is noticed
+        scope, key = RESET_SCOPE.get(event["role"], (None, None))
+        said = dict(username=event["username"], by=event["by"], due=when(event.get("due_at")))
+        if event["by"] == event["username"]:
+            text = Message(
+                "您已申请注销账号 {username}，将于 {due} 执行：届时账号将被删除，您的个人信息将被删除或匿名化。"
+                "在此之前可以在账号设置中撤销。",
+                **said,
+            )
+        else:
+            text = Message(
+                "文化宫的 {by} 为您登记了注销账号 {username} 的申请，将于 {due} 执行：届时账号将被删除，"
+                "您的个人信息将被删除或匿名化。在此之前可以在账号设置中撤销；如果不是您要求的，请尽快联系文化宫。",
+                **said,
+            )
+        to("account", scope, event.get(key) if key else None, N_("注销账号申请"), text, "/login")
     elif event_type == "survey_opened":
         closes = when(event.get("closes_at"))
         text = Message("请让职工扫码评议「{title}」，{closes} 截止。", title=title, closes=closes)

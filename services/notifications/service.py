@@ -54,6 +54,7 @@ CONSUMED = [
     ("accounts", "password_reset_requested"),
     ("accounts", "invitations_issued"),
     ("accounts", "invitation_claimed"),
+    ("accounts", "erasure_requested"),
 ]
 
 

@@ -185,6 +185,18 @@ def test_a_reset_link_made_for_an_account_is_told_to_it_without_the_link():
     assert domain.drafts("password_reset_requested", admin, None, {}, []) == []  # no scope reaches an admin
 
 
+def test_a_request_to_close_an_account_is_told_to_it_with_the_day_it_happens():
+    due = dt.datetime(2026, 12, 8, 6, 30, tzinfo=dt.timezone.utc)
+    event = {"username": "luxm", "role": "volunteer", "volunteer_id": "v9", "palace_id": "p1", "by": "disp1"}
+    [draft] = domain.drafts("erasure_requested", {**event, "due_at": due}, None, {}, [])
+    assert (draft.kind, draft.scope, draft.scope_id, draft.title) == ("account", "volunteer", "v9", "注销账号申请")
+    assert draft.body.startswith("文化宫的 disp1 为您登记了注销账号 luxm 的申请，将于 12月8日 14:30 执行")
+    [mine] = domain.drafts("erasure_requested", {**event, "by": "luxm", "due_at": due}, None, {}, [])
+    assert mine.body.startswith("您已申请注销账号 luxm，将于 12月8日 14:30 执行")
+    union = {**event, "role": "enterprise", "volunteer_id": None, "enterprise_id": "e9", "due_at": due}
+    assert domain.drafts("erasure_requested", union, None, {}, [])[0].scope_id == "e9"
+
+
 def test_a_new_account_is_reached_where_its_registration_said():
     assert domain.first_preferences({"email": "a@b.cn", "phone": "13900000000"}) == {
         "email": "a@b.cn",
