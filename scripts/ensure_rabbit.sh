@@ -15,7 +15,7 @@ ulimit -n "$FILES" 2>/dev/null || true
 raise_files() {
   command -v prlimit >/dev/null 2>&1 || return 0
   for pid in $(pgrep -u rabbitmq -f beam.smp 2>/dev/null); do
-    soft=$(prlimit --pid "$pid" --nofile --output SOFT --noheadings 2>/dev/null | tr -d ' ')
+    soft=$(prlimit --pid "$pid" --nofile --output SOFT --noheadings 2>/dev/null | tr -d ' ' || true)
     if [ -n "$soft" ] && [ "$soft" != unlimited ] && [ "$soft" -lt "$FILES" ]; then
       prlimit --pid "$pid" --nofile="$FILES:$FILES" 2>/dev/null || true
     fi
