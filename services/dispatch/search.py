@@ -62,6 +62,15 @@ def fill(cands: np.ndarray, roles: list[str], masks: dict[str, np.ndarray]) -> l
     bits = np.zeros(len(cands), dtype=np.int64)
     for k, sk in enumerate(skills):
         bits |= masks[sk][cands].astype(np.int64) << k
+    # the best of each skill's own candidates, when no one is among the best of two skills, is
+    # the best crew at once (it reaches the bound of the roles filled apart)
+    tops = [np.flatnonzero(bits >> k & 1)[: cap[k]] for k in range(K)]
+    if all(len(t) == c for t, c in zip(tops, cap, strict=True)):
+        at = np.concatenate(tops) if K > 1 else tops[0]
+        if K == 1 or len(np.unique(at)) == R:
+            return [(int(cands[j]), skills[k]) for k in range(K) for j in tops[k].tolist()]
+    elif K == 1:
+        return None
     holders: list[list[tuple[int, int]]] = [[] for _ in range(K)]  # (volunteer, their skill bits)
     pos, filled = 0, 0
     while filled < R:
@@ -159,7 +168,7 @@ class Scorer:
     def _score(self, u, col, static, m: int) -> np.ndarray:
         return static[col] + self.fair[u[col], m]
 
-    def best(self, order: P.Order, pressure: np.ndarray | None = None):
+    def best(self, order: P.Order, pressure: Pressure | None = None):
         """The best (start, end, troupe, crew) for the order as the instance stands, by value
         less the scarcity ``pressure`` (volunteers × weeks), or None."""
         inst, w = self.inst, self.inst.rules.weights
@@ -181,37 +190,70 @@ class Scorer:
             pool, members = pool[some], members[some]
             if not len(pool):
                 members = None
+        live = np.flatnonzero(enough)
+        if not len(live):
+            return None
+        # every option (no troupe, or one of the troupes with members among the candidates) at
+        # every start that could be staffed, in one numpy pass: each candidate's key there, each
+        # role's best candidates and the bound they reach filled apart; where no one is among the
+        # best of two skills, that bound is the best crew itself, otherwise the crew is filled by
+        # the matroid's greedy, best bound first, until no bound beats the best crew found
+        keys = static[:, None] + self.fair[u[:, None], months[live][None]]
+        if pressure is not None:
+            keys = keys - pressure.at(u[:, None], weeks[live][None])
+        keys = np.where(ok[:, live], keys, -np.inf)  # candidates × starts
+        if members is not None:
+            boost = np.concatenate([np.zeros((1, len(u))), w.troupe * members], axis=0)
+            opts = keys[None] + boost[:, :, None]  # options × candidates × starts
+            room = inst.troupe_week[pool[:, None], weeks[live][None]] < inst.troupe_limit[pool][:, None]
+        else:
+            opts = keys[None]
+        n_opt, S = opts.shape[0], len(live)
+        bound = np.zeros((n_opt, S))
+        tops = []
+        for s, n in order.needs:
+            idx = np.flatnonzero(self.masks[s][u])
+            sub = opts[:, idx, :]
+            if n == 1:
+                at = sub.argmax(axis=1)[:, None, :]
+                bound += sub.max(axis=1)
+            else:
+                at = np.argpartition(-sub, n - 1, axis=1)[:, :n, :]
+                bound += np.take_along_axis(sub, at, axis=1).sum(axis=1)
+            tops.append(idx[at])
+        top = np.concatenate(tops, axis=1)  # options × roles × starts (candidate positions)
+        if top.shape[1] > 1:
+            st = np.sort(top, axis=1)
+            apart = ~(st[:, 1:] == st[:, :-1]).any(axis=1)
+        else:
+            apart = np.ones((n_opt, S), dtype=bool)
+        if members is not None:
+            bound[1:][~room] = -np.inf
+            bound[1:][bound[1:] <= bound[0][None] + 1e-9] = -np.inf  # a troupe adding nothing
+        flat = np.argsort(-bound, axis=None, kind="stable")
         best, best_adj = None, -math.inf
-        for k in np.flatnonzero(enough).tolist():
-            col = ok[:, k]
-            cand = u[col]
-            key = self._score(u, col, static, int(months[k]))
-            if pressure is not None:
-                key = key - pressure[cand, weeks[k]]
-            crew = fill(cand[np.argsort(-key, kind="stable")], roles, self.masks)
-            if crew is None:
-                continue
-            at = np.searchsorted(cand, [i for i, _ in crew])
-            adj = float(key[at].sum())
-            options = [(None, crew, adj)]
-            if members is not None:
-                room = inst.troupe_week[pool, weeks[k]] < inst.troupe_limit[pool]
-                if room.any():
-                    mk = members[:, col]
-                    strong = key + w.troupe > float(key[at].min())
-                    n_strong = np.where(room, mk[:, strong].sum(axis=1), 0)
-                    for q in np.argsort(-n_strong, kind="stable")[: self.TROUPES]:
-                        if n_strong[q] == 0:
-                            break
-                        boosted = key + w.troupe * mk[q]
-                        tcrew = fill(cand[np.argsort(-boosted, kind="stable")], roles, self.masks)
-                        if tcrew is not None:
-                            tat = np.searchsorted(cand, [i for i, _ in tcrew])
-                            options.append((inst.troupe_ids[pool[q]], tcrew, float(boosted[tat].sum())))
-            for troupe, c, a in options:
-                if a > best_adj + 1e-9:
-                    best_adj = a
-                    best = (int(starts[k]), int(ends[k]), troupe, c)
+        for f in flat.tolist():
+            oi, q = divmod(f, S)
+            ub = float(bound[oi, q])
+            if ub <= best_adj + 1e-9:
+                break
+            k = int(live[q])
+            if apart[oi, q]:
+                crew = [(int(u[j]), sk) for (sk, n), t in zip(order.needs, tops, strict=True) for j in t[oi, :, q]]
+                adj = ub
+            else:
+                col = ok[:, k]
+                cand = u[col]
+                key = opts[oi, col, q]
+                crew = fill(cand[np.argsort(-key, kind="stable")], roles, self.masks)
+                if crew is None:
+                    continue
+                at = np.searchsorted(cand, [i for i, _ in crew])
+                adj = float(key[at].sum())
+            if adj > best_adj + 1e-9:
+                best_adj = adj
+                troupe = inst.troupe_ids[pool[oi - 1]] if oi else None
+                best = (int(starts[k]), int(ends[k]), troupe, crew)
         return best
 
     def reserves(self, order: P.Order, choice: P.Choice) -> dict[str, list[int]]:
@@ -256,6 +298,18 @@ def choice_of(inst: P.Instance, order: P.Order, start: int, end: int, troupe, cr
 # ------------------------------------------------------------------ construction
 
 
+class Pressure:
+    """Scarcity per volunteer and week: what the orders still waiting that week need of them
+    over the deliveries they have left that week, priced at up to ``weight``."""
+
+    def __init__(self, load: np.ndarray, inst: P.Instance, weight: float):
+        self.load, self.weight = load, weight
+        self.capacity = np.maximum(inst.week_limit[:, None] - inst.week_count, 1).astype(float)
+
+    def at(self, who, weeks) -> np.ndarray:
+        return self.weight * np.minimum(np.maximum(self.load[who, weeks], 0) / self.capacity[who, weeks], 1.0)
+
+
 def construct(
     inst: P.Instance, queue: list[P.Order], results: dict, fixed: dict, scarcity: float, demand: dict
 ) -> None:
@@ -271,17 +325,14 @@ def construct(
         week = weeks[o.order_id] = inst.week_of(slots[0][0]) if slots else 0
         for who, share in shares:
             load[who, week] += share
-    capacity = np.maximum(inst.week_limit[:, None] - inst.week_count, 1).astype(float)
-    weight = scarcity * (w.travel + w.fairness + w.preference)
+    pressure = Pressure(load, inst, scarcity * (w.travel + w.fairness + w.preference))
     scorer = Scorer(inst)
-    pressure = np.zeros((V, W))
     for order in queue:
         shares, week = demand[order.order_id][0], weeks[order.order_id]
         for who, share in shares:
             load[who, week] -= share
-        pressure[:, week] = weight * np.minimum(np.maximum(load[:, week], 0) / capacity[:, week], 1.0)
         if order.order_id in fixed:
-            inst.pressure = pressure[:, week]
+            inst.pressure = pressure.at(np.arange(V), week)
             got = P.plan_order(inst, order, **fixed[order.order_id])
             inst.pressure = np.zeros(V)
         else:
