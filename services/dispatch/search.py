@@ -26,6 +26,7 @@ import numpy as np
 from services.dispatch import planner as P
 
 _DEBUG = bool(__import__("os").environ.get("SEARCH_DEBUG"))
+_OPS = [k for k in __import__("os").environ.get("SEARCH_OPS", "").split(",") if k]  # to try operators alone
 
 
 class _Masks(dict):
@@ -168,9 +169,11 @@ class Scorer:
     def _score(self, u, col, static, m: int) -> np.ndarray:
         return static[col] + self.fair[u[col], m]
 
-    def best(self, order: P.Order, pressure: Pressure | None = None):
+    def best(self, order: P.Order, pressure: Pressure | None = None, detail: bool = False):
         """The best (start, end, troupe, crew) for the order as the instance stands, by value
-        less the scarcity ``pressure`` (volunteers × weeks), or None."""
+        less the scarcity ``pressure`` (volunteers × weeks), or None. ``detail``: also its key
+        (the crew's scores), the bound of the best other start (-inf: none), and who and which
+        troupes it looked at (what a change must touch to change the answer)."""
         inst, w = self.inst, self.inst.rules.weights
         slots = inst.slots(order)
         roles = [s for s, n in order.needs for _ in range(n)]
@@ -251,10 +254,16 @@ class Scorer:
                 at = np.searchsorted(cand, [i for i, _ in crew])
                 adj = float(key[at].sum())
             if adj > best_adj + 1e-9:
-                best_adj = adj
+                best_adj, best_q = adj, q
                 troupe = inst.troupe_ids[pool[oi - 1]] if oi else None
                 best = (int(starts[k]), int(ends[k]), troupe, crew)
-        return best
+        if not detail:
+            return best
+        if best is None:
+            return None
+        per_start = bound.max(axis=0)
+        per_start[best_q] = -np.inf
+        return best, best_adj, float(per_start.max()), u, pool
 
     def reserves(self, order: P.Order, choice: P.Choice) -> dict[str, list[int]]:
         """Per skill, the best of those still free for the chosen slot (the crew's time is held)."""
@@ -349,7 +358,8 @@ def construct(
 class Search:
     """Destroy a part of the plan and plan it again exactly, while time allows."""
 
-    MAX_ORDERS = 75  # the most orders one repair plans together
+    MAX_ORDERS = 75  # the most orders one exact repair plans together
+    LARGE = 150  # the most orders one regret insertion plans again
     LIMIT = 0.3  # seconds one repair may take
 
     def __init__(self, inst: P.Instance, orders: list[P.Order], results: dict, fixed: dict, seed: int = 1):
@@ -365,7 +375,21 @@ class Search:
             for d in days:
                 by_day.setdefault(d, []).append(o.order_id)
         self.by_day = by_day
-        self.ops = {"blockers": self.blockers, "day": self.day_block, "worst": self.worst, "skill": self.skill_week}
+        self.ops = {
+            "blockers": self.blockers,
+            "day": self.day_block,
+            "worst": self.worst,
+            "skill": self.skill_week,
+            "blockers+": lambda: self.blockers(self.LARGE),
+            "days+": lambda: self.day_block(self.LARGE),
+            "skill+": lambda: self.skill_week(self.LARGE),
+        }
+        if _OPS:
+            self.ops = {k: v for k, v in self.ops.items() if k in _OPS}
+        self.scorer = Scorer(inst)
+        self.demand: dict = {}  # per order, who could fill its roles (planner._demand)
+        self.near: dict = {}
+        self.scarcity = 1.0
         self.skills = sorted({s for o in self.orders for s, _ in o.needs})
         self.weights = {k: 500.0 for k in self.ops}
         self.possible: dict[str, bool] = {}
@@ -419,18 +443,46 @@ class Search:
             self.possible[order.order_id] = got
         return got
 
-    def _cap(self, ids: list[str], keep: list[str]) -> list[str]:
+    def _cap(self, ids: list[str], keep: list[str], size: int | None = None) -> list[str]:
+        size = size or self.MAX_ORDERS
         rest = [i for i in dict.fromkeys(ids) if i not in keep]
         self.rng.shuffle(rest)
-        return list(dict.fromkeys(keep)) + rest[: max(0, self.MAX_ORDERS - len(keep))]
+        return list(dict.fromkeys(keep)) + rest[: max(0, size - len(keep))]
 
-    def blockers(self) -> list[str]:
+    def blockers(self, size: int | None = None) -> list[str]:
         """A left-out order, the orders holding its candidates at its times (same day) and those
         using up its candidates' week, and the other left-out orders of that day."""
         missed = self._missed()
         if not missed:
             return self.worst()
+        if size:  # several left-out orders of one week, and what holds their candidates
+            oid = self.rng.choice(missed)
+            week = {self.inst.week_of(d * P.PER_DAY) for d in self.day_of.get(oid, [])}
+            picked = [m for m in missed if {self.inst.week_of(d * P.PER_DAY) for d in self.day_of.get(m, [])} & week]
+            self.rng.shuffle(picked)
+            out: list[str] = []
+            for m in picked[:12]:
+                out += self._blocking(m)
+            return self._cap(out, picked[:12], size)
         oid = self.rng.choice(missed)
+        out = self._blocking(oid)
+        if len(out) < self.MAX_ORDERS // 2:  # room for the blockers of another left-out order of that week
+            week = {self.inst.week_of(d * P.PER_DAY) for d in self.day_of.get(oid, [])}
+            others = [
+                m
+                for m in missed
+                if m != oid and {self.inst.week_of(d * P.PER_DAY) for d in self.day_of.get(m, [])} & week
+            ]
+            self.rng.shuffle(others)
+            for m in others[:3]:
+                more = self._blocking(m)
+                if len(set(out) | set(more)) > self.MAX_ORDERS:
+                    break
+                out = list(dict.fromkeys(out + more))
+        return self._cap(out, [oid])
+
+    def _blocking(self, oid: str) -> list[str]:
+        missed = self._missed()
         order, inst = self.by_id[oid], self.inst
         days = set(self.day_of.get(oid, []))
         skills = {s for s, _ in order.needs}
@@ -454,13 +506,16 @@ class Search:
         self.rng.shuffle(blocking)
         blocking.sort(key=lambda x: x[0])  # the same day first
         same_day = [m for m in missed if set(self.day_of.get(m, [])) & days]
-        return self._cap([oid, *(b for _, b in blocking), *same_day], [oid])
+        return [oid, *(b for _, b in blocking), *same_day]
 
-    def day_block(self) -> list[str]:
+    def day_block(self, size: int | None = None) -> list[str]:
         """All orders of a day (of a group of districts when the day has more than a repair holds)."""
         days = sorted(self.by_day)
         at = self.rng.randrange(len(days))
         ids = list(self.by_day[days[at]])
+        if size:  # the day and the next, as much as the insertion holds
+            ids = list(dict.fromkeys(ids + self.by_day[days[(at + 1) % len(days)]]))
+            return self._cap(ids, [], size)
         if len(ids) > self.MAX_ORDERS:
             districts = sorted({self.by_id[i].district for i in ids})
             self.rng.shuffle(districts)
@@ -473,7 +528,7 @@ class Search:
             ids = picked
         return self._cap(ids, [])
 
-    def skill_week(self) -> list[str]:
+    def skill_week(self, size: int | None = None) -> list[str]:
         """The orders of a week that need a skill, left out ones first: who has the skill can be
         moved among them within the week's limits."""
         inst = self.inst
@@ -492,6 +547,8 @@ class Search:
             elif any(inst.week_of(d * P.PER_DAY) == week for d in self.day_of.get(o.order_id, [])):
                 ids_missed.append(o.order_id)
         self.rng.shuffle(ids_missed)
+        if size:
+            return self._cap(ids_missed + ids_planned, ids_missed[: size // 4], size)
         return self._cap(ids_missed[: self.MAX_ORDERS // 3] + ids_planned, [])
 
     def worst(self) -> list[str]:
@@ -511,7 +568,8 @@ class Search:
     # -------------------------------------------------------------- repair
 
     def repair(self, ids: list[str], deadline: float) -> float:
-        """Plan ``ids`` again by the exact MIP, everything else held; keep it when not worse."""
+        """Plan ``ids`` again, everything else held: exactly by the MIP when they are few, else
+        by regret insertion; keep the new plan when it is not worse."""
         inst, results = self.inst, self.results
         orders = [self.by_id[i] for i in ids]
         old = {i: results[i] for i in ids}
@@ -519,6 +577,8 @@ class Search:
         for o in orders:
             if isinstance(old[o.order_id], P.Choice):
                 inst.unapply(o, old[o.order_id])
+        if len(orders) > self.MAX_ORDERS:
+            return self.regret(orders, old, before)
         model = self.exact.Model(inst, orders)
         left = deadline - P.CLOCK()
         got = model.solve(
@@ -549,6 +609,94 @@ class Search:
             c = new.get(o.order_id)
             if c is not None:
                 inst.apply(o, c)
+                results[o.order_id] = c
+            else:
+                results[o.order_id] = (
+                    old[o.order_id] if isinstance(old[o.order_id], P.Miss) else P.Miss(o.order_id, {}, {})
+                )
+        return after - before
+
+    def regret(self, orders: list[P.Order], old: dict, before: float) -> float:
+        """Regret insertion of ``orders`` (taken out of the instance): the order that would lose
+        most if it waited (its best crew's value over its best other start's, or all its value
+        when it has no other) goes first. While inserting, the instance only fills up, so an
+        order's best crew, as long as it can still be held, stays its best: it is looked at
+        again only when someone or the troupe of it was taken. Scarcity is priced as in the
+        construction, by what the orders still waiting need of each person that week."""
+        import heapq
+
+        inst, results, sc, w = self.inst, self.results, self.scorer, self.inst.rules.weights
+        V, W = len(inst.ids), len(inst.week_keys)
+        load = np.zeros((V, W))
+        shares = {}
+        for o in orders:
+            got = self.demand.get(o.order_id)
+            if got is None:
+                got = self.demand[o.order_id] = P._demand(inst, o, self.near)
+            slots = inst.slots(o)
+            week = inst.week_of(slots[0][0]) if slots else 0
+            shares[o.order_id] = (got[0], week)
+            for who, share in got[0]:
+                load[who, week] += share
+        pressure = Pressure(load, inst, self.scarcity * (w.travel + w.fairness + w.preference))
+        heap: list = []
+        seq = 0
+
+        def look(o: P.Order) -> None:
+            nonlocal seq
+            got = sc.best(o, pressure, detail=True)
+            if got is None:
+                return
+            best, adj, second, _, _ = got
+            base = w.serve + w.underserved * o.underserved
+            regret = adj - second if second > -math.inf else base + adj
+            regret *= 1.0 + 0.3 * self.rng.random()  # a little noise: another order each time
+            heapq.heappush(heap, (-regret, seq, o, best))
+            seq += 1
+
+        def holds(o: P.Order, best) -> bool:
+            start, end, troupe, crew = best
+            c = np.array([i for i, _ in crew], dtype=np.int64)
+            h = inst.rules.half_gap
+            wk, mo = inst.week_of(start), inst.month_of(start)
+            ok = inst.free_in(c, max(start - h, 0), min(end + h, inst.T)).all()
+            ok = ok and (inst.week_count[c, wk] < inst.week_limit[c]).all()
+            ok = ok and (inst.month_minutes[c, mo] + o.minutes <= inst.month_limit[c]).all()
+            if ok and troupe is not None:
+                j = inst.troupe_index[troupe]
+                ok = inst.troupe_week[j, wk] < inst.troupe_limit[j]
+            return bool(ok)
+
+        for o in orders:
+            look(o)
+        new: dict[str, P.Choice] = {}
+        while heap:
+            _, _, o, best = heapq.heappop(heap)
+            if not holds(o, best):
+                look(o)
+                continue
+            c = choice_of(inst, o, *best)
+            inst.apply(o, c)
+            new[o.order_id] = c
+            got, week = shares[o.order_id]
+            for who, share in got:
+                load[who, week] -= share
+        after = sum(c.value for c in new.values())
+        if _DEBUG:
+            served = sum(isinstance(r, P.Choice) for r in old.values())
+            print("  regret", len(orders), "looks", seq, "served", len(new), "of", served, round(after - before, 1))
+        if after < before - 1e-6:
+            for o in orders:
+                if o.order_id in new:
+                    inst.unapply(o, new[o.order_id])
+            new = {i: r for i, r in old.items() if isinstance(r, P.Choice)}
+            for o in orders:
+                if o.order_id in new:
+                    inst.apply(o, new[o.order_id])
+            after = before
+        for o in orders:
+            c = new.get(o.order_id)
+            if c is not None:
                 results[o.order_id] = c
             else:
                 results[o.order_id] = (
