@@ -42,6 +42,10 @@ RESERVES = 8  # ranked reserves kept per skill for declines and no-shows
 # work may set the process's own processor time instead (bench/dispatch.py --clock cpu)
 CLOCK = time.perf_counter
 
+# what the last batch spent (by CLOCK): its construction, and what each operator of the search
+# gained in how long (read by the benchmark)
+LAST_BATCH: dict = {}
+
 
 @dataclass(frozen=True)
 class Weights:
@@ -392,12 +396,19 @@ def plan_batch(
     inst.fair_minutes = inst.month_minutes.copy()
     try:
         search.construct(inst, queue, results, fixed, scarcity, demand)
+        built = CLOCK() - started
+        LAST_BATCH.clear()
+        LAST_BATCH.update(construct_seconds=built, construct_objective=objective(results), search=None)
         if improve_seconds is not None:
-            built = CLOCK() - started
             # the last pass costs about a tenth of the construction
             deadline = started + improve_seconds - 0.15 * built - 0.1
             if CLOCK() < deadline:
-                search.Search(inst, queue, results, fixed, seed).run(deadline)
+                engine = search.Search(inst, queue, results, fixed, seed)
+                engine.run(deadline)
+                LAST_BATCH["search"] = {
+                    k: {"repairs": n, "gain": round(g, 1), "seconds": round(t, 2)}
+                    for k, (n, g, t) in engine.stats.items()
+                }
         _last_pass(inst, queue, results, fixed, explain, search.Scorer(inst))
     finally:
         inst.fair_minutes = None

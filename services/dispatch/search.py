@@ -151,6 +151,15 @@ class Scorer:
         ok &= inst.free_in(U, np.maximum(starts - h, 0)[None], np.minimum(ends + h, inst.T)[None])
         return u, ok, static, starts, ends, weeks, months
 
+    def _pool(self, order: P.Order) -> np.ndarray:
+        """The troupes that play the order's program, as rows of the instance's grids."""
+        key = tuple(order.troupes)
+        got = self._cache.get(key)
+        if got is None:
+            troupes = [self.inst.troupe_index[t] for t in order.troupes if t in self.inst.troupe_index]
+            got = self._cache[key] = np.array(troupes, dtype=np.int64)
+        return got
+
     def _near(self, order: P.Order) -> tuple[np.ndarray, np.ndarray]:
         """Those near enough with a needed skill, and their travel and preference scores."""
         key = (tuple(sorted(s for s, _ in order.needs)), order.district, order.kind)
@@ -185,17 +194,20 @@ class Scorer:
         enough = ok.sum(axis=0) >= len(roles)
         for s, n in order.needs:
             enough &= ok[self.masks[s][u]].sum(axis=0) >= n
-        pool = np.array([inst.troupe_index[t] for t in order.troupes if t in inst.troupe_index], dtype=np.int64)
-        members = None
-        if len(pool):
-            members = inst.members[np.ix_(pool, u)]  # troupes × candidates
-            some = members.any(axis=1)
-            pool, members = pool[some], members[some]
-            if not len(pool):
-                members = None
         live = np.flatnonzero(enough)
         if not len(live):
             return None
+        pool = self._pool(order)
+        members = None
+        if len(pool):
+            # troupes with the week left at some start and a member among its candidates
+            room = inst.troupe_week[pool[:, None], weeks[live][None]] < inst.troupe_limit[pool][:, None]
+            some = room.any(axis=1)
+            pool, room = pool[some], room[some]
+            if len(pool):
+                members = inst.members[np.ix_(pool, u[ok[:, live].any(axis=1)])].any(axis=1)
+                pool, room = pool[members], room[members]
+                members = inst.members[np.ix_(pool, u)] if len(pool) else None
         # every option (no troupe, or one of the troupes with members among the candidates) at
         # every start that could be staffed, in one numpy pass: each candidate's key there, each
         # role's best candidates and the bound they reach filled apart; where no one is among the
@@ -208,7 +220,6 @@ class Scorer:
         if members is not None:
             boost = np.concatenate([np.zeros((1, len(u))), w.troupe * members], axis=0)
             opts = keys[None] + boost[:, :, None]  # options × candidates × starts
-            room = inst.troupe_week[pool[:, None], weeks[live][None]] < inst.troupe_limit[pool][:, None]
         else:
             opts = keys[None]
         n_opt, S = opts.shape[0], len(live)
