@@ -267,6 +267,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--iterations", type=int, default=400, help="subgradient iterations of the Lagrangian bound")
     parser.add_argument("--bound-seconds", type=float, default=90.0, help="time limit of the city's Lagrangian bound")
     parser.add_argument(
+        "--theta",
+        type=float,
+        default=0.1,
+        help="first step factor of the city's subgradient (small: it starts from the troupes' transport prices)",
+    )
+    parser.add_argument(
         "--best-known",
         type=float,
         default=None,
@@ -382,7 +388,9 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             ref = {
                 "method": "Lagrangian relaxation, troupes exact",
-                **lagrangian_bound(inst, orders, best_known, args.iterations, time_limit=args.bound_seconds),
+                **lagrangian_bound(
+                    inst, orders, best_known, args.iterations, time_limit=args.bound_seconds, theta=args.theta
+                ),
             }
         out["reference"] = ref
         out["reference_objective"] = round(ref["bound"], 1)

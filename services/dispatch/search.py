@@ -369,7 +369,8 @@ def construct(
 class Search:
     """Destroy a part of the plan and plan it again exactly, while time allows."""
 
-    MAX_ORDERS = 75  # the most orders one exact repair plans together
+    MAX_ORDERS = 75  # the most orders one exact repair plans together at first (self.size adapts)
+    MAX_SIZE = 150  # and at most
     LARGE = 150  # the most orders one regret insertion plans again
     LIMIT = 0.3  # seconds one repair may take
 
@@ -391,12 +392,14 @@ class Search:
             "day": self.day_block,
             "worst": self.worst,
             "skill": self.skill_week,
-            "blockers+": lambda: self.blockers(self.LARGE),
-            "days+": lambda: self.day_block(self.LARGE),
-            "skill+": lambda: self.skill_week(self.LARGE),
+            "blockers+": lambda: self.blockers(max(self.LARGE, 2 * self.size)),
+            "days+": lambda: self.day_block(max(self.LARGE, 2 * self.size)),
+            "skill+": lambda: self.skill_week(max(self.LARGE, 2 * self.size)),
         }
         if _OPS:
             self.ops = {k: v for k, v in self.ops.items() if k in _OPS}
+        # the exact repairs' size: larger while they close quickly, smaller when they run out of time
+        self.size = self.MAX_ORDERS
         self.scorer = Scorer(inst)
         self.demand: dict = {}  # per order, who could fill its roles (planner._demand)
         self.near: dict = {}
@@ -428,7 +431,7 @@ class Search:
             if _DEBUG:
                 print(name, len(part), round(gain, 1), round(spent, 3), flush=True)
             rate = gain / max(spent, 1e-3)
-            self.weights[name] = max(20.0, 0.9 * self.weights[name] + 0.1 * rate)  # points per second
+            self.weights[name] = max(20.0, 0.8 * self.weights[name] + 0.2 * rate)  # points per second
 
     # -------------------------------------------------------------- destroy
 
@@ -455,7 +458,7 @@ class Search:
         return got
 
     def _cap(self, ids: list[str], keep: list[str], size: int | None = None) -> list[str]:
-        size = size or self.MAX_ORDERS
+        size = size or self.size
         rest = [i for i in dict.fromkeys(ids) if i not in keep]
         self.rng.shuffle(rest)
         return list(dict.fromkeys(keep)) + rest[: max(0, size - len(keep))]
@@ -477,7 +480,7 @@ class Search:
             return self._cap(out, picked[:12], size)
         oid = self.rng.choice(missed)
         out = self._blocking(oid)
-        if len(out) < self.MAX_ORDERS // 2:  # room for the blockers of another left-out order of that week
+        if len(out) < self.size // 2:  # room for the blockers of another left-out order of that week
             week = {self.inst.week_of(d * P.PER_DAY) for d in self.day_of.get(oid, [])}
             others = [
                 m
@@ -487,7 +490,7 @@ class Search:
             self.rng.shuffle(others)
             for m in others[:3]:
                 more = self._blocking(m)
-                if len(set(out) | set(more)) > self.MAX_ORDERS:
+                if len(set(out) | set(more)) > self.size:
                     break
                 out = list(dict.fromkeys(out + more))
         return self._cap(out, [oid])
@@ -527,13 +530,13 @@ class Search:
         if size:  # the day and the next, as much as the insertion holds
             ids = list(dict.fromkeys(ids + self.by_day[days[(at + 1) % len(days)]]))
             return self._cap(ids, [], size)
-        if len(ids) > self.MAX_ORDERS:
+        if len(ids) > self.size:
             districts = sorted({self.by_id[i].district for i in ids})
             self.rng.shuffle(districts)
             picked: list[str] = []
             for d in districts:
                 more = [i for i in ids if self.by_id[i].district == d]
-                if picked and len(picked) + len(more) > self.MAX_ORDERS:
+                if picked and len(picked) + len(more) > self.size:
                     continue
                 picked += more
             ids = picked
@@ -560,7 +563,7 @@ class Search:
         self.rng.shuffle(ids_missed)
         if size:
             return self._cap(ids_missed + ids_planned, ids_missed[: size // 4], size)
-        return self._cap(ids_missed[: self.MAX_ORDERS // 3] + ids_planned, [])
+        return self._cap(ids_missed[: self.size // 3] + ids_planned, [])
 
     def worst(self) -> list[str]:
         """The planned orders of a week worth least per person, with the left-out ones of their days."""
@@ -571,7 +574,7 @@ class Search:
             if isinstance(r := self.results[o.order_id], P.Choice) and self.inst.week_of(r.start) == week
         ]
         planned.sort()
-        ids = [oid for _, oid in planned[: self.MAX_ORDERS // 2]]
+        ids = [oid for _, oid in planned[: self.size // 2]]
         days = {d for i in ids for d in self.day_of.get(i, [])}
         missed = [m for m in self._missed() if set(self.day_of.get(m, [])) & days]
         return self._cap(ids + missed, [])
@@ -588,7 +591,7 @@ class Search:
         for o in orders:
             if isinstance(old[o.order_id], P.Choice):
                 inst.unapply(o, old[o.order_id])
-        if len(orders) > self.MAX_ORDERS:
+        if len(orders) > self.size:
             return self.regret(orders, old, before)
         model = self.exact.Model(inst, orders)
         left = deadline - P.CLOCK()
@@ -596,6 +599,10 @@ class Search:
             integer=True, time_limit=min(self.LIMIT, left), start=old, threads=1, gap=1e-6, presolve=False
         )
         plan = model.plan() if got.values is not None else None
+        if got.status == "Optimal" and got.seconds < self.LIMIT / 4:
+            self.size = min(self.MAX_SIZE, max(self.size + 1, int(self.size * 1.1)))
+        elif got.status != "Optimal":
+            self.size = max(min(30, self.MAX_ORDERS), int(self.size * 0.85))
         if _DEBUG:
             print(
                 "  build",

@@ -331,13 +331,13 @@ def test_no_plan_regret_insertion_repairs_ever_breaks_a_hard_rule(city):
     construction's."""
     from services.dispatch import search
 
-    exact, large = search.Search.MAX_ORDERS, search.Search.LARGE
-    search.Search.MAX_ORDERS, search.Search.LARGE = 3, 10
+    sizes = search.Search.MAX_ORDERS, search.Search.MAX_SIZE, search.Search.LARGE
+    search.Search.MAX_ORDERS, search.Search.MAX_SIZE, search.Search.LARGE = 3, 3, 10
     try:
         _, _, first = _no_plan_ever_breaks_a_hard_rule(city)
         _, _, better = _no_plan_ever_breaks_a_hard_rule(city, improve_seconds=0.3)
     finally:
-        search.Search.MAX_ORDERS, search.Search.LARGE = exact, large
+        search.Search.MAX_ORDERS, search.Search.MAX_SIZE, search.Search.LARGE = sizes
     assert P.objective(better) >= P.objective(first) - 1e-6
 
 
