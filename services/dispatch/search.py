@@ -146,8 +146,14 @@ class Scorer:
         months = inst.day_month[np.minimum(starts // P.PER_DAY, len(inst.day_month) - 1)]
         U = u[:, None]
         ok = inst.avail_sum[U, ends[None]] - inst.avail_sum[U, starts[None]] == (ends - starts)[None]
-        ok &= inst.week_count[U, weeks[None]] < inst.week_limit[u][:, None]
-        ok &= inst.month_minutes[U, months[None]] + order.minutes <= inst.month_limit[u][:, None]
+        if weeks[0] == weeks[-1] and months[0] == months[-1]:  # the usual case: one week and month
+            ok &= (
+                (inst.week_count[u, weeks[0]] < inst.week_limit[u])
+                & (inst.month_minutes[u, months[0]] + order.minutes <= inst.month_limit[u])
+            )[:, None]
+        else:
+            ok &= inst.week_count[U, weeks[None]] < inst.week_limit[u][:, None]
+            ok &= inst.month_minutes[U, months[None]] + order.minutes <= inst.month_limit[u][:, None]
         ok &= inst.free_in(U, np.maximum(starts - h, 0)[None], np.minimum(ends + h, inst.T)[None])
         return u, ok, static, starts, ends, weeks, months
 
