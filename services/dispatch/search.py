@@ -2,18 +2,23 @@
 neighbourhood search for the rest of the batch's time. No I/O.
 
 Construction scores every start of an order in one numpy pass (who is free, under the limits,
-and their score at each start), and fills the crew of each start by the greedy of a transversal
-matroid: candidates best first, each taken when the roles can still be filled with them (an
-augmenting path moves a person already in to another of their skills). That finds the best crew
-of a slot whenever one exists, where a fill role by role misses crews. A person whom waiting
-orders of the same week depend on costs a little more while choosing (scarcity per week: the
-demand left that week over the deliveries left that week); the objective is not changed by this.
+and their score at each start) for every option at once (no troupe, or each troupe of the
+program with the week left and members among the candidates): each role's best candidates and
+the bound they reach filled apart; where nobody is among the best of two skills that is the
+best crew itself, otherwise the crew is filled by the greedy of a transversal matroid
+(candidates best first, each taken when the roles can still be filled with them: an augmenting
+path moves a person already in to another of their skills), best bound first, until no bound
+beats the best crew found. A person whom waiting orders of the same week depend on costs a
+little more while choosing (scarcity per week: the demand left that week over the deliveries
+left that week); the objective is not changed by this.
 
-The search then destroys a part of the plan and plans it again exactly: the orders blocking a
-left-out order's candidates (same day, same week's limits), a day of a group of districts, or the
-orders worst placed; the part is solved by the troupe-exact MIP (exact.py, warm-started with the
-plan it replaces, so it never gets worse), with everything else held. Operators that improve the
-plan more per second are chosen more often.
+The search then destroys a part of the plan and plans it again: the orders blocking left-out
+orders' candidates (same day, same week's limits), a day (of a group of districts), a skill's
+week, or the orders worst placed. A part small enough is solved exactly by the troupe-exact MIP
+(exact.py, warm-started with the plan it replaces, so it never gets worse; the size grows while
+HiGHS closes repairs quickly and shrinks when it runs out of time); a larger one (up to
+``LARGE`` orders) by regret insertion, the order that would lose most by waiting first, kept
+only when not worse. Operators that improve the plan more per second are chosen more often.
 """
 
 from __future__ import annotations
@@ -377,7 +382,7 @@ class Search:
 
     MAX_ORDERS = 75  # the most orders one exact repair plans together at first (self.size adapts)
     MAX_SIZE = 150  # and at most
-    LARGE = 150  # the most orders one regret insertion plans again
+    LARGE = 300  # the most orders one regret insertion plans again (at least twice an exact repair)
     LIMIT = 0.3  # seconds one repair may take
 
     def __init__(self, inst: P.Instance, orders: list[P.Order], results: dict, fixed: dict, seed: int = 1):
