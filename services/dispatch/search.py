@@ -252,7 +252,10 @@ class Scorer:
             apart = ~(st[:, 1:] == st[:, :-1]).any(axis=1)
         else:
             apart = np.ones((n_opt, S), dtype=bool)
+        tprice = pressure.troupes_at(inst, pool, weeks[live]) if pressure is not None and members is not None else None
         if members is not None:
+            if tprice is not None:
+                bound[1:] -= tprice
             bound[1:][~room] = -np.inf
             bound[1:][bound[1:] <= bound[0][None] + 1e-9] = -np.inf  # a troupe adding nothing
         flat = np.argsort(-bound, axis=None, kind="stable")
@@ -274,7 +277,7 @@ class Scorer:
                 if crew is None:
                     continue
                 at = np.searchsorted(cand, [i for i, _ in crew])
-                adj = float(key[at].sum())
+                adj = float(key[at].sum()) - (float(tprice[oi - 1, q]) if tprice is not None and oi else 0.0)
             if adj > best_adj + 1e-9:
                 best_adj, best_q = adj, q
                 troupe = inst.troupe_ids[pool[oi - 1]] if oi else None
@@ -329,6 +332,9 @@ def choice_of(inst: P.Instance, order: P.Order, start: int, end: int, troupe, cr
 # ------------------------------------------------------------------ construction
 
 
+TROUPE_SCARCITY = 0.5  # a troupe's scarce week costs up to half the bonus of one member sent with it
+
+
 class Pressure:
     """Scarcity per volunteer and week: what the orders still waiting that week need of them
     over the deliveries they have left that week, priced at up to ``weight``."""
@@ -340,11 +346,23 @@ class Pressure:
     def at(self, who, weeks) -> np.ndarray:
         return self.weight * np.minimum(np.maximum(self.load[who, weeks], 0) / self.capacity[who, weeks], 1.0)
 
+    tload: np.ndarray | None = None  # troupes × weeks: what the orders still waiting may ask of each
+    tweight = 0.0
+
+    def troupes_at(self, inst: P.Instance, pool, weeks) -> np.ndarray | None:
+        """Scarcity per troupe and week: the orders still waiting that could send it that week
+        over the deliveries it has left, priced at up to ``tweight``."""
+        if self.tload is None or not self.tweight:
+            return None
+        left = np.maximum(inst.troupe_limit[pool][:, None] - inst.troupe_week[pool[:, None], weeks[None]], 1)
+        return self.tweight * np.minimum(np.maximum(self.tload[pool[:, None], weeks[None]], 0) / left, 1.0)
+
 
 def construct(
     inst: P.Instance, queue: list[P.Order], results: dict, fixed: dict, scarcity: float, demand: dict
 ) -> None:
-    """Plan the orders in turn (hardest first), each held before the next; scarcity per week."""
+    """Plan the orders in turn (hardest first), each held before the next; scarcity per week,
+    of the volunteers and of the troupes."""
     w = inst.rules.weights
     W = len(inst.week_keys)
     V = len(inst.ids)
@@ -358,10 +376,22 @@ def construct(
             load[who, week] += share
     pressure = Pressure(load, inst, scarcity * (w.travel + w.fairness + w.preference))
     scorer = Scorer(inst)
+    if TROUPE_SCARCITY and len(inst.troupe_ids):
+        # a troupe's week is scarce too: the orders still waiting that could send it share it
+        pressure.tload = np.zeros((len(inst.troupe_ids), W))
+        pressure.tweight = scarcity * TROUPE_SCARCITY * w.troupe
+        for o in queue:
+            pool = scorer._pool(o)
+            if len(pool):
+                pressure.tload[pool, weeks[o.order_id]] += 1.0 / len(pool)
     for order in queue:
         shares, week = demand[order.order_id][0], weeks[order.order_id]
         for who, share in shares:
             load[who, week] -= share
+        if pressure.tload is not None:
+            pool = scorer._pool(order)
+            if len(pool):
+                pressure.tload[pool, week] -= 1.0 / len(pool)
         if order.order_id in fixed:
             inst.pressure = pressure.at(np.arange(V), week)
             got = P.plan_order(inst, order, **fixed[order.order_id])
