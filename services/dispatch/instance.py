@@ -252,10 +252,17 @@ class Instance:
     # -------------------------------------------------------------- slots
 
     def slots(self, order: Order) -> list[tuple[int, int]]:
-        n, out = order.length, set()
-        for a, b in order.windows:
-            s = max(a, 0)
-            while s + n <= min(b, self.T):
-                out.add((s, s + n))
-                s += STEP
-        return sorted(out)
+        """The order's possible [start, end) every STEP buckets within its windows (remembered
+        per windows and length: a batch asks for them many times; the list is not to be changed)."""
+        key = (order.length, *map(tuple, order.windows))
+        cache = self.__dict__.setdefault("_slots", {})
+        got = cache.get(key)
+        if got is None:
+            n, out = order.length, set()
+            for a, b in order.windows:
+                s = max(a, 0)
+                while s + n <= min(b, self.T):
+                    out.add((s, s + n))
+                    s += STEP
+            got = cache[key] = sorted(out)
+        return got

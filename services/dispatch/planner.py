@@ -348,9 +348,11 @@ def _demand(inst: Instance, order: Order, near: dict | None = None) -> tuple[lis
             dist = inst.distance(order.district)
             c = inst.by_skill.get(skill, np.zeros(0, dtype=np.int64))
             c = near[(skill, order.district)] = c[dist[c] <= inst.max_km[c]]
-        able = np.zeros(len(c), dtype=bool)
-        for start, end in ends:
-            able |= inst.avail_sum[c, end] - inst.avail_sum[c, start] == end - start
+        se = np.array(list(ends), dtype=np.int64)
+        able = (
+            inst.avail_sum[c[:, None], se[None, :, 1]] - inst.avail_sum[c[:, None], se[None, :, 0]]
+            == se[:, 1] - se[:, 0]
+        ).any(axis=1)
         who = c[able]
         tight = min(tight, len(who) / count)
         if len(who):

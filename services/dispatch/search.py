@@ -216,9 +216,11 @@ class Scorer:
             some = room.any(axis=1)
             pool, room = pool[some], room[some]
             if len(pool):
-                members = inst.members[np.ix_(pool, u[ok[:, live].any(axis=1)])].any(axis=1)
-                pool, room = pool[members], room[members]
-                members = inst.members[np.ix_(pool, u)] if len(pool) else None
+                members = inst.members[pool][:, u]  # troupes × candidates
+                keep = members[:, ok[:, live].any(axis=1)].any(axis=1)
+                pool, room, members = pool[keep], room[keep], members[keep]
+                if not len(pool):
+                    members = None
         # every option (no troupe, or one of the troupes with members among the candidates) at
         # every start that could be staffed, in one numpy pass: each candidate's key there, each
         # role's best candidates and the bound they reach filled apart; where no one is among the
@@ -316,12 +318,13 @@ def choice_of(inst: P.Instance, order: P.Order, start: int, end: int, troupe, cr
     m = inst.month_of(start)
     member = inst.members[inst.troupe_index[troupe]] if troupe is not None else None
     out, total = [], 0.0
+    max_km = inst.rules.max_travel_km
     for i, skill in crew:
         parts = {
-            "travel": float(w.travel * np.clip(1.0 - dist[i] / inst.rules.max_travel_km, 0.0, 1.0)),
-            "fairness": float(w.fairness * (1.0 - min(fm[i, m] / max(inst.month_limit[i], 1), 1.0))),
-            "troupe": float(w.troupe * member[i]) if member is not None else 0.0,
-            "preference": float(w.preference * likes[i]),
+            "travel": w.travel * min(max(1.0 - float(dist[i]) / max_km, 0.0), 1.0),
+            "fairness": w.fairness * (1.0 - min(float(fm[i, m]) / max(int(inst.month_limit[i]), 1), 1.0)),
+            "troupe": w.troupe * float(member[i]) if member is not None else 0.0,
+            "preference": w.preference * float(likes[i]),
         }
         out.append((int(i), skill, parts))
         total += sum(parts.values())
