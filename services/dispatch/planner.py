@@ -341,19 +341,18 @@ def _demand(inst: Instance, order: Order, near: dict | None = None) -> tuple[lis
     shares, tight = [], math.inf
     if not slots:
         return shares, 0.0
-    ends = {slots[0], slots[-1]}
+    (a1, b1), (a2, b2) = slots[0], slots[-1]
+    # everyone free for the first or the last start (the grid's columns are contiguous)
+    free = (inst.avail_sum[:, b1] - inst.avail_sum[:, a1] == b1 - a1) | (
+        inst.avail_sum[:, b2] - inst.avail_sum[:, a2] == b2 - a2
+    )
     for skill, count in order.needs:
         c = near.get((skill, order.district))
         if c is None:
             dist = inst.distance(order.district)
             c = inst.by_skill.get(skill, np.zeros(0, dtype=np.int64))
             c = near[(skill, order.district)] = c[dist[c] <= inst.max_km[c]]
-        se = np.array(list(ends), dtype=np.int64)
-        able = (
-            inst.avail_sum[c[:, None], se[None, :, 1]] - inst.avail_sum[c[:, None], se[None, :, 0]]
-            == se[:, 1] - se[:, 0]
-        ).any(axis=1)
-        who = c[able]
+        who = c[free[c]]
         tight = min(tight, len(who) / count)
         if len(who):
             shares.append((who, count / len(who)))

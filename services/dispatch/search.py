@@ -173,6 +173,9 @@ class Scorer:
 
     def _near(self, order: P.Order) -> tuple[np.ndarray, np.ndarray]:
         """Those near enough with a needed skill, and their travel and preference scores."""
+        mine = self._cache.get(id(order))  # the same order object asks again (kept, so its id is not reused)
+        if mine is not None and mine[0] is order:
+            return mine[1]
         key = (tuple(sorted(s for s, _ in order.needs)), order.district, order.kind)
         got = self._cache.get(key)
         if got is None:
@@ -184,6 +187,7 @@ class Scorer:
             static = w.travel * np.clip(1.0 - dist[u] / inst.rules.max_travel_km, 0.0, 1.0)
             static = static + w.preference * inst.likes(order.kind, order.district)[u]
             got = self._cache[key] = (u, static)
+        self._cache[id(order)] = (order, got)
         return got
 
     def _score(self, u, col, static, m: int) -> np.ndarray:
@@ -230,6 +234,21 @@ class Scorer:
         if pressure is not None:
             keys = keys - pressure.at(u[:, None], weeks[live][None])
         keys = np.where(ok[:, live], keys, -np.inf)  # candidates × starts
+        if members is not None:
+            # only troupes with a member among the top candidates: someone whose best key with
+            # the bonus beats, for a skill of theirs, that skill's count-th best key
+            kmax = keys.max(axis=1)
+            floor = np.full(len(u), np.inf)
+            for s, n in order.needs:
+                has = self.masks[s][u]
+                vals = kmax[has]
+                nth = np.partition(vals, len(vals) - n)[len(vals) - n] if len(vals) >= n else -np.inf
+                floor = np.where(has, np.minimum(floor, nth), floor)
+            keep = members[:, kmax + w.troupe > floor].any(axis=1)
+            if not keep.all():
+                pool, room, members = pool[keep], room[keep], members[keep]
+                if not len(pool):
+                    members = None
         if members is not None:
             boost = np.concatenate([np.zeros((1, len(u))), w.troupe * members], axis=0)
             opts = keys[None] + boost[:, :, None]  # options × candidates × starts
