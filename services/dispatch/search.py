@@ -206,10 +206,10 @@ class Scorer:
         u, ok, static, starts, ends, weeks, months = self._eligible(order, slots)
         if len(u) < len(roles) or not ok.any():
             return None
-        enough = ok.sum(axis=0) >= len(roles)
-        for s, n in order.needs:
-            enough &= ok[self.masks[s][u]].sum(axis=0) >= n
-        live = np.flatnonzero(enough)
+        idxs = [np.flatnonzero(self.masks[s][u]) for s, _ in order.needs]  # each skill's candidates
+        if any(len(ix) < n for ix, (_, n) in zip(idxs, order.needs, strict=True)):
+            return None
+        live = np.flatnonzero(ok.any(axis=0))  # a start where a role has too few is bounded by -inf below
         if not len(live):
             return None
         pool = self._pool(order)
@@ -239,11 +239,10 @@ class Scorer:
             # the bonus beats, for a skill of theirs, that skill's count-th best key
             kmax = keys.max(axis=1)
             floor = np.full(len(u), np.inf)
-            for s, n in order.needs:
-                has = self.masks[s][u]
-                vals = kmax[has]
-                nth = np.partition(vals, len(vals) - n)[len(vals) - n] if len(vals) >= n else -np.inf
-                floor = np.where(has, np.minimum(floor, nth), floor)
+            for idx, (_, n) in zip(idxs, order.needs, strict=True):
+                vals = kmax[idx]
+                nth = np.partition(vals, len(vals) - n)[len(vals) - n]
+                floor[idx] = np.minimum(floor[idx], nth)
             keep = members[:, kmax + w.troupe > floor].any(axis=1)
             if not keep.all():
                 pool, room, members = pool[keep], room[keep], members[keep]
@@ -257,8 +256,7 @@ class Scorer:
         n_opt, S = opts.shape[0], len(live)
         bound = np.zeros((n_opt, S))
         tops = []
-        for s, n in order.needs:
-            idx = np.flatnonzero(self.masks[s][u])
+        for idx, (_, n) in zip(idxs, order.needs, strict=True):
             sub = opts[:, idx, :]
             if n == 1:
                 at = sub.argmax(axis=1)[:, None, :]
@@ -288,7 +286,7 @@ class Scorer:
                 break
             k = int(live[q])
             if apart[oi, q]:
-                crew = [(int(u[j]), sk) for (sk, n), t in zip(order.needs, tops, strict=True) for j in t[oi, :, q]]
+                crew = [(i, sk) for (sk, _), t in zip(order.needs, tops, strict=True) for i in u[t[oi, :, q]].tolist()]
                 adj = ub
             else:
                 col = ok[:, k]
