@@ -132,6 +132,7 @@ class Scorer:
         self.masks = _skill_masks(inst)
         self.fair_minutes = inst.month_minutes if inst.fair_minutes is None else inst.fair_minutes
         self._cache: dict = {}
+        self._reach: dict = {}  # per district, who would travel there
         # fairness is scored on the month's minutes as they stood before the batch
         limit = np.maximum(inst.month_limit, 1)[:, None]
         self.fair = inst.rules.weights.fairness * (1.0 - np.minimum(self.fair_minutes / limit, 1.0))
@@ -180,10 +181,14 @@ class Scorer:
         got = self._cache.get(key)
         if got is None:
             inst, w = self.inst, self.inst.rules.weights
-            parts = [inst.by_skill.get(s, np.zeros(0, dtype=np.int64)) for s in key[0]]
-            u = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
             dist = inst.distance(order.district)
-            u = u[dist[u] <= inst.max_km[u]]
+            near = self._reach.get(order.district)
+            if near is None:
+                near = self._reach[order.district] = dist <= inst.max_km
+            anyone = np.zeros(len(inst.ids), dtype=bool)
+            for sk in key[0]:
+                anyone |= self.masks[sk]
+            u = np.flatnonzero(anyone & near)
             static = w.travel * np.clip(1.0 - dist[u] / inst.rules.max_travel_km, 0.0, 1.0)
             static = static + w.preference * inst.likes(order.kind, order.district)[u]
             got = self._cache[key] = (u, static)
