@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
         default="lagrangian",
         help="bound for the city: Lagrangian relaxation (default; the LP is too large to solve here) or the LP",
     )
-    parser.add_argument("--iterations", type=int, default=400, help="subgradient iterations of the Lagrangian bound")
+    parser.add_argument("--iterations", type=int, default=800, help="subgradient iterations of the Lagrangian bound")
     parser.add_argument("--bound-seconds", type=float, default=150.0, help="time limit of the city's Lagrangian bound")
     parser.add_argument(
         "--theta",

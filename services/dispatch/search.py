@@ -31,7 +31,6 @@ import numpy as np
 from services.dispatch import planner as P
 
 _DEBUG = bool(__import__("os").environ.get("SEARCH_DEBUG"))
-_OPS = [k for k in __import__("os").environ.get("SEARCH_OPS", "").split(",") if k]  # to try operators alone
 
 
 class _Masks(dict):
@@ -462,8 +461,6 @@ class Search:
             "days+": lambda: self.day_block(max(self.LARGE, 2 * self.size)),
             "skill+": lambda: self.skill_week(max(self.LARGE, 2 * self.size)),
         }
-        if _OPS:
-            self.ops = {k: v for k, v in self.ops.items() if k in _OPS}
         # the exact repairs' size: larger while they close quickly, smaller when they run out of time
         self.size = self.MAX_ORDERS
         self.scorer = Scorer(inst)
