@@ -69,6 +69,54 @@ def check(inst: P.Instance, orders: list[P.Order], results: dict) -> int:
     return broken
 
 
+def gap_parts(city: dict, results: dict, bound: float | None) -> dict:
+    """What the distance to the bound is made of: each order's best alone (slot, troupe and
+    people as if no other order existed: a bound of its own, looser than the reference) against
+    the plan, by criterion; the orders left out, by the skills they need; and how far the
+    reference bound lies below the orders-alone sum (what it proves the orders' conflicts cost)."""
+    from services.dispatch import search
+
+    inst, orders = build(city)
+    scorer = search.Scorer(inst)
+    alone: dict[str, float] = {}
+    parts_alone = dict.fromkeys(("travel", "fairness", "troupe", "preference"), 0.0)
+    for o in orders:
+        got = scorer.best(o)
+        if got is None:
+            alone[o.order_id] = 0.0
+            continue
+        c = search.choice_of(inst, o, *got)
+        alone[o.order_id] = c.value
+        if isinstance(results[o.order_id], P.Choice):
+            for _, _, p in c.crew:
+                for k, v in p.items():
+                    parts_alone[k] += v
+    parts_plan = dict.fromkeys(parts_alone, 0.0)
+    for r in results.values():
+        if isinstance(r, P.Choice):
+            for _, _, p in r.crew:
+                for k, v in p.items():
+                    parts_plan[k] += v
+    missed = [o for o in orders if isinstance(results[o.order_id], P.Miss)]
+    by_skill: dict[str, int] = {}
+    for o in missed:
+        for skill, _ in o.needs:
+            by_skill[skill] = by_skill.get(skill, 0) + 1
+    total_alone = sum(alone.values())
+    out = {
+        "orders_alone": round(total_alone, 1),
+        "left_out": len(missed),
+        "left_out_value_alone": round(sum(alone[o.order_id] for o in missed), 1),
+        "left_out_by_skill": dict(sorted(by_skill.items(), key=lambda kv: -kv[1])),
+        "served_loss_by_criterion": {k: round(parts_alone[k] - parts_plan[k], 1) for k in parts_alone},
+        "troupes_sent": sum(1 for r in results.values() if isinstance(r, P.Choice) and r.troupe is not None),
+        "troupe_deliveries_left": int(inst.troupe_limit.sum() * len(inst.week_keys)),
+        "bound_below_orders_alone": round(total_alone - bound, 1) if bound is not None else None,
+    }
+    print(f"gap parts: {json.dumps(out, ensure_ascii=False)}", file=sys.stderr)
+    return out
+
+
 def suggested_windows(city: dict, inst: P.Instance, samples: int, seed: int) -> dict:
     """On the city as the batch left it: new orders placed in a window the order form suggests
     (windows.staffable, one of its few picked at random, as a union would) against the same
@@ -133,7 +181,7 @@ def suggested_windows(city: dict, inst: P.Instance, samples: int, seed: int) -> 
     return out
 
 
-def small_instance(seed: int, orders: int, budget: float, mip_seconds: float) -> dict:
+def small_instance(seed: int, orders: int, budget: float, mip_seconds: float, cached: dict | None = None) -> dict:
     """The district instance: the planner against the exact MIP of the same instance (troupes
     modelled exactly), solved by HiGHS within ``mip_seconds`` to a proven bound, and against the
     LP relaxation and the Lagrangian bound of the same model (checks of the city's method)."""
@@ -147,12 +195,20 @@ def small_instance(seed: int, orders: int, budget: float, mip_seconds: float) ->
     objective = P.objective(results)
     planned = sum(isinstance(r, P.Choice) for r in results.values())
     broken = check(inst, work, results)
-    inst, work = build(city)
-    lp = lp_bound(inst, work)
-    inst, work = build(city)
-    mip = lp_bound(inst, work, time_limit=mip_seconds, integer=True, start=results)  # warm: the planner's plan
-    inst, work = build(city)
-    lg = lagrangian_bound(inst, work, max(objective, mip["best"]), 400, time_limit=30)
+    construct = dict(P.LAST_BATCH)
+    if cached is not None:  # the references of an earlier run on the same instance
+        lp = {"bound": cached["lp_bound"], "status": cached["lp_status"], "served": cached["lp_served"]}
+        lp["seconds"] = cached["lp_seconds"]
+        mip = {"status": cached["mip_status"], "best": cached["mip_best"], "bound": cached["mip_bound"]}
+        mip.update(served=cached["mip_served"], seconds=cached["mip_seconds"])
+        lg = {"bound": cached["lagrangian_bound"], "seconds": cached["lagrangian_seconds"]}
+    else:
+        inst, work = build(city)
+        lp = lp_bound(inst, work)
+        inst, work = build(city)
+        mip = lp_bound(inst, work, time_limit=mip_seconds, integer=True, start=results)  # warm: the planner's plan
+        inst, work = build(city)
+        lg = lagrangian_bound(inst, work, max(objective, mip["best"]), 400, time_limit=30)
     out = {
         "orders": orders,
         "volunteers": max(20, orders // 5),
@@ -160,8 +216,12 @@ def small_instance(seed: int, orders: int, budget: float, mip_seconds: float) ->
         "planned": planned,
         "seconds": round(seconds, 2),
         "cpu_seconds": round(cpu_seconds, 2),
+        "construct_seconds": round(construct["construct_seconds"], 2),
+        "construct_objective": round(construct["construct_objective"], 1),
         "objective": round(objective, 1),
         "hard_rules_broken": broken,
+        "references_reused": cached is not None,
+        "search": construct.get("search"),
         "mip_status": mip["status"],
         "mip_best": round(mip["best"], 1),
         "mip_bound": round(mip["bound"], 1),
@@ -204,8 +264,14 @@ def main(argv: list[str] | None = None) -> dict:
         default="lagrangian",
         help="bound for the city: Lagrangian relaxation (default; the LP is too large to solve here) or the LP",
     )
-    parser.add_argument("--iterations", type=int, default=400, help="subgradient iterations of the Lagrangian bound")
-    parser.add_argument("--bound-seconds", type=float, default=90.0, help="time limit of the city's Lagrangian bound")
+    parser.add_argument("--iterations", type=int, default=800, help="subgradient iterations of the Lagrangian bound")
+    parser.add_argument("--bound-seconds", type=float, default=150.0, help="time limit of the city's Lagrangian bound")
+    parser.add_argument(
+        "--theta",
+        type=float,
+        default=0.1,
+        help="first step factor of the city's subgradient (small: it starts from the troupes' transport prices)",
+    )
     parser.add_argument(
         "--best-known",
         type=float,
@@ -226,8 +292,20 @@ def main(argv: list[str] | None = None) -> dict:
         help="what the batch's budget is measured by: the wall clock (default), or this process's processor "
         "time, for a machine whose cores other work shares (seconds are then reported in both)",
     )
+    parser.add_argument(
+        "--reuse-bound",
+        action="store_true",
+        help="take the city's bound and the district's MIP, LP and Lagrangian from the results file when they "
+        "are of the same instance (while iterating: those solves take minutes)",
+    )
     parser.add_argument("--out", default=str(RESULTS / "dispatch.json"))
     args = parser.parse_args(argv)
+    previous = None
+    if pathlib.Path(args.out).exists():
+        previous = json.loads(pathlib.Path(args.out).read_text())
+    same = previous is not None and all(
+        previous.get(k) == getattr(args, k) for k in ("seed", "orders", "volunteers", "troupes", "districts")
+    )
     if args.clock == "cpu":
         P.CLOCK = time.process_time
 
@@ -244,12 +322,13 @@ def main(argv: list[str] | None = None) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     results = P.plan_batch(inst, orders, improve_seconds=args.budget)
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+    construct = dict(P.LAST_BATCH)
     objective = P.objective(results)
     planned = sum(isinstance(r, P.Choice) for r in results.values())
     broken = check(inst, orders, results)
     print(
-        f"batch: {planned}/{len(orders)} planned in {seconds:.2f} s, objective {objective:.1f}, "
-        f"hard rules broken {broken}",
+        f"batch: {planned}/{len(orders)} planned in {seconds:.2f} s (construction {construct['construct_seconds']:.2f} "
+        f"s, objective {construct['construct_objective']:.1f}), objective {objective:.1f}, hard rules broken {broken}",
         file=sys.stderr,
     )
 
@@ -284,6 +363,9 @@ def main(argv: list[str] | None = None) -> dict:
         "cpu_seconds": round(cpu_seconds, 2),
         "clock": args.clock,
         "build_seconds": round(build_seconds, 2),
+        "construct_seconds": round(construct["construct_seconds"], 2),
+        "construct_objective": round(construct["construct_objective"], 1),
+        "search": construct.get("search"),
         "objective": round(objective, 1),
         "hard_rules_broken": broken,
         "online_orders": len(arrivals),
@@ -298,13 +380,17 @@ def main(argv: list[str] | None = None) -> dict:
         from bench.reference import lagrangian_bound, lp_bound
 
         inst, orders = build(city)
-        best_known = max(objective, args.best_known or 0.0)
-        if args.reference == "lp":
+        best_known = max(objective, args.best_known or 0.0, (previous or {}).get("best_known") or 0.0 if same else 0.0)
+        if args.reuse_bound and same and previous.get("reference"):
+            ref = {**previous["reference"], "reused": True}
+        elif args.reference == "lp":
             ref = {"method": "LP relaxation, troupes exact (HiGHS)", **lp_bound(inst, orders)}
         else:
             ref = {
                 "method": "Lagrangian relaxation, troupes exact",
-                **lagrangian_bound(inst, orders, best_known, args.iterations, time_limit=args.bound_seconds),
+                **lagrangian_bound(
+                    inst, orders, best_known, args.iterations, time_limit=args.bound_seconds, theta=args.theta
+                ),
             }
         out["reference"] = ref
         out["reference_objective"] = round(ref["bound"], 1)
@@ -316,8 +402,17 @@ def main(argv: list[str] | None = None) -> dict:
             f"{ref['seconds']} s); gap {out['gap']:.2%}",
             file=sys.stderr,
         )
+        out["gap_parts"] = gap_parts(city, results, ref["bound"])
     if args.small and args.reference != "none":
-        out["small"] = small_instance(args.seed, args.small, args.budget, args.mip_seconds)
+        cached = (previous or {}).get("small") if args.reuse_bound and same else None
+        if cached is not None and cached.get("orders") != args.small:
+            cached = None
+        out["small"] = small_instance(args.seed, args.small, args.budget, args.mip_seconds, cached)
+    if previous is not None:
+        # the figures of the run before this one (what the changes since are measured against)
+        out["before"] = {k: v for k, v in previous.items() if k not in ("before", "small", "reference", "search")}
+        if previous.get("small"):
+            out["before"]["small"] = {k: v for k, v in previous["small"].items() if k != "search"}
     out["peak_rss_mib"] = peak_mib()
     path = pathlib.Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)

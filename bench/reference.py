@@ -35,6 +35,20 @@ def lp_bound(inst: P.Instance, orders: list[P.Order], time_limit: float = 600.0,
     }
 
 
+def _by_key_best_first(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
+    """The order of entries by ``keys``, the highest ``values`` first within a key: one sort of
+    a float key (many times faster than a lexsort of the pair). Values nearer than the float's
+    resolution may come in either order; the second value returned bounds what that can take
+    from the sums of the best ones (added to the bound, so that it stays a bound)."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64), 0.0
+    lo, hi = float(values.min()), float(values.max())
+    span = hi - lo + 1.0
+    key = keys * span - values
+    resolution = float(np.spacing(max(abs(float(key.max())), abs(float(key.min())))))
+    return np.argsort(key, kind="quicksort"), 4 * resolution * len(keys)
+
+
 def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For sorted ``keys``: each entry's rank within its run of equal keys, and the run's start."""
     n = len(keys)
@@ -56,6 +70,7 @@ def lagrangian_bound(
     theta: float = 1.0,
     patience: int = 20,
     deflect: float = 0.8,
+    warm: bool = True,
 ) -> dict:
     """An upper bound by Lagrangian relaxation of the troupe-exact model: the constraints that tie
     orders together (no overlap with the rest gap, a volunteer's weekly deliveries and monthly
@@ -68,7 +83,12 @@ def lagrangian_bound(
     value is still an upper bound. The multipliers move along the subgradient deflected by the
     previous direction (``deflect``), with Polyak's step
     towards ``target`` (the best plan known); the step's factor halves when ``patience``
-    iterations bring no lower bound, and the lowest value seen is reported."""
+    iterations bring no lower bound, and the lowest value seen is reported.
+
+    ``warm``: the troupes' weekly prices start at the optimal duals of the troupes' transport
+    problem (each order alone takes its best slot and people, with or without one of its troupes;
+    a troupe's week holds its deliveries left), so the first bound already counts what the
+    troupes' limits cost; the subgradient goes on from there."""
     started = time.perf_counter()
     m = exact.Model(inst, orders, constraints=False)
     wt = inst.rules.weights.troupe
@@ -138,13 +158,18 @@ def lagrangian_bound(
     pair_key = inc_j * (len(g_count) + 1) + group[inc_x]
 
     lam = np.zeros(n_rows)
+    warm_bound = None
+    if warm and n_z:
+        lam[n_ov + n_w + n_m :], warm_bound = _troupe_prices(
+            m, orders, score, group, g_count, g_slot, base, inc_j, inc_x, pair_key, wt, trow, rhs[n_ov + n_w + n_m :]
+        )
     direction = np.zeros(n_rows)
     best, best_at, history, best_lam = np.inf, None, [], lam
     stall = 0
     built = time.perf_counter() - started
     for it in range(iterations):
         rc = score - np.bincount(x_of, weights=lam[x_row] * x_coef, minlength=nx)
-        order_ix = np.lexsort((-rc, group))
+        order_ix, slack = _by_key_best_first(group, rc)
         g_sorted = group[order_ix]
         rank, _ = _segments(g_sorted)
         take = rank < g_count[g_sorted]
@@ -162,7 +187,8 @@ def lagrangian_bound(
         if n_z:
             gi = group[inc_x]
             val = np.maximum(0.0, rc[inc_x] + wt - thr[gi])
-            o = np.lexsort((-val, pair_key))
+            o, more = _by_key_best_first(pair_key, val)
+            slack += more
             r_, _ = _segments(pair_key[o])
             keep = r_ < g_count[gi[o]]
             gain_j = np.bincount(inc_j[o][keep], weights=val[o][keep], minlength=n_z) - lam[n_ov + n_w + n_m + trow]
@@ -172,7 +198,7 @@ def lagrangian_bound(
         sval = np.where(full, sval + tgain, -np.inf)
         oval = np.zeros(n_orders)
         np.maximum.at(oval, m.slot_order, sval)
-        value = float(oval.sum() + lam @ rhs)
+        value = float(oval.sum() + lam @ rhs) + slack
         if value < best - 1e-6:
             best, best_at, stall, best_lam = value, it, 0, lam
         else:
@@ -210,6 +236,7 @@ def lagrangian_bound(
         lam = np.maximum(0.0, lam - step * direction * scale)
     return {
         "bound": best,
+        "warm_bound": warm_bound,
         "status": f"subgradient, {len(history)} iterations (best at {best_at})",
         "theta": theta,
         "history": [round(history[k]) for k in range(0, len(history), max(1, len(history) // 12))],
@@ -218,3 +245,69 @@ def lagrangian_bound(
         "build_seconds": round(built, 2),
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _troupe_prices(m, orders, score, group, g_count, g_slot, base, inc_j, inc_x, pair_key, wt, trow, cap):
+    """The troupe-week prices of the transport problem: per order, its best value alone
+    without a troupe, and with each (troupe, week) its troupes could be sent in; the LP (whose
+    matrix is totally unimodular, so its optimum is the problem's) gives each troupe-week's
+    dual price. Returns the prices and the LP's value (a bound of its own)."""
+    import highspy
+
+    n_slots, n_orders = len(m.slot_y), len(orders)
+    order_ix = np.lexsort((-score, group))
+    g_sorted = group[order_ix]
+    rank, _ = _segments(g_sorted)
+    take = rank < g_count[g_sorted]
+    gval = np.bincount(g_sorted[take], weights=score[order_ix][take], minlength=len(g_count))
+    thr = np.full(len(g_count), -np.inf)
+    last = take & (rank == g_count[g_sorted] - 1)
+    thr[g_sorted[last]] = score[order_ix][last]
+    full = np.bincount(g_slot, weights=np.isfinite(thr), minlength=n_slots) == np.bincount(g_slot, minlength=n_slots)
+    sval = np.where(full, base + np.bincount(g_slot, weights=gval, minlength=n_slots), -np.inf)
+    n_z = len(m.z_col)
+    gi = group[inc_x]
+    val = np.maximum(0.0, score[inc_x] + wt - thr[gi])
+    o = np.lexsort((-val, pair_key))
+    r_, _ = _segments(pair_key[o])
+    keep = r_ < g_count[gi[o]]
+    gain_j = np.bincount(inc_j[o][keep], weights=val[o][keep], minlength=n_z)
+    v0 = np.zeros(n_orders)
+    np.maximum.at(v0, m.slot_order, np.where(np.isfinite(sval), sval, 0.0))
+    # per (order, troupe-week): the best slot's value with the troupe, over the order's best without
+    zval = sval[m.z_slot] + gain_j
+    zo = m.slot_order[m.z_slot]
+    gain = zval - v0[zo]
+    sel = np.isfinite(gain) & (gain > 1e-9)
+    key = zo[sel] * (len(cap) + 1) + trow[sel]
+    keys, inv = np.unique(key, return_inverse=True)
+    g = np.full(len(keys), -np.inf)
+    np.maximum.at(g, inv, gain[sel])
+    ko, kr = keys // (len(cap) + 1), keys % (len(cap) + 1)
+    uo, orow = np.unique(ko, return_inverse=True)
+    n_col, n_row = len(keys), len(uo) + len(cap)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_col, n_row
+    lp.col_cost_ = g
+    lp.col_lower_, lp.col_upper_ = np.zeros(n_col), np.ones(n_col)
+    lp.row_lower_ = np.full(n_row, -np.inf)
+    lp.row_upper_ = np.concatenate([np.ones(len(uo)), np.maximum(cap, 0.0)])
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = (2 * np.arange(n_col + 1)).astype(np.int32)
+    lp.a_matrix_.index_ = np.stack([orow, len(uo) + kr], axis=1).ravel().astype(np.int32)
+    lp.a_matrix_.value_ = np.ones(2 * n_col)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_col, n_row
+    if exact._threads is not None and exact._threads != 1:
+        # HiGHS keeps one pool of threads per process (exact.Model.solve): ask for the same count
+        highspy.Highs.resetGlobalScheduler(True)
+    exact._threads = 1
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # no prices: start from zero
+        return np.zeros(len(cap)), None
+    duals = np.abs(np.asarray(h.getSolution().row_dual)[len(uo) :])
+    return duals, float(v0.sum() + h.getInfo().objective_function_value)

@@ -111,8 +111,13 @@ class Instance:
         # held buckets as running sums too: "nothing held in [a, b)" is one subtraction
         self.occ_sum = np.zeros((V, self.T + 1), dtype=np.int32)
 
-    def _occ(self, i: int) -> None:
-        np.cumsum(self.occupied[i], out=self.occ_sum[i, 1:])
+    def _occ(self, i: int, a: int = 0) -> None:
+        """Running sums of volunteer i's held buckets again, from bucket ``a`` on (before it
+        nothing changed)."""
+        a = min(max(a, 0), self.T)
+        np.cumsum(self.occupied[i, a:], out=self.occ_sum[i, a + 1 :])
+        if a:
+            self.occ_sum[i, a + 1 :] += self.occ_sum[i, a]
 
     def free_in(self, c: np.ndarray, a, b) -> np.ndarray:
         """Whether candidates c hold nothing in [a, b) (a and b broadcast against c)."""
@@ -162,7 +167,7 @@ class Instance:
         """Mark a booking of volunteer i (its buckets and half the rest gap on each side)."""
         h = self.rules.half_gap
         self.occupied[i, max(start - h, 0) : max(min(end + h, self.T), 0)] = True
-        self._occ(i)
+        self._occ(i, start - h)
         if 0 <= start < self.T:
             self.week_count[i, self.week_of(start)] += 1
             self.month_minutes[i, self.month_of(start)] += minutes
@@ -197,7 +202,7 @@ class Instance:
         """Give back one booking that ``hold`` took."""
         h = self.rules.half_gap
         self.occupied[i, max(start - h, 0) : max(min(end + h, self.T), 0)] = False
-        self._occ(i)
+        self._occ(i, start - h)
         if 0 <= start < self.T:
             self.week_count[i, self.week_of(start)] -= 1
             self.month_minutes[i, self.month_of(start)] -= minutes
@@ -207,7 +212,7 @@ class Instance:
         h = self.rules.half_gap
         for i, _, _ in choice.crew:
             self.occupied[i, max(choice.start - h, 0) : max(min(choice.end + h, self.T), 0)] = False
-            self._occ(i)
+            self._occ(i, choice.start - h)
             if 0 <= choice.start < self.T:
                 self.week_count[i, self.week_of(choice.start)] -= 1
                 self.month_minutes[i, self.month_of(choice.start)] -= order.minutes
@@ -247,10 +252,17 @@ class Instance:
     # -------------------------------------------------------------- slots
 
     def slots(self, order: Order) -> list[tuple[int, int]]:
-        n, out = order.length, set()
-        for a, b in order.windows:
-            s = max(a, 0)
-            while s + n <= min(b, self.T):
-                out.add((s, s + n))
-                s += STEP
-        return sorted(out)
+        """The order's possible [start, end) every STEP buckets within its windows (remembered
+        per windows and length: a batch asks for them many times; the list is not to be changed)."""
+        key = (order.length, *map(tuple, order.windows))
+        cache = self.__dict__.setdefault("_slots", {})
+        got = cache.get(key)
+        if got is None:
+            n, out = order.length, set()
+            for a, b in order.windows:
+                s = max(a, 0)
+                while s + n <= min(b, self.T):
+                    out.add((s, s + n))
+                    s += STEP
+            got = cache[key] = sorted(out)
+        return got

@@ -42,6 +42,10 @@ RESERVES = 8  # ranked reserves kept per skill for declines and no-shows
 # work may set the process's own processor time instead (bench/dispatch.py --clock cpu)
 CLOCK = time.perf_counter
 
+# what the last batch spent (by CLOCK): its construction, and what each operator of the search
+# gained in how long (read by the benchmark)
+LAST_BATCH: dict = {}
+
 
 @dataclass(frozen=True)
 class Weights:
@@ -337,17 +341,18 @@ def _demand(inst: Instance, order: Order, near: dict | None = None) -> tuple[lis
     shares, tight = [], math.inf
     if not slots:
         return shares, 0.0
-    ends = {slots[0], slots[-1]}
+    (a1, b1), (a2, b2) = slots[0], slots[-1]
+    # everyone free for the first or the last start (the grid's columns are contiguous)
+    free = (inst.avail_sum[:, b1] - inst.avail_sum[:, a1] == b1 - a1) | (
+        inst.avail_sum[:, b2] - inst.avail_sum[:, a2] == b2 - a2
+    )
     for skill, count in order.needs:
         c = near.get((skill, order.district))
         if c is None:
             dist = inst.distance(order.district)
             c = inst.by_skill.get(skill, np.zeros(0, dtype=np.int64))
             c = near[(skill, order.district)] = c[dist[c] <= inst.max_km[c]]
-        able = np.zeros(len(c), dtype=bool)
-        for start, end in ends:
-            able |= inst.avail_sum[c, end] - inst.avail_sum[c, start] == end - start
-        who = c[able]
+        who = c[free[c]]
         tight = min(tight, len(who) / count)
         if len(who):
             shares.append((who, count / len(who)))
@@ -392,12 +397,19 @@ def plan_batch(
     inst.fair_minutes = inst.month_minutes.copy()
     try:
         search.construct(inst, queue, results, fixed, scarcity, demand)
+        built = CLOCK() - started
+        LAST_BATCH.clear()
+        LAST_BATCH.update(construct_seconds=built, construct_objective=objective(results), search=None)
         if improve_seconds is not None:
-            built = CLOCK() - started
             # the last pass costs about a tenth of the construction
             deadline = started + improve_seconds - 0.15 * built - 0.1
             if CLOCK() < deadline:
-                search.Search(inst, queue, results, fixed, seed).run(deadline)
+                engine = search.Search(inst, queue, results, fixed, seed)
+                engine.run(deadline)
+                LAST_BATCH["search"] = {
+                    k: {"repairs": n, "gain": round(g, 1), "seconds": round(t, 2)}
+                    for k, (n, g, t) in engine.stats.items()
+                }
         _last_pass(inst, queue, results, fixed, explain, search.Scorer(inst))
     finally:
         inst.fair_minutes = None

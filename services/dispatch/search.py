@@ -2,18 +2,23 @@
 neighbourhood search for the rest of the batch's time. No I/O.
 
 Construction scores every start of an order in one numpy pass (who is free, under the limits,
-and their score at each start), and fills the crew of each start by the greedy of a transversal
-matroid: candidates best first, each taken when the roles can still be filled with them (an
-augmenting path moves a person already in to another of their skills). That finds the best crew
-of a slot whenever one exists, where a fill role by role misses crews. A person whom waiting
-orders of the same week depend on costs a little more while choosing (scarcity per week: the
-demand left that week over the deliveries left that week); the objective is not changed by this.
+and their score at each start) for every option at once (no troupe, or each troupe of the
+program with the week left and members among the candidates): each role's best candidates and
+the bound they reach filled apart; where nobody is among the best of two skills that is the
+best crew itself, otherwise the crew is filled by the greedy of a transversal matroid
+(candidates best first, each taken when the roles can still be filled with them: an augmenting
+path moves a person already in to another of their skills), best bound first, until no bound
+beats the best crew found. A person whom waiting orders of the same week depend on costs a
+little more while choosing (scarcity per week: the demand left that week over the deliveries
+left that week); the objective is not changed by this.
 
-The search then destroys a part of the plan and plans it again exactly: the orders blocking a
-left-out order's candidates (same day, same week's limits), a day of a group of districts, or the
-orders worst placed; the part is solved by the troupe-exact MIP (exact.py, warm-started with the
-plan it replaces, so it never gets worse), with everything else held. Operators that improve the
-plan more per second are chosen more often.
+The search then destroys a part of the plan and plans it again: the orders blocking left-out
+orders' candidates (same day, same week's limits), a day (of a group of districts), a skill's
+week, or the orders worst placed. A part small enough is solved exactly by the troupe-exact MIP
+(exact.py, warm-started with the plan it replaces, so it never gets worse; the size grows while
+HiGHS closes repairs quickly and shrinks when it runs out of time); a larger one (up to
+``LARGE`` orders) by regret insertion, the order that would lose most by waiting first, kept
+only when not worse. Operators that improve the plan more per second are chosen more often.
 """
 
 from __future__ import annotations
@@ -62,6 +67,15 @@ def fill(cands: np.ndarray, roles: list[str], masks: dict[str, np.ndarray]) -> l
     bits = np.zeros(len(cands), dtype=np.int64)
     for k, sk in enumerate(skills):
         bits |= masks[sk][cands].astype(np.int64) << k
+    # the best of each skill's own candidates, when no one is among the best of two skills, is
+    # the best crew at once (it reaches the bound of the roles filled apart)
+    tops = [np.flatnonzero(bits >> k & 1)[: cap[k]] for k in range(K)]
+    if all(len(t) == c for t, c in zip(tops, cap, strict=True)):
+        at = np.concatenate(tops) if K > 1 else tops[0]
+        if K == 1 or len(np.unique(at)) == R:
+            return [(int(cands[j]), skills[k]) for k in range(K) for j in tops[k].tolist()]
+    elif K == 1:
+        return None
     holders: list[list[tuple[int, int]]] = [[] for _ in range(K)]  # (volunteer, their skill bits)
     pos, filled = 0, 0
     while filled < R:
@@ -117,6 +131,7 @@ class Scorer:
         self.masks = _skill_masks(inst)
         self.fair_minutes = inst.month_minutes if inst.fair_minutes is None else inst.fair_minutes
         self._cache: dict = {}
+        self._reach: dict = {}  # per district, who would travel there
         # fairness is scored on the month's minutes as they stood before the batch
         limit = np.maximum(inst.month_limit, 1)[:, None]
         self.fair = inst.rules.weights.fairness * (1.0 - np.minimum(self.fair_minutes / limit, 1.0))
@@ -136,32 +151,57 @@ class Scorer:
         months = inst.day_month[np.minimum(starts // P.PER_DAY, len(inst.day_month) - 1)]
         U = u[:, None]
         ok = inst.avail_sum[U, ends[None]] - inst.avail_sum[U, starts[None]] == (ends - starts)[None]
-        ok &= inst.week_count[U, weeks[None]] < inst.week_limit[u][:, None]
-        ok &= inst.month_minutes[U, months[None]] + order.minutes <= inst.month_limit[u][:, None]
+        if weeks[0] == weeks[-1] and months[0] == months[-1]:  # the usual case: one week and month
+            ok &= (
+                (inst.week_count[u, weeks[0]] < inst.week_limit[u])
+                & (inst.month_minutes[u, months[0]] + order.minutes <= inst.month_limit[u])
+            )[:, None]
+        else:
+            ok &= inst.week_count[U, weeks[None]] < inst.week_limit[u][:, None]
+            ok &= inst.month_minutes[U, months[None]] + order.minutes <= inst.month_limit[u][:, None]
         ok &= inst.free_in(U, np.maximum(starts - h, 0)[None], np.minimum(ends + h, inst.T)[None])
         return u, ok, static, starts, ends, weeks, months
 
+    def _pool(self, order: P.Order) -> np.ndarray:
+        """The troupes that play the order's program, as rows of the instance's grids."""
+        key = tuple(order.troupes)
+        got = self._cache.get(key)
+        if got is None:
+            troupes = [self.inst.troupe_index[t] for t in order.troupes if t in self.inst.troupe_index]
+            got = self._cache[key] = np.array(troupes, dtype=np.int64)
+        return got
+
     def _near(self, order: P.Order) -> tuple[np.ndarray, np.ndarray]:
         """Those near enough with a needed skill, and their travel and preference scores."""
+        mine = self._cache.get(id(order))  # the same order object asks again (kept, so its id is not reused)
+        if mine is not None and mine[0] is order:
+            return mine[1]
         key = (tuple(sorted(s for s, _ in order.needs)), order.district, order.kind)
         got = self._cache.get(key)
         if got is None:
             inst, w = self.inst, self.inst.rules.weights
-            parts = [inst.by_skill.get(s, np.zeros(0, dtype=np.int64)) for s in key[0]]
-            u = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
             dist = inst.distance(order.district)
-            u = u[dist[u] <= inst.max_km[u]]
+            near = self._reach.get(order.district)
+            if near is None:
+                near = self._reach[order.district] = dist <= inst.max_km
+            anyone = np.zeros(len(inst.ids), dtype=bool)
+            for sk in key[0]:
+                anyone |= self.masks[sk]
+            u = np.flatnonzero(anyone & near)
             static = w.travel * np.clip(1.0 - dist[u] / inst.rules.max_travel_km, 0.0, 1.0)
             static = static + w.preference * inst.likes(order.kind, order.district)[u]
             got = self._cache[key] = (u, static)
+        self._cache[id(order)] = (order, got)
         return got
 
     def _score(self, u, col, static, m: int) -> np.ndarray:
         return static[col] + self.fair[u[col], m]
 
-    def best(self, order: P.Order, pressure: np.ndarray | None = None):
+    def best(self, order: P.Order, pressure: Pressure | None = None, detail: bool = False):
         """The best (start, end, troupe, crew) for the order as the instance stands, by value
-        less the scarcity ``pressure`` (volunteers × weeks), or None."""
+        less the scarcity ``pressure`` (volunteers × weeks), or None. ``detail``: also its key
+        (the crew's scores), the bound of the best other start (-inf: none), and who and which
+        troupes it looked at (what a change must touch to change the answer)."""
         inst, w = self.inst, self.inst.rules.weights
         slots = inst.slots(order)
         roles = [s for s, n in order.needs for _ in range(n)]
@@ -170,49 +210,108 @@ class Scorer:
         u, ok, static, starts, ends, weeks, months = self._eligible(order, slots)
         if len(u) < len(roles) or not ok.any():
             return None
-        enough = ok.sum(axis=0) >= len(roles)
-        for s, n in order.needs:
-            enough &= ok[self.masks[s][u]].sum(axis=0) >= n
-        pool = np.array([inst.troupe_index[t] for t in order.troupes if t in inst.troupe_index], dtype=np.int64)
+        idxs = [np.flatnonzero(self.masks[s][u]) for s, _ in order.needs]  # each skill's candidates
+        if any(len(ix) < n for ix, (_, n) in zip(idxs, order.needs, strict=True)):
+            return None
+        live = np.flatnonzero(ok.any(axis=0))  # a start where a role has too few is bounded by -inf below
+        if not len(live):
+            return None
+        pool = self._pool(order)
         members = None
         if len(pool):
-            members = inst.members[np.ix_(pool, u)]  # troupes × candidates
-            some = members.any(axis=1)
-            pool, members = pool[some], members[some]
-            if not len(pool):
-                members = None
+            # troupes with the week left at some start and a member among its candidates
+            room = inst.troupe_week[pool[:, None], weeks[live][None]] < inst.troupe_limit[pool][:, None]
+            some = room.any(axis=1)
+            pool, room = pool[some], room[some]
+            if len(pool):
+                members = inst.members[pool][:, u]  # troupes × candidates
+                keep = members[:, ok[:, live].any(axis=1)].any(axis=1)
+                pool, room, members = pool[keep], room[keep], members[keep]
+                if not len(pool):
+                    members = None
+        # every option (no troupe, or one of the troupes with members among the candidates) at
+        # every start that could be staffed, in one numpy pass: each candidate's key there, each
+        # role's best candidates and the bound they reach filled apart; where no one is among the
+        # best of two skills, that bound is the best crew itself, otherwise the crew is filled by
+        # the matroid's greedy, best bound first, until no bound beats the best crew found
+        keys = static[:, None] + self.fair[u[:, None], months[live][None]]
+        if pressure is not None:
+            keys = keys - pressure.at(u[:, None], weeks[live][None])
+        keys = np.where(ok[:, live], keys, -np.inf)  # candidates × starts
+        if members is not None:
+            # only troupes with a member among the top candidates: someone whose best key with
+            # the bonus beats, for a skill of theirs, that skill's count-th best key
+            kmax = keys.max(axis=1)
+            floor = np.full(len(u), np.inf)
+            for idx, (_, n) in zip(idxs, order.needs, strict=True):
+                vals = kmax[idx]
+                nth = np.partition(vals, len(vals) - n)[len(vals) - n]
+                floor[idx] = np.minimum(floor[idx], nth)
+            keep = members[:, kmax + w.troupe > floor].any(axis=1)
+            if not keep.all():
+                pool, room, members = pool[keep], room[keep], members[keep]
+                if not len(pool):
+                    members = None
+        if members is not None:
+            boost = np.concatenate([np.zeros((1, len(u))), w.troupe * members], axis=0)
+            opts = keys[None] + boost[:, :, None]  # options × candidates × starts
+        else:
+            opts = keys[None]
+        n_opt, S = opts.shape[0], len(live)
+        bound = np.zeros((n_opt, S))
+        tops = []
+        for idx, (_, n) in zip(idxs, order.needs, strict=True):
+            sub = opts[:, idx, :]
+            if n == 1:
+                at = sub.argmax(axis=1)[:, None, :]
+                bound += sub.max(axis=1)
+            else:
+                at = np.argpartition(-sub, n - 1, axis=1)[:, :n, :]
+                bound += np.take_along_axis(sub, at, axis=1).sum(axis=1)
+            tops.append(idx[at])
+        top = np.concatenate(tops, axis=1)  # options × roles × starts (candidate positions)
+        if top.shape[1] > 1:
+            st = np.sort(top, axis=1)
+            apart = ~(st[:, 1:] == st[:, :-1]).any(axis=1)
+        else:
+            apart = np.ones((n_opt, S), dtype=bool)
+        tprice = pressure.troupes_at(inst, pool, weeks[live]) if pressure is not None and members is not None else None
+        if members is not None:
+            if tprice is not None:
+                bound[1:] -= tprice
+            bound[1:][~room] = -np.inf
+            bound[1:][bound[1:] <= bound[0][None] + 1e-9] = -np.inf  # a troupe adding nothing
+        flat = np.argsort(-bound, axis=None, kind="stable")
         best, best_adj = None, -math.inf
-        for k in np.flatnonzero(enough).tolist():
-            col = ok[:, k]
-            cand = u[col]
-            key = self._score(u, col, static, int(months[k]))
-            if pressure is not None:
-                key = key - pressure[cand, weeks[k]]
-            crew = fill(cand[np.argsort(-key, kind="stable")], roles, self.masks)
-            if crew is None:
-                continue
-            at = np.searchsorted(cand, [i for i, _ in crew])
-            adj = float(key[at].sum())
-            options = [(None, crew, adj)]
-            if members is not None:
-                room = inst.troupe_week[pool, weeks[k]] < inst.troupe_limit[pool]
-                if room.any():
-                    mk = members[:, col]
-                    strong = key + w.troupe > float(key[at].min())
-                    n_strong = np.where(room, mk[:, strong].sum(axis=1), 0)
-                    for q in np.argsort(-n_strong, kind="stable")[: self.TROUPES]:
-                        if n_strong[q] == 0:
-                            break
-                        boosted = key + w.troupe * mk[q]
-                        tcrew = fill(cand[np.argsort(-boosted, kind="stable")], roles, self.masks)
-                        if tcrew is not None:
-                            tat = np.searchsorted(cand, [i for i, _ in tcrew])
-                            options.append((inst.troupe_ids[pool[q]], tcrew, float(boosted[tat].sum())))
-            for troupe, c, a in options:
-                if a > best_adj + 1e-9:
-                    best_adj = a
-                    best = (int(starts[k]), int(ends[k]), troupe, c)
-        return best
+        for f in flat.tolist():
+            oi, q = divmod(f, S)
+            ub = float(bound[oi, q])
+            if ub <= best_adj + 1e-9:
+                break
+            k = int(live[q])
+            if apart[oi, q]:
+                crew = [(i, sk) for (sk, _), t in zip(order.needs, tops, strict=True) for i in u[t[oi, :, q]].tolist()]
+                adj = ub
+            else:
+                col = ok[:, k]
+                cand = u[col]
+                key = opts[oi, col, q]
+                crew = fill(cand[np.argsort(-key, kind="stable")], roles, self.masks)
+                if crew is None:
+                    continue
+                at = np.searchsorted(cand, [i for i, _ in crew])
+                adj = float(key[at].sum()) - (float(tprice[oi - 1, q]) if tprice is not None and oi else 0.0)
+            if adj > best_adj + 1e-9:
+                best_adj, best_q = adj, q
+                troupe = inst.troupe_ids[pool[oi - 1]] if oi else None
+                best = (int(starts[k]), int(ends[k]), troupe, crew)
+        if not detail:
+            return best
+        if best is None:
+            return None
+        per_start = bound.max(axis=0)
+        per_start[best_q] = -np.inf
+        return best, best_adj, float(per_start.max()), u, pool
 
     def reserves(self, order: P.Order, choice: P.Choice) -> dict[str, list[int]]:
         """Per skill, the best of those still free for the chosen slot (the crew's time is held)."""
@@ -240,12 +339,13 @@ def choice_of(inst: P.Instance, order: P.Order, start: int, end: int, troupe, cr
     m = inst.month_of(start)
     member = inst.members[inst.troupe_index[troupe]] if troupe is not None else None
     out, total = [], 0.0
+    max_km = inst.rules.max_travel_km
     for i, skill in crew:
         parts = {
-            "travel": float(w.travel * np.clip(1.0 - dist[i] / inst.rules.max_travel_km, 0.0, 1.0)),
-            "fairness": float(w.fairness * (1.0 - min(fm[i, m] / max(inst.month_limit[i], 1), 1.0))),
-            "troupe": float(w.troupe * member[i]) if member is not None else 0.0,
-            "preference": float(w.preference * likes[i]),
+            "travel": w.travel * min(max(1.0 - float(dist[i]) / max_km, 0.0), 1.0),
+            "fairness": w.fairness * (1.0 - min(float(fm[i, m]) / max(int(inst.month_limit[i]), 1), 1.0)),
+            "troupe": w.troupe * float(member[i]) if member is not None else 0.0,
+            "preference": w.preference * float(likes[i]),
         }
         out.append((int(i), skill, parts))
         total += sum(parts.values())
@@ -256,10 +356,37 @@ def choice_of(inst: P.Instance, order: P.Order, start: int, end: int, troupe, cr
 # ------------------------------------------------------------------ construction
 
 
+TROUPE_SCARCITY = 0.5  # a troupe's scarce week costs up to half the bonus of one member sent with it
+
+
+class Pressure:
+    """Scarcity per volunteer and week: what the orders still waiting that week need of them
+    over the deliveries they have left that week, priced at up to ``weight``."""
+
+    def __init__(self, load: np.ndarray, inst: P.Instance, weight: float):
+        self.load, self.weight = load, weight
+        self.capacity = np.maximum(inst.week_limit[:, None] - inst.week_count, 1).astype(float)
+
+    def at(self, who, weeks) -> np.ndarray:
+        return self.weight * np.minimum(np.maximum(self.load[who, weeks], 0) / self.capacity[who, weeks], 1.0)
+
+    tload: np.ndarray | None = None  # troupes × weeks: what the orders still waiting may ask of each
+    tweight = 0.0
+
+    def troupes_at(self, inst: P.Instance, pool, weeks) -> np.ndarray | None:
+        """Scarcity per troupe and week: the orders still waiting that could send it that week
+        over the deliveries it has left, priced at up to ``tweight``."""
+        if self.tload is None or not self.tweight:
+            return None
+        left = np.maximum(inst.troupe_limit[pool][:, None] - inst.troupe_week[pool[:, None], weeks[None]], 1)
+        return self.tweight * np.minimum(np.maximum(self.tload[pool[:, None], weeks[None]], 0) / left, 1.0)
+
+
 def construct(
     inst: P.Instance, queue: list[P.Order], results: dict, fixed: dict, scarcity: float, demand: dict
 ) -> None:
-    """Plan the orders in turn (hardest first), each held before the next; scarcity per week."""
+    """Plan the orders in turn (hardest first), each held before the next; scarcity per week,
+    of the volunteers and of the troupes."""
     w = inst.rules.weights
     W = len(inst.week_keys)
     V = len(inst.ids)
@@ -271,17 +398,26 @@ def construct(
         week = weeks[o.order_id] = inst.week_of(slots[0][0]) if slots else 0
         for who, share in shares:
             load[who, week] += share
-    capacity = np.maximum(inst.week_limit[:, None] - inst.week_count, 1).astype(float)
-    weight = scarcity * (w.travel + w.fairness + w.preference)
+    pressure = Pressure(load, inst, scarcity * (w.travel + w.fairness + w.preference))
     scorer = Scorer(inst)
-    pressure = np.zeros((V, W))
+    if TROUPE_SCARCITY and len(inst.troupe_ids):
+        # a troupe's week is scarce too: the orders still waiting that could send it share it
+        pressure.tload = np.zeros((len(inst.troupe_ids), W))
+        pressure.tweight = scarcity * TROUPE_SCARCITY * w.troupe
+        for o in queue:
+            pool = scorer._pool(o)
+            if len(pool):
+                pressure.tload[pool, weeks[o.order_id]] += 1.0 / len(pool)
     for order in queue:
         shares, week = demand[order.order_id][0], weeks[order.order_id]
         for who, share in shares:
             load[who, week] -= share
-        pressure[:, week] = weight * np.minimum(np.maximum(load[:, week], 0) / capacity[:, week], 1.0)
+        if pressure.tload is not None:
+            pool = scorer._pool(order)
+            if len(pool):
+                pressure.tload[pool, week] -= 1.0 / len(pool)
         if order.order_id in fixed:
-            inst.pressure = pressure[:, week]
+            inst.pressure = pressure.at(np.arange(V), week)
             got = P.plan_order(inst, order, **fixed[order.order_id])
             inst.pressure = np.zeros(V)
         else:
@@ -298,7 +434,9 @@ def construct(
 class Search:
     """Destroy a part of the plan and plan it again exactly, while time allows."""
 
-    MAX_ORDERS = 75  # the most orders one repair plans together
+    MAX_ORDERS = 75  # the most orders one exact repair plans together at first (self.size adapts)
+    MAX_SIZE = 150  # and at most
+    LARGE = 300  # the most orders one regret insertion plans again (at least twice an exact repair)
     LIMIT = 0.3  # seconds one repair may take
 
     def __init__(self, inst: P.Instance, orders: list[P.Order], results: dict, fixed: dict, seed: int = 1):
@@ -314,7 +452,21 @@ class Search:
             for d in days:
                 by_day.setdefault(d, []).append(o.order_id)
         self.by_day = by_day
-        self.ops = {"blockers": self.blockers, "day": self.day_block, "worst": self.worst, "skill": self.skill_week}
+        self.ops = {
+            "blockers": self.blockers,
+            "day": self.day_block,
+            "worst": self.worst,
+            "skill": self.skill_week,
+            "blockers+": lambda: self.blockers(max(self.LARGE, 2 * self.size)),
+            "days+": lambda: self.day_block(max(self.LARGE, 2 * self.size)),
+            "skill+": lambda: self.skill_week(max(self.LARGE, 2 * self.size)),
+        }
+        # the exact repairs' size: larger while they close quickly, smaller when they run out of time
+        self.size = self.MAX_ORDERS
+        self.scorer = Scorer(inst)
+        self.demand: dict = {}  # per order, who could fill its roles (planner._demand)
+        self.near: dict = {}
+        self.scarcity = 1.0
         self.skills = sorted({s for o in self.orders for s, _ in o.needs})
         self.weights = {k: 500.0 for k in self.ops}
         self.possible: dict[str, bool] = {}
@@ -342,7 +494,7 @@ class Search:
             if _DEBUG:
                 print(name, len(part), round(gain, 1), round(spent, 3), flush=True)
             rate = gain / max(spent, 1e-3)
-            self.weights[name] = max(20.0, 0.9 * self.weights[name] + 0.1 * rate)  # points per second
+            self.weights[name] = max(20.0, 0.8 * self.weights[name] + 0.2 * rate)  # points per second
 
     # -------------------------------------------------------------- destroy
 
@@ -368,18 +520,46 @@ class Search:
             self.possible[order.order_id] = got
         return got
 
-    def _cap(self, ids: list[str], keep: list[str]) -> list[str]:
+    def _cap(self, ids: list[str], keep: list[str], size: int | None = None) -> list[str]:
+        size = size or self.size
         rest = [i for i in dict.fromkeys(ids) if i not in keep]
         self.rng.shuffle(rest)
-        return list(dict.fromkeys(keep)) + rest[: max(0, self.MAX_ORDERS - len(keep))]
+        return list(dict.fromkeys(keep)) + rest[: max(0, size - len(keep))]
 
-    def blockers(self) -> list[str]:
+    def blockers(self, size: int | None = None) -> list[str]:
         """A left-out order, the orders holding its candidates at its times (same day) and those
         using up its candidates' week, and the other left-out orders of that day."""
         missed = self._missed()
         if not missed:
             return self.worst()
+        if size:  # several left-out orders of one week, and what holds their candidates
+            oid = self.rng.choice(missed)
+            week = {self.inst.week_of(d * P.PER_DAY) for d in self.day_of.get(oid, [])}
+            picked = [m for m in missed if {self.inst.week_of(d * P.PER_DAY) for d in self.day_of.get(m, [])} & week]
+            self.rng.shuffle(picked)
+            out: list[str] = []
+            for m in picked[:12]:
+                out += self._blocking(m)
+            return self._cap(out, picked[:12], size)
         oid = self.rng.choice(missed)
+        out = self._blocking(oid)
+        if len(out) < self.size // 2:  # room for the blockers of another left-out order of that week
+            week = {self.inst.week_of(d * P.PER_DAY) for d in self.day_of.get(oid, [])}
+            others = [
+                m
+                for m in missed
+                if m != oid and {self.inst.week_of(d * P.PER_DAY) for d in self.day_of.get(m, [])} & week
+            ]
+            self.rng.shuffle(others)
+            for m in others[:3]:
+                more = self._blocking(m)
+                if len(set(out) | set(more)) > self.size:
+                    break
+                out = list(dict.fromkeys(out + more))
+        return self._cap(out, [oid])
+
+    def _blocking(self, oid: str) -> list[str]:
+        missed = self._missed()
         order, inst = self.by_id[oid], self.inst
         days = set(self.day_of.get(oid, []))
         skills = {s for s, _ in order.needs}
@@ -403,26 +583,29 @@ class Search:
         self.rng.shuffle(blocking)
         blocking.sort(key=lambda x: x[0])  # the same day first
         same_day = [m for m in missed if set(self.day_of.get(m, [])) & days]
-        return self._cap([oid, *(b for _, b in blocking), *same_day], [oid])
+        return [oid, *(b for _, b in blocking), *same_day]
 
-    def day_block(self) -> list[str]:
+    def day_block(self, size: int | None = None) -> list[str]:
         """All orders of a day (of a group of districts when the day has more than a repair holds)."""
         days = sorted(self.by_day)
         at = self.rng.randrange(len(days))
         ids = list(self.by_day[days[at]])
-        if len(ids) > self.MAX_ORDERS:
+        if size:  # the day and the next, as much as the insertion holds
+            ids = list(dict.fromkeys(ids + self.by_day[days[(at + 1) % len(days)]]))
+            return self._cap(ids, [], size)
+        if len(ids) > self.size:
             districts = sorted({self.by_id[i].district for i in ids})
             self.rng.shuffle(districts)
             picked: list[str] = []
             for d in districts:
                 more = [i for i in ids if self.by_id[i].district == d]
-                if picked and len(picked) + len(more) > self.MAX_ORDERS:
+                if picked and len(picked) + len(more) > self.size:
                     continue
                 picked += more
             ids = picked
         return self._cap(ids, [])
 
-    def skill_week(self) -> list[str]:
+    def skill_week(self, size: int | None = None) -> list[str]:
         """The orders of a week that need a skill, left out ones first: who has the skill can be
         moved among them within the week's limits."""
         inst = self.inst
@@ -441,7 +624,9 @@ class Search:
             elif any(inst.week_of(d * P.PER_DAY) == week for d in self.day_of.get(o.order_id, [])):
                 ids_missed.append(o.order_id)
         self.rng.shuffle(ids_missed)
-        return self._cap(ids_missed[: self.MAX_ORDERS // 3] + ids_planned, [])
+        if size:
+            return self._cap(ids_missed + ids_planned, ids_missed[: size // 4], size)
+        return self._cap(ids_missed[: self.size // 3] + ids_planned, [])
 
     def worst(self) -> list[str]:
         """The planned orders of a week worth least per person, with the left-out ones of their days."""
@@ -452,7 +637,7 @@ class Search:
             if isinstance(r := self.results[o.order_id], P.Choice) and self.inst.week_of(r.start) == week
         ]
         planned.sort()
-        ids = [oid for _, oid in planned[: self.MAX_ORDERS // 2]]
+        ids = [oid for _, oid in planned[: self.size // 2]]
         days = {d for i in ids for d in self.day_of.get(i, [])}
         missed = [m for m in self._missed() if set(self.day_of.get(m, [])) & days]
         return self._cap(ids + missed, [])
@@ -460,7 +645,8 @@ class Search:
     # -------------------------------------------------------------- repair
 
     def repair(self, ids: list[str], deadline: float) -> float:
-        """Plan ``ids`` again by the exact MIP, everything else held; keep it when not worse."""
+        """Plan ``ids`` again, everything else held: exactly by the MIP when they are few, else
+        by regret insertion; keep the new plan when it is not worse."""
         inst, results = self.inst, self.results
         orders = [self.by_id[i] for i in ids]
         old = {i: results[i] for i in ids}
@@ -468,12 +654,18 @@ class Search:
         for o in orders:
             if isinstance(old[o.order_id], P.Choice):
                 inst.unapply(o, old[o.order_id])
+        if len(orders) > self.size:
+            return self.regret(orders, old, before)
         model = self.exact.Model(inst, orders)
         left = deadline - P.CLOCK()
         got = model.solve(
             integer=True, time_limit=min(self.LIMIT, left), start=old, threads=1, gap=1e-6, presolve=False
         )
         plan = model.plan() if got.values is not None else None
+        if got.status == "Optimal" and got.seconds < self.LIMIT / 4:
+            self.size = min(self.MAX_SIZE, max(self.size + 1, int(self.size * 1.1)))
+        elif got.status != "Optimal":
+            self.size = max(min(30, self.MAX_ORDERS), int(self.size * 0.85))
         if _DEBUG:
             print(
                 "  build",
@@ -498,6 +690,94 @@ class Search:
             c = new.get(o.order_id)
             if c is not None:
                 inst.apply(o, c)
+                results[o.order_id] = c
+            else:
+                results[o.order_id] = (
+                    old[o.order_id] if isinstance(old[o.order_id], P.Miss) else P.Miss(o.order_id, {}, {})
+                )
+        return after - before
+
+    def regret(self, orders: list[P.Order], old: dict, before: float) -> float:
+        """Regret insertion of ``orders`` (taken out of the instance): the order that would lose
+        most if it waited (its best crew's value over its best other start's, or all its value
+        when it has no other) goes first. While inserting, the instance only fills up, so an
+        order's best crew, as long as it can still be held, stays its best: it is looked at
+        again only when someone or the troupe of it was taken. Scarcity is priced as in the
+        construction, by what the orders still waiting need of each person that week."""
+        import heapq
+
+        inst, results, sc, w = self.inst, self.results, self.scorer, self.inst.rules.weights
+        V, W = len(inst.ids), len(inst.week_keys)
+        load = np.zeros((V, W))
+        shares = {}
+        for o in orders:
+            got = self.demand.get(o.order_id)
+            if got is None:
+                got = self.demand[o.order_id] = P._demand(inst, o, self.near)
+            slots = inst.slots(o)
+            week = inst.week_of(slots[0][0]) if slots else 0
+            shares[o.order_id] = (got[0], week)
+            for who, share in got[0]:
+                load[who, week] += share
+        pressure = Pressure(load, inst, self.scarcity * (w.travel + w.fairness + w.preference))
+        heap: list = []
+        seq = 0
+
+        def look(o: P.Order) -> None:
+            nonlocal seq
+            got = sc.best(o, pressure, detail=True)
+            if got is None:
+                return
+            best, adj, second, _, _ = got
+            base = w.serve + w.underserved * o.underserved
+            regret = adj - second if second > -math.inf else base + adj
+            regret *= 1.0 + 0.3 * self.rng.random()  # a little noise: another order each time
+            heapq.heappush(heap, (-regret, seq, o, best))
+            seq += 1
+
+        def holds(o: P.Order, best) -> bool:
+            start, end, troupe, crew = best
+            c = np.array([i for i, _ in crew], dtype=np.int64)
+            h = inst.rules.half_gap
+            wk, mo = inst.week_of(start), inst.month_of(start)
+            ok = inst.free_in(c, max(start - h, 0), min(end + h, inst.T)).all()
+            ok = ok and (inst.week_count[c, wk] < inst.week_limit[c]).all()
+            ok = ok and (inst.month_minutes[c, mo] + o.minutes <= inst.month_limit[c]).all()
+            if ok and troupe is not None:
+                j = inst.troupe_index[troupe]
+                ok = inst.troupe_week[j, wk] < inst.troupe_limit[j]
+            return bool(ok)
+
+        for o in orders:
+            look(o)
+        new: dict[str, P.Choice] = {}
+        while heap:
+            _, _, o, best = heapq.heappop(heap)
+            if not holds(o, best):
+                look(o)
+                continue
+            c = choice_of(inst, o, *best)
+            inst.apply(o, c)
+            new[o.order_id] = c
+            got, week = shares[o.order_id]
+            for who, share in got:
+                load[who, week] -= share
+        after = sum(c.value for c in new.values())
+        if _DEBUG:
+            served = sum(isinstance(r, P.Choice) for r in old.values())
+            print("  regret", len(orders), "looks", seq, "served", len(new), "of", served, round(after - before, 1))
+        if after < before - 1e-6:
+            for o in orders:
+                if o.order_id in new:
+                    inst.unapply(o, new[o.order_id])
+            new = {i: r for i, r in old.items() if isinstance(r, P.Choice)}
+            for o in orders:
+                if o.order_id in new:
+                    inst.apply(o, new[o.order_id])
+            after = before
+        for o in orders:
+            c = new.get(o.order_id)
+            if c is not None:
                 results[o.order_id] = c
             else:
                 results[o.order_id] = (

@@ -323,6 +323,24 @@ def test_no_plan_the_exact_search_repairs_ever_breaks_a_hard_rule(city):
     assert P.objective(better) >= P.objective(first) - 1e-6
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cities())
+def test_no_plan_regret_insertion_repairs_ever_breaks_a_hard_rule(city):
+    """Neighbourhoods larger than an exact repair holds are planned again by regret insertion
+    (here from four orders on): the plan keeps every hard rule and is worth at least the
+    construction's."""
+    from services.dispatch import search
+
+    sizes = search.Search.MAX_ORDERS, search.Search.MAX_SIZE, search.Search.LARGE
+    search.Search.MAX_ORDERS, search.Search.MAX_SIZE, search.Search.LARGE = 3, 3, 10
+    try:
+        _, _, first = _no_plan_ever_breaks_a_hard_rule(city)
+        _, _, better = _no_plan_ever_breaks_a_hard_rule(city, improve_seconds=0.3)
+    finally:
+        search.Search.MAX_ORDERS, search.Search.MAX_SIZE, search.Search.LARGE = sizes
+    assert P.objective(better) >= P.objective(first) - 1e-6
+
+
 def test_a_left_out_order_borrows_a_person_whose_role_can_be_refilled():
     # "a" sings and hosts, "b" only sings, farther away. The singing order got "a" (nearer);
     # the hosting order at the same hour finds nobody, so "b" takes over the singing.
