@@ -1,5 +1,6 @@
 """The order rules as a clerk meets them, in headless Chromium: the enterprise union's form starts
-from the union's own district; windows in the past, within the lead time or ending before they
+from the union's own district and lists the dates the palace could staff the chosen program
+(tapping one fills the first window); windows in the past, within the lead time or ending before they
 start get their messages under the window; a pasted 1,200-character note shows 1200/1000 in red
 and is refused with its message, not cut; nothing is placed. Then the palace's dispatcher places
 an urgent order for tomorrow through "代企业下单（加急）", sees it in the inbox marked 加急, and
@@ -51,6 +52,21 @@ class OrderRules(Journey):
         ent.click("[data-tab=order]")
         expect(ent.locator("#district-select")).to_have_value(union["district"])
         ent.select_option("#program-select", PROGRAM)
+
+        # the dates the palace could staff now for the program, as the form lists them: tapping the
+        # first fills the first window with it
+        query = f"program_id={PROGRAM}&district={union['district']}"
+        staffable = self.api(ENTERPRISE, "GET", f"/api/palaces/{PALACE}/staffable-windows?{query}")
+        assert staffable, "the demo palace could staff its program on no day of the next weeks"
+        offered = ent.locator("#suggested-list .suggested-window")
+        expect(offered).to_have_count(len(staffable))
+        offered.first.click()
+        start = dt.datetime.fromisoformat(staffable[0]["start"]).astimezone(CN).strftime(FMT)
+        end = dt.datetime.fromisoformat(staffable[0]["end"]).astimezone(CN).strftime(FMT)
+        expect(ent.locator("#windows .window .w-start").first).to_have_value(start)
+        expect(ent.locator("#windows .window .w-end").first).to_have_value(end)
+        self.summary["suggested_windows"] = len(staffable)
+        self.shot(ent, "enterprise-order-suggested-windows")
         ent.fill("input[name=site_address]", "经编产业园职工之家二楼")
         ent.fill("input[name=audience_size]", "80")
         ent.fill("input[name=contact_name]", "沈敏")
