@@ -8,6 +8,7 @@ import logging
 
 from nameko.events import EventDispatcher
 
+from common import retention as keeping
 from common.config import setting
 from common.errors import load
 from common.observability import Metrics
@@ -202,3 +203,9 @@ class AccountsService:
     @rpc
     def ping(self) -> str:
         return handlers.ping(self.store.db)
+
+    @rpc
+    def retention(self) -> list[dict]:
+        """Each kind of personal data this service keeps (each removed by a TTL index at its end)
+        and the oldest kept (common/retention.py)."""
+        return keeping.report(self.store, "accounts", repository.retention_oldest)

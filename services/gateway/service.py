@@ -31,6 +31,7 @@ from services.gateway.openapi import build as build_openapi
 from services.gateway.orders import Orders
 from services.gateway.pages import qr_matrix, qr_svg
 from services.gateway.reports import Reports
+from services.gateway.retention import Retention
 from services.gateway.routes import PDF, SVG, TEXT, route
 from services.gateway.sessions import SessionSignals
 from services.gateway.volunteers import Volunteers
@@ -50,7 +51,19 @@ def check_in_link(request, order_id: str, code: str) -> str:
 
 
 class GatewayService(
-    SessionSignals, Accounts, Catalogue, Volunteers, Orders, Alliances, Reports, Imports, Inbox, Audit, MyData, Pages
+    SessionSignals,
+    Accounts,
+    Catalogue,
+    Volunteers,
+    Orders,
+    Alliances,
+    Reports,
+    Imports,
+    Inbox,
+    Audit,
+    MyData,
+    Retention,
+    Pages,
 ):
     name = "gateway"
     metrics = Metrics()
