@@ -27,7 +27,7 @@ from pymongo import ASCENDING, UpdateOne
 
 from common.config import setting
 from common.messages import N_
-from common.personal import PERSONAL_KEYS, redact
+from common.personal import PERSONAL_KEYS, REDACTED, redact
 
 SWEEP_SECONDS = 3600
 BATCH = 500  # rows per read and write
@@ -83,7 +83,7 @@ POLICY: tuple[Kind, ...] = (
         "report_comments", "reporting", "comments", N_("统计中的观众意见摘录"), "delete", "at", "RETAIN_COMMENTS_DAYS"
     ),
     Kind(
-        "archive", "reporting", "events", N_("统计存档中事件的个人信息（姓名、电话、会员卡号、意见原文）"),
+        "archive", "reporting", "events", N_("统计存档中事件的个人信息（操作人账号和地址、姓名、电话、理由和意见原文）"),
         "redact", "occurred_at", "RETAIN_ARCHIVE_DAYS",
     ),
     Kind(
@@ -101,8 +101,12 @@ SERVICE_NAMES = {
     "reporting": N_("统计"),
     "dispatch": N_("派单"),
 }
-# what the archive's redaction clears: who someone is, how to reach them, and the words of a comment
-ARCHIVE_KEYS = PERSONAL_KEYS | {"comment"}
+# what the archive's redaction clears: who someone is and how to reach them (an actor's username and
+# address, who granted hours), and the free texts that may name someone (a comment, a reason, a note,
+# a custom request). No projection reads any of them (services/reporting/domain.py ``project``); the
+# volunteer ids the statistics count by stay.
+ARCHIVE_KEYS = PERSONAL_KEYS | {"comment", "username", "granted_by", "reason", "note", "custom_request"}
+NULLED = frozenset({"comment"})  # the projection makes a comment of any text left there
 
 
 def kinds_of(service: str) -> list[Kind]:
@@ -128,9 +132,22 @@ def cutoffs(config: dict | None, service: str, now: dt.datetime) -> dict[str, dt
 
 def redact_event(doc: dict, at: dt.datetime) -> tuple[dict, int]:
     """The update that clears an archived event's personal fields and marks it redacted, and how
-    many fields it clears."""
-    payload, cleared = redact(doc.get("payload") or {}, ARCHIVE_KEYS)
-    return {"$set": {"payload": payload, "redacted_at": at}}, cleared
+    many fields it clears. A cleared text reads ``（已删除）`` (a rebuild loads each event with its
+    contract, where a username or a reason is required), a comment None (so no comment is made
+    of it again), anything else None."""
+    original = doc.get("payload") or {}
+    payload, cleared = redact(original, ARCHIVE_KEYS)
+    return {"$set": {"payload": _marked(original, payload), "redacted_at": at}}, cleared
+
+
+def _marked(before: Any, after: Any, key: str | None = None) -> Any:
+    if isinstance(before, dict) and isinstance(after, dict):
+        return {k: _marked(before.get(k), v, k) for k, v in after.items()}
+    if isinstance(before, list) and isinstance(after, list):
+        return [_marked(b, a) for b, a in zip(before, after, strict=True)]
+    if after is None and isinstance(before, str) and before and key in ARCHIVE_KEYS and key not in NULLED:
+        return REDACTED
+    return after
 
 
 # ------------------------------------------------------------------ the database side
