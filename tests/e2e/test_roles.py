@@ -225,6 +225,8 @@ TABLE = [
     row("GET", "/api/volunteers/v1/lending", vol=200, disp1=200, admin=200),
     row("PUT", "/api/volunteers/v1/lending", {"allowed": True}, vol=200),
     row("GET", "/api/audit/export?palace_id=haining", disp1=200, admin=200),
+    row("GET", "/api/retention", disp1=200, disp2=200, admin=200),
+    row("POST", "/api/retention/sweep", admin=200),
 ]
 
 
