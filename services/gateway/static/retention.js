@@ -9,19 +9,18 @@
   const body = panel.querySelector("#retention-table tbody");
   const sweep = panel.querySelector("#retention-sweep");
   const HEAD = [t("信息"), t("所在服务"), t("保存期限"), t("上次清理"), t("上次清理条数"), t("最早的一条")];
-  const HOW = {delete: t("到期删除"), clear: t("到期清除文字"), redact: t("到期清除个人信息"), ttl: t("数据库到期自动删除")};
 
   function when(iso) { return iso ? App.fmt(iso) : "—"; }
   function row(k) {
     const cells = [
-      [k.what, el("div", {class: "muted"}, HOW[k.how] || "")],
+      [el("strong", {}, k.what)],
       [k.where],
       [k.period, k.setting ? el("div", {class: "muted"}, k.setting) : null],
       [k.how === "ttl" ? t("（随时）") : k.available ? when(k.swept_at) : t("服务暂时不可用")],
       [k.removed === null || k.removed === undefined ? "—" : String(k.removed)],
-      [k.available ? when(k.oldest) : "—"],
+      [!k.available || !k.oldest ? "—" : k.how === "ttl" ? t("{time} 到期", {time: when(k.oldest)}) : when(k.oldest)],
     ];
-    return el("tr", {dataset: {kind: k.kind}}, cells.map((c, i) => el("td", {"data-label": HEAD[i]}, ...c)));
+    return el("tr", {dataset: {kind: k.kind}}, cells.map((c, i) => el("td", {"data-label": i ? HEAD[i] : null}, ...c)));
   }
   function show(data) { body.replaceChildren(...data.kinds.map(row)); }
   async function load() { show(await App.api("GET", "/api/retention")); }
