@@ -3,6 +3,7 @@ cutoffs the settings give, and the archive's redaction, which clears what says w
 and changes no statistic the projections count."""
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -62,6 +63,9 @@ def test_the_page_says_how_long_in_words():
     assert rows["deliveries"]["removed"] == 4 and rows["deliveries"]["available"]
     assert not rows["sessions"]["available"]  # accounts did not answer
     assert rows["import_previews"]["available"]  # nothing to ask: a TTL index
+    english = {r["kind"]: r for r in page.table(answers, "en")["kinds"]}
+    assert english["deliveries"]["period"] == "deleted after 30 days" and english["deliveries"]["where"] != "消息"
+    assert all(not re.search(r"[\u4e00-\u9fff]", r["what"] + r["period"] + r["where"]) for r in english.values())
 
 
 def events() -> list[dict]:
