@@ -159,6 +159,38 @@ SETTINGS: tuple[Setting, ...] = (
         S,
     ),
     Setting("RECIPIENTS_CACHE_SIZE", 20_000, int, "recipients notifications keeps at most", S),
+    # -- how long personal data is kept (common/retention.py; 0: kept)
+    Setting(
+        "RETAIN_NOTIFICATIONS_DAYS",
+        180,
+        int,
+        "days an inbox notification is kept (a half year: long enough to look back on a season's deliveries)",
+        S,
+    ),
+    Setting(
+        "RETAIN_DELIVERIES_DAYS",
+        30,
+        int,
+        "days an email or SMS delivery record (it holds the address or phone) is kept: long enough to answer "
+        "'was I told?'",
+        S,
+    ),
+    Setting(
+        "RETAIN_COMMENTS_DAYS",
+        365,
+        int,
+        "days the words of a survey answer are kept, in feedback and in reporting's comments (the scores and "
+        "counts stay): a year, for the palace's annual report",
+        S,
+    ),
+    Setting(
+        "RETAIN_ARCHIVE_DAYS",
+        365,
+        int,
+        "days reporting's event archive keeps the personal fields of an event (names, phones, card numbers, a "
+        "comment's words); then they are cleared in place and every statistic stays as it was",
+        S,
+    ),
     # -- notifications' channels
     Setting("SMTP_HOST", "", str, "mail server; no host, no email", N),
     Setting("SMTP_PORT", 25, int, "mail server's port", N),

@@ -867,6 +867,25 @@ class NoticeStatus(Schema):
     accepted_at = Time(allow_none=True)
 
 
+class RetentionKind(Schema):
+    kind = fields.String()
+    service = fields.String()
+    where = fields.String(metadata={"description": "the service, in the reader's language"})
+    what = fields.String(metadata={"description": "what the kind covers"})
+    how = OneOf(("delete", "clear", "redact", "ttl"))
+    setting = fields.String(allow_none=True, metadata={"description": "RETAIN_…_DAYS (none: a TTL index)"})
+    days = fields.Integer(allow_none=True, metadata={"description": "0: kept; none: a TTL index"})
+    period = fields.String(metadata={"description": "how long, in the reader's language"})
+    swept_at = Time(allow_none=True)
+    removed = fields.Integer(allow_none=True)
+    oldest = Time(allow_none=True, metadata={"description": "the oldest still kept"})
+    available = fields.Boolean(metadata={"description": "false: the service did not answer"})
+
+
+class RetentionOut(Schema):
+    kinds = fields.List(fields.Nested(RetentionKind))
+
+
 class RegistrationOut(Schema):
     username = fields.String()
     display_name = fields.String(allow_none=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from common import retention
 from common.personal import records
 from common.store import find_and_update
 
@@ -47,6 +48,15 @@ def ensure_indexes(db) -> None:
     db.invitations.create_index([("volunteer_id", ASCENDING), ("created_at", ASCENDING)])
     db.invitations.create_index([("palace_id", ASCENDING), ("created_at", ASCENDING)])
     db.invitations.create_index([("expires_at", ASCENDING)], expireAfterSeconds=KEEP_INVITATIONS_SECONDS)
+
+
+def retention_oldest(db) -> dict:
+    """The oldest time of each kind common.retention lists for accounts (each removed by its
+    TTL index above)."""
+    return {
+        name: retention.oldest(db[name], "expires_at")
+        for name in ("sessions", "password_resets", "sign_in_throttles", "invitations")
+    }
 
 
 # ------------------------------------------------------------------------- users

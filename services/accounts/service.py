@@ -11,6 +11,7 @@ from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from common import erasure as erasing
+from common import retention as keeping
 from common.config import setting
 from common.errors import load
 from common.observability import Metrics
@@ -251,3 +252,9 @@ class AccountsService:
                 self._ended(keys)
                 self._tell(signals.ACCOUNTS_CHANGED, usernames=[erasure["username"]])
         erasing.run(self.store.db)
+
+    @rpc
+    def retention(self) -> list[dict]:
+        """Each kind of personal data this service keeps (each removed by a TTL index at its end)
+        and the oldest kept (common/retention.py)."""
+        return keeping.report(self.store, "accounts", repository.retention_oldest)

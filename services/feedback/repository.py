@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pymongo import ASCENDING
 
+from common import retention
 from common.errors import NotFound
 from common.store import find_and_update, find_in
 from services.feedback import domain
@@ -20,6 +21,27 @@ def ensure_indexes(db) -> None:
     # the two, which cost each stored answer as much again as its insert.
     if "survey_id_1_client_ref_1" in db.responses.index_information():
         db.responses.drop_index("survey_id_1_client_ref_1")
+    # the retention sweep's path: answers not looked at yet, oldest first
+    db.responses.create_index([("swept_at", ASCENDING), ("at", ASCENDING)])
+
+
+def sweep_retention(db, before: dict, at) -> dict[str, int]:
+    """Clear the words of answers older than the comments' cutoff (their scores, wanted programs
+    and the surveys' counts and summaries stay); each answer looked at is marked ``swept_at``.
+    How many comments went."""
+
+    def clear(doc):
+        return {"$set": {"comment": None}}, bool((doc.get("comment") or "").strip())
+
+    return {
+        "survey_comments": retention.rewrite_older(
+            db.responses, "at", before.get("survey_comments"), "swept_at", clear, at
+        )
+    }
+
+
+def retention_oldest(db) -> dict:
+    return {"survey_comments": retention.oldest(db.responses, "at", {"swept_at": None})}
 
 
 def _survey(doc: dict | None) -> dict | None:

@@ -32,6 +32,7 @@ from services.gateway.openapi import build as build_openapi
 from services.gateway.orders import Orders
 from services.gateway.pages import qr_matrix, qr_svg
 from services.gateway.reports import Reports
+from services.gateway.retention import Retention
 from services.gateway.routes import PDF, SVG, TEXT, route
 from services.gateway.sessions import SessionSignals
 from services.gateway.volunteers import Volunteers
@@ -63,6 +64,7 @@ class GatewayService(
     Audit,
     MyData,
     Erasure,
+    Retention,
     Pages,
 ):
     name = "gateway"

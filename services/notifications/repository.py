@@ -14,11 +14,10 @@ import datetime as dt
 
 from pymongo import ASCENDING, DESCENDING
 
+from common import retention
 from common.personal import records
 from common.store import find_and_update
 
-KEEP_NOTIFICATIONS = dt.timedelta(days=180)
-KEEP_DELIVERIES = dt.timedelta(days=30)
 KEEP_REMINDERS = dt.timedelta(days=30)
 
 
@@ -28,17 +27,32 @@ def ensure_indexes(db) -> None:
     db.notifications.create_index([("key", ASCENDING)], unique=True)
     db.notifications.create_index([("username", ASCENDING), ("_id", ASCENDING)])
     db.notifications.create_index([("username", ASCENDING), ("read", ASCENDING)])
-    db.notifications.create_index(
-        [("created_at", ASCENDING)], expireAfterSeconds=int(KEEP_NOTIFICATIONS.total_seconds())
-    )
+    retention.plain_index(db.notifications, "created_at")  # swept by RETAIN_NOTIFICATIONS_DAYS
     db.deliveries.create_index([("status", ASCENDING), ("next_at", ASCENDING)])
     db.deliveries.create_index([("notification_id", ASCENDING)])
     db.deliveries.create_index([("invited", ASCENDING)])
-    db.deliveries.create_index([("created_at", ASCENDING)], expireAfterSeconds=int(KEEP_DELIVERIES.total_seconds()))
+    retention.plain_index(db.deliveries, "created_at")  # swept by RETAIN_DELIVERIES_DAYS
     db.reminders.create_index([("status", ASCENDING), ("due", ASCENDING)])
     db.reminders.create_index([("order_id", ASCENDING)])
     db.reminders.create_index([("start", ASCENDING)], expireAfterSeconds=int(KEEP_REMINDERS.total_seconds()))
     db.offers.create_index([("order_id", ASCENDING)])
+
+
+def sweep_retention(db, before: dict, at) -> dict[str, int]:
+    """Delete inbox notifications and delivery records older than their kinds' cutoffs
+    (``common.retention``; a cutoff of None keeps them); how many went per kind."""
+    return {
+        "notifications": retention.delete_older(db.notifications, "created_at", before.get("notifications")),
+        "deliveries": retention.delete_older(db.deliveries, "created_at", before.get("deliveries")),
+    }
+
+
+def retention_oldest(db) -> dict:
+    return {
+        "notifications": retention.oldest(db.notifications, "created_at"),
+        "deliveries": retention.oldest(db.deliveries, "created_at"),
+        "reminders": retention.oldest(db.reminders, "start"),
+    }
 
 
 # ------------------------------------------------------------------ what the events told

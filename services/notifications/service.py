@@ -17,6 +17,7 @@ from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from common import erasure as erasing
+from common import retention as keeping
 from common.config import Config
 from common.consuming import TryLater, consumes
 from common.errors import NotFound
@@ -178,3 +179,23 @@ class NotificationsService:
     def ping(self) -> str:
         self.store.db.command("ping")
         return "ok"
+
+    # ------------------------------------------------------------ retention (common/retention.py)
+
+    @timer(interval=keeping.SWEEP_SECONDS)
+    def sweep_retention(self):
+        """Delete (or clear) what is older than the retention policy; one process at a time."""
+        if self.store.holds("retention"):
+            removed = keeping.sweep(self.store, "notifications", repository.sweep_retention)
+            log.info("retention sweep: %s", removed)
+
+    @rpc
+    def retention(self) -> list[dict]:
+        """Each kind of personal data this service keeps: days, last sweep, removed, oldest kept."""
+        return keeping.report(self.store, "notifications", repository.retention_oldest)
+
+    @rpc
+    def sweep_now(self) -> list[dict]:
+        """Sweep at once (the admin's button), then what ``retention`` says."""
+        keeping.sweep(self.store, "notifications", repository.sweep_retention)
+        return self.retention()

@@ -6,6 +6,7 @@ import datetime as dt
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 
+from common import retention
 from common.personal import records
 from common.store import find_in, in_chunks
 from services.reporting.domain import Ops
@@ -38,6 +39,28 @@ def ensure_indexes(db) -> None:
         _name_people(db)
         db.events.create_index([("people", ASCENDING)], sparse=True)
     _from_flags(db)
+    # the retention sweep's paths: comments by age; archived events not redacted yet, oldest first
+    db.comments.create_index([("at", ASCENDING)])
+    db.events.create_index([("redacted_at", ASCENDING), ("occurred_at", ASCENDING)])
+
+
+def sweep_retention(db, before: dict, at) -> dict[str, int]:
+    """Delete comments older than their cutoff; clear the personal fields (and a comment's words)
+    of archived events older than the archive's, in place (``common.retention.redact_event``):
+    no statistic reads them, so a rebuild counts the same. How many went per kind."""
+    return {
+        "report_comments": retention.delete_older(db.comments, "at", before.get("report_comments")),
+        "archive": retention.rewrite_older(
+            db.events, "occurred_at", before.get("archive"), "redacted_at", lambda d: retention.redact_event(d, at), at
+        ),
+    }
+
+
+def retention_oldest(db) -> dict:
+    return {
+        "report_comments": retention.oldest(db.comments, "at"),
+        "archive": retention.oldest(db.events, "occurred_at", {"redacted_at": None}),
+    }
 
 
 def _name_people(db) -> None:

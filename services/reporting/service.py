@@ -10,6 +10,7 @@ from kombu import Queue
 from nameko.timer import timer
 
 from common import erasure as erasing
+from common import retention as keeping
 from common.batching import batch_consume, event_queue
 from common.errors import N_, Invalid
 from common.observability import Metrics
@@ -131,3 +132,23 @@ class ReportingService:
     def ping(self) -> str:
         self.store.db.command("ping")
         return "ok"
+
+    # ------------------------------------------------------------ retention (common/retention.py)
+
+    @timer(interval=keeping.SWEEP_SECONDS)
+    def sweep_retention(self):
+        """Delete (or clear) what is older than the retention policy; one process at a time."""
+        if self.store.holds("retention"):
+            removed = keeping.sweep(self.store, "reporting", repository.sweep_retention)
+            log.info("retention sweep: %s", removed)
+
+    @rpc
+    def retention(self) -> list[dict]:
+        """Each kind of personal data this service keeps: days, last sweep, removed, oldest kept."""
+        return keeping.report(self.store, "reporting", repository.retention_oldest)
+
+    @rpc
+    def sweep_now(self) -> list[dict]:
+        """Sweep at once (the admin's button), then what ``retention`` says."""
+        keeping.sweep(self.store, "reporting", repository.sweep_retention)
+        return self.retention()

@@ -30,6 +30,7 @@ VIEWPORTS = [(360, 740), (390, 844)]
 PALACE = "haining"
 ENTERPRISE = "haining-jingbian"
 DISPATCHER = "dispatcher-haining"
+ADMIN = "admin"
 SCHEDULED_PROGRAM, SCHEDULED_SKILL = "haining-baduanjin", "八段锦"  # one volunteer: the one signed in
 DELIVERED_PROGRAM, DELIVERED_SKILL = "haining-mind", "心理咨询"  # one volunteer: the survey's order
 MIN_TARGET = 44
@@ -328,13 +329,19 @@ class Phones(Journey):
         self.check(dsp, width, "reports")
         dsp.context.close()
 
+        adm = self.open(browser, width, height, ADMIN)  # the admin's own tabs
+        self.tab(adm, "retention")
+        expect(adm.locator("#retention-table tbody tr").first).to_be_visible()
+        self.check(adm, width, "admin-retention")
+        adm.context.close()
+
         vol = self.open(browser, width, height, self.volunteer)
         for name in ("offers", "schedule", "hours", "free"):
             self.tab(vol, name)
             self.check(vol, width, f"volunteer-{name}")
         self.bell(vol, width, "volunteer")
         vol.context.close()
-        for page in (anon, ent, dsp, vol):
+        for page in (anon, ent, dsp, adm, vol):
             if page.errors:
                 self.failures.append(f"{width}: script errors on {page.url}: {page.errors}")
 

@@ -236,6 +236,8 @@ TABLE = [
     row("GET", "/api/erasures", disp1=200, disp2=200, admin=200),
     row("GET", "/api/erasures?palace_id=haining&status=cancelled", disp1=200, admin=200),
     row("GET", "/api/erasures?status=gone", disp1=400, disp2=400, admin=400),
+    row("GET", "/api/retention", disp1=200, disp2=200, admin=200),
+    row("POST", "/api/retention/sweep", admin=200),
 ]
 
 
