@@ -333,6 +333,10 @@ class Phones(Journey):
         self.tab(adm, "retention")
         expect(adm.locator("#retention-table tbody tr").first).to_be_visible()
         self.check(adm, width, "admin-retention")
+        self.tab(adm, "privacy")
+        expect(adm.locator("#notice-editor textarea")).not_to_be_empty()
+        expect(adm.locator("#notice-current")).to_contain_text("版")
+        self.check(adm, width, "admin-privacy")
         adm.context.close()
 
         vol = self.open(browser, width, height, self.volunteer)

@@ -182,6 +182,8 @@ def test_phone_screens_fit_and_open_details_follow(ui_system):
         "reports",
         "volunteer-schedule",
         "volunteer-notifications",
+        "admin-retention",
+        "admin-privacy",
     }
     assert all(p["scrollWidth"] <= int(p["page"].split(" ", 1)[0]) for p in summary["pages"])
     assert set(summary["followed"]) == {"dispatcher_check_in_s", "enterprise_responses_s"}

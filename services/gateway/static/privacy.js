@@ -2,8 +2,7 @@
 (function () {
   const tab = document.querySelector("[data-tab=privacy]");
   const form = document.getElementById("notice-editor");
-  if (!tab || !form || !App.me || App.me.role !== "admin") return;
-  tab.hidden = false;
+  if (!tab || !form) return;
   async function load() {
     const notice = await App.api("GET", "/api/privacy");
     form.elements.text.value = notice.text;
@@ -14,6 +13,12 @@
     App.toast(t("已发布第 {n} 版隐私政策。", {n: done.version}));
     await load();
   });
-  document.addEventListener("tab", (e) => { if (e.detail === "privacy") load(); });
-  if (location.hash.slice(1) === "privacy") load();
+  /* App.me is there once the screen's own script has signed in: the tab is the admin's only */
+  (async function start() {
+    while (!App.me) await new Promise(r => setTimeout(r, 50));
+    if (App.me.role !== "admin") return;
+    tab.hidden = false;
+    document.addEventListener("tab", (e) => { if (e.detail === "privacy") load(); });
+    if (location.hash.slice(1) === "privacy") load();
+  })();
 })();
