@@ -16,15 +16,18 @@
   the database's conflict detection still decides; this only spares the retries.
 
 ``by_shard(source, event_types, key=...)`` takes a keyed stream across processes too: the relay
-stamps each event carrying ``palace_id`` with its shard (``SHARD_HEADER``, one of ``SHARDS``), and
-the consuming service has one queue per shard (quorum, single active consumer: one process at a
-time takes a shard, another stands by and takes over when it goes), bound by that header to a
-headers exchange which the source's event exchange feeds. So each palace's planning happens in
-one dispatch process, and processes no longer run into each other's transactions. Process ``i``
-of ``PROCESSES`` (``PROCESS_INDEX``, set by whatever starts the processes) subscribes first to
-the shards ``k % PROCESSES == i`` and to the others ``STANDBY_AFTER`` seconds later, so the
-shards are spread when the processes start together; without an index a process subscribes to
-all at once.
+stamps each event with the shard of each key it carries (``common.sharding.HEADERS``: ``palace_id``,
+``order_id``; one of ``SHARDS``), and the consuming service has one queue per shard (quorum, single
+active consumer: one process at a time takes a shard, another stands by and takes over when it
+goes), bound by that key's header to a headers exchange which the source's event exchange feeds.
+So each palace's planning happens in one dispatch process, each order's notifications in one
+notifications process, and processes no longer run into each other's transactions. Process ``i``
+of ``PROCESSES`` (``PROCESS_INDEX``, set by whatever starts the processes, or the ordinal ending a
+StatefulSet pod's host name) subscribes first to the shards ``k % PROCESSES == i`` and to the others
+``STANDBY_AFTER`` seconds later, so the shards are spread when the processes start together;
+without an index a process subscribes to all at once. On start each shard queue also loses the
+binding earlier versions made on ``x-palace-shard`` (a header RabbitMQ leaves out of the match:
+that binding took every event into every shard).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from pymongo.errors import ConnectionFailure, NetworkTimeout
 from common.config import setting
 from common.errors import ServiceError
 from common.retry import retrying
-from common.sharding import SHARD_HEADER, SHARDS
+from common.sharding import HEADERS, OLD_HEADERS, SHARD_KEY, SHARDS, process_index
 from common.store import AlreadyHandled, publish_dead_letter
 from contracts.events import UnknownEvent, load_event
 
@@ -150,25 +153,33 @@ class StandbyQueueConsumer(DeadLetteringQueueConsumer):
 
 
 class ShardHandler(ReliableEventHandler):
-    """Consumes one shard's queue of ``event_types`` from ``source``; the method gets
-    ``(event_type, payload)``."""
+    """Consumes one shard's queue of ``event_types`` from ``source``, sharded by ``key``; the
+    method gets ``(event_type, payload)``."""
 
     _bound: set = set()  # (vhost address, exchange) bound to its source in this process
 
-    def __init__(self, source: str, event_types: tuple[str, ...], shard: str, **kwargs):
+    def __init__(self, source: str, event_types: tuple[str, ...], shard: str, key: str = SHARD_KEY, **kwargs):
         super().__init__(source, event_types[0], **kwargs)
         self.event_types = tuple(event_types)
         self.shard = shard
+        self.key = key
+
+    def _stem(self) -> str:
+        """``dispatch-orders`` for a palace's shards (the names dispatch always had), with the key
+        otherwise: ``notifications-dispatch-order``."""
+        stem = f"{self.container.service_name}-{self.source_service}"
+        return stem if self.key == SHARD_KEY else f"{stem}-{self.key.removesuffix('_id')}"
 
     def exchange(self) -> Exchange:
         """The shards' exchange; what it cannot route (an event without the header: a malformed
         one, or published by hand) goes on to the first shard, to be handled or dead-lettered."""
-        name = f"{self.container.service_name}.{self.source_service}.shards"
+        name = f"{self.container.service_name}.{self.source_service}"
+        name += ".shards" if self.key == SHARD_KEY else f".{self.key.removesuffix('_id')}.shards"
         return Exchange(name, type="headers", durable=True, arguments={"alternate-exchange": f"{name}.unsharded"})
 
     def _queue(self, shard: str, exchange: Exchange, **binding) -> Queue:
         return Queue(
-            f"{self.container.service_name}-{self.source_service}-shard-{shard}",
+            f"{self._stem()}-shard-{shard}",
             exchange=exchange,
             durable=True,
             queue_arguments={"x-queue-type": "quorum", "x-single-active-consumer": True},
@@ -177,7 +188,7 @@ class ShardHandler(ReliableEventHandler):
 
     def setup(self):
         self.queue = self._queue(
-            self.shard, self.exchange(), binding_arguments={"x-match": "all", SHARD_HEADER: self.shard}
+            self.shard, self.exchange(), binding_arguments={"x-match": "all", HEADERS[self.key]: self.shard}
         )
         Consumer.setup(self)
 
@@ -195,6 +206,13 @@ class ShardHandler(ReliableEventHandler):
                     shards.bind_to(source, routing_key=event_type)
                 unsharded = Exchange(f"{shards.name}.unsharded", type="fanout", durable=True)
                 self._queue(f"{0:02d}", unsharded)(channel).declare()
+                old = OLD_HEADERS.get(self.key)
+                for k in range(SHARDS) if old else ():  # what earlier versions bound (see the module)
+                    queue = self._queue(f"{k:02d}", shards)
+                    channel.queue_declare(
+                        queue=queue.name, durable=True, auto_delete=False, arguments=queue.queue_arguments
+                    )
+                    channel.queue_unbind(queue.name, shards.name, "", arguments={"x-match": "all", old: f"{k:02d}"})
             ShardHandler._bound.add((uri, self.exchange().name))
         super().start()
 
@@ -217,18 +235,19 @@ class StandbyShardHandler(ShardHandler):
     queue_consumer = StandbyQueueConsumer()
 
 
-def by_shard(source: str, event_types: tuple[str, ...]):
-    """An entrypoint per shard of ``source``'s ``event_types`` (see the module's description);
-    the method gets ``(event_type, payload)``, for handlers made with ``consumes(..., entrypoint=False)``."""
+def by_shard(source: str, event_types: tuple[str, ...], key: str = SHARD_KEY):
+    """An entrypoint per shard of ``source``'s ``event_types`` by ``key`` (see the module's
+    description); the method gets ``(event_type, payload)``, for handlers made with
+    ``consumes(..., entrypoint=False)``."""
     processes = max(1, setting(None, "PROCESSES"))
-    index = setting(None, "PROCESS_INDEX")
+    index = process_index(setting(None, "PROCESS_INDEX"))
 
     def decorator(fn):
         for k in range(SHARDS):
             shard = f"{k:02d}"
-            first = not index.isdigit() or k % processes == int(index) % processes
+            first = index is None or k % processes == index % processes
             cls = ShardHandler if first else StandbyShardHandler
-            fn = cls.decorator(source, tuple(event_types), shard, requeue_on_error=True)(fn)
+            fn = cls.decorator(source, tuple(event_types), shard, key=key, requeue_on_error=True)(fn)
         return fn
 
     return decorator

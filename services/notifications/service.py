@@ -17,7 +17,7 @@ from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from common.config import Config
-from common.consuming import TryLater, consumes
+from common.consuming import TryLater, by_shard, consumes
 from common.errors import NotFound
 from common.observability import Metrics
 from common.rpc import UNAVAILABLE, rpc
@@ -56,13 +56,25 @@ CONSUMED = [
 ]
 
 
+# events about one order write that order's record and reminders: each order's events, from
+# every source, go to one process (its shard, ``by_shard`` by ``order_id``), one at a time there
+SHARDED = ("orders", "dispatch", "feedback")
+
+
 def _consumer(source: str, event_type: str):
-    # events about the same order write the same order record and reminders: one at a time
     def handle(self, data, uow):
         handlers.take_in(event_type, data, uow, self._directory, self._settings(), now(), self._find_order)
 
     handle.__name__ = f"on_{source}_{event_type}"
-    return consumes(source, event_type, one_at_a_time="order_id")(handle)
+    return consumes(source, event_type, one_at_a_time="order_id", entrypoint=source not in SHARDED)(handle)
+
+
+def _shards(source: str):
+    def on_shard(self, event_type: str, payload):
+        return getattr(self, f"on_{source}_{event_type}")(payload)
+
+    on_shard.__name__ = f"on_{source}_shards"
+    return by_shard(source, tuple(t for s, t in CONSUMED if s == source), key="order_id")(on_shard)
 
 
 class NotificationsService:
@@ -77,6 +89,8 @@ class NotificationsService:
 
     for _source, _type in CONSUMED:
         locals()[f"on_{_source}_{_type}"] = _consumer(_source, _type)
+    for _source in SHARDED:
+        locals()[f"on_{_source}_shards"] = _shards(_source)
     del _source, _type
 
     # ------------------------------------------------------------ plumbing
