@@ -152,6 +152,18 @@ class StandbyQueueConsumer(DeadLetteringQueueConsumer):
         super().kill()
 
 
+def shard_exchange_name(service: str, source: str, key: str = SHARD_KEY) -> str:
+    """``dispatch.orders.shards`` for a palace's shards (the names dispatch always had), with the
+    key otherwise: ``notifications.dispatch.order.shards``."""
+    return f"{service}.{source}.shards" if key == SHARD_KEY else f"{service}.{source}.{key.removesuffix('_id')}.shards"
+
+
+def shard_queue_name(service: str, source: str, key: str, shard: str) -> str:
+    """``dispatch-orders-shard-03``; ``notifications-dispatch-order-shard-03``."""
+    stem = f"{service}-{source}" if key == SHARD_KEY else f"{service}-{source}-{key.removesuffix('_id')}"
+    return f"{stem}-shard-{shard}"
+
+
 class ShardHandler(ReliableEventHandler):
     """Consumes one shard's queue of ``event_types`` from ``source``, sharded by ``key``; the
     method gets ``(event_type, payload)``."""
@@ -164,22 +176,15 @@ class ShardHandler(ReliableEventHandler):
         self.shard = shard
         self.key = key
 
-    def _stem(self) -> str:
-        """``dispatch-orders`` for a palace's shards (the names dispatch always had), with the key
-        otherwise: ``notifications-dispatch-order``."""
-        stem = f"{self.container.service_name}-{self.source_service}"
-        return stem if self.key == SHARD_KEY else f"{stem}-{self.key.removesuffix('_id')}"
-
     def exchange(self) -> Exchange:
         """The shards' exchange; what it cannot route (an event without the header: a malformed
         one, or published by hand) goes on to the first shard, to be handled or dead-lettered."""
-        name = f"{self.container.service_name}.{self.source_service}"
-        name += ".shards" if self.key == SHARD_KEY else f".{self.key.removesuffix('_id')}.shards"
+        name = shard_exchange_name(self.container.service_name, self.source_service, self.key)
         return Exchange(name, type="headers", durable=True, arguments={"alternate-exchange": f"{name}.unsharded"})
 
     def _queue(self, shard: str, exchange: Exchange, **binding) -> Queue:
         return Queue(
-            f"{self._stem()}-shard-{shard}",
+            shard_queue_name(self.container.service_name, self.source_service, self.key, shard),
             exchange=exchange,
             durable=True,
             queue_arguments={"x-queue-type": "quorum", "x-single-active-consumer": True},
@@ -335,6 +340,7 @@ def consumes(
                     )
                     return None
 
+        wrapper.consumed = (source, event_type)  # what it takes (scripts/shard_cleanup.py names its old queue)
         if not entrypoint:
             return wrapper
         return ReliableEventHandler.decorator(source, event_type, requeue_on_error=True)(wrapper)
