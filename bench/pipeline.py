@@ -184,7 +184,13 @@ class People:
         self.volunteer_tokens: dict[str, str] = {}
 
     def login(self, username: str) -> str:
-        r = requests.post(f"{self.base}/api/login", json={"username": username, "password": PASSWORD}, timeout=60)
+        # a sign-in while the machine's other work slows the accounts service past the gateway's
+        # deadline is a 503: tried again, as the driver's calls are
+        for attempt in range(5):
+            r = requests.post(f"{self.base}/api/login", json={"username": username, "password": PASSWORD}, timeout=60)
+            if r.status_code not in (429, 502, 503, 504) or attempt == 4:
+                break
+            time.sleep(0.5 * (attempt + 1))
         r.raise_for_status()
         return r.json()["token"]
 
