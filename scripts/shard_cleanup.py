@@ -39,23 +39,20 @@ def old_queues(service_cls) -> dict[str, tuple[str, str, str]]:
     """The per-event queue each sharded handler of the service had, and where its events go now:
     ``{old queue: (source, event type, shard exchange)}``."""
     service = service_cls.name
-    keys: dict[tuple[str, str], str] = {}  # (source, event type) → key it is sharded by
+    keys: dict[tuple[str, str], str] = {}  # (source, event type) → the shard exchange it goes to
     for attr in vars(service_cls).values():
         for entry in getattr(attr, "nameko_entrypoints", ()):
             if isinstance(entry, ShardHandler):
-                for event_type in entry.event_types:
-                    keys[(entry.source_service, event_type)] = entry.key
+                for source, event_types in entry.sources.items():
+                    for event_type in event_types:
+                        keys[(source, event_type)] = shard_exchange_name(service, entry.sources, entry.key)
     found = {}
     for name, attr in vars(service_cls).items():
         consumed = getattr(attr, "consumed", None)
         if consumed is None or getattr(attr, "nameko_entrypoints", None) or consumed not in keys:
             continue
         source, event_type = consumed
-        found[f"evt-{source}-{event_type}--{service}.{name}"] = (
-            source,
-            event_type,
-            shard_exchange_name(service, source, keys[consumed]),
-        )
+        found[f"evt-{source}-{event_type}--{service}.{name}"] = (source, event_type, keys[consumed])
     return found
 
 

@@ -69,12 +69,12 @@ def _consumer(source: str, event_type: str):
     return consumes(source, event_type, one_at_a_time="order_id", entrypoint=source not in SHARDED)(handle)
 
 
-def _shards(source: str):
-    def on_shard(self, event_type: str, payload):
+def _shards():
+    def on_order_shards(self, source: str, event_type: str, payload):
         return getattr(self, f"on_{source}_{event_type}")(payload)
 
-    on_shard.__name__ = f"on_{source}_shards"
-    return by_shard(source, tuple(t for s, t in CONSUMED if s == source), key="order_id")(on_shard)
+    sources = {source: tuple(t for s, t in CONSUMED if s == source) for source in SHARDED}
+    return by_shard(sources, key="order_id")(on_order_shards)
 
 
 class NotificationsService:
@@ -89,8 +89,7 @@ class NotificationsService:
 
     for _source, _type in CONSUMED:
         locals()[f"on_{_source}_{_type}"] = _consumer(_source, _type)
-    for _source in SHARDED:
-        locals()[f"on_{_source}_shards"] = _shards(_source)
+    on_order_shards = _shards()
     del _source, _type
 
     # ------------------------------------------------------------ plumbing

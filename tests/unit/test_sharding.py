@@ -75,3 +75,19 @@ def test_shards_by_order_are_bound_on_their_own_header():
     assert {e.key for e in entry} == {"order_id"} and {e.event_types for e in entry} == {
         ("offer_made", "order_scheduled")
     }
+
+
+def test_shards_fed_by_several_sources_are_named_by_the_service_and_key():
+    from common.consuming import shard_exchange_name, shard_queue_name
+
+    assert shard_exchange_name("dispatch", "orders") == "dispatch.orders.shards"  # as dispatch always had
+    assert shard_queue_name("dispatch", "orders", "palace_id", "03") == "dispatch-orders-shard-03"
+    both = {"orders": ("order_placed",), "dispatch": ("offer_made",)}
+    assert shard_exchange_name("notifications", both, "order_id") == "notifications.order.shards"
+    assert shard_queue_name("notifications", both, "order_id", "03") == "notifications-order-shard-03"
+
+    @by_shard(both, key="order_id")
+    def handle(self, source, event_type, payload):
+        pass
+
+    assert {len(e.sources) for e in handle.nameko_entrypoints} == {2}
