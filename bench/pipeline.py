@@ -184,7 +184,13 @@ class People:
         self.volunteer_tokens: dict[str, str] = {}
 
     def login(self, username: str) -> str:
-        r = requests.post(f"{self.base}/api/login", json={"username": username, "password": PASSWORD}, timeout=60)
+        # a sign-in while the machine's other work slows the accounts service past the gateway's
+        # deadline is a 503: tried again, as the driver's calls are
+        for attempt in range(5):
+            r = requests.post(f"{self.base}/api/login", json={"username": username, "password": PASSWORD}, timeout=60)
+            if r.status_code not in (429, 502, 503, 504) or attempt == 4:
+                break
+            time.sleep(0.5 * (attempt + 1))
         r.raise_for_status()
         return r.json()["token"]
 
@@ -646,6 +652,7 @@ def carry(system, people, vhost, mongo, windows, in_flight, timeout) -> dict:
             "broker": broker_cpu(),
         }
         nodes_before = broker_nodes_cpu()
+        log_from = os.path.getsize(system.log_path) if os.path.exists(system.log_path) else 0
         result = driver.run(windows, in_flight, timeout)
         time.sleep(6.0)  # management counters refresh every 5 s
         messages = vhost.published(exclude=driver.queue_name) - messages_before
@@ -679,9 +686,36 @@ def carry(system, people, vhost, mongo, windows, in_flight, timeout) -> dict:
         if result["cpu_ms_per_order"]["all"]
         else None
     )
+    result["conflicts"] = conflicts(system.log_path, log_from, n)
     result["idle_writes_per_s"] = idle_writes_per_s(mongo)
     result["busiest_collections"] = busiest(top, top_before, n)
     return result
+
+
+CONFLICTED = re.compile(r"transaction (\S+) ran (\d+) times \(write conflicts\)")
+
+
+def conflicts(log_path: str, offset: int, orders: int) -> dict:
+    """The transactions the services ran again and again on write conflicts during the run (the
+    store logs each one run three times or more), per transaction: how many, and the runs beyond
+    the first; a turn that several processes take at once shows here."""
+    by: dict[str, list[int]] = {}
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        text = ""
+    for name, runs in CONFLICTED.findall(text):
+        row = by.setdefault(name, [0, 0])
+        row[0] += 1
+        row[1] += int(runs) - 1
+    return {
+        "transactions": sum(r[0] for r in by.values()),
+        "extra_runs": sum(r[1] for r in by.values()),
+        "extra_runs_per_order": round(sum(r[1] for r in by.values()) / orders, 2),
+        "by_transaction": dict(sorted(by.items(), key=lambda kv: -kv[1][1])),
+    }
 
 
 def own_cpu() -> float:
@@ -860,6 +894,7 @@ def scaling(runs: list[dict]) -> dict:
             "services_cpu_ms_per_order": r["cpu_ms_per_order"].get("services"),
             "broker_nodes_cpu_ms_per_order": r.get("broker_nodes_cpu_ms_per_order"),
             "first_offer_p90_s": (r.get("stage_p50_p90_s", {}).get("placed→offer_made") or [None, None])[1],
+            "conflict_extra_runs_per_order": (r.get("conflicts") or {}).get("extra_runs_per_order"),
         }
         for r in runs
     ]

@@ -16,15 +16,20 @@
   the database's conflict detection still decides; this only spares the retries.
 
 ``by_shard(source, event_types, key=...)`` takes a keyed stream across processes too: the relay
-stamps each event carrying ``palace_id`` with its shard (``SHARD_HEADER``, one of ``SHARDS``), and
-the consuming service has one queue per shard (quorum, single active consumer: one process at a
-time takes a shard, another stands by and takes over when it goes), bound by that header to a
-headers exchange which the source's event exchange feeds. So each palace's planning happens in
-one dispatch process, and processes no longer run into each other's transactions. Process ``i``
-of ``PROCESSES`` (``PROCESS_INDEX``, set by whatever starts the processes) subscribes first to
-the shards ``k % PROCESSES == i`` and to the others ``STANDBY_AFTER`` seconds later, so the
-shards are spread when the processes start together; without an index a process subscribes to
-all at once.
+stamps each event with the shard of each key it carries (``common.sharding.HEADERS``: ``palace_id``,
+``order_id``; one of ``SHARDS``), and the consuming service has one queue per shard (quorum, single
+active consumer: one process at a time takes a shard, another stands by and takes over when it
+goes), bound by that key's header to a headers exchange which the source's event exchange feeds
+(or several sources' exchanges: ``by_shard({source: event_types, …}, key=...)``, one queue per
+shard for all of them). So each palace's planning happens in one dispatch process, each order's
+notifications in one notifications process, and processes no longer run into each other's
+transactions. Process ``i``
+of ``PROCESSES`` (``PROCESS_INDEX``, set by whatever starts the processes, or the ordinal ending a
+StatefulSet pod's host name) subscribes first to the shards ``k % PROCESSES == i`` and to the others
+``STANDBY_AFTER`` seconds later, so the shards are spread when the processes start together;
+without an index a process subscribes to all at once. On start each shard queue also loses the
+binding earlier versions made on ``x-palace-shard`` (a header RabbitMQ leaves out of the match:
+that binding took every event into every shard).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from pymongo.errors import ConnectionFailure, NetworkTimeout
 from common.config import setting
 from common.errors import ServiceError
 from common.retry import retrying
-from common.sharding import SHARD_HEADER, SHARDS
+from common.sharding import HEADERS, OLD_HEADERS, SHARD_KEY, SHARDS, process_index
 from common.store import AlreadyHandled, publish_dead_letter
 from contracts.events import UnknownEvent, load_event
 
@@ -149,26 +154,48 @@ class StandbyQueueConsumer(DeadLetteringQueueConsumer):
         super().kill()
 
 
+def _stem(service: str, sources, key: str) -> str:
+    """``dispatch-orders`` for one source's palace shards (the names dispatch always had); the key
+    for shards that several sources feed: ``notifications-order``."""
+    sources = tuple(sources)
+    stem = f"{service}-{sources[0]}" if len(sources) == 1 else service
+    return stem if key == SHARD_KEY and len(sources) == 1 else f"{stem}-{key.removesuffix('_id')}"
+
+
+def shard_exchange_name(service: str, sources, key: str = SHARD_KEY) -> str:
+    """``dispatch.orders.shards``; ``notifications.order.shards``."""
+    return _stem(service, (sources,) if isinstance(sources, str) else sources, key).replace("-", ".") + ".shards"
+
+
+def shard_queue_name(service: str, sources, key: str, shard: str) -> str:
+    """``dispatch-orders-shard-03``; ``notifications-order-shard-03``."""
+    return f"{_stem(service, (sources,) if isinstance(sources, str) else sources, key)}-shard-{shard}"
+
+
 class ShardHandler(ReliableEventHandler):
-    """Consumes one shard's queue of ``event_types`` from ``source``; the method gets
-    ``(event_type, payload)``."""
+    """Consumes one shard's queue of the events ``sources`` names (``{source: event types}``),
+    sharded by ``key``; the method gets ``(event_type, payload)`` from one source, ``(source,
+    event_type, payload)`` from several."""
 
-    _bound: set = set()  # (vhost address, exchange) bound to its source in this process
+    _bound: set = set()  # (vhost address, exchange) bound to its sources in this process
 
-    def __init__(self, source: str, event_types: tuple[str, ...], shard: str, **kwargs):
-        super().__init__(source, event_types[0], **kwargs)
-        self.event_types = tuple(event_types)
+    def __init__(self, sources: dict[str, tuple[str, ...]], shard: str, key: str = SHARD_KEY, **kwargs):
+        first = next(iter(sources))
+        super().__init__(first, sources[first][0], **kwargs)
+        self.sources = {source: tuple(types) for source, types in sources.items()}
+        self.event_types = tuple(t for types in self.sources.values() for t in types)
         self.shard = shard
+        self.key = key
 
     def exchange(self) -> Exchange:
         """The shards' exchange; what it cannot route (an event without the header: a malformed
         one, or published by hand) goes on to the first shard, to be handled or dead-lettered."""
-        name = f"{self.container.service_name}.{self.source_service}.shards"
+        name = shard_exchange_name(self.container.service_name, self.sources, self.key)
         return Exchange(name, type="headers", durable=True, arguments={"alternate-exchange": f"{name}.unsharded"})
 
     def _queue(self, shard: str, exchange: Exchange, **binding) -> Queue:
         return Queue(
-            f"{self.container.service_name}-{self.source_service}-shard-{shard}",
+            shard_queue_name(self.container.service_name, self.sources, self.key, shard),
             exchange=exchange,
             durable=True,
             queue_arguments={"x-queue-type": "quorum", "x-single-active-consumer": True},
@@ -177,38 +204,47 @@ class ShardHandler(ReliableEventHandler):
 
     def setup(self):
         self.queue = self._queue(
-            self.shard, self.exchange(), binding_arguments={"x-match": "all", SHARD_HEADER: self.shard}
+            self.shard, self.exchange(), binding_arguments={"x-match": "all", HEADERS[self.key]: self.shard}
         )
         Consumer.setup(self)
 
     def start(self):
-        # the source's event exchange feeds the shards' exchange (declared once per process)
+        # the sources' event exchanges feed the shards' exchange (declared once per process)
         uri = setting(self.container.config, "AMQP_URI")
         if (uri, self.exchange().name) not in ShardHandler._bound:
             with Connection(uri) as conn:
                 channel = conn.channel()
-                source = get_event_exchange(self.source_service, self.container.config)(channel)
-                source.declare()
                 shards = self.exchange()(channel)
                 shards.declare()
-                for event_type in self.event_types:
-                    shards.bind_to(source, routing_key=event_type)
+                for name, event_types in self.sources.items():
+                    source = get_event_exchange(name, self.container.config)(channel)
+                    source.declare()
+                    for event_type in event_types:
+                        shards.bind_to(source, routing_key=event_type)
                 unsharded = Exchange(f"{shards.name}.unsharded", type="fanout", durable=True)
                 self._queue(f"{0:02d}", unsharded)(channel).declare()
+                old = OLD_HEADERS.get(self.key) if len(self.sources) == 1 else None
+                for k in range(SHARDS) if old else ():  # what earlier versions bound (see the module)
+                    queue = self._queue(f"{k:02d}", shards)
+                    channel.queue_declare(
+                        queue=queue.name, durable=True, auto_delete=False, arguments=queue.queue_arguments
+                    )
+                    channel.queue_unbind(queue.name, shards.name, "", arguments={"x-match": "all", old: f"{k:02d}"})
             ShardHandler._bound.add((uri, self.exchange().name))
         super().start()
 
     def handle_message(self, body, message):
-        event_type = (message.delivery_info or {}).get("routing_key", "")
-        if event_type not in self.event_types:  # not ours: nothing to do with it
+        info = message.delivery_info or {}
+        event_type = info.get("routing_key", "")
+        source = str(info.get("exchange", "")).removesuffix(".events")
+        if event_type not in self.sources.get(source, ()):  # not ours: nothing to do with it
             self.queue_consumer.ack_message(message)
             return
+        args = (event_type, body) if len(self.sources) == 1 else (source, event_type, body)
         context_data = self.unpack_message_headers(message)
         handle_result = functools.partial(self.handle_result, message)
         try:
-            self.container.spawn_worker(
-                self, (event_type, body), {}, context_data=context_data, handle_result=handle_result
-            )
+            self.container.spawn_worker(self, args, {}, context_data=context_data, handle_result=handle_result)
         except Exception:  # noqa: BLE001 - the container is being killed: the message goes back
             self.queue_consumer.requeue_message(message)
 
@@ -217,18 +253,22 @@ class StandbyShardHandler(ShardHandler):
     queue_consumer = StandbyQueueConsumer()
 
 
-def by_shard(source: str, event_types: tuple[str, ...]):
-    """An entrypoint per shard of ``source``'s ``event_types`` (see the module's description);
-    the method gets ``(event_type, payload)``, for handlers made with ``consumes(..., entrypoint=False)``."""
+def by_shard(source, event_types: tuple[str, ...] = (), key: str = SHARD_KEY):
+    """An entrypoint per shard of ``source``'s ``event_types`` by ``key`` (see the module's
+    description); the method gets ``(event_type, payload)``, for handlers made with
+    ``consumes(..., entrypoint=False)``. ``source`` a dict ``{source: event types}``: the shards
+    of several sources' events (each key's events from all of them in one queue), the method
+    gets ``(source, event_type, payload)``."""
+    sources = dict(source) if isinstance(source, dict) else {source: tuple(event_types)}
     processes = max(1, setting(None, "PROCESSES"))
-    index = setting(None, "PROCESS_INDEX")
+    index = process_index(setting(None, "PROCESS_INDEX"))
 
     def decorator(fn):
         for k in range(SHARDS):
             shard = f"{k:02d}"
-            first = not index.isdigit() or k % processes == int(index) % processes
+            first = index is None or k % processes == index % processes
             cls = ShardHandler if first else StandbyShardHandler
-            fn = cls.decorator(source, tuple(event_types), shard, requeue_on_error=True)(fn)
+            fn = cls.decorator(sources, shard, key=key, requeue_on_error=True)(fn)
         return fn
 
     return decorator
@@ -316,6 +356,7 @@ def consumes(
                     )
                     return None
 
+        wrapper.consumed = (source, event_type)  # what it takes (scripts/shard_cleanup.py names its old queue)
         if not entrypoint:
             return wrapper
         return ReliableEventHandler.decorator(source, event_type, requeue_on_error=True)(wrapper)

@@ -19,7 +19,7 @@ from nameko.timer import timer
 from common import erasure as erasing
 from common import retention as keeping
 from common.config import Config
-from common.consuming import TryLater, consumes
+from common.consuming import TryLater, by_shard, consumes
 from common.errors import NotFound
 from common.observability import Metrics
 from common.rpc import UNAVAILABLE, rpc
@@ -59,13 +59,25 @@ CONSUMED = [
 ]
 
 
+# events about one order write that order's record and reminders: each order's events, from
+# every source, go to one process (its shard, ``by_shard`` by ``order_id``), one at a time there
+SHARDED = ("orders", "dispatch", "feedback")
+
+
 def _consumer(source: str, event_type: str):
-    # events about the same order write the same order record and reminders: one at a time
     def handle(self, data, uow):
         handlers.take_in(event_type, data, uow, self._directory, self._settings(), now(), self._find_order)
 
     handle.__name__ = f"on_{source}_{event_type}"
-    return consumes(source, event_type, one_at_a_time="order_id")(handle)
+    return consumes(source, event_type, one_at_a_time="order_id", entrypoint=source not in SHARDED)(handle)
+
+
+def _shards():
+    def on_order_shards(self, source: str, event_type: str, payload):
+        return getattr(self, f"on_{source}_{event_type}")(payload)
+
+    sources = {source: tuple(t for s, t in CONSUMED if s == source) for source in SHARDED}
+    return by_shard(sources, key="order_id")(on_order_shards)
 
 
 class NotificationsService:
@@ -81,6 +93,7 @@ class NotificationsService:
 
     for _source, _type in CONSUMED:
         locals()[f"on_{_source}_{_type}"] = _consumer(_source, _type)
+    on_order_shards = _shards()
     del _source, _type
 
     # ------------------------------------------------------------ plumbing

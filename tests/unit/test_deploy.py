@@ -57,6 +57,7 @@ def test_the_image_copies_what_the_services_import():
 
 
 K8S = os.path.join(ROOT, "deploy", "k8s")
+WORKLOADS = ("Deployment", "StatefulSet")
 
 
 def manifests() -> list[dict]:
@@ -91,7 +92,7 @@ def test_the_broker_is_a_three_node_cluster_and_the_database_a_three_member_repl
 
 
 def test_every_service_runs_with_probes_resources_and_secrets_from_the_environment():
-    deployments = {d["metadata"]["name"]: d for d in manifests() if d["kind"] == "Deployment"}
+    deployments = {d["metadata"]["name"]: d for d in manifests() if d["kind"] in WORKLOADS}
     assert set(deployments) == set(TARGETS)
     for name, deployment in deployments.items():
         container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -141,7 +142,7 @@ def test_the_grafana_dashboard_reads_metrics_the_services_export():
     for metric in used:
         base = re.sub(r"_(bucket|sum|count)$", "", metric)
         assert base in exported or base.removesuffix("_total") in {e.removesuffix("_total") for e in exported}, metric
-    for deployment in (d for d in manifests() if d["kind"] == "Deployment"):
+    for deployment in (d for d in manifests() if d["kind"] in WORKLOADS):
         template = deployment["spec"]["template"]
         assert template["metadata"]["annotations"]["prometheus.io/port"] == "9100"
         env = {e["name"]: e.get("value") for e in template["spec"]["containers"][0]["env"]}
@@ -164,3 +165,47 @@ def test_every_service_is_given_the_three_broker_nodes_and_the_cluster_profile_h
     assert all(f"rabbit@{n}" in conf for n in ("rabbitmq", "rabbitmq-1", "rabbitmq-2"))
     with open(os.path.join(ROOT, "deploy", "k8s", "10-config.yaml"), encoding="utf-8") as f:
         assert "songwenhua-rabbitmq-server-%s.songwenhua-rabbitmq-nodes" in f.read()
+
+
+def sharded_services() -> set[str]:
+    """The services with an entrypoint on keyed shards (common.consuming.by_shard)."""
+    import importlib
+
+    from common.consuming import ShardHandler
+
+    found = set()
+    for name, target in TARGETS.items():
+        module, cls = target.split(":")
+        service = getattr(importlib.import_module(module), cls)
+        for attr in vars(service).values():
+            if any(isinstance(e, ShardHandler) for e in getattr(attr, "nameko_entrypoints", ())):
+                found.add(name)
+    return found
+
+
+def test_the_sharded_services_are_stateful_sets_whose_pods_know_their_index():
+    from common.sharding import process_index
+
+    sharded = sharded_services()
+    assert {"dispatch", "notifications"} <= sharded
+    docs = manifests()
+    sets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "StatefulSet"}
+    assert set(sets) == sharded
+    headless = {
+        d["metadata"]["name"]: d for d in docs if d["kind"] == "Service" and d["spec"].get("clusterIP") == "None"
+    }
+    for name, workload in sets.items():
+        spec = workload["spec"]
+        assert spec["serviceName"] == name and name in headless  # the pods' stable names: name-0, name-1, …
+        assert headless[name]["spec"]["selector"] == spec["selector"]["matchLabels"]
+        assert spec["podManagementPolicy"] == "Parallel"  # they start together and spread the shards
+        env = {e["name"]: e for e in spec["template"]["spec"]["containers"][0]["env"]}
+        assert env["PROCESSES"]["value"] == str(spec["replicas"])
+        field = env["PROCESS_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
+        assert field == "metadata.labels['apps.kubernetes.io/pod-index']"
+        # where the label is missing (before Kubernetes 1.28) the pod's host name says it
+        assert [process_index("", hostname=f"{name}-{k}") for k in range(spec["replicas"])] == list(
+            range(spec["replicas"])
+        )
+    for workload in (d for d in docs if d["kind"] == "Deployment"):
+        assert workload["metadata"]["name"] not in sharded

@@ -10,9 +10,30 @@ def test_a_palace_has_one_shard_everywhere_and_the_palaces_spread():
     shards = {sharding.shard_of(f"palace-{k}") for k in range(64)}
     assert len(shards) >= sharding.SHARDS * 3 // 4
     assert sharding.shard_headers({"palace_id": "haining", "order_id": "o1"}) == {
-        sharding.SHARD_HEADER: sharding.shard_of("haining")
+        "palace-shard": sharding.shard_of("haining"),
+        "order-shard": sharding.shard_of("o1"),
     }
-    assert sharding.shard_headers({"order_id": "o1"}) == {} and sharding.shard_headers("raw") == {}
+    assert sharding.shard_headers({"order_id": "o1"}) == {"order-shard": sharding.shard_of("o1")}
+    assert sharding.shard_headers({"title": "x"}) == {} and sharding.shard_headers("raw") == {}
+
+
+def test_no_shard_header_starts_with_x_for_the_headers_exchange_leaves_those_out_of_the_match():
+    assert sharding.SHARD_HEADER == sharding.HEADERS["palace_id"]
+    assert not any(h.lower().startswith("x-") for h in sharding.HEADERS.values())
+
+
+def test_the_process_index_is_the_setting_or_a_pods_ordinal(monkeypatch):
+    assert sharding.process_index("2") == 2
+    assert sharding.process_index("2", hostname="dispatch-3") == 2  # the setting wins
+    assert sharding.process_index("", hostname="dispatch-3") == 3
+    assert sharding.process_index(None, hostname="notifications-0") == 0
+    assert sharding.process_index("", hostname="laptop") is None
+    assert sharding.process_index("first") is None
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert sharding.process_index("") is None  # outside a pod the host name says nothing
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setattr(sharding.socket, "gethostname", lambda: "feedback-1")
+    assert sharding.process_index("") == 1
 
 
 def _entrypoints(monkeypatch, index, processes):
@@ -36,3 +57,37 @@ def test_process_i_of_n_takes_its_shards_first_and_stands_by_for_the_rest(monkey
     assert StandbyShardHandler in second.values()
     alone = _entrypoints(monkeypatch, None, 4)
     assert set(alone.values()) == {ShardHandler}
+
+
+def test_a_pods_ordinal_picks_its_shards_when_no_index_is_set(monkeypatch):
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setattr(sharding.socket, "gethostname", lambda: "dispatch-1")
+    second = _entrypoints(monkeypatch, None, 2)
+    assert all((cls is ShardHandler) == (int(k) % 2 == 1) for k, cls in second.items())
+
+
+def test_shards_by_order_are_bound_on_their_own_header():
+    @by_shard("dispatch", ("offer_made", "order_scheduled"), key="order_id")
+    def handle(self, event_type, payload):
+        pass
+
+    entry = handle.nameko_entrypoints
+    assert {e.key for e in entry} == {"order_id"} and {e.event_types for e in entry} == {
+        ("offer_made", "order_scheduled")
+    }
+
+
+def test_shards_fed_by_several_sources_are_named_by_the_service_and_key():
+    from common.consuming import shard_exchange_name, shard_queue_name
+
+    assert shard_exchange_name("dispatch", "orders") == "dispatch.orders.shards"  # as dispatch always had
+    assert shard_queue_name("dispatch", "orders", "palace_id", "03") == "dispatch-orders-shard-03"
+    both = {"orders": ("order_placed",), "dispatch": ("offer_made",)}
+    assert shard_exchange_name("notifications", both, "order_id") == "notifications.order.shards"
+    assert shard_queue_name("notifications", both, "order_id", "03") == "notifications-order-shard-03"
+
+    @by_shard(both, key="order_id")
+    def handle(self, source, event_type, payload):
+        pass
+
+    assert {len(e.sources) for e in handle.nameko_entrypoints} == {2}
