@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv bench-venv test-bench test-all bench bench-pipeline bench-dispatch bench-reporting bench-intake reports-rebuild run demo admin dlq chaos chaos-cluster cluster test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
+.PHONY: help venv bench-venv test-bench test-all bench bench-pipeline bench-dispatch bench-reporting bench-intake reports-rebuild run demo admin dlq shard-cleanup chaos chaos-cluster cluster test test-unit test-integration test-e2e test-browser screens i18n asyncapi lint format clean
 
 help:
 	@echo "make run               start every service and the gateway on http://127.0.0.1:$${PORT:-8000}"
@@ -17,6 +17,7 @@ help:
 	@echo "make i18n [ARGS=--check]  extract new messages into the English catalogue (or check it is complete)"
 	@echo "make admin             create the first admin (asks for user name and password)"
 	@echo "make dlq [ARGS='replay 2 3']  list or replay dead letters"
+	@echo "make shard-cleanup [ARGS=--dry-run]  move the old per-event queues of sharded handlers to their shards"
 	@echo "make chaos [ARGS='--orders 60']  fault suite: kills processes, restarts broker and database"
 	@echo "make chaos-cluster [ARGS='--orders 40']  the same on a three-node RabbitMQ cluster of its own: nodes SIGKILLed one after another"
 	@echo "make cluster           start a three-node RabbitMQ cluster on 5701-5703 and print its AMQP_URI (Ctrl-C deletes it)"
@@ -81,6 +82,9 @@ admin: venv
 
 dlq: venv
 	$(PY) scripts/dlq.py $(ARGS)
+
+shard-cleanup: venv
+	$(PY) -m scripts.shard_cleanup $(ARGS)
 
 chaos: venv
 	bash scripts/ensure_rabbit.sh

@@ -314,6 +314,7 @@ def test_each_person_sees_only_their_own_notifications(world):
     assert {n["order_id"] for n in mine} >= {ids["A"], ids["C"]}
     assert wait_until(lambda: [n for n in inbox("disp1") if n["kind"] == "orders"], what="the palace told")
     assert wait_until(lambda: [n for n in inbox("vol") if n["kind"] == "offer"], what="the volunteer told")
+
     # (each was told of their own account's closure request, which the table above made and cancelled)
     def about_orders(who):
         return [n for n in inbox(who) if n["kind"] != "account"]
