@@ -31,6 +31,9 @@ from common.store import publish_dead_letter
 log = logging.getLogger(__name__)
 
 
+IDLE_WAIT = 1.0  # seconds an idle batch consumer waits for a message before it looks around
+
+
 class BatchConsumer(Entrypoint):
     def __init__(self, queue, max_batch: int = 200, max_wait: float = 0.05, routed: bool = False, **kwargs):
         self.queue = queue
@@ -99,8 +102,12 @@ class BatchConsumer(Entrypoint):
             with consumer:
                 first_at = None
                 while self._running:
+                    # idle, it sleeps until a message comes (or a second, to check the heartbeat
+                    # and whether to stop) instead of waking every max_wait in every process;
+                    # with messages waiting, until their batch is due
+                    wait = IDLE_WAIT if first_at is None else max(0.001, first_at + self.max_wait - time.monotonic())
                     try:
-                        conn.drain_events(timeout=self.max_wait)
+                        conn.drain_events(timeout=wait)
                     except socket.timeout:
                         conn.heartbeat_check()
                     if pending and first_at is None:
