@@ -22,7 +22,7 @@ CST = dt.timezone(dt.timedelta(hours=8))
 PASSWORD = "e2e-password"
 NAME, PHONE, CARD = "欧阳晓岚", "13911112222", "ZJHN-2026-000123"
 SERVICES = ("accounts", "dispatch", "orders", "notifications", "feedback", "reporting", "audit")
-GRACE_DAYS = 20 / 86400  # twenty seconds
+GRACE_DAYS = 8 / 86400  # eight seconds
 
 
 def _free(day: dt.date) -> list[dict]:
