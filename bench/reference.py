@@ -214,6 +214,7 @@ def lagrangian_bound(
         )
     direction = np.zeros(n_rows)
     best, best_at, history, best_lam = np.inf, None, [], lam
+    relaxed: dict = {}
     stall = 0
     built = time.perf_counter() - started
     cpu_built = time.process_time() - cpu0
@@ -276,7 +277,8 @@ def lagrangian_bound(
         scale_err += float(np.abs(score).max(initial=0)) + wt
         safety = 4 * eps * (n_ov + 4) * scale_err * 2 * roles_total + 4 * eps * (abs(total) + len(rhs) * abs(dual))
         value = total + safety
-        if value < best - 1e-6:
+        at_best = value < best - 1e-6
+        if at_best:
             best, best_at, stall, best_lam = value, done - 1, 0, lam
         else:
             stall += 1
@@ -315,6 +317,21 @@ def lagrangian_bound(
                 np.bincount(trow[best_j[chosen & (best_j >= 0)]], minlength=n_t).astype(float),
             ]
         )
+        if at_best:  # what the relaxation's plan does at the best prices: whom it serves, what it overfills
+            over = used > rhs + 1e-9
+            relaxed = {
+                "served": int(chosen.sum()),
+                "troupes_sent": int((chosen & (best_j >= 0)).sum()),
+                "rows_overfilled": {
+                    name: int(over[a_:b_].sum())
+                    for name, a_, b_ in (
+                        ("no_overlap", 0, o_w),
+                        ("week", o_w, o_m),
+                        ("month", o_m, o_t),
+                        ("troupe_week", o_t, n_rows),
+                    )
+                },
+            }
         grad = (rhs - used) * scale
         grad[(lam <= 0) & (grad > 0)] = 0.0  # a price at zero cannot go lower
         direction = grad + deflect * direction
@@ -330,6 +347,7 @@ def lagrangian_bound(
         "status": f"subgradient, {len(history)} iterations (best at {best_at})",
         "theta": theta,
         "history": [round(history[k]) for k in range(0, len(history), max(1, len(history) // 12))],
+        "relaxation_at_best": relaxed,
         "columns": int(nx + n_slots + n_z + len(m.b_col)),
         "rows": int(n_rows),
         "build_seconds": round(built, 2),
