@@ -30,7 +30,9 @@ def test_dispatch(dispatch_result, bench_results):
     # the exact MIP's proven bound lies between its best plan and the LP's, and above the planner's
     assert small["lp_bound"] + 1e-6 >= small["mip_bound"] >= small["mip_best"] - 1e-6
     assert small["mip_bound"] >= small["objective"] > 0
-    assert small["lagrangian_bound"] >= small["lp_bound"] - 1e-6
+    # the Lagrangian bound is an upper bound too: above every plan (it may end just under the LP's,
+    # each order's choice being whole in it)
+    assert small["lagrangian_bound"] >= max(small["mip_best"], small["objective"]) - 1e-6
     assert 0 <= small["gap"] < 1 and 0 < small["served_vs_optimum"] <= 1.5
     assert d["peak_rss_mib"] > 0
 
