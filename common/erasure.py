@@ -94,7 +94,7 @@ def scrub_collection(coll, texts: list[str], usernames: dict[str, str]) -> int:
         ops = []
 
     for doc in coll.find({}):
-        sets = {k: new for k, v in doc.items() if k != "_id" and (new := replace(v, texts, usernames, k)) != v}
+        sets = _changes(doc, texts, usernames)
         if sets:
             ops.append(UpdateOne({"_id": doc["_id"], **{k: doc[k] for k in sets}}, {"$set": sets}))
         if len(ops) >= BATCH:
@@ -103,9 +103,14 @@ def scrub_collection(coll, texts: list[str], usernames: dict[str, str]) -> int:
     return changed
 
 
+def _changes(doc: dict, texts: list[str], usernames: dict[str, str]) -> dict:
+    """The top-level fields of ``doc`` the erasure changes, with their new values."""
+    return {k: new for k, v in doc.items() if k != "_id" and (new := replace(v, texts, usernames, k)) != v}
+
+
 def _rewrite_one(coll, doc: dict, texts: list[str], usernames: dict[str, str], tries: int = 5) -> int:
     for _ in range(tries):
-        sets = {k: new for k, v in doc.items() if k != "_id" and (new := replace(v, texts, usernames, k)) != v}
+        sets = _changes(doc, texts, usernames)
         if not sets:
             return 0
         if coll.update_one({"_id": doc["_id"], **{k: doc[k] for k in sets}}, {"$set": sets}).modified_count:

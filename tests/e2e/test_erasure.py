@@ -14,6 +14,7 @@ from bson import json_util
 from nameko.standalone.rpc import ClusterRpcProxy
 from openpyxl import load_workbook
 
+from tests.helpers import signed_in as signed_in_as
 from tests.helpers import wait_until
 from tests.servers import running_system
 
@@ -56,12 +57,8 @@ def _volunteer(rpc, vid: str, name: str, phone: str, skill: str, days: list[dt.d
     )
 
 
-def signed_in(base: str, username: str) -> requests.Session:
-    session = requests.Session()
-    r = session.post(f"{base}/api/login", json={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    session.headers["Authorization"] = f"Bearer {r.json()['token']}"
-    return session
+def signed_in(base: str, username: str):
+    return signed_in_as(base, username, PASSWORD)
 
 
 @pytest.fixture
