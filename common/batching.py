@@ -12,6 +12,11 @@ decoded is dead-lettered here, as it came.
 either (for queues on nameko's event exchanges, which depend on the config): one connection
 consumes them all. With ``routed=True`` the method gets ``(exchange, routing_key, body)`` for
 each message, so one batch can hold several kinds of events.
+
+With ``standby`` (a function of the service's config that returns ``(first, later)`` lists of
+queues) the consumer subscribes to ``first`` at once and to ``later`` ``STANDBY_AFTER`` seconds
+after (again on each reconnection): on single-active-consumer queues each process then takes its
+own share first and stands by for the others', taking over one when its holder goes.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from kombu import Connection, Consumer, Queue
 from nameko.extensions import Entrypoint
 
 from common.config import setting
+from common.consuming import STANDBY_AFTER
 from common.retry import retrying
 from common.store import publish_dead_letter
 
@@ -35,9 +41,13 @@ IDLE_WAIT = 1.0  # seconds an idle batch consumer waits for a message before it 
 
 
 class BatchConsumer(Entrypoint):
-    def __init__(self, queue, max_batch: int = 200, max_wait: float = 0.05, routed: bool = False, **kwargs):
+    def __init__(
+        self, queue=None, max_batch: int = 200, max_wait: float = 0.05, routed: bool = False, standby=None, **kwargs
+    ):
         self.queue = queue
+        self.standby = standby
         self.queues: list[Queue] = []
+        self.later: list[Queue] = []
         self.routed = routed
         self.max_batch = max_batch
         self.max_wait = max_wait
@@ -47,8 +57,12 @@ class BatchConsumer(Entrypoint):
 
     def setup(self):
         self.amqp_uri = setting(self.container.config, "AMQP_URI")
-        queues = self.queue if isinstance(self.queue, (Queue, list)) else self.queue(self.container.config)
-        self.queues = [queues] if isinstance(queues, Queue) else list(queues)
+        if self.standby is not None:
+            first, later = self.standby(self.container.config)
+            self.queues, self.later = list(first), list(later)
+        else:
+            queues = self.queue if isinstance(self.queue, (Queue, list)) else self.queue(self.container.config)
+            self.queues = [queues] if isinstance(queues, Queue) else list(queues)
         self.label = self.queues[0].name + (f" and {len(self.queues) - 1} more" if len(self.queues) > 1 else "")
 
     def start(self):
@@ -56,7 +70,7 @@ class BatchConsumer(Entrypoint):
         # event published from then on waits in them even before the first batch is taken
         with Connection(self.amqp_uri) as conn:
             channel = conn.channel()
-            for queue in self.queues:
+            for queue in self.queues + self.later:
                 queue(channel).declare()
         self._running = True
         self._gt = self.container.spawn_managed_thread(self._run, identifier=f"batch_consume:{self.label}")
@@ -101,11 +115,19 @@ class BatchConsumer(Entrypoint):
             )
             with consumer:
                 first_at = None
+                later_at = time.monotonic() + STANDBY_AFTER if self.later else None
                 while self._running:
+                    if later_at is not None and time.monotonic() >= later_at:
+                        for queue in self.later:  # stand by for the others' share
+                            consumer.add_queue(queue(channel))
+                        consumer.consume()
+                        later_at = None
                     # idle, it sleeps until a message comes (or a second, to check the heartbeat
                     # and whether to stop) instead of waking every max_wait in every process;
                     # with messages waiting, until their batch is due
                     wait = IDLE_WAIT if first_at is None else max(0.001, first_at + self.max_wait - time.monotonic())
+                    if later_at is not None:
+                        wait = max(0.001, min(wait, later_at - time.monotonic()))
                     try:
                         conn.drain_events(timeout=wait)
                     except socket.timeout:

@@ -219,8 +219,9 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         str,
         "which of a service's `PROCESSES` this process is (0, 1, …; `make run`, the benchmarks and the fault suites "
-        "set it; on Kubernetes a StatefulSet pod's ordinal): dispatch takes the palaces' shards and notifications the "
-        "orders' shards `k % PROCESSES == PROCESS_INDEX` first and stands by for the others; unset, a process takes "
+        "set it; on Kubernetes a StatefulSet pod's ordinal): dispatch takes the palaces' shards, notifications the "
+        "orders' shards and feedback the surveys' answer shards `k % PROCESSES == PROCESS_INDEX` first and stands by "
+        "for the others; unset, a process takes "
         "whichever shards are free",
         R,
     ),

@@ -7,6 +7,13 @@ feedback service stores what it takes from the queue in batches, one transaction
 of answers costs the database one transaction per batch, not one per answer, and an answer the
 gateway accepted is never lost (at worst stored twice from a redelivery, which the response's
 id makes a no-op).
+
+Each survey's answers go to one of ``SHARDS`` queues (``feedback.intake.shard-NN``, by the
+survey's shard, ``common.sharding.shard_of``), each consumed by one feedback process at a time
+(single active consumer; the others stand by and take over when it goes): the answers to one
+survey are then stored by one process, in turn, and two processes never add to the same
+survey's totals at once (their transactions conflicted and ran again, more often the more
+processes took answers). The one queue earlier gateways published to is still consumed.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import hashlib
 from kombu import Exchange, Queue
 from marshmallow import Schema
 
+from common.sharding import SHARDS, shard_of
 from contracts.base import Id, Time, fields, new_id
 
 EXCHANGE = Exchange("feedback.intake", type="direct", durable=True)
@@ -28,6 +36,38 @@ QUEUE = Queue(
 )
 ROUTING_KEY = "response"
 VERSION = 1  # of one response; the list around them needs none
+
+SHARD_EXCHANGE = Exchange("feedback.intake.shards", type="direct", durable=True)
+
+
+def shard_queue(shard: str) -> Queue:
+    """The queue of one shard's surveys (``00`` … ``SHARDS - 1``), bound by its number."""
+    return Queue(
+        f"feedback.intake.shard-{shard}",
+        exchange=SHARD_EXCHANGE,
+        routing_key=shard,
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum", "x-single-active-consumer": True},
+    )
+
+
+SHARD_QUEUES = [shard_queue(f"{k:02d}") for k in range(SHARDS)]
+
+
+def shard_key(survey_id: str) -> str:
+    """The routing key (and shard) of a survey's answers."""
+    return shard_of(survey_id)
+
+
+def queues_of(index: int | None, processes: int) -> tuple[list[Queue], list[Queue]]:
+    """The intake queues a feedback process takes at once, and those it stands by for: process
+    ``index`` of ``processes`` first takes the shards ``k % processes == index`` (and the one
+    queue of earlier gateways); without an index, all of them at once."""
+    if index is None:
+        return [QUEUE, *SHARD_QUEUES], []
+    processes = max(1, processes)
+    mine = [k % processes == index % processes for k in range(SHARDS)]
+    return [QUEUE, *(q for q, m in zip(SHARD_QUEUES, mine) if m)], [q for q, m in zip(SHARD_QUEUES, mine) if not m]
 
 
 def responses(body) -> list:

@@ -19,6 +19,7 @@ from common.errors import N_, Conflict, Invalid, load
 from common.observability import Metrics
 from common.retry import retrying
 from common.rpc import rpc
+from common.sharding import process_index
 from common.store import MongoStore
 from contracts import intake, payloads
 from contracts.base import now
@@ -36,6 +37,12 @@ def survey_out(survey: dict) -> dict:
     # a scheduled one has its token (for the poster's QR code) and opens with the delivery
     status = survey["status"] if survey["status"] in ("open", "scheduled") else "closed"
     return _out.dump({**survey, **live, "status": status})
+
+
+def intake_queues(config) -> tuple[list, list]:
+    """The intake queues this process takes at once and those it stands by for (its share of
+    the survey shards by ``PROCESS_INDEX`` of ``PROCESSES``; all at once without an index)."""
+    return intake.queues_of(process_index(setting(config, "PROCESS_INDEX")), setting(config, "PROCESSES"))
 
 
 def _iso(at) -> str | None:
@@ -105,10 +112,11 @@ class FeedbackService:
             self.store.transaction, lambda uow: handlers.submit_response(token, data, uow)
         )
 
-    @batch_consume(intake.QUEUE, max_batch=20, max_wait=0.05)
+    @batch_consume(standby=intake_queues, max_batch=20, max_wait=0.05)
     def take_responses(self, messages: list) -> dict:
         """The audience's answers accepted by the gateway (each message a group of them), a
-        batch per transaction."""
+        batch per transaction. Each survey shard's queue is taken by one process at a time, so
+        one survey's answers are added to its totals in one process, in turn."""
         items = []
         for body in (b for m in messages for b in intake.responses(m)):
             try:
@@ -148,11 +156,18 @@ class FeedbackService:
     def _grace(self) -> float:
         return setting(self.store.config, "SURVEY_CLOSE_GRACE")
 
-    def _intake_waiting(self) -> int:
-        """Answers accepted by a gateway and not yet taken from the queue."""
+    def _intake_waiting(self, survey_ids) -> set[str]:
+        """Those of ``survey_ids`` that may have answers accepted by a gateway and not yet taken
+        from the queue: their shard's queue, or the one queue of earlier gateways, holds some."""
         with Connection(setting(self.store.config, "AMQP_URI")) as conn:
-            _, waiting, _ = intake.QUEUE(conn.default_channel).queue_declare()
-        return waiting
+            channel = conn.default_channel
+            _, legacy, _ = intake.QUEUE(channel).queue_declare()
+            if legacy:
+                return set(survey_ids)
+            waiting: dict[str, int] = {}
+            for shard in {intake.shard_key(s) for s in survey_ids}:
+                _, waiting[shard], _ = intake.SHARD_QUEUES[int(shard)](channel).queue_declare()
+        return {s for s in survey_ids if waiting[intake.shard_key(s)]}
 
     @rpc
     def close_due_surveys(self) -> int:
@@ -165,8 +180,9 @@ class FeedbackService:
             except Conflict:
                 pass
         ready = repository.closing_due(self.store.db, moment - dt.timedelta(seconds=self._grace()))
-        if not ready or self._intake_waiting():
-            return 0
+        if ready:
+            waiting = self._intake_waiting(ready)  # wait until what was accepted is stored
+            ready = [s for s in ready if s not in waiting]
         closed = 0
         for survey_id in ready:
             if self.store.transaction(lambda uow, s=survey_id: handlers.finalise(s, uow)):

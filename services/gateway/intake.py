@@ -10,7 +10,8 @@ Answers accepted later than that (another gateway process had not yet seen the c
 still stored and counted on the survey; only the survey_closed event was sent before them.
 
 Answers that arrive together leave together: while one message is on its way to the broker the
-next answers wait, and go as one message (up to ``MAX_GROUP``) with one publisher confirm. Each
+next answers wait, and go as one message per survey shard (up to ``MAX_GROUP`` answers in all)
+with one publisher confirm each. Each
 answer is confirmed to its phone only once the broker has its message, as before, but a burst
 costs the broker one message and one confirm per group instead of per answer.
 """
@@ -45,7 +46,7 @@ class _Grouped:
         self.connection = connection
         self.waiting: list[tuple[dict, Event]] = []
         self.sending = False
-        self.declared = False
+        self.declared: set[str] = set()  # the shards whose queue this process declared
 
     def publish(self, item: dict) -> None:
         """Returns once the broker has confirmed the message holding ``item``; raises if not."""
@@ -74,18 +75,24 @@ class _Grouped:
             self.sending = False
 
     def _send(self, items: list[dict]) -> None:
+        """One message per survey shard among ``items`` (each shard has its own queue)."""
+        by_shard: dict[str, list[dict]] = {}
+        for item in items:
+            by_shard.setdefault(intake.shard_key(item["survey_id"]), []).append(item)
         with producers[self.connection].acquire(block=True) as producer:
-            producer.publish(
-                items,
-                exchange=intake.EXCHANGE,
-                routing_key=intake.ROUTING_KEY,
-                serializer="json",
-                delivery_mode=2,
-                declare=[] if self.declared else [intake.EXCHANGE, intake.QUEUE],
-                retry=True,
-                retry_policy={"max_retries": 3},
-            )
-        self.declared = True
+            for shard, group in sorted(by_shard.items()):
+                queue = intake.SHARD_QUEUES[int(shard)]
+                producer.publish(
+                    group,
+                    exchange=intake.SHARD_EXCHANGE,
+                    routing_key=shard,
+                    serializer="json",
+                    delivery_mode=2,
+                    declare=[] if shard in self.declared else [intake.SHARD_EXCHANGE, queue],
+                    retry=True,
+                    retry_policy={"max_retries": 3},
+                )
+                self.declared.add(shard)
 
 
 class _Intake:

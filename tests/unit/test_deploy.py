@@ -168,9 +168,11 @@ def test_every_service_is_given_the_three_broker_nodes_and_the_cluster_profile_h
 
 
 def sharded_services() -> set[str]:
-    """The services with an entrypoint on keyed shards (common.consuming.by_shard)."""
+    """The services with an entrypoint on keyed shards (common.consuming.by_shard, or a batch
+    consumer that takes its share of shard queues first and stands by for the rest)."""
     import importlib
 
+    from common.batching import BatchConsumer
     from common.consuming import ShardHandler
 
     found = set()
@@ -178,7 +180,10 @@ def sharded_services() -> set[str]:
         module, cls = target.split(":")
         service = getattr(importlib.import_module(module), cls)
         for attr in vars(service).values():
-            if any(isinstance(e, ShardHandler) for e in getattr(attr, "nameko_entrypoints", ())):
+            entrypoints = getattr(attr, "nameko_entrypoints", ())
+            if any(isinstance(e, ShardHandler) for e in entrypoints) or any(
+                isinstance(e, BatchConsumer) and e.standby is not None for e in entrypoints
+            ):
                 found.add(name)
     return found
 
@@ -187,7 +192,7 @@ def test_the_sharded_services_are_stateful_sets_whose_pods_know_their_index():
     from common.sharding import process_index
 
     sharded = sharded_services()
-    assert {"dispatch", "notifications"} <= sharded
+    assert {"dispatch", "notifications", "feedback"} <= sharded
     docs = manifests()
     sets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "StatefulSet"}
     assert set(sets) == sharded

@@ -91,3 +91,20 @@ def test_shards_fed_by_several_sources_are_named_by_the_service_and_key():
         pass
 
     assert {len(e.sources) for e in handle.nameko_entrypoints} == {2}
+
+
+def test_each_feedback_process_takes_its_share_of_the_answer_shards_first_and_stands_by_for_the_rest():
+    from contracts import intake
+
+    names = lambda queues: [q.name for q in queues]  # noqa: E731
+    first, later = intake.queues_of(1, 4)
+    assert names(first) == ["feedback.intake.responses", *(f"feedback.intake.shard-{k:02d}" for k in (1, 5, 9, 13))]
+    assert len(later) == sharding.SHARDS - 4 and not set(names(first)) & set(names(later))
+    shares = [set(names(intake.queues_of(i, 3)[0])) - {"feedback.intake.responses"} for i in range(3)]
+    assert set.union(*shares) == set(names(intake.SHARD_QUEUES)) and sum(map(len, shares)) == sharding.SHARDS
+    alone, none_later = intake.queues_of(None, 4)
+    assert len(alone) == sharding.SHARDS + 1 and none_later == []
+    # a survey's answers always go to the same shard queue, one consumer at a time
+    assert intake.shard_key("s-1") == intake.shard_key("s-1") == sharding.shard_of("s-1")
+    assert all(q.queue_arguments["x-single-active-consumer"] for q in intake.SHARD_QUEUES)
+    assert intake.SHARD_QUEUES[int(intake.shard_key("s-1"))].routing_key == intake.shard_key("s-1")
