@@ -66,8 +66,9 @@ def queues_of(index: int | None, processes: int) -> tuple[list[Queue], list[Queu
     if index is None:
         return [QUEUE, *SHARD_QUEUES], []
     processes = max(1, processes)
-    mine = [k % processes == index % processes for k in range(SHARDS)]
-    return [QUEUE, *(q for q, m in zip(SHARD_QUEUES, mine) if m)], [q for q, m in zip(SHARD_QUEUES, mine) if not m]
+    mine = [q for k, q in enumerate(SHARD_QUEUES) if k % processes == index % processes]
+    others = [q for k, q in enumerate(SHARD_QUEUES) if k % processes != index % processes]
+    return [QUEUE, *mine], others
 
 
 def responses(body) -> list:

@@ -67,7 +67,9 @@ def test_two_processes_split_the_answer_shards_and_one_takes_over_when_the_other
         everyone = [s for group in surveys.values() for s in group]
         pool = eventlet.GreenPool(20)
         answers = [(s, i) for s in everyone for i in range(15)]
-        list(pool.imap(lambda a: gateway.accept(a[0]["token"], {"overall": 4, "client_ref": f"p{a[1]}"}, fetch), answers))
+        list(
+            pool.imap(lambda a: gateway.accept(a[0]["token"], {"overall": 4, "client_ref": f"p{a[1]}"}, fetch), answers)
+        )
         for survey in everyone:
             wait_until(lambda s=survey: _stored(mongo, db_prefix, s["survey_id"]) == 15, what="every answer stored")
             assert rpc.get_survey_by_order(survey["order_id"])["responses"] == 15
