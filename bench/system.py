@@ -17,7 +17,7 @@ from urllib.parse import quote
 import requests
 from pymongo import MongoClient
 
-from scripts.run import ROOT, embedded_mongo_command, embedded_mongo_uri, stop, wait_healthy
+from scripts.run import ROOT, embedded_mongo_command, embedded_mongo_uri, lower_priority, stop, wait_healthy
 from scripts.service import TARGETS
 from tests.servers import free_port, wait_for_mongo
 
@@ -204,6 +204,7 @@ class System:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=lower_priority(self.env),
                 )
                 self.children.append((f"{name}#{i + 1}", proc))
         try:

@@ -225,6 +225,15 @@ SETTINGS: tuple[Setting, ...] = (
         "whichever shards are free",
         R,
     ),
+    Setting(
+        "SERVICE_NICE",
+        10,
+        int,
+        "how much lower the processor priority of the service processes `make run` and the benchmarks start is "
+        "than that of the database and the broker (`nice`): on one machine every service process waits on those two, "
+        "and the more service processes there are, the more they crowded them out; 0 keeps them equal",
+        R,
+    ),
     Setting("MONGO_PORT", 27017, int, "port of the embedded MongoDB `make run` starts", R),
     Setting("NO_DEMO_DATA", "", str, "`1` starts with empty databases", R),
     Setting("DEMO_PASSWORD", "songwenhua-demo", str, "password of every demo account", R),

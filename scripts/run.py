@@ -89,6 +89,14 @@ def start_mongo(env: dict, children: list) -> str:
     return uri
 
 
+def lower_priority(env: dict):
+    """What a service process runs before it starts: ``nice`` by ``SERVICE_NICE``, so the
+    database and the broker that every service process waits on are not crowded out by them
+    (None when it is 0)."""
+    nice = setting(env, "SERVICE_NICE")
+    return (lambda: os.nice(nice)) if nice > 0 else None
+
+
 def start_services(env: dict, children: list, processes: int) -> None:
     for name, target in SERVICES.items():
         count = 1 if name == "gateway" else processes
@@ -99,6 +107,7 @@ def start_services(env: dict, children: list, processes: int) -> None:
                 # which of the service's processes this is: dispatch spreads the palaces' shards by it
                 env={**env, "PROCESS_INDEX": str(i), "PROCESSES": str(count)},
                 start_new_session=True,
+                preexec_fn=lower_priority(env),
             )
             children.append((f"{name}#{i + 1}", proc))
     log(f"started {', '.join(n for n, _ in children if n != 'mongo')}")
