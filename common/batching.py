@@ -17,6 +17,9 @@ With ``standby`` (a function of the service's config that returns ``(first, late
 queues) the consumer subscribes to ``first`` at once and to ``later`` ``STANDBY_AFTER`` seconds
 after (again on each reconnection): on single-active-consumer queues each process then takes its
 own share first and stands by for the others', taking over one when its holder goes.
+``one_process(queues)`` makes such a function for queues that one process should take at a time
+(an archive's: batches stay as large as with one process, instead of each of N processes taking
+every Nth message and writing N times as many smaller batches).
 """
 
 from __future__ import annotations
@@ -71,7 +74,9 @@ class BatchConsumer(Entrypoint):
         with Connection(self.amqp_uri) as conn:
             channel = conn.channel()
             for queue in self.queues + self.later:
-                queue(channel).declare()
+                if not getattr(queue, "retired", False):
+                    queue(channel).declare()
+            self.queues = [q for q in self.queues if not getattr(q, "retired", False) or _retire(conn, q)]
         self._running = True
         self._gt = self.container.spawn_managed_thread(self._run, identifier=f"batch_consume:{self.label}")
 
@@ -103,15 +108,21 @@ class BatchConsumer(Entrypoint):
         pending: list = []
         with Connection(self.amqp_uri, heartbeat=30) as conn:
             channel = conn.channel()
-            queues = [queue(channel) for queue in self.queues]
-            for queue in queues:
-                queue.declare()
+            queues = [queue(channel) for queue in self.queues]  # bound copies lose `retired`
+            for queue, unbound in zip(queues, self.queues, strict=True):
+                if getattr(unbound, "retired", False):
+                    queue.queue_declare()  # without its binding, which it gave up
+                else:
+                    queue.declare()
+            for queue in self.later:
+                queue(channel).declare()
             consumer = Consumer(
                 channel,
                 queues=queues,
                 on_message=pending.append,  # decoded later, one by one (a bad body is parked)
                 accept=["json"],
                 prefetch_count=self.max_batch * 2,
+                auto_declare=False,  # declared above (a retired queue without its binding)
             )
             with consumer:
                 first_at = None
@@ -191,6 +202,66 @@ class BatchConsumer(Entrypoint):
 
 
 batch_consume = BatchConsumer.decorator
+
+
+def _retire(conn, queue: Queue) -> bool:
+    """An earlier version's queue, replaced by its single-active-consumer copy (already bound):
+    unbound so nothing more comes to it, deleted once empty; True while it still holds
+    messages (or another process still consumes it), so this process takes them too."""
+    channel = conn.channel()
+    try:
+        try:
+            channel.queue_declare(queue.name, passive=True)
+        except Exception:  # noqa: BLE001 - not there (404 closes the channel): nothing to retire
+            return False
+        channel.queue_unbind(queue.name, queue.exchange.name, queue.routing_key)
+        # quorum queues refuse a conditional delete (if-empty, if-unused): looked at first; one
+        # that gains a consumer meanwhile loses it, and that consumer declares it again, empty
+        _, messages, consumers = channel.queue_declare(queue.name, passive=True)
+        if messages or consumers:
+            return True
+        channel.queue_delete(queue.name)
+        return False
+    except Exception:  # noqa: BLE001 - the broker refused: drain it, as if it held messages
+        return True
+    finally:
+        try:
+            channel.close()
+        except Exception:  # noqa: BLE001 - closed by the broker already
+            pass
+
+
+ONE_PROCESS_SUFFIX = ".one"
+
+
+def one_process(queues):
+    """A ``standby`` for queues one process of the service takes at a time: their single-active-
+    consumer copies (``<name>.one``, bound as they were), taken at once by process 0 (or a
+    process without an index) and stood by for by the others. The queues of earlier versions
+    (``queues``, consumed by every process) are unbound and deleted once empty; until then every
+    process takes from them too."""
+
+    def standby(config) -> tuple[list[Queue], list[Queue]]:
+        from common.sharding import process_index
+
+        old = queues(config) if callable(queues) else list(queues)
+        new = []
+        for queue in old:
+            new.append(
+                Queue(
+                    queue.name + ONE_PROCESS_SUFFIX,
+                    exchange=queue.exchange,
+                    routing_key=queue.routing_key,
+                    durable=True,
+                    queue_arguments={**(queue.queue_arguments or {}), "x-single-active-consumer": True},
+                )
+            )
+            queue.retired = True
+        index = process_index(setting(config, "PROCESS_INDEX"))
+        first = index is None or index == 0
+        return [*new, *old] if first else old, [] if first else new
+
+    return standby
 
 
 def event_queue(config, source: str, event_type: str, name: str) -> Queue:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from kombu import Queue
 
 from common import erasure as erasing
-from common.batching import batch_consume, event_queue
+from common.batching import batch_consume, event_queue, one_process
 from common.observability import Metrics
 from common.rpc import rpc
 from common.store import MongoStore
@@ -32,8 +32,10 @@ class AuditService:
     store = MongoStore("audit", indexes=repository.ensure_indexes, relay=False)
     handle_person_erased, finish_erasures = erasing.entrypoints()
 
-    @batch_consume(queue=_event_queues, max_batch=200, max_wait=0.1, routed=True)
+    @batch_consume(standby=one_process(_event_queues), max_batch=200, max_wait=0.1, routed=True)
     def take_events(self, messages: list) -> dict:
+        """The events the log keeps, many per transaction; one process at a time takes them
+        (the others stand by), so the batches stay as large with several processes as with one."""
         return handlers.take_in_batch(self.store, messages, "audit.take_events")
 
     @rpc

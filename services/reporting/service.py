@@ -11,7 +11,7 @@ from nameko.timer import timer
 
 from common import erasure as erasing
 from common import retention as keeping
-from common.batching import batch_consume, event_queue
+from common.batching import batch_consume, event_queue, one_process
 from common.errors import N_, Invalid
 from common.observability import Metrics
 from common.rpc import rpc
@@ -69,11 +69,12 @@ class ReportingService:
     store = MongoStore("reporting", indexes=repository.ensure_indexes, relay=False)
     handle_person_erased, finish_erasures = erasing.entrypoints()
 
-    @batch_consume(queue=_event_queues, max_batch=200, max_wait=0.05, routed=True)
+    @batch_consume(standby=one_process(_event_queues), max_batch=200, max_wait=0.05, routed=True)
     def take_events(self, messages: list) -> dict:
         """Every event of the contracts, archived many per transaction whatever their kinds
         (answers come in bursts of hundreds; an order's events by the dozen); counted by the
-        projector moments later."""
+        projector moments later. One process at a time takes them (the others stand by), so the
+        batches stay as large with several processes as with one."""
         return handlers.take_in_batch(self.store, messages, "reporting.take_events")
 
     @timer(interval=PROJECT_SECONDS)
