@@ -687,12 +687,20 @@ class Search:
         if len(orders) > self.size:
             return self.regret(orders, old, before)
         model = self.exact.Model(inst, orders)
-        left = deadline - P.CLOCK()
+        t = P.CLOCK()
+        limit = min(self.LIMIT, deadline - t)
         got = model.solve(
-            integer=True, time_limit=min(self.LIMIT, left), start=old, threads=1, gap=1e-6, presolve=False
+            integer=True,
+            time_limit=4 * limit,
+            start=old,
+            threads=1,
+            gap=1e-6,
+            presolve=False,
+            until=(P.CLOCK, t + limit),
         )
+        spent = P.CLOCK() - t
         plan = model.plan() if got.values is not None else None
-        if got.status == "Optimal" and got.seconds < self.LIMIT / 4:
+        if got.status == "Optimal" and spent < self.LIMIT / 4:
             self.size = min(self.MAX_SIZE, max(self.size + 1, int(self.size * 1.1)))
         elif got.status != "Optimal":
             self.size = max(min(30, self.MAX_ORDERS), int(self.size * 0.85))
