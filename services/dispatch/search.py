@@ -491,6 +491,9 @@ class Search:
     # from the construction end 1 to 2 % below it; a city's relaxation is too large to solve
     ROUND_UP_TO = 1500
     ROUND_SHARE = 0.8  # of the search's time the relaxation may take at most (else it is left)
+    # and only with this much search time per order (the district's relaxation takes 3 to 5 ms
+    # per order to build and solve; with less time the repairs from the construction do better)
+    ROUND_SECONDS_PER_ORDER = 0.005
 
     def run(self, deadline: float) -> None:
         from services.dispatch import exact  # HiGHS only where the search runs
@@ -500,8 +503,8 @@ class Search:
             self.repair([o.order_id for o in self.orders], deadline)
             return
         ops = list(self.ops)
-        if len(self.orders) <= self.ROUND_UP_TO:
-            t = P.CLOCK()
+        t = P.CLOCK()
+        if len(self.orders) <= self.ROUND_UP_TO and deadline - t >= self.ROUND_SECONDS_PER_ORDER * len(self.orders):
             gain = self.rounded(t + self.ROUND_SHARE * (deadline - t))
             self.stats["rounded"] = [1, gain, P.CLOCK() - t]
             t = P.CLOCK()
