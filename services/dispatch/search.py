@@ -445,6 +445,7 @@ class Search:
     MAX_SIZE = 150  # and at most
     LARGE = 300  # the most orders one regret insertion plans again (at least twice an exact repair)
     LIMIT = 0.3  # seconds one repair may take
+    SWEEP_LIMIT = 1.0  # and one day of the sweep (the first, the least sure, may need more)
 
     def __init__(self, inst: P.Instance, orders: list[P.Order], results: dict, fixed: dict, seed: int = 1):
         self.inst, self.results, self.fixed = inst, results, fixed
@@ -542,7 +543,7 @@ class Search:
             if P.CLOCK() > deadline - 0.05:
                 break
             self.size = len(self.by_day[d])
-            gain += self.repair(list(self.by_day[d]), deadline)
+            gain += self.repair(list(self.by_day[d]), deadline, self.SWEEP_LIMIT)
         self.size = size
         return gain
 
@@ -839,9 +840,10 @@ class Search:
 
     # -------------------------------------------------------------- repair
 
-    def repair(self, ids: list[str], deadline: float) -> float:
-        """Plan ``ids`` again, everything else held: exactly by the MIP when they are few, else
-        by regret insertion; keep the new plan when it is not worse."""
+    def repair(self, ids: list[str], deadline: float, limit: float | None = None) -> float:
+        """Plan ``ids`` again, everything else held: exactly by the MIP when they are few (within
+        ``limit`` seconds, ``LIMIT`` by default), else by regret insertion; keep the new plan
+        when it is not worse."""
         inst, results = self.inst, self.results
         orders = [self.by_id[i] for i in ids]
         old = {i: results[i] for i in ids}
@@ -853,7 +855,7 @@ class Search:
             return self.regret(orders, old, before)
         model = self.exact.Model(inst, orders)
         t = P.CLOCK()
-        limit = min(self.LIMIT, deadline - t)
+        limit = min(limit or self.LIMIT, deadline - t)
         got = model.solve(
             integer=True,
             time_limit=4 * limit,
