@@ -265,7 +265,11 @@ class Model:
         gap: float = 1e-4,
         solver: str = "choose",
         presolve: bool = True,
+        until: tuple | None = None,
     ) -> Solved:
+        """``until``: (clock, deadline): HiGHS is stopped once ``clock()`` passes ``deadline``
+        as well (its own time limit is the wall clock's; a batch may be measured by the
+        process's processor time, which a machine shared with other work runs slower than)."""
         started = time.perf_counter()
         if self.n_col == 0:
             self.values = np.zeros(0)
@@ -298,6 +302,15 @@ class Model:
         if not presolve:  # a small repair solves several times faster without it
             h.setOptionValue("presolve", "off")
         h.passModel(lp)
+        if until is not None:
+            clock, deadline = until
+
+            def stop(e) -> None:
+                if clock() > deadline:
+                    e.interrupt()
+
+            h.cbMipInterrupt.subscribe(stop)
+            h.cbSimplexInterrupt.subscribe(stop)
         if integer and start:
             warm = self.start_values(start)
             h.setSolution(self.n_col, np.arange(self.n_col, dtype=np.int32), warm)

@@ -331,14 +331,66 @@ def test_no_plan_regret_insertion_repairs_ever_breaks_a_hard_rule(city):
     construction's."""
     from services.dispatch import search
 
-    sizes = search.Search.MAX_ORDERS, search.Search.MAX_SIZE, search.Search.LARGE
-    search.Search.MAX_ORDERS, search.Search.MAX_SIZE, search.Search.LARGE = 3, 3, 10
+    S = search.Search
+    sizes = S.MAX_ORDERS, S.MAX_SIZE, S.LARGE, S.ROUND_UP_TO
+    S.MAX_ORDERS, S.MAX_SIZE, S.LARGE, S.ROUND_UP_TO = 3, 3, 10, 0  # not from the relaxation
     try:
         _, _, first = _no_plan_ever_breaks_a_hard_rule(city)
         _, _, better = _no_plan_ever_breaks_a_hard_rule(city, improve_seconds=0.3)
     finally:
-        search.Search.MAX_ORDERS, search.Search.MAX_SIZE, search.Search.LARGE = sizes
+        S.MAX_ORDERS, S.MAX_SIZE, S.LARGE, S.ROUND_UP_TO = sizes
     assert P.objective(better) >= P.objective(first) - 1e-6
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cities())
+def test_no_plan_rounded_from_the_relaxation_ever_breaks_a_hard_rule(city):
+    """A batch larger than one exact repair (here from four orders on) starts again from its LP
+    relaxation rounded, then plans each day exactly: the plan keeps every hard rule and is worth
+    at least the construction's."""
+    from services.dispatch import search
+
+    S = search.Search
+    sizes = S.MAX_ORDERS, S.MAX_SIZE
+    S.MAX_ORDERS, S.MAX_SIZE = 3, 3
+    try:
+        _, _, first = _no_plan_ever_breaks_a_hard_rule(city)
+        _, _, better = _no_plan_ever_breaks_a_hard_rule(city, improve_seconds=0.5)
+    finally:
+        S.MAX_ORDERS, S.MAX_SIZE = sizes
+    assert P.objective(better) >= P.objective(first) - 1e-6
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cities())
+def test_no_plan_rounded_from_the_relaxation_alone_ever_breaks_a_hard_rule(city):
+    """The relaxation rounded from an empty plan (so that its plan is the one kept whenever it
+    serves anything): every hard rule holds, and the instance holds exactly what it planned."""
+    from services.dispatch import exact, search
+
+    people, troupes, rules, orders = city
+    inst = instance(people, troupes, rules)
+    planned = [
+        order(
+            inst,
+            oid,
+            needs=needs,
+            windows=((day, hour, hour + (minutes + 60 * extra) / 60),),
+            minutes=minutes,
+            district=district,
+            troupes=tr,
+        )
+        for oid, day, hour, extra, minutes, needs, district, tr in orders
+    ]
+    inst.fair_minutes = inst.month_minutes.copy()
+    results = {o.order_id: P.Miss(o.order_id, {}, {}) for o in planned}
+    engine = search.Search(inst, planned, results, {})
+    engine.exact = exact
+    gain = engine.rounded(P.CLOCK() + 5.0)
+    assert gain >= 0 and abs(P.objective(results) - gain) < 1e-6
+    assert broken_rules(people, troupes, rules, orders, inst, results) == []
+    held = sum(len(r.crew) for r in results.values() if isinstance(r, P.Choice))
+    assert int(inst.week_count.sum()) == held
 
 
 def test_a_left_out_order_borrows_a_person_whose_role_can_be_refilled():
