@@ -261,6 +261,7 @@ def one_process(queues):
         first = index is None or index == 0
         return [*new, *old] if first else old, [] if first else new
 
+    standby.one_process = True  # any process may be the one: no index needed (a Deployment will do)
     return standby
 
 

@@ -182,7 +182,8 @@ def sharded_services() -> set[str]:
         for attr in vars(service).values():
             entrypoints = getattr(attr, "nameko_entrypoints", ())
             if any(isinstance(e, ShardHandler) for e in entrypoints) or any(
-                isinstance(e, BatchConsumer) and e.standby is not None for e in entrypoints
+                isinstance(e, BatchConsumer) and e.standby is not None and not getattr(e.standby, "one_process", False)
+                for e in entrypoints
             ):
                 found.add(name)
     return found
