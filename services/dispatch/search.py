@@ -633,7 +633,13 @@ class Search:
                     inst.apply(o, c)
                     new[o.order_id] = c
         after = sum(c.value for c in new.values())
-        if after <= before + 1e-6:
+        return self._keep_or_restore(orders, old, new, results, before, after, keep=after > before + 1e-6)
+
+    def _keep_or_restore(self, orders, old: dict, new: dict, results: dict, before: float, after: float, keep: bool):
+        """Keep the neighbourhood's new plan (``new``: order id → choice), or put the old one
+        (``old``) back; each order's result written to ``results``; what was gained."""
+        inst = self.inst
+        if not keep:
             for o in orders:
                 if o.order_id in new:
                     inst.unapply(o, new[o.order_id])
@@ -958,21 +964,4 @@ class Search:
         if _DEBUG:
             served = sum(isinstance(r, P.Choice) for r in old.values())
             print("  regret", len(orders), "looks", seq, "served", len(new), "of", served, round(after - before, 1))
-        if after < before - 1e-6:
-            for o in orders:
-                if o.order_id in new:
-                    inst.unapply(o, new[o.order_id])
-            new = {i: r for i, r in old.items() if isinstance(r, P.Choice)}
-            for o in orders:
-                if o.order_id in new:
-                    inst.apply(o, new[o.order_id])
-            after = before
-        for o in orders:
-            c = new.get(o.order_id)
-            if c is not None:
-                results[o.order_id] = c
-            else:
-                results[o.order_id] = (
-                    old[o.order_id] if isinstance(old[o.order_id], P.Miss) else P.Miss(o.order_id, {}, {})
-                )
-        return after - before
+        return self._keep_or_restore(orders, old, new, results, before, after, keep=after >= before - 1e-6)

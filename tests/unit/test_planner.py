@@ -280,10 +280,11 @@ def broken_rules(people, troupes, rules, orders, inst, results) -> list[str]:
     return errors
 
 
-def _no_plan_ever_breaks_a_hard_rule(city, **kw):
+def _planned(city):
+    """The instance of a generated city and its orders, as the planner takes them."""
     people, troupes, rules, orders = city
     inst = instance(people, troupes, rules)
-    planned = [
+    return inst, [
         order(
             inst,
             oid,
@@ -295,6 +296,11 @@ def _no_plan_ever_breaks_a_hard_rule(city, **kw):
         )
         for oid, day, hour, extra, minutes, needs, district, tr in orders
     ]
+
+
+def _no_plan_ever_breaks_a_hard_rule(city, **kw):
+    people, troupes, rules, orders = city
+    inst, planned = _planned(city)
     results = P.plan_batch(inst, planned, explain=True, **kw)
     assert broken_rules(people, troupes, rules, orders, inst, results) == []
     for r in results.values():  # every miss says what was missing, every choice why these people
@@ -369,19 +375,7 @@ def test_no_plan_rounded_from_the_relaxation_alone_ever_breaks_a_hard_rule(city)
     from services.dispatch import exact, search
 
     people, troupes, rules, orders = city
-    inst = instance(people, troupes, rules)
-    planned = [
-        order(
-            inst,
-            oid,
-            needs=needs,
-            windows=((day, hour, hour + (minutes + 60 * extra) / 60),),
-            minutes=minutes,
-            district=district,
-            troupes=tr,
-        )
-        for oid, day, hour, extra, minutes, needs, district, tr in orders
-    ]
+    inst, planned = _planned(city)
     inst.fair_minutes = inst.month_minutes.copy()
     results = {o.order_id: P.Miss(o.order_id, {}, {}) for o in planned}
     engine = search.Search(inst, planned, results, {})
